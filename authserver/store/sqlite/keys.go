@@ -1,0 +1,49 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"oauthdemo/authserver/store"
+)
+
+// SaveSigningKey stores a new private key.
+func (s *Store) SaveSigningKey(ctx context.Context, k store.SigningKey) error {
+	_, err := s.write.ExecContext(ctx,
+		"INSERT INTO signing_keys (id, algorithm, private_der, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+		k.ID, k.Algorithm, k.PrivateDER, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt))
+	return mapErr("sqlite: save signing key", err)
+}
+
+// SigningKeys returns every stored key, oldest first.
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.read.QueryContext(ctx,
+		"SELECT id, algorithm, private_der, created_at, retired_at FROM signing_keys ORDER BY created_at, id")
+	if err != nil {
+		return nil, mapErr("sqlite: signing keys", err)
+	}
+	defer rows.Close()
+	var keys []store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateDER, timeField{&k.CreatedAt}, timeField{&k.RetiredAt}); err != nil {
+			return nil, mapErr("sqlite: signing keys", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, mapErr("sqlite: signing keys", rows.Err())
+}
+
+// RetireSigningKeys stops every active key of alg from signing.
+func (s *Store) RetireSigningKeys(ctx context.Context, alg string, now time.Time) error {
+	_, err := s.write.ExecContext(ctx,
+		"UPDATE signing_keys SET retired_at = ? WHERE algorithm = ? AND retired_at = ''", fmtTime(now), alg)
+	return mapErr("sqlite: retire signing keys", err)
+}
+
+// DeleteSigningKeysRetiredBefore removes keys no token can still need.
+func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
+	_, err := s.write.ExecContext(ctx,
+		"DELETE FROM signing_keys WHERE retired_at != '' AND retired_at < ?", fmtTime(t))
+	return mapErr("sqlite: delete retired keys", err)
+}

@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"oauthdemo/authserver/store"
+)
+
+// CreateSession stores a login session.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	_, err := s.write.ExecContext(ctx,
+		"INSERT INTO sessions (id, token_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
+		sess.ID, sess.TokenHash, sess.UserID, fmtTime(sess.AuthTime), fmtTime(sess.ExpiresAt))
+	return mapErr("sqlite: create session", err)
+}
+
+// SessionByTokenHash returns the session whose cookie hashes to tokenHash,
+// expired or not.
+func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error) {
+	var sess store.Session
+	err := s.read.QueryRowContext(ctx,
+		"SELECT id, token_hash, user_id, auth_time, expires_at FROM sessions WHERE token_hash = ?", tokenHash).Scan(
+		&sess.ID, &sess.TokenHash, &sess.UserID, timeField{&sess.AuthTime}, timeField{&sess.ExpiresAt})
+	return sess, mapErr("sqlite: session", err)
+}
+
+// DeleteSession ends a session; ending an unknown one is not an error.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	_, err := s.write.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
+	return mapErr("sqlite: delete session", err)
+}
+
+// RevokeAccessToken adds a jti to the deny list; adding it twice is fine.
+func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	_, err := s.write.ExecContext(ctx,
+		"INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+		jti, fmtTime(expiresAt))
+	return mapErr("sqlite: revoke access token", err)
+}
+
+// AccessTokenRevoked reports whether the jti is on the deny list.
+func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var one int
+	err := s.read.QueryRowContext(ctx, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", jti).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, mapErr("sqlite: access token revoked", err)
+}
+
+// DeleteExpired removes what can no longer be used, in one transaction.
+// Grants and refresh tokens are kept: they are the audit trail of a family.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
+	t := fmtTime(now)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM auth_requests WHERE expires_at < ?",
+			"DELETE FROM auth_codes WHERE expires_at < ?",
+			"DELETE FROM sessions WHERE expires_at < ?",
+			"DELETE FROM revoked_access_tokens WHERE expires_at < ?",
+		} {
+			if _, err := tx.ExecContext(ctx, q, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return mapErr("sqlite: delete expired", err)
+}

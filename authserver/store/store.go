@@ -1,0 +1,244 @@
+// Package store defines ImageHost's records and the Store interface that keeps
+// them. The SQLite implementation lives in store/sqlite; store/storetest is the
+// conformance suite that any implementation (a future PostgreSQL store, an
+// in-memory fake) must pass unchanged.
+//
+// Secrets never reach the store in the clear: authorization codes, refresh
+// tokens, session cookies and client secrets are stored as SHA-256 hashes,
+// user passwords as argon2id hashes. A database dump therefore hands an
+// attacker nothing they can replay.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store implementation. Callers compare with errors.Is.
+var (
+	// ErrNotFound: no record with that key (or it belongs to someone else).
+	ErrNotFound = errors.New("store: not found")
+	// ErrDuplicate: a record with that unique key exists already.
+	ErrDuplicate = errors.New("store: duplicate")
+	// ErrAlreadyUsed: a single-use record (authorization code, refresh
+	// token) was used before. The record is returned alongside, so the caller
+	// can revoke what was issued from it.
+	ErrAlreadyUsed = errors.New("store: already used")
+)
+
+// User is a person with an ImageHost account.
+type User struct {
+	ID           string // stable subject identifier ("sub"), never reused
+	Username     string
+	PasswordHash string // PHC-formatted argon2id hash
+	Name         string
+	Email        string
+	CreatedAt    time.Time
+}
+
+// Client is an application registered with ImageHost (RFC 7591 §2 metadata).
+type Client struct {
+	ID                     string
+	SecretHash             []byte // SHA-256 of the secret; nil for public clients
+	Name                   string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	Scope                  string // the scopes this client may ask for, space separated
+	BackchannelLogoutURI   string
+	AccessTokenTTL         time.Duration // 0: the server's default
+	OwnerUserID            string        // who registered it in the developer console; "" for operators
+	CreatedAt              time.Time
+}
+
+// Public reports whether the client has no secret (RFC 6749 §2.1).
+func (c Client) Public() bool { return len(c.SecretHash) == 0 }
+
+// AuthRequest is an authorization request (RFC 6749 §4.1.1) that /authorize
+// validated and that waits for the user to log in and consent. It is bound to
+// the browser that started it.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scope               string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              string
+	MaxAge              int // seconds; -1 when absent
+	BrowserHash         []byte
+	UserID              string    // set once the user has logged in for this request
+	AuthTime            time.Time // when that login happened
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// AuthCode is an issued authorization code (RFC 6749 §4.1.2).
+type AuthCode struct {
+	CodeHash            []byte
+	ClientID            string
+	UserID              string
+	RedirectURI         string
+	Scope               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	SessionID           string
+	AuthTime            time.Time
+	ExpiresAt           time.Time
+	// GrantID names the grant that redeeming the code creates. It is fixed
+	// when the code is consumed so that a replay can revoke that grant.
+	GrantID    string
+	ConsumedAt time.Time
+}
+
+// Grant is what one redeemed authorization code gave a client: the family of
+// refresh tokens that descends from it (RFC 9700 §4.14.2). Revoking the grant
+// revokes every refresh token of the family.
+type Grant struct {
+	ID           string
+	ClientID     string
+	UserID       string
+	Scope        string
+	SessionID    string
+	AuthTime     time.Time
+	CreatedAt    time.Time
+	RevokedAt    time.Time // zero while active
+	RevokeReason string
+}
+
+// Revoked reports whether the grant was revoked.
+func (g Grant) Revoked() bool { return !g.RevokedAt.IsZero() }
+
+// RefreshToken is one member of a grant's family.
+type RefreshToken struct {
+	TokenHash []byte
+	GrantID   string
+	Scope     string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // set when it was exchanged for its successor
+}
+
+// Consent records which scopes a user granted a client. It is remembered so
+// that the next authorization only asks for scopes not yet granted.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scope     string
+	GrantedAt time.Time
+}
+
+// Session is a user's login session at ImageHost (its cookie).
+type Session struct {
+	ID        string // public session id, the "sid" claim (OIDC Back-Channel Logout §2.1)
+	TokenHash []byte // SHA-256 of the cookie value
+	UserID    string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+}
+
+// SigningKey is a private key ImageHost signs tokens with.
+type SigningKey struct {
+	ID         string // "kid"
+	Algorithm  string // "RS256" or "ES256"
+	PrivateDER []byte // PKCS #8
+	CreatedAt  time.Time
+	RetiredAt  time.Time // zero while it signs; once retired it only verifies
+}
+
+// Photo is an image in a user's (or a client's) ImageHost library.
+type Photo struct {
+	ID          string
+	Owner       string // the "sub" of the access token that uploaded it
+	Title       string
+	ContentType string
+	Data        []byte // empty in listings
+	Size        int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Store keeps ImageHost's state. Every method is safe for concurrent use.
+// Times go in and come out in UTC.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	UserByID(ctx context.Context, id string) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	DeleteUser(ctx context.Context, id string) error
+
+	CreateClient(ctx context.Context, c Client) error
+	ClientByID(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
+	DeleteClient(ctx context.Context, id string) error
+
+	SaveAuthRequest(ctx context.Context, r AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
+	// SetAuthRequestLogin records that userID logged in for the request.
+	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	SaveAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code used, atomically, and records grantID
+	// as what it is redeemed for. A code used before comes back with
+	// ErrAlreadyUsed and the GrantID of its first redemption.
+	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (AuthCode, error)
+
+	// CreateGrant stores a grant and, when rt is not nil, its first refresh
+	// token, in one transaction.
+	CreateGrant(ctx context.Context, g Grant, rt *RefreshToken) error
+	GrantByID(ctx context.Context, id string) (Grant, error)
+	// RevokeGrant revokes the grant and so every refresh token of its family.
+	// Revoking a revoked or unknown grant is not an error.
+	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
+	// RevokeUserClientGrants revokes every active grant userID gave clientID
+	// and forgets the consent; it returns the revoked grants.
+	RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]Grant, error)
+	// ActiveGrantsForUser lists the user's grants that are not revoked.
+	ActiveGrantsForUser(ctx context.Context, userID string) ([]Grant, error)
+
+	// RefreshToken returns a refresh token and the grant it belongs to.
+	RefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, Grant, error)
+	// RotateRefreshToken marks old as used and stores next, atomically. If old
+	// was used already, or its grant was revoked, it stores nothing and
+	// returns ErrAlreadyUsed: the caller treats that as reuse.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time) error
+
+	ConsentFor(ctx context.Context, userID, clientID string) (Consent, error)
+	SaveConsent(ctx context.Context, c Consent) error
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+
+	// RevokeAccessToken puts an access token's "jti" on the deny list until
+	// the token would have expired anyway.
+	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	SaveSigningKey(ctx context.Context, k SigningKey) error
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKeys retires every key of alg that still signs.
+	RetireSigningKeys(ctx context.Context, alg string, now time.Time) error
+	// DeleteSigningKeysRetiredBefore removes keys retired before t.
+	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
+
+	CreatePhoto(ctx context.Context, p Photo) error
+	// ListPhotos returns owner's photos, newest first, without their bytes.
+	ListPhotos(ctx context.Context, owner string) ([]Photo, error)
+	// PhotoByID returns the photo with its bytes; another owner's photo is ErrNotFound.
+	PhotoByID(ctx context.Context, owner, id string) (Photo, error)
+	UpdatePhoto(ctx context.Context, p Photo) error
+	DeletePhoto(ctx context.Context, owner, id string) error
+	CountPhotos(ctx context.Context, owner string) (int, error)
+
+	// DeleteExpired removes auth requests, codes, sessions and deny-list
+	// entries that expired before now.
+	DeleteExpired(ctx context.Context, now time.Time) error
+}

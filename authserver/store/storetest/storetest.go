@@ -1,0 +1,457 @@
+// Package storetest is the contract of store.Store: a conformance suite that
+// every implementation must pass unchanged.
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+//	}
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"oauthdemo/authserver/store"
+)
+
+// Run runs the suite; newStore must return an empty store for each call.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"users", testUsers},
+		{"clients", testClients},
+		{"auth requests", testAuthRequests},
+		{"auth code single use", testAuthCodeSingleUse},
+		{"auth code concurrent redemption", testAuthCodeConcurrent},
+		{"refresh rotation", testRefreshRotation},
+		{"refresh concurrent rotation", testRefreshConcurrent},
+		{"revoked grant stops rotation", testRevokedGrant},
+		{"consents", testConsents},
+		{"sessions", testSessions},
+		{"access token deny list", testDenyList},
+		{"signing keys", testSigningKeys},
+		{"photos", testPhotos},
+		{"delete expired", testDeleteExpired},
+		{"times round-trip in UTC", testUTC},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+// t0 has a non-UTC zone and nanoseconds on purpose: the store must give back
+// the same instant, in UTC.
+var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+func seed(t *testing.T, s store.Store) (store.User, store.Client) {
+	t.Helper()
+	ctx := context.Background()
+	u := store.User{ID: "u-alice", Username: "alice", PasswordHash: "$argon2id$x", Name: "Alice", Email: "alice@example.org", CreatedAt: t0}
+	must(t, s.CreateUser(ctx, u))
+	c := store.Client{ID: "app", SecretHash: []byte("hash"), Name: "App", RedirectURIs: []string{"http://localhost/cb"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scope: "openid photos.read", CreatedAt: t0}
+	must(t, s.CreateClient(ctx, c))
+	return u, c
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, _ := seed(t, s)
+	got, err := s.UserByUsername(ctx, "alice")
+	must(t, err)
+	if got.ID != u.ID || got.PasswordHash != u.PasswordHash || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("UserByUsername = %+v", got)
+	}
+	_, err = s.UserByUsername(ctx, "nobody")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.UserByID(ctx, "nobody")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.CreateUser(ctx, store.User{ID: "u-other", Username: "alice", CreatedAt: t0}), store.ErrDuplicate)
+	must(t, s.CreateUser(ctx, store.User{ID: "u-bob", Username: "bob", CreatedAt: t0}))
+	users, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(users) != 2 || users[0].Username != "alice" || users[1].Username != "bob" {
+		t.Fatalf("ListUsers = %+v", users)
+	}
+	must(t, s.DeleteUser(ctx, "u-bob"))
+	wantErr(t, s.DeleteUser(ctx, "u-bob"), store.ErrNotFound)
+}
+
+func testClients(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, c := seed(t, s)
+	got, err := s.ClientByID(ctx, c.ID)
+	must(t, err)
+	if got.Name != c.Name || len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != c.RedirectURIs[0] || got.Public() {
+		t.Fatalf("ClientByID = %+v", got)
+	}
+	if len(got.PostLogoutRedirectURIs) != 0 {
+		t.Fatalf("PostLogoutRedirectURIs = %v, want none", got.PostLogoutRedirectURIs)
+	}
+	wantErr(t, s.CreateClient(ctx, c), store.ErrDuplicate)
+	pub := store.Client{ID: "spa", Name: "SPA", RedirectURIs: []string{"http://127.0.0.1/cb"}, AccessTokenTTL: 30 * time.Second, CreatedAt: t0}
+	must(t, s.CreateClient(ctx, pub))
+	got, err = s.ClientByID(ctx, "spa")
+	must(t, err)
+	if !got.Public() || got.AccessTokenTTL != 30*time.Second {
+		t.Fatalf("public client = %+v", got)
+	}
+	must(t, s.SetClientSecret(ctx, "app", []byte("new")))
+	got, _ = s.ClientByID(ctx, "app")
+	if !bytes.Equal(got.SecretHash, []byte("new")) {
+		t.Fatalf("secret not replaced: %q", got.SecretHash)
+	}
+	wantErr(t, s.SetClientSecret(ctx, "nope", []byte("x")), store.ErrNotFound)
+	list, err := s.ListClients(ctx)
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("ListClients = %d clients", len(list))
+	}
+	must(t, s.DeleteClient(ctx, "spa"))
+	_, err = s.ClientByID(ctx, "spa")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testAuthRequests(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, c := seed(t, s)
+	r := store.AuthRequest{ID: "req1", ClientID: c.ID, RedirectURI: "http://localhost/cb", Scope: "openid",
+		State: "st", MaxAge: -1, BrowserHash: []byte{1, 2}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.SaveAuthRequest(ctx, r))
+	got, err := s.AuthRequestByID(ctx, "req1")
+	must(t, err)
+	if got.State != "st" || got.MaxAge != -1 || got.UserID != "" || !got.AuthTime.IsZero() {
+		t.Fatalf("AuthRequestByID = %+v", got)
+	}
+	must(t, s.SetAuthRequestLogin(ctx, "req1", u.ID, t0))
+	got, _ = s.AuthRequestByID(ctx, "req1")
+	if got.UserID != u.ID || !got.AuthTime.Equal(t0) {
+		t.Fatalf("after login = %+v", got)
+	}
+	wantErr(t, s.SetAuthRequestLogin(ctx, "nope", u.ID, t0), store.ErrNotFound)
+	must(t, s.DeleteAuthRequest(ctx, "req1"))
+	_, err = s.AuthRequestByID(ctx, "req1")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func newCode(u store.User, c store.Client, hash string) store.AuthCode {
+	return store.AuthCode{CodeHash: []byte(hash), ClientID: c.ID, UserID: u.ID, RedirectURI: c.RedirectURIs[0],
+		Scope: "openid", CodeChallenge: "ch", CodeChallengeMethod: "S256", AuthTime: t0, ExpiresAt: t0.Add(time.Minute)}
+}
+
+func testAuthCodeSingleUse(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, c := seed(t, s)
+	must(t, s.SaveAuthCode(ctx, newCode(u, c, "code1")))
+	got, err := s.ConsumeAuthCode(ctx, []byte("code1"), "grant-1", t0)
+	must(t, err)
+	if got.ClientID != c.ID || got.CodeChallenge != "ch" || got.GrantID != "grant-1" {
+		t.Fatalf("ConsumeAuthCode = %+v", got)
+	}
+	got, err = s.ConsumeAuthCode(ctx, []byte("code1"), "grant-2", t0)
+	wantErr(t, err, store.ErrAlreadyUsed)
+	if got.GrantID != "grant-1" {
+		t.Fatalf("replay reports grant %q, want the first redemption's grant-1", got.GrantID)
+	}
+	_, err = s.ConsumeAuthCode(ctx, []byte("unknown"), "grant-3", t0)
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.SaveAuthCode(ctx, newCode(u, c, "code1")), store.ErrDuplicate)
+}
+
+func testAuthCodeConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, c := seed(t, s)
+	must(t, s.SaveAuthCode(ctx, newCode(u, c, "race")))
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.ConsumeAuthCode(ctx, []byte("race"), fmt.Sprint("g", i), t0)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, store.ErrAlreadyUsed):
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent redemptions succeeded, want exactly 1", won)
+	}
+}
+
+func newGrant(t *testing.T, s store.Store, id string) (store.Grant, store.RefreshToken) {
+	t.Helper()
+	g := store.Grant{ID: id, ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+	rt := store.RefreshToken{TokenHash: []byte(id + "-rt0"), GrantID: id, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	must(t, s.CreateGrant(context.Background(), g, &rt))
+	return g, rt
+}
+
+func testRefreshRotation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	g, rt0 := newGrant(t, s, "g1")
+	got, gg, err := s.RefreshToken(ctx, rt0.TokenHash)
+	must(t, err)
+	if gg.ID != g.ID || gg.Revoked() || !got.UsedAt.IsZero() || !got.ExpiresAt.Equal(rt0.ExpiresAt) {
+		t.Fatalf("RefreshToken = %+v, %+v", got, gg)
+	}
+	rt1 := store.RefreshToken{TokenHash: []byte("g1-rt1"), GrantID: g.ID, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.RotateRefreshToken(ctx, rt0.TokenHash, rt1, t0))
+	got, _, err = s.RefreshToken(ctx, rt0.TokenHash)
+	must(t, err)
+	if got.UsedAt.IsZero() {
+		t.Fatal("rotated token is not marked used")
+	}
+	rt2 := store.RefreshToken{TokenHash: []byte("g1-rt2"), GrantID: g.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	wantErr(t, s.RotateRefreshToken(ctx, rt0.TokenHash, rt2, t0), store.ErrAlreadyUsed)
+	_, _, err = s.RefreshToken(ctx, rt2.TokenHash)
+	wantErr(t, err, store.ErrNotFound) // a failed rotation stores nothing
+	_, _, err = s.RefreshToken(ctx, []byte("unknown"))
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testRefreshConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	g, rt0 := newGrant(t, s, "g1")
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := store.RefreshToken{TokenHash: fmt.Appendf(nil, "next-%d", i), GrantID: g.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			errs <- s.RotateRefreshToken(ctx, rt0.TokenHash, next, t0)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		if err == nil {
+			won++
+		} else if !errors.Is(err, store.ErrAlreadyUsed) {
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent rotations succeeded, want exactly 1", won)
+	}
+}
+
+func testRevokedGrant(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	g, rt0 := newGrant(t, s, "g1")
+	must(t, s.RevokeGrant(ctx, g.ID, "refresh token reuse", t0))
+	must(t, s.RevokeGrant(ctx, g.ID, "again", t0.Add(time.Hour))) // idempotent, keeps the first reason
+	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))
+	gg, err := s.GrantByID(ctx, g.ID)
+	must(t, err)
+	if !gg.Revoked() || gg.RevokeReason != "refresh token reuse" || !gg.RevokedAt.Equal(t0) {
+		t.Fatalf("GrantByID after revoke = %+v", gg)
+	}
+	next := store.RefreshToken{TokenHash: []byte("next"), GrantID: g.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	wantErr(t, s.RotateRefreshToken(ctx, rt0.TokenHash, next, t0), store.ErrAlreadyUsed)
+
+	// Revoking from the account page: all of the user's grants to the
+	// client, and the remembered consent.
+	newGrant(t, s, "g2")
+	newGrant(t, s, "g3")
+	must(t, s.SaveConsent(ctx, store.Consent{UserID: "u-alice", ClientID: "app", Scope: "openid", GrantedAt: t0}))
+	active, err := s.ActiveGrantsForUser(ctx, "u-alice")
+	must(t, err)
+	if len(active) != 2 {
+		t.Fatalf("ActiveGrantsForUser = %d grants, want 2", len(active))
+	}
+	revoked, err := s.RevokeUserClientGrants(ctx, "u-alice", "app", "revoked by user", t0)
+	must(t, err)
+	if len(revoked) != 2 {
+		t.Fatalf("RevokeUserClientGrants revoked %d, want 2", len(revoked))
+	}
+	active, _ = s.ActiveGrantsForUser(ctx, "u-alice")
+	if len(active) != 0 {
+		t.Fatalf("%d grants still active", len(active))
+	}
+	_, err = s.ConsentFor(ctx, "u-alice", "app")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testConsents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	_, err := s.ConsentFor(ctx, "u-alice", "app")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.SaveConsent(ctx, store.Consent{UserID: "u-alice", ClientID: "app", Scope: "openid", GrantedAt: t0}))
+	must(t, s.SaveConsent(ctx, store.Consent{UserID: "u-alice", ClientID: "app", Scope: "openid photos.read", GrantedAt: t0}))
+	c, err := s.ConsentFor(ctx, "u-alice", "app")
+	must(t, err)
+	if c.Scope != "openid photos.read" {
+		t.Fatalf("consent scope = %q", c.Scope)
+	}
+	list, err := s.ListConsents(ctx, "u-alice")
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("ListConsents = %+v", list)
+	}
+	wantErr(t, s.SaveConsent(ctx, store.Consent{UserID: "u-nobody", ClientID: "app", GrantedAt: t0}), store.ErrNotFound)
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, _ := seed(t, s)
+	sess := store.Session{ID: "sid1", TokenHash: []byte("cookiehash"), UserID: u.ID, AuthTime: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateSession(ctx, sess))
+	got, err := s.SessionByTokenHash(ctx, sess.TokenHash)
+	must(t, err)
+	if got.ID != "sid1" || got.UserID != u.ID || !got.AuthTime.Equal(t0) {
+		t.Fatalf("SessionByTokenHash = %+v", got)
+	}
+	must(t, s.DeleteSession(ctx, "sid1"))
+	_, err = s.SessionByTokenHash(ctx, sess.TokenHash)
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testDenyList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	revoked, err := s.AccessTokenRevoked(ctx, "jti1")
+	must(t, err)
+	if revoked {
+		t.Fatal("unknown jti reported revoked")
+	}
+	must(t, s.RevokeAccessToken(ctx, "jti1", t0.Add(time.Minute)))
+	must(t, s.RevokeAccessToken(ctx, "jti1", t0.Add(time.Minute)))
+	revoked, err = s.AccessTokenRevoked(ctx, "jti1")
+	must(t, err)
+	if !revoked {
+		t.Fatal("revoked jti not reported")
+	}
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.SaveSigningKey(ctx, store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateDER: []byte{1}, CreatedAt: t0}))
+	must(t, s.SaveSigningKey(ctx, store.SigningKey{ID: "k2", Algorithm: "ES256", PrivateDER: []byte{2}, CreatedAt: t0.Add(time.Second)}))
+	wantErr(t, s.SaveSigningKey(ctx, store.SigningKey{ID: "k1", Algorithm: "RS256", PrivateDER: []byte{3}, CreatedAt: t0}), store.ErrDuplicate)
+	must(t, s.RetireSigningKeys(ctx, "RS256", t0.Add(time.Minute)))
+	keys, err := s.SigningKeys(ctx)
+	must(t, err)
+	if len(keys) != 2 || keys[0].ID != "k1" || !keys[0].RetiredAt.Equal(t0.Add(time.Minute)) || !keys[1].RetiredAt.IsZero() {
+		t.Fatalf("SigningKeys = %+v", keys)
+	}
+	must(t, s.DeleteSigningKeysRetiredBefore(ctx, t0.Add(time.Hour)))
+	keys, _ = s.SigningKeys(ctx)
+	if len(keys) != 1 || keys[0].ID != "k2" {
+		t.Fatalf("after pruning: %+v", keys)
+	}
+}
+
+func testPhotos(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p1 := store.Photo{ID: "p1", Owner: "u-alice", Title: "Cat", ContentType: "image/png", Data: []byte("png1"), CreatedAt: t0, UpdatedAt: t0}
+	p2 := store.Photo{ID: "p2", Owner: "u-alice", Title: "Dog", ContentType: "image/gif", Data: []byte("gif22"), CreatedAt: t0.Add(time.Second), UpdatedAt: t0}
+	p3 := store.Photo{ID: "p3", Owner: "u-bob", Title: "Tools", ContentType: "image/png", Data: []byte("x"), CreatedAt: t0, UpdatedAt: t0}
+	for _, p := range []store.Photo{p1, p2, p3} {
+		must(t, s.CreatePhoto(ctx, p))
+	}
+	wantErr(t, s.CreatePhoto(ctx, p1), store.ErrDuplicate)
+	list, err := s.ListPhotos(ctx, "u-alice")
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "p2" || list[0].Size != 5 || list[0].Data != nil {
+		t.Fatalf("ListPhotos = %+v", list)
+	}
+	empty, err := s.ListPhotos(ctx, "client-m2m")
+	must(t, err)
+	if empty == nil || len(empty) != 0 {
+		t.Fatalf("ListPhotos of an owner with none = %#v, want an empty, non-nil list", empty)
+	}
+	got, err := s.PhotoByID(ctx, "u-alice", "p1")
+	must(t, err)
+	if string(got.Data) != "png1" || got.Title != "Cat" {
+		t.Fatalf("PhotoByID = %+v", got)
+	}
+	_, err = s.PhotoByID(ctx, "u-alice", "p3") // bob's
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeletePhoto(ctx, "u-alice", "p3"), store.ErrNotFound)
+	p1.Data, p1.Title, p1.UpdatedAt = []byte("edited"), "Cat (grey)", t0.Add(time.Hour)
+	must(t, s.UpdatePhoto(ctx, p1))
+	got, _ = s.PhotoByID(ctx, "u-alice", "p1")
+	if string(got.Data) != "edited" || !got.UpdatedAt.Equal(t0.Add(time.Hour)) || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("after UpdatePhoto = %+v", got)
+	}
+	p3.Owner = "u-alice"
+	wantErr(t, s.UpdatePhoto(ctx, p3), store.ErrNotFound)
+	must(t, s.DeletePhoto(ctx, "u-alice", "p1"))
+	n, err := s.CountPhotos(ctx, "u-alice")
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("CountPhotos = %d, want 1", n)
+	}
+}
+
+func testDeleteExpired(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, c := seed(t, s)
+	must(t, s.SaveAuthCode(ctx, newCode(u, c, "old")))
+	fresh := newCode(u, c, "fresh")
+	fresh.ExpiresAt = t0.Add(time.Hour)
+	must(t, s.SaveAuthCode(ctx, fresh))
+	must(t, s.CreateSession(ctx, store.Session{ID: "s", TokenHash: []byte("s"), UserID: u.ID, AuthTime: t0, ExpiresAt: t0.Add(time.Second)}))
+	must(t, s.RevokeAccessToken(ctx, "jti", t0.Add(time.Second)))
+	must(t, s.DeleteExpired(ctx, t0.Add(10*time.Minute)))
+	_, err := s.ConsumeAuthCode(ctx, []byte("old"), "g", t0)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.ConsumeAuthCode(ctx, []byte("fresh"), "g", t0)
+	must(t, err)
+	_, err = s.SessionByTokenHash(ctx, []byte("s"))
+	wantErr(t, err, store.ErrNotFound)
+	if revoked, _ := s.AccessTokenRevoked(ctx, "jti"); revoked {
+		t.Fatal("expired deny-list entry kept")
+	}
+}
+
+func testUTC(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, _ := seed(t, s)
+	got, err := s.UserByID(ctx, u.ID)
+	must(t, err)
+	if got.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreatedAt in %v, want UTC", got.CreatedAt.Location())
+	}
+	if !got.CreatedAt.Equal(t0) || got.CreatedAt.Nanosecond() != t0.Nanosecond() {
+		t.Fatalf("CreatedAt = %v, want %v to the nanosecond", got.CreatedAt, t0)
+	}
+}
