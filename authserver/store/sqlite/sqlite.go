@@ -234,4 +234,3 @@ func mustAffect(op string, res sql.Result, err error) error {
 	}
 	return nil
 }
-

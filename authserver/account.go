@@ -1,0 +1,78 @@
+package main
+
+// The account page: the signed-in user sees which apps have access to their
+// ImageHost account and can take that access back.
+
+import (
+	"net/http"
+	"net/url"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
+	"oauthdemo/authserver/store"
+)
+
+// handleAccount serves GET /account.
+func handleAccount(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := a.sessions.current(r)
+		if !ok {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		consents, err := a.store.ListConsents(r.Context(), who.user.ID)
+		if err != nil {
+			internalError(w, r, a.log, "list consents", err)
+			return
+		}
+		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: csrfToken(w, r, a.secure)}
+		for _, c := range consents {
+			client, err := a.store.ClientByID(r.Context(), c.ClientID)
+			if err != nil {
+				continue // deleted in the meantime
+			}
+			scope, _ := oauth.ParseScope(c.Scope)
+			vm.Apps = append(vm.Apps, pages.ConnectedApp{ClientID: client.ID, Name: client.Name,
+				Scopes: describeScopes(scope), GrantedAt: c.GrantedAt.Format("2 January 2006, 15:04 MST")})
+		}
+		if id := r.URL.Query().Get("revoked"); id != "" {
+			if client, err := a.store.ClientByID(r.Context(), id); err == nil {
+				vm.Notice = client.Name + " no longer has access to your account."
+			}
+		}
+		render(w, r, http.StatusOK, pages.Account(vm))
+	})
+}
+
+// handleRevokeApp serves POST /account/revoke: the user's "Revoke access".
+// Every grant the user gave the app is revoked (and with it every refresh
+// token), the consent is forgotten, and the app is told by back-channel logout.
+func handleRevokeApp(a authorizer, bc backchannel) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || !validCSRF(r) {
+			errorPage(w, r, http.StatusForbidden, "The form had expired", "Please go back to your account page and try again.", oauth.CodeInvalidRequest)
+			return
+		}
+		who, ok := a.sessions.current(r)
+		if !ok {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		clientID := r.PostForm.Get("client_id")
+		client, err := a.store.ClientByID(r.Context(), clientID)
+		if err != nil {
+			errorPage(w, r, http.StatusBadRequest, "Unknown application", "There is no such application.", oauth.CodeInvalidRequest)
+			return
+		}
+		grants, err := a.store.RevokeUserClientGrants(r.Context(), who.user.ID, clientID, "access revoked by the user", a.now())
+		if err != nil {
+			internalError(w, r, a.log, "revoke app", err)
+			return
+		}
+		a.log.InfoContext(r.Context(), "app access revoked by user", "client_id", clientID, "user_id", who.user.ID, "grants", len(grants))
+		// No sid: the user's sessions at the app end, whichever they are
+		// (Back-Channel Logout §2.4: sub alone names all of them).
+		bc.notify(r.Context(), []store.Client{client}, who.user.ID, "")
+		http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+	})
+}

@@ -1,0 +1,331 @@
+package main
+
+// The authorization endpoint: RFC 6749 §4.1.1-4.1.2, with PKCE (RFC 7636),
+// the iss parameter (RFC 9207) and OpenID Connect Core §3.1.2.
+//
+// /authorize validates the request, stores it, and sends the browser on to
+// /login and /consent as needed; each of those comes back through proceed,
+// which ends by issuing the code.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+)
+
+// authRequestTTL is how long a user may take to log in and consent.
+const authRequestTTL = 10 * time.Minute
+
+// authorizer carries authorization requests from /authorize to the code.
+type authorizer struct {
+	issuer   string
+	store    store.Store
+	sessions loginSessions
+	now      func() time.Time
+	codeTTL  time.Duration
+	secure   bool
+	log      *slog.Logger
+}
+
+// handleAuthorize serves GET and POST /authorize (OpenID Connect Core
+// §3.1.2.1: "Authorization Servers MUST support the use of the HTTP GET and
+// POST methods").
+func handleAuthorize(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params := r.URL.Query()
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil {
+				errorPage(w, r, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.", oauth.CodeInvalidRequest)
+				return
+			}
+			params = r.PostForm
+		}
+		req, client, e, canRedirect := parseAuthorizeRequest(r, a.store, params)
+		if e != nil {
+			a.fail(w, r, req, client, e, canRedirect)
+			return
+		}
+		now := a.now()
+		csrfToken(w, r, a.secure) // the browser needs its CSRF cookie for binding and for the forms ahead
+		req.ID = oauth.NewToken()
+		req.BrowserHash = browserHash(r)
+		req.CreatedAt, req.ExpiresAt = now, now.Add(authRequestTTL)
+		if err := a.store.SaveAuthRequest(r.Context(), req); err != nil {
+			internalError(w, r, a.log, "save auth request", err)
+			return
+		}
+		who, ok := a.sessions.current(r)
+		a.proceed(w, r, req, client, who, ok)
+	})
+}
+
+// fail reports an authorization error. RFC 6749 §4.1.2.1: "If the request
+// fails due to a missing, invalid, or mismatching redirection URI, or if the
+// client identifier is missing or invalid, the authorization server SHOULD
+// inform the resource owner of the error and MUST NOT automatically redirect
+// the user-agent to the invalid redirection URI." Otherwise the error goes
+// back to the client.
+func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
+	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
+	if !canRedirect {
+		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
+		return
+	}
+	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
+}
+
+// parseAuthorizeRequest validates an authorization request. canRedirect
+// reports whether the client and redirect URI are trusted, so that an error
+// may be sent back to the client.
+func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values) (req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
+	if e := oauth.CheckParams(params); e != nil {
+		return req, client, e, false
+	}
+	req.ClientID = params.Get("client_id")
+	if req.ClientID == "" {
+		return req, client, oauth.InvalidRequest("the request has no client_id"), false
+	}
+	client, err := st.ClientByID(r.Context(), req.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return req, client, oauth.InvalidRequest("no application is registered with this client_id"), false
+	} else if err != nil {
+		return req, client, oauth.ServerError(), false
+	}
+
+	scope, scopeOK := oauth.ParseScope(params.Get("scope"))
+	req.RedirectURI = params.Get("redirect_uri")
+	if req.RedirectURI == "" {
+		// OpenID Connect Core §3.1.2.1 requires redirect_uri; plain OAuth
+		// may omit it when the client registered exactly one (RFC 6749 §3.1.2.3).
+		if len(client.RedirectURIs) != 1 || scope.Has(oauth.ScopeOpenID) {
+			return req, client, oauth.InvalidRequest("the request has no redirect_uri"), false
+		}
+		req.RedirectURI = client.RedirectURIs[0]
+	}
+	// RFC 9700 §2.1: "authorization servers MUST utilize exact string
+	// matching" of redirect URIs. No prefixes, no patterns, no normalisation.
+	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
+		return req, client, oauth.InvalidRequest("the redirect_uri is not registered for this application"), false
+	}
+
+	// From here on, errors go back to the client.
+	req.State = params.Get("state")
+	if len(req.State) > 1024 {
+		req.State = ""
+		return req, client, oauth.InvalidRequest("state is longer than 1024 characters"), true
+	}
+	if params.Has("request") {
+		return req, client, oauth.Errorf(oauth.CodeRequestNotSupported, 400, "request objects are not supported"), true
+	}
+	if params.Has("request_uri") {
+		return req, client, oauth.Errorf(oauth.CodeRequestURINotSupported, 400, "request_uri is not supported"), true
+	}
+	switch rt := params.Get("response_type"); {
+	case rt == "code":
+	case rt == "":
+		return req, client, oauth.InvalidRequest("response_type is required"), true
+	case strings.Contains(rt, "token"):
+		e := oauth.Errorf(oauth.CodeUnsupportedResponseType, 400,
+			"ImageHost supports only response_type=code: OAuth 2.1 removed the implicit grant, which leaks tokens in URLs")
+		e.URI = "/docs/dropped-grants#implicit"
+		return req, client, e, true
+	default:
+		return req, client, oauth.Errorf(oauth.CodeUnsupportedResponseType, 400, "ImageHost supports only response_type=code"), true
+	}
+	if rm := params.Get("response_mode"); rm != "" && rm != "query" {
+		return req, client, oauth.InvalidRequest("only response_mode=query is supported"), true
+	}
+	if !slices.Contains(client.GrantTypes, "authorization_code") {
+		return req, client, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this application may not use the authorization code grant"), true
+	}
+
+	allowed, _ := oauth.ParseScope(client.Scope)
+	switch {
+	case !scopeOK:
+		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the scope parameter is malformed"), true
+	case len(scope) == 0:
+		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the request asks for no scope"), true
+	case !scope.SubsetOf(allowed):
+		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the application may not ask for: %s", scope.Minus(allowed)), true
+	}
+	req.Scope = scope.String()
+
+	req.CodeChallenge = params.Get("code_challenge")
+	req.CodeChallengeMethod = params.Get("code_challenge_method")
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return req, client, oauth.InvalidRequest("code_challenge_method without code_challenge"), true
+	case req.CodeChallenge == "" && client.Public():
+		// RFC 9700 §2.1.1: public clients "MUST use PKCE"; OAuth 2.1 §4.1.1
+		// makes the server require it of them.
+		return req, client, oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256"), true
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oauth.MethodS256:
+		// An absent method means "plain" (RFC 7636 §4.3), which we refuse.
+		return req, client, oauth.InvalidRequest("code_challenge_method must be S256; plain is not allowed"), true
+	case req.CodeChallenge != "" && !oauth.ValidChallenge(req.CodeChallenge):
+		return req, client, oauth.InvalidRequest("code_challenge must be 43 base64url characters"), true
+	}
+
+	req.Nonce = params.Get("nonce")
+	if len(req.Nonce) > 512 {
+		return req, client, oauth.InvalidRequest("nonce is longer than 512 characters"), true
+	}
+	prompt := strings.Fields(params.Get("prompt"))
+	for _, p := range prompt {
+		if p != "none" && p != "login" && p != "consent" && p != "select_account" {
+			return req, client, oauth.InvalidRequest("unknown prompt value"), true
+		}
+	}
+	// OpenID Connect Core §3.1.2.1: "If this parameter contains none with
+	// any other value, an error is returned."
+	if slices.Contains(prompt, "none") && len(prompt) > 1 {
+		return req, client, oauth.InvalidRequest("prompt=none cannot be combined with other values"), true
+	}
+	req.Prompt = strings.Join(prompt, " ")
+	req.MaxAge = -1
+	if s := params.Get("max_age"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return req, client, oauth.InvalidRequest("max_age must be a non-negative number of seconds"), true
+		}
+		req.MaxAge = n
+	}
+	return req, client, nil, true
+}
+
+func hasPrompt(req store.AuthRequest, p string) bool {
+	return slices.Contains(strings.Fields(req.Prompt), p)
+}
+
+// proceed takes a stored request one step further: to login, to consent, or
+// to the code. who is the browser's login session, if signedIn.
+func (a authorizer) proceed(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, who signedIn, signedIn bool) {
+	// A login that happened for this very request satisfies prompt=login
+	// and max_age; an older session may not.
+	loggedInForThis := signedIn && req.UserID == who.user.ID
+	needLogin := !signedIn
+	if signedIn && !loggedInForThis {
+		needLogin = hasPrompt(req, "login") || hasPrompt(req, "select_account") ||
+			(req.MaxAge >= 0 && a.now().Sub(who.session.AuthTime) > time.Duration(req.MaxAge)*time.Second)
+	}
+	if needLogin {
+		if hasPrompt(req, "none") {
+			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeLoginRequired, 400, "the user is not signed in"))
+			return
+		}
+		http.Redirect(w, r, "/login?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
+		return
+	}
+
+	missing, err := a.missingConsent(r, who.user, req)
+	if err != nil {
+		internalError(w, r, a.log, "read consent", err)
+		return
+	}
+	if len(missing) > 0 || hasPrompt(req, "consent") {
+		if hasPrompt(req, "none") {
+			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeConsentRequired, 400, "the user has not allowed this application yet"))
+			return
+		}
+		http.Redirect(w, r, "/consent?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
+		return
+	}
+	a.issueCode(w, r, req, who)
+}
+
+// missingConsent returns the requested scopes the user has not granted yet.
+func (a authorizer) missingConsent(r *http.Request, user store.User, req store.AuthRequest) (oauth.Scope, error) {
+	requested, _ := oauth.ParseScope(req.Scope)
+	c, err := a.store.ConsentFor(r.Context(), user.ID, req.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return requested, nil
+	} else if err != nil {
+		return nil, err
+	}
+	granted, _ := oauth.ParseScope(c.Scope)
+	return requested.Minus(granted), nil
+}
+
+// finishWithError ends the request and sends err back to the client.
+func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, e *oauth.Error) {
+	if err := a.store.DeleteAuthRequest(r.Context(), req.ID); err != nil {
+		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
+	}
+	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
+}
+
+// issueCode ends the request with an authorization code (RFC 6749 §4.1.2).
+func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.AuthRequest, who signedIn) {
+	sess, user := who.session, who.user
+	code := oauth.NewToken()
+	err := a.store.SaveAuthCode(r.Context(), store.AuthCode{
+		// Only the hash is stored: a leaked database holds no usable code.
+		CodeHash:            oauth.HashToken(code),
+		ClientID:            req.ClientID,
+		UserID:              user.ID,
+		RedirectURI:         req.RedirectURI,
+		Scope:               req.Scope,
+		Nonce:               req.Nonce,
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: req.CodeChallengeMethod,
+		SessionID:           sess.ID,
+		AuthTime:            sess.AuthTime,
+		// RFC 6749 §4.1.2: "The authorization code MUST expire shortly
+		// after it is issued to mitigate the risk of leaks."
+		ExpiresAt: a.now().Add(a.codeTTL),
+	})
+	if err != nil {
+		internalError(w, r, a.log, "save auth code", err)
+		return
+	}
+	if err := a.store.DeleteAuthRequest(r.Context(), req.ID); err != nil {
+		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
+	}
+	a.log.InfoContext(r.Context(), "authorization code issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+	oauth.RedirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}}, req.State, a.issuer)
+}
+
+// pendingRequest loads the authorization request a login or consent form
+// refers to and checks that this browser started it.
+func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id string) (store.AuthRequest, store.Client, bool) {
+	req, err := a.store.AuthRequestByID(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.now().Before(req.ExpiresAt)) {
+		errorPage(w, r, http.StatusBadRequest, "This sign-in has expired",
+			"Go back to the application and start again.", oauth.CodeInvalidRequest)
+		return req, store.Client{}, false
+	} else if err != nil {
+		internalError(w, r, a.log, "load auth request", err)
+		return req, store.Client{}, false
+	}
+	// The request is bound to the browser that started it, so a link to
+	// someone else's pending request is useless to an attacker.
+	if !oauth.TokenMatches(cookieValue(r, csrfCookie), req.BrowserHash) {
+		errorPage(w, r, http.StatusBadRequest, "This sign-in was started elsewhere",
+			"This sign-in request was started in another browser. Go back to the application and start again.", oauth.CodeInvalidRequest)
+		return req, store.Client{}, false
+	}
+	client, err := a.store.ClientByID(r.Context(), req.ClientID)
+	if err != nil {
+		internalError(w, r, a.log, "load client", fmt.Errorf("client %s: %w", req.ClientID, err))
+		return req, store.Client{}, false
+	}
+	return req, client, true
+}
+
+// cookieValue returns the named cookie's value, or "".
+func cookieValue(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}

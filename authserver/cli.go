@@ -1,0 +1,220 @@
+package main
+
+// The operator's command line: users, clients and keys, on the same
+// database the server uses. These commands talk to storage directly, as an
+// administrator on the server's machine would.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/password"
+	"oauthdemo/authserver/signing"
+	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/sqlite"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// subcommand parses flags for "authserver <noun> <verb>" and opens the store.
+func subcommand(ctx context.Context, noun string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (string, *sqlite.Store, error) {
+	if len(args) == 0 {
+		return "", nil, fmt.Errorf("usage: authserver %s <command> [flags]", noun)
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := getenv("IMAGEHOST_DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".data/imagehost"
+	}
+	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the SQLite database (env IMAGEHOST_DATA_DIR)")
+	define(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return "", nil, err
+	}
+	if fs.NArg() > 0 {
+		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	st, err := openStore(ctx, dataDir)
+	return verb, st, err
+}
+
+func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var username, name, email string
+	verb, st, err := subcommand(ctx, "users", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "login name")
+		fs.StringVar(&name, "name", "", "display name (add)")
+		fs.StringVar(&email, "email", "", "email address (add)")
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch verb {
+	case "add":
+		if username == "" {
+			return errors.New("users add: -username is required; the password is read from standard input")
+		}
+		pw, err := bufio.NewReader(stdin).ReadString('\n')
+		pw = strings.TrimRight(pw, "\r\n")
+		if (err != nil && err != io.EOF) || len(pw) < 8 {
+			return errors.New("users add: give a password of at least 8 characters on standard input")
+		}
+		if name == "" {
+			name = username
+		}
+		u := store.User{ID: oauth.NewID(), Username: username, PasswordHash: password.Hash(pw), Name: name, Email: email, CreatedAt: time.Now()}
+		if err := st.CreateUser(ctx, u); err != nil {
+			return fmt.Errorf("users add: %w", err)
+		}
+		fmt.Fprintf(stdout, "added user %s (sub %s)\n", username, u.ID)
+	case "list":
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tSUB\tNAME\tEMAIL")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, u.Name, u.Email)
+		}
+		return tw.Flush()
+	case "remove":
+		u, err := st.UserByUsername(ctx, username)
+		if err != nil {
+			return fmt.Errorf("users remove %q: %w", username, err)
+		}
+		if err := st.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed user %s\n", username)
+	default:
+		return fmt.Errorf("unknown command users %q (want add, list or remove)", verb)
+	}
+	return nil
+}
+
+func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var id, name, scope, backchannel string
+	var public bool
+	var ttl time.Duration
+	var redirects, postLogout, grants stringList
+	verb, st, err := subcommand(ctx, "clients", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "client_id (add: generated when empty)")
+		fs.StringVar(&name, "name", "", "name shown on the consent page")
+		fs.StringVar(&scope, "scope", "", "scopes the client may ask for (default: all)")
+		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "where to post logout tokens")
+		fs.BoolVar(&public, "public", false, "a public client: no secret, PKCE required")
+		fs.DurationVar(&ttl, "access-token-ttl", 0, "access token lifetime for this client (default: the server's)")
+		fs.Var(&redirects, "redirect-uri", "registered redirect URI (repeatable)")
+		fs.Var(&postLogout, "post-logout-redirect-uri", "registered post-logout redirect URI (repeatable)")
+		fs.Var(&grants, "grant-type", "allowed grant type (repeatable; default authorization_code and refresh_token)")
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch verb {
+	case "add":
+		md := clientMetadata{RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
+			ClientName: name, Scope: scope, BackchannelLogoutURI: backchannel, TokenEndpointAuthMethod: "client_secret_basic"}
+		if len(md.GrantTypes) == 0 {
+			md.GrantTypes = []string{"authorization_code", "refresh_token"}
+		}
+		if public {
+			md.TokenEndpointAuthMethod = "none"
+		}
+		c, e := newClientFromMetadata(&md)
+		if e != nil {
+			return fmt.Errorf("clients add: %s", e.Description)
+		}
+		if ttl < 0 || ttl > 24*time.Hour {
+			return errors.New("clients add: -access-token-ttl must be between 0 and 24h")
+		}
+		c.ID, c.AccessTokenTTL, c.CreatedAt = id, ttl, time.Now()
+		if c.ID == "" {
+			c.ID = oauth.NewID()
+		}
+		secret := ""
+		if !public {
+			secret = oauth.NewToken()
+			c.SecretHash = oauth.HashToken(secret)
+		}
+		if err := st.CreateClient(ctx, c); err != nil {
+			return fmt.Errorf("clients add: %w", err)
+		}
+		fmt.Fprintf(stdout, "added client %s\n", c.ID)
+		if secret != "" {
+			fmt.Fprintf(stdout, "client secret (shown only now): %s\n", secret)
+		}
+	case "list":
+		clients, err := st.ListClients(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
+		for _, c := range clients {
+			kind := "confidential"
+			if c.Public() {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
+		}
+		return tw.Flush()
+	case "remove":
+		if err := st.DeleteClient(ctx, id); err != nil {
+			return fmt.Errorf("clients remove %q: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "removed client %s\n", id)
+	default:
+		return fmt.Errorf("unknown command clients %q (want add, list or remove)", verb)
+	}
+	return nil
+}
+
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	verb, st, err := subcommand(ctx, "keys", args, getenv, stderr, func(*flag.FlagSet) {})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch verb {
+	case "rotate":
+		if err := signing.Rotate(ctx, st, time.Now()); err != nil {
+			return fmt.Errorf("keys rotate: %w", err)
+		}
+		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (a running server picks this up within a minute)")
+		fallthrough
+	case "list":
+		keys, err := st.SigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tCREATED\tRETIRED")
+		for _, k := range keys {
+			retired := "-"
+			if !k.RetiredAt.IsZero() {
+				retired = k.RetiredAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), retired)
+		}
+		return tw.Flush()
+	default:
+		return fmt.Errorf("unknown command keys %q (want rotate or list)", verb)
+	}
+}

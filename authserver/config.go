@@ -1,0 +1,161 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything ImageHost can be told at start-up. Each field has a
+// flag and an IMAGEHOST_* environment variable; a flag wins over the variable,
+// the variable over the default.
+type Config struct {
+	Addr               string        // where to listen
+	Issuer             string        // the "iss" of every token; derived from Addr when empty
+	DataDir            string        // holds imagehost.db
+	InitialAccessToken string        // guards dynamic client registration; empty turns it off
+	AccessTokenTTL     time.Duration // default lifetime of access tokens
+	IDTokenTTL         time.Duration
+	RefreshTokenTTL    time.Duration
+	CodeTTL            time.Duration
+	SessionTTL         time.Duration
+	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	LogLevel           string
+
+	// Demo seeds demo users, clients and photos on start, idempotently.
+	Demo                bool
+	DemoUsers           string // "alice:wonderland,bob:builder"
+	DemoAppURL          string // PhotoEditorApp's base URL
+	DemoAppClientSecret string
+	DemoM2MClientSecret string
+}
+
+// configVar describes one setting: its flag name, variable and default.
+type configVar struct {
+	flag, env, def, usage string
+	set                   func(string) error
+	boolean               bool // a flag that needs no value: -demo
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	durations := func(d *time.Duration) func(string) error {
+		return func(s string) error {
+			v, err := time.ParseDuration(s)
+			*d = v
+			return err
+		}
+	}
+	text := func(p *string) func(string) error { return func(s string) error { *p = s; return nil } }
+	vars := []configVar{
+		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
+		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
+		{"data-dir", "IMAGEHOST_DATA_DIR", ".data/imagehost", "directory for the SQLite database", text(&c.DataDir), false},
+		{"initial-access-token", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "", "bearer token required for dynamic client registration (empty: registration off)", text(&c.InitialAccessToken), false},
+		{"access-token-ttl", "IMAGEHOST_ACCESS_TOKEN_TTL", "5m", "access token lifetime (e.g. 30s for workshops)", durations(&c.AccessTokenTTL), false},
+		{"id-token-ttl", "IMAGEHOST_ID_TOKEN_TTL", "1h", "ID token lifetime", durations(&c.IDTokenTTL), false},
+		{"refresh-token-ttl", "IMAGEHOST_REFRESH_TOKEN_TTL", "720h", "refresh token lifetime", durations(&c.RefreshTokenTTL), false},
+		{"code-ttl", "IMAGEHOST_CODE_TTL", "1m", "authorization code lifetime", durations(&c.CodeTTL), false},
+		{"session-ttl", "IMAGEHOST_SESSION_TTL", "12h", "login session lifetime", durations(&c.SessionTTL), false},
+		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
+		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.Demo = v
+			return err
+		}, true},
+		{"demo-users", "IMAGEHOST_DEMO_USERS", "", "demo users as user:password,user:password", text(&c.DemoUsers), false},
+		{"demo-app-url", "IMAGEHOST_DEMO_APP_URL", "http://localhost:8080", "PhotoEditorApp's base URL, for its demo client registration", text(&c.DemoAppURL), false},
+		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
+		{"demo-m2m-client-secret", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET", "", "secret of the demo machine-to-machine client (empty: generated and printed)", text(&c.DemoM2MClientSecret), false},
+	}
+
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, v := range vars {
+		def := v.def
+		if env := getenv(v.env); env != "" {
+			def = env
+		}
+		if err := v.set(def); err != nil {
+			return c, fmt.Errorf("%s=%q: %w", v.env, def, err)
+		}
+		usage := fmt.Sprintf("%s (env %s, default %q)", v.usage, v.env, v.def)
+		if v.boolean {
+			fs.BoolFunc(v.flag, usage, v.set)
+		} else {
+			fs.Func(v.flag, usage, v.set)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+// withIssuer fills in the issuer from the address we actually listen on.
+func (c Config) withIssuer(listenAddr net.Addr) Config {
+	if c.Issuer == "" {
+		c.Issuer = "http://" + listenAddr.String()
+	}
+	return c
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		// OpenID Connect Discovery §3: the issuer is a URL "using the https
+		// scheme with no query or fragment components". We allow http so
+		// the demo runs on a laptop without certificates.
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			return fmt.Errorf("issuer %q must be an absolute http(s) URL", c.Issuer)
+		case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
+			return fmt.Errorf("issuer %q must have no query, fragment or trailing slash", c.Issuer)
+		}
+	}
+	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
+		"refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "session-ttl": c.SessionTTL} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, got %v", name, d)
+		}
+	}
+	if c.CodeTTL > 10*time.Minute {
+		// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10
+		// minutes is RECOMMENDED."
+		return errors.New("code-ttl must be at most 10m")
+	}
+	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
+		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
+	}
+	if c.Addr == "" {
+		return errors.New("addr must not be empty")
+	}
+	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
+		return errors.New("initial-access-token must be at least 16 characters")
+	}
+	return nil
+}
+
+// secureCookies reports whether cookies get the Secure attribute: whenever
+// the issuer is served over TLS.
+func (c Config) secureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+// resource is the photos API's resource identifier: the "aud" of access
+// tokens (RFC 9068 §3) and the "resource" of RFC 9728 metadata.
+func (c Config) resource() string { return c.Issuer + "/api" }
+
+// maxTokenTTL is how long a retired signing key must stay published.
+func (c Config) maxTokenTTL() time.Duration {
+	return max(c.AccessTokenTTL, c.IDTokenTTL, 24*time.Hour)
+}

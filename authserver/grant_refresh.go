@@ -1,0 +1,92 @@
+package main
+
+// The refresh token grant: RFC 6749 §6, with rotation and reuse detection
+// as RFC 9700 §4.14.2 describes.
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+)
+
+func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client store.Client) (tokenResponse, *oauth.Error) {
+	raw := form.Get("refresh_token")
+	if raw == "" {
+		return tokenResponse{}, oauth.InvalidRequest("refresh_token is required")
+	}
+	ctx := r.Context()
+	now := ti.now()
+	old, g, err := ti.store.RefreshToken(ctx, oauth.HashToken(raw))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return tokenResponse{}, oauth.InvalidGrant("the refresh token is invalid")
+	case err != nil:
+		ti.log.ErrorContext(ctx, "load refresh token", "err", err)
+		return tokenResponse{}, oauth.ServerError()
+	}
+	// RFC 6749 §6: the server MUST "validate the refresh token ... and
+	// ensure that the refresh token was issued to the authenticated client".
+	if g.ClientID != client.ID {
+		return tokenResponse{}, oauth.InvalidGrant("the refresh token was issued to another client")
+	}
+	if g.Revoked() {
+		return tokenResponse{}, oauth.InvalidGrant("the refresh token was revoked")
+	}
+	if !old.UsedAt.IsZero() {
+		return tokenResponse{}, ti.reuseDetected(r, g)
+	}
+	if !now.Before(old.ExpiresAt) {
+		return tokenResponse{}, oauth.InvalidGrant("the refresh token has expired")
+	}
+
+	// RFC 6749 §6: the requested scope "MUST NOT include any scope not
+	// originally granted"; omitted, it "is treated as equal to the scope
+	// originally granted". A narrower scope applies to the new access token;
+	// the new refresh token keeps the old one's scope.
+	granted, _ := oauth.ParseScope(old.Scope)
+	scope, e := requestedScope(form)
+	if e != nil {
+		return tokenResponse{}, e
+	}
+	if len(scope) == 0 {
+		scope = granted
+	} else if !scope.SubsetOf(granted) {
+		return tokenResponse{}, oauth.Errorf(oauth.CodeInvalidScope, 400, "the refresh token was not granted: %s", scope.Minus(granted))
+	}
+
+	nextRaw, next := ti.newRefreshToken(g.ID, old.Scope)
+	resp, e := ti.issue(r, client, g, scope, "", nextRaw)
+	if e != nil {
+		return tokenResponse{}, e
+	}
+	// Rotation (RFC 9700 §4.14.2): the old token becomes invalid the moment
+	// its successor exists. If another request rotated it first, this is a
+	// reuse, even if it came a millisecond later.
+	err = ti.store.RotateRefreshToken(ctx, old.TokenHash, next, now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		return tokenResponse{}, ti.reuseDetected(r, g)
+	case err != nil:
+		ti.log.ErrorContext(ctx, "rotate refresh token", "err", err)
+		return tokenResponse{}, oauth.ServerError()
+	}
+	ti.log.InfoContext(ctx, "refresh token rotated", "client_id", client.ID, "grant_id", g.ID)
+	return resp, nil
+}
+
+// reuseDetected revokes the whole family of a refresh token presented a
+// second time. RFC 9700 §4.14.2: "If a refresh token is compromised and
+// subsequently used by both the attacker and the legitimate client, one of
+// them will present an invalidated refresh token, which will inform the
+// authorization server of the breach." Neither can tell who is who, so both
+// lose the grant and the user signs in again.
+func (ti tokenIssuer) reuseDetected(r *http.Request, g store.Grant) *oauth.Error {
+	if err := ti.store.RevokeGrant(r.Context(), g.ID, "refresh token reused", ti.now()); err != nil {
+		ti.log.ErrorContext(r.Context(), "revoke grant after reuse", "err", err)
+	}
+	ti.log.WarnContext(r.Context(), "refresh token reuse; grant revoked", "client_id", g.ClientID, "grant_id", g.ID)
+	return oauth.InvalidGrant("the refresh token was already used; every token of this grant is now revoked")
+}

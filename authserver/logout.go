@@ -1,0 +1,109 @@
+package main
+
+// Logout: OpenID Connect RP-Initiated Logout 1.0 (the end_session_endpoint),
+// followed by Back-Channel Logout to every app that asked for it.
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
+	"oauthdemo/authserver/store"
+)
+
+// handleLogout serves GET and POST /logout.
+func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params := r.URL.Query()
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil {
+				errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-out request could not be read.", oauth.CodeInvalidRequest)
+				return
+			}
+			if !validCSRF(r) {
+				errorPage(w, r, http.StatusForbidden, "The form had expired", "Please try signing out again.", oauth.CodeInvalidRequest)
+				return
+			}
+			params = r.PostForm
+		}
+		if e := oauth.CheckParams(params); e != nil {
+			errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request", e.Description, e.Code)
+			return
+		}
+		hint, clientID := params.Get("id_token_hint"), params.Get("client_id")
+		postLogout, state := params.Get("post_logout_redirect_uri"), params.Get("state")
+
+		var hinted idTokenClaims
+		if hint != "" {
+			// The hint may have expired; it only has to be ours.
+			payload, _, e := oauth.VerifyJWT(hint, keys, jose.RS256)
+			if e != nil || json.Unmarshal(payload, &hinted) != nil || hinted.Issuer != a.issuer || len(hinted.Audience) != 1 {
+				errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request", "The id_token_hint is not an ID token ImageHost issued.", oauth.CodeInvalidRequest)
+				return
+			}
+			if clientID == "" {
+				clientID = hinted.Audience[0]
+			} else if hinted.Audience[0] != clientID {
+				errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request", "The id_token_hint was issued to another client.", oauth.CodeInvalidRequest)
+				return
+			}
+		}
+		var client store.Client
+		if clientID != "" {
+			var err error
+			client, err = a.store.ClientByID(r.Context(), clientID)
+			if errors.Is(err, store.ErrNotFound) {
+				errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request", "No application is registered with this client_id.", oauth.CodeInvalidRequest)
+				return
+			} else if err != nil {
+				internalError(w, r, a.log, "load client", err)
+				return
+			}
+		}
+		// RP-Initiated Logout §3: the post_logout_redirect_uri "MUST have
+		// been previously registered with the OP"; like redirect_uri, it is
+		// compared exactly, and never followed when it does not match.
+		if postLogout != "" && !slices.Contains(client.PostLogoutRedirectURIs, postLogout) {
+			errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request",
+				"The post_logout_redirect_uri is not registered for this application.", oauth.CodeInvalidRequest)
+			return
+		}
+
+		who, signedIn := a.sessions.current(r)
+		// Without a confirmation or a hint naming the signed-in user, a
+		// stranger's link could sign the user out: ask first (§2).
+		confirmed := r.Method == http.MethodPost || (hint != "" && signedIn && hinted.Subject == who.user.ID)
+		if signedIn && !confirmed {
+			render(w, r, http.StatusOK, pages.LogoutConfirm(pages.LogoutView{
+				ClientName: client.Name, IDTokenHint: hint, ClientID: clientID,
+				PostLogoutRedirectURI: postLogout, State: state, CSRF: csrfToken(w, r, a.secure),
+			}))
+			return
+		}
+		if signedIn {
+			if err := a.sessions.end(r.Context(), w, who.session); err != nil {
+				internalError(w, r, a.log, "end session", err)
+				return
+			}
+			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID)
+			bc.notifyUser(r.Context(), who.user.ID, who.session.ID)
+		}
+		if postLogout != "" {
+			u, _ := url.Parse(postLogout) // registered URIs parse
+			if state != "" {
+				q := u.Query()
+				q.Set("state", state)
+				u.RawQuery = q.Encode()
+			}
+			http.Redirect(w, r, u.String(), http.StatusSeeOther)
+			return
+		}
+		render(w, r, http.StatusOK, pages.SignedOut())
+	})
+}

@@ -1,0 +1,79 @@
+// Package pages holds ImageHost's own HTML pages as templ components, each
+// fed by a view-model struct that holds exactly what the page shows, and the
+// stylesheet they share. Pages never query anything.
+package pages
+
+import "embed"
+
+// Static holds the files served under /static/.
+//
+//go:embed static
+var Static embed.FS
+
+// Scope is one line of a consent or account page.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// ErrorView is a page for an error we must not (or cannot) send back to a client.
+type ErrorView struct {
+	Title   string
+	Message string
+	Code    string // the OAuth error code, when there is one
+}
+
+// LoginView is the sign-in form.
+type LoginView struct {
+	RequestID  string // the pending authorization request, if any
+	ClientName string // who asked for the sign-in, if anyone
+	Username   string
+	Error      string
+	CSRF       string
+}
+
+// ConsentView asks the user to allow a client some scopes.
+type ConsentView struct {
+	RequestID    string
+	ClientName   string
+	RedirectHost string
+	Username     string
+	NewScopes    []Scope // asked for now
+	Granted      []Scope // allowed before
+	CSRF         string
+}
+
+// ConnectedApp is one client on the account page.
+type ConnectedApp struct {
+	ClientID  string
+	Name      string
+	Scopes    []Scope
+	GrantedAt string
+}
+
+// AccountView is the signed-in user's account page.
+type AccountView struct {
+	Username string
+	Name     string
+	Email    string
+	Apps     []ConnectedApp
+	Notice   string
+	CSRF     string
+}
+
+// LogoutView asks the user to confirm signing out (OpenID Connect
+// RP-Initiated Logout §2: the OP "SHOULD ask the End-User whether to log out").
+type LogoutView struct {
+	ClientName            string
+	IDTokenHint           string
+	ClientID              string
+	PostLogoutRedirectURI string
+	State                 string
+	CSRF                  string
+}
+
+// HomeView is ImageHost's front page.
+type HomeView struct {
+	Issuer   string
+	Username string // "" when signed out
+}

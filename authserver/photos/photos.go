@@ -1,0 +1,271 @@
+// Package photos is ImageHost's photos API: the protected resource of the
+// OAuth story. It checks access tokens the way an independent resource
+// server would (RFC 6750, RFC 9068 §4), either locally against the
+// published signing keys or by asking the authorization server (RFC 7662
+// introspection), and shares nothing else with the authorization server but
+// the database its photos live in.
+//
+// Ownership follows the token's "sub": a user sees only their photos, a
+// client-credentials token (whose sub is the client) only what that client
+// uploaded. Another owner's photo is a 404, never a 403, so ids cannot be
+// probed.
+package photos
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	_ "image/gif" // registered for image.DecodeConfig
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+)
+
+// Limits on uploads.
+const (
+	MaxUploadBytes = 10 << 20 // the whole request body
+	maxImageBytes  = 8 << 20
+	maxPixels      = 40_000_000 // guards against decompression bombs
+	maxTitle       = 200
+)
+
+// Store is what the API needs from storage.
+type Store interface {
+	CreatePhoto(ctx context.Context, p store.Photo) error
+	ListPhotos(ctx context.Context, owner string) ([]store.Photo, error)
+	PhotoByID(ctx context.Context, owner, id string) (store.Photo, error)
+	UpdatePhoto(ctx context.Context, p store.Photo) error
+	DeletePhoto(ctx context.Context, owner, id string) error
+}
+
+// Token is what the API needs to know about a valid access token.
+type Token struct {
+	Subject  string // the owner: a user, or a client for client credentials
+	ClientID string
+	Scope    oauth.Scope
+}
+
+// TokenVerifier decides whether an access token is valid for this API.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (Token, *oauth.Error)
+}
+
+// API serves the photos endpoints.
+type API struct {
+	Store  Store
+	Tokens TokenVerifier
+	// ResourceMetadata is the URL of RFC 9728 metadata, advertised in
+	// every WWW-Authenticate challenge.
+	ResourceMetadata string
+	Now              func() time.Time
+	Log              *slog.Logger
+}
+
+type tokenKey struct{}
+
+// Require lets a request through only with a valid access token that has
+// scope (RFC 6750 §3.1 insufficient_scope otherwise).
+func (a API) Require(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, e := oauth.BearerToken(r)
+		if e == nil {
+			var tok Token
+			tok, e = a.Tokens.Verify(r.Context(), raw)
+			if e == nil && !tok.Scope.Has(scope) {
+				e = oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the %s scope", scope)
+				e.URI = scope // WriteBearerError sends it as the scope attribute
+			}
+			if e == nil {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+				return
+			}
+		}
+		if e.Status >= 500 {
+			a.Log.ErrorContext(r.Context(), "token check failed", "error", e.Code)
+		}
+		oauth.WriteBearerError(w, e, a.ResourceMetadata)
+	})
+}
+
+func tokenFrom(r *http.Request) Token { return r.Context().Value(tokenKey{}).(Token) }
+
+// photoJSON is a photo as the API shows it.
+type photoJSON struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	ContentType string    `json:"content_type"`
+	Size        int       `json:"size"`
+	URL         string    `json:"url"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toJSON(p store.Photo) photoJSON {
+	return photoJSON{ID: p.ID, Title: p.Title, ContentType: p.ContentType, Size: p.Size,
+		URL: "/api/photos/" + p.ID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// List serves GET /api/photos: the caller's photos, newest first.
+func (a API) List() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := a.Store.ListPhotos(r.Context(), tokenFrom(r).Subject)
+		if err != nil {
+			a.serverError(w, r, "list photos", err)
+			return
+		}
+		out := make([]photoJSON, 0, len(list))
+		for _, p := range list {
+			out = append(out, toJSON(p))
+		}
+		oauth.WriteJSON(w, http.StatusOK, out)
+	})
+}
+
+// Get serves GET /api/photos/{id}: the image bytes.
+func (a API) Get() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := a.load(w, r)
+		if !ok {
+			return
+		}
+		w.Header().Set("Content-Type", p.ContentType)
+		w.Header().Set("Cache-Control", "private, no-store")
+		w.Header().Set("Content-Disposition", "inline")
+		http.ServeContent(w, r, "", p.UpdatedAt, bytes.NewReader(p.Data))
+	})
+}
+
+// Upload serves POST /api/photos: multipart/form-data with the image in the
+// part "file" and an optional "title".
+func (a API) Upload() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, contentType, title, e := readUpload(r)
+		if e != nil {
+			oauth.WriteError(w, e)
+			return
+		}
+		now := a.Now()
+		p := store.Photo{ID: oauth.NewID(), Owner: tokenFrom(r).Subject, Title: title, ContentType: contentType,
+			Data: data, Size: len(data), CreatedAt: now, UpdatedAt: now}
+		if err := a.Store.CreatePhoto(r.Context(), p); err != nil {
+			a.serverError(w, r, "create photo", err)
+			return
+		}
+		w.Header().Set("Location", "/api/photos/"+p.ID)
+		oauth.WriteJSON(w, http.StatusCreated, toJSON(p))
+	})
+}
+
+// Replace serves PUT /api/photos/{id}: new bytes (and optionally a new
+// title) for an existing photo, e.g. after editing it.
+func (a API) Replace() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := a.load(w, r)
+		if !ok {
+			return
+		}
+		data, contentType, title, e := readUpload(r)
+		if e != nil {
+			oauth.WriteError(w, e)
+			return
+		}
+		if r.MultipartForm != nil && len(r.MultipartForm.Value["title"]) > 0 {
+			p.Title = title
+		}
+		p.Data, p.ContentType, p.Size, p.UpdatedAt = data, contentType, len(data), a.Now()
+		if err := a.Store.UpdatePhoto(r.Context(), p); err != nil {
+			a.serverError(w, r, "update photo", err)
+			return
+		}
+		oauth.WriteJSON(w, http.StatusOK, toJSON(p))
+	})
+}
+
+// Delete serves DELETE /api/photos/{id}.
+func (a API) Delete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := a.Store.DeletePhoto(r.Context(), tokenFrom(r).Subject, r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			notFound(w)
+			return
+		} else if err != nil {
+			a.serverError(w, r, "delete photo", err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// load finds the caller's photo named in the path.
+func (a API) load(w http.ResponseWriter, r *http.Request) (store.Photo, bool) {
+	p, err := a.Store.PhotoByID(r.Context(), tokenFrom(r).Subject, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(w)
+		return p, false
+	} else if err != nil {
+		a.serverError(w, r, "load photo", err)
+		return p, false
+	}
+	return p, true
+}
+
+func notFound(w http.ResponseWriter) {
+	oauth.WriteError(w, oauth.Errorf("not_found", http.StatusNotFound, "no such photo"))
+}
+
+func (a API) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.Log.ErrorContext(r.Context(), what, "err", err)
+	oauth.WriteError(w, oauth.ServerError())
+}
+
+// readUpload reads and checks an uploaded image: its size, that it really
+// is a PNG, JPEG or GIF (by decoding its header, not by trusting the
+// client's Content-Type), and that its dimensions are sane.
+func readUpload(r *http.Request) (data []byte, contentType, title string, e *oauth.Error) {
+	if err := r.ParseMultipartForm(1 << 20); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "the upload is larger than 10 MB")
+		}
+		return nil, "", "", oauth.InvalidRequest("the body must be multipart/form-data with the image in a part named file")
+	}
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		return nil, "", "", oauth.InvalidRequest("the body has no part named file")
+	}
+	defer f.Close()
+	data, err = io.ReadAll(io.LimitReader(f, maxImageBytes+1))
+	if err != nil {
+		return nil, "", "", oauth.InvalidRequest("the file could not be read")
+	}
+	if len(data) > maxImageBytes {
+		return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "the image is larger than 8 MB")
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusUnsupportedMediaType, "the file is not a PNG, JPEG or GIF image")
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
+		return nil, "", "", oauth.InvalidRequest("the image dimensions are out of range")
+	}
+	title = strings.TrimSpace(r.FormValue("title"))
+	if title == "" {
+		title = strings.TrimSuffix(hdr.Filename, "."+format)
+	}
+	if !utf8.ValidString(title) || len(title) > maxTitle {
+		return nil, "", "", oauth.InvalidRequest("the title must be valid UTF-8 of at most 200 bytes")
+	}
+	if title == "" {
+		title = "Untitled"
+	}
+	return data, "image/" + format, title, nil
+}

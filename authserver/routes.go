@@ -1,0 +1,76 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
+	"oauthdemo/authserver/password"
+	"oauthdemo/authserver/photos"
+	"oauthdemo/authserver/signing"
+	"oauthdemo/authserver/store"
+)
+
+// Request body limits.
+const (
+	formLimit = 64 << 10 // every form and back-channel request
+	jsonLimit = 64 << 10 // client registration
+)
+
+// addRoutes lists every endpoint of ImageHost.
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, now func() time.Time, log *slog.Logger) {
+	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: cfg.secureCookies()}
+	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(), log: log}
+	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, log: log,
+		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, idTTL: cfg.IDTokenTTL}}
+	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log}
+	logouts := backchannel{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log, http: &http.Client{Timeout: 3 * time.Second}}
+	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log}
+	throttle := newLoginThrottle(now)
+	dummyHash := password.Hash("no user has this password")
+
+	// Discovery and keys.
+	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
+	mux.Handle("GET /.well-known/oauth-authorization-server", handleJSONDocument(serverMetadata(cfg)))
+	mux.Handle("GET /.well-known/oauth-protected-resource", handleJSONDocument(resourceMetadata(cfg)))
+	mux.Handle("GET /.well-known/oauth-protected-resource/api", handleJSONDocument(resourceMetadata(cfg)))
+	mux.Handle("GET /jwks", handleJWKS(keys))
+
+	// The front channel: the user's browser.
+	mux.Handle("GET /authorize", handleAuthorize(authz))
+	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
+	mux.Handle("GET /login", handleLoginPage(authz))
+	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, dummyHash)))
+	mux.Handle("GET /consent", handleConsentPage(authz))
+	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
+	mux.Handle("GET /logout", handleLogout(authz, keys, logouts))
+	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(authz, keys, logouts)))
+	mux.Handle("GET /account", handleAccount(authz))
+	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(authz, logouts)))
+
+	// The back channel: clients' servers.
+	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))
+	mux.Handle("GET /userinfo", handleUserInfo(checker))
+	mux.Handle("POST /userinfo", limitBody(formLimit, handleUserInfo(checker)))
+	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
+	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
+	if cfg.InitialAccessToken != "" {
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, now, log)))
+	}
+
+	// The protected resource: the photos API.
+	mux.Handle("GET /api/photos", api.Require(oauth.ScopePhotosRead, api.List()))
+	mux.Handle("GET /api/photos/{id}", api.Require(oauth.ScopePhotosRead, api.Get()))
+	mux.Handle("POST /api/photos", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Upload())))
+	mux.Handle("PUT /api/photos/{id}", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Replace())))
+	mux.Handle("DELETE /api/photos/{id}", api.Require(oauth.ScopePhotosWrite, api.Delete()))
+
+	// Pages and files.
+	mux.Handle("GET /{$}", handleHome(cfg.Issuer, sessions))
+	mux.Handle("GET /docs/dropped-grants", handlePage(pages.DroppedGrants()))
+	mux.Handle("GET /static/", http.FileServerFS(pages.Static))
+	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	mux.Handle("/", handleNotFound(mux))
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/photos"
+	"oauthdemo/authserver/signing"
+	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/sqlite"
+)
+
+// serve runs ImageHost until ctx is cancelled, then shuts down gracefully.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	cfg = cfg.withIssuer(ln.Addr())
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	st, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := signing.Open(ctx, st, time.Now, cfg.maxTokenTTL())
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if cfg.Demo {
+		if err := seedDemo(ctx, cfg, st, stdout); err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+	}
+	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           newServer(cfg, st, keys, apiTokens, time.Now, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go housekeeping(ctx, st, keys, log)
+	fmt.Fprintf(stdout, "ImageHost is listening on http://%s\n  issuer:    %s\n  discovery: %s/.well-known/openid-configuration\n",
+		ln.Addr(), cfg.Issuer, cfg.Issuer)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// openStore opens the database in dataDir, creating the directory on first run.
+func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(requestLogHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})}), nil
+}
+
+// housekeeping deletes expired records and picks up rotated keys, once a minute.
+func housekeeping(ctx context.Context, st store.Store, keys *signing.KeySet, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := st.DeleteExpired(ctx, time.Now()); err != nil {
+			log.Warn("delete expired records", "err", err)
+		}
+		if err := keys.Reload(ctx); err != nil {
+			log.Warn("reload signing keys", "err", err)
+		}
+	}
+}
+
+// apiClientID is the photos API's own client, used only to authenticate its
+// introspection requests.
+const apiClientID = "imagehost-photos-api"
+
+// newAPITokenVerifier builds the photos API's token check: local JWT
+// validation, or RFC 7662 introspection over HTTP, as configured. For
+// introspection the API gets a fresh client secret at every start; only its
+// hash is stored.
+func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet) (photos.TokenVerifier, error) {
+	if cfg.APITokenCheck == "jwt" {
+		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Now: time.Now}, nil
+	}
+	secret := oauth.NewToken()
+	err := st.SetClientSecret(ctx, apiClientID, oauth.HashToken(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		err = st.CreateClient(ctx, store.Client{ID: apiClientID, SecretHash: oauth.HashToken(secret),
+			Name: "ImageHost Photos API", GrantTypes: []string{}, CreatedAt: time.Now()})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("photos API client: %w", err)
+	}
+	return photos.IntrospectionVerifier{Endpoint: cfg.Issuer + "/introspect", ClientID: apiClientID, ClientSecret: secret,
+		Issuer: cfg.Issuer, Audience: cfg.resource(), HTTP: &http.Client{Timeout: 5 * time.Second}}, nil
+}
