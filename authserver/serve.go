@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("seed demo data: %w", err)
 		}
 	}
-	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys)
+	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, time.Now)
 	if err != nil {
 		return err
 	}
@@ -133,15 +133,15 @@ const apiClientID = "imagehost-photos-api"
 // validation, or RFC 7662 introspection over HTTP, as configured. For
 // introspection the API gets a fresh client secret at every start; only its
 // hash is stored.
-func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet) (photos.TokenVerifier, error) {
+func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, now func() time.Time) (photos.TokenVerifier, error) {
 	if cfg.APITokenCheck == "jwt" {
-		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Now: time.Now}, nil
+		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Now: now}, nil
 	}
 	secret := oauth.NewToken()
 	err := st.SetClientSecret(ctx, apiClientID, oauth.HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		err = st.CreateClient(ctx, store.Client{ID: apiClientID, SecretHash: oauth.HashToken(secret),
-			Name: "ImageHost Photos API", GrantTypes: []string{}, CreatedAt: time.Now()})
+			Name: "ImageHost Photos API", GrantTypes: []string{}, CreatedAt: now()})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("photos API client: %w", err)

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/signing"
+)
+
+func parseTestAccessToken(ts *testServer, raw string) (oauth.AccessTokenClaims, *oauth.Error) {
+	return oauth.ParseAccessToken(raw, ts.keys, ts.URL, ts.cfg.resource(), ts.clock.now())
+}
+
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 4, 3))
+	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// userToken runs the code flow as user and returns the access token.
+func (ts *testServer) userToken(t *testing.T, user, pw string, scopes ...string) *oauth2.Token {
+	t.Helper()
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, append([]string{"openid"}, scopes...)...)
+	tok, _ := c.login(t, ts.browser(), user, pw)
+	return tok
+}
+
+// apiCall sends a request with a bearer token and returns the response.
+func apiCall(t *testing.T, method, u, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func bearerClient(token string) *http.Client {
+	return oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+}
+
+func TestPhotosAPIOwnership(t *testing.T) {
+	ts := newTestServer(t)
+	alice := ts.userToken(t, "alice", "wonderland", "photos.read", "photos.write").AccessToken
+	bob := ts.userToken(t, "bob", "builder", "photos.read", "photos.write").AccessToken
+
+	resp := upload(t, bearerClient(bob), ts.URL+"/api/photos", "tools.png", pngBytes(t), "")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("bob's upload: %s", body(t, resp))
+	}
+	var bobsPhoto struct{ ID, Title, ContentType string }
+	json.NewDecoder(resp.Body).Decode(&bobsPhoto)
+	resp.Body.Close()
+	if bobsPhoto.Title != "tools" {
+		t.Fatalf("title defaults to the file name: got %q", bobsPhoto.Title)
+	}
+
+	var list []map[string]any
+	getJSON(t, bearerClient(alice), ts.URL+"/api/photos", &list)
+	if len(list) != 0 {
+		t.Fatalf("alice sees %d photos, want none of bob's", len(list))
+	}
+	for _, method := range []string{"GET", "DELETE"} {
+		resp := apiCall(t, method, ts.URL+"/api/photos/"+bobsPhoto.ID, alice)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s bob's photo as alice: %s, want 404", method, resp.Status)
+		}
+	}
+	resp = apiCall(t, "GET", ts.URL+"/api/photos/"+bobsPhoto.ID, bob)
+	got := body(t, resp)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || got != string(pngBytes(t)) {
+		t.Fatalf("bob's own photo: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	resp = apiCall(t, "DELETE", ts.URL+"/api/photos/"+bobsPhoto.ID, bob)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %s", resp.Status)
+	}
+	resp = apiCall(t, "GET", ts.URL+"/api/photos/"+bobsPhoto.ID, bob)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("deleted photo: %s", resp.Status)
+	}
+}
+
+func TestPhotosAPIUploads(t *testing.T) {
+	ts := newTestServer(t)
+	client := bearerClient(ts.userToken(t, "alice", "wonderland", "photos.read", "photos.write").AccessToken)
+	tests := []struct {
+		name   string
+		file   string
+		data   []byte
+		status int
+	}{
+		{"png", "a.png", pngBytes(t), http.StatusCreated},
+		{"text pretending to be png", "evil.png", []byte("<script>alert(1)</script>"), http.StatusUnsupportedMediaType},
+		{"png header then garbage", "broken.png", append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 40)...), http.StatusUnsupportedMediaType},
+		{"empty file", "empty.png", nil, http.StatusUnsupportedMediaType},
+		{"too large", "big.png", bytes.Repeat([]byte{1}, 11<<20), http.StatusRequestEntityTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := upload(t, client, ts.URL+"/api/photos", tc.file, tc.data, "")
+			b := body(t, resp)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+		})
+	}
+	// Not multipart at all.
+	req, _ := http.NewRequest("POST", ts.URL+"/api/photos", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, _ := client.Do(req)
+	if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "invalid_request") {
+		t.Fatalf("JSON body: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestPhotosAPIReplace(t *testing.T) {
+	ts := newTestServer(t)
+	client := bearerClient(ts.userToken(t, "alice", "wonderland", "photos.read", "photos.write").AccessToken)
+	resp := upload(t, client, ts.URL+"/api/photos", "a.png", pngBytes(t), "Original")
+	var p struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+
+	img := image.NewGray(image.Rect(0, 0, 2, 2))
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	var mbuf bytes.Buffer
+	mw := newMultipart(&mbuf, "file", "edited.png", buf.Bytes())
+	req, _ := http.NewRequest("PUT", ts.URL+"/api/photos/"+p.ID, &mbuf)
+	req.Header.Set("Content-Type", mw)
+	resp, _ = client.Do(req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("replace: %s", body(t, resp))
+	}
+	resp.Body.Close()
+	resp, _ = client.Get(ts.URL + "/api/photos/" + p.ID)
+	if got := body(t, resp); got != buf.String() {
+		t.Fatal("replaced bytes not served")
+	}
+	var list []struct{ Title string }
+	getJSON(t, client, ts.URL+"/api/photos", &list)
+	if list[0].Title != "Original" {
+		t.Fatalf("title changed without a title field: %q", list[0].Title)
+	}
+}
+
+func TestPhotosAPIBearerErrors(t *testing.T) {
+	ts := newTestServer(t)
+	tok := ts.userToken(t, "alice", "wonderland", "photos.read")
+	good := tok.AccessToken
+	rawID, _ := tok.Extra("id_token").(string)
+
+	parts := strings.Split(good, ".")
+	header, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	enc := base64.RawURLEncoding.EncodeToString
+
+	// alg none: the oldest trick.
+	noneHeader := strings.Replace(string(header), `"alg":"ES256"`, `"alg":"none"`, 1)
+	algNone := enc([]byte(noneHeader)) + "." + parts[1] + "."
+	// Altered payload: alice's signature on bob's identity.
+	altered := parts[0] + "." + enc(bytes.Replace(payload, []byte("sub-alice"), []byte("sub-bob"), 1)) + "." + parts[2]
+	// HS256 "signed" with the public key, as if it were a shared secret.
+	pub, _, _ := ts.keys.PublicKey(ts.keys.ActiveKeyID(signing.ES256))
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	hsSigner, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: jose.JSONWebKey{Key: pemKey, KeyID: ts.keys.ActiveKeyID(signing.ES256)}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	hs256, err := jwt.Signed(hsSigner).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Correctly signed by ImageHost, but for another audience.
+	claims["aud"] = "https://other.example/api"
+	wrongAud, _ := ts.keys.Sign(signing.ES256, "at+jwt", claims)
+	// Correctly signed, right audience, but by another issuer name.
+	claims["aud"], claims["iss"] = ts.cfg.resource(), "https://evil.example"
+	wrongIss, _ := ts.keys.Sign(signing.ES256, "at+jwt", claims)
+	// An access token's claims with the ID token's type header.
+	claims["iss"] = ts.URL
+	wrongTyp, _ := ts.keys.Sign(signing.ES256, "JWT", claims)
+
+	tests := []struct {
+		name   string
+		header string
+		status int
+		code   string
+	}{
+		{"no token", "", 401, ""},
+		{"not bearer", "Basic YWxpY2U6d29uZGVybGFuZA==", 400, "invalid_request"},
+		{"garbage", "Bearer garbage", 401, "invalid_token"},
+		{"alg none", "Bearer " + algNone, 401, "invalid_token"},
+		{"altered payload", "Bearer " + altered, 401, "invalid_token"},
+		{"HS256 with the public key", "Bearer " + hs256, 401, "invalid_token"},
+		{"wrong audience", "Bearer " + wrongAud, 401, "invalid_token"},
+		{"wrong issuer", "Bearer " + wrongIss, 401, "invalid_token"},
+		{"wrong typ", "Bearer " + wrongTyp, 401, "invalid_token"},
+		{"ID token instead of access token", "Bearer " + rawID, 401, "invalid_token"},
+		{"valid", "Bearer " + good, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", ts.URL+"/api/photos", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := body(t, resp)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			wa := resp.Header.Get("WWW-Authenticate")
+			if tc.status == 401 {
+				if !strings.HasPrefix(wa, "Bearer ") || !strings.Contains(wa, `resource_metadata="`+ts.URL+`/.well-known/oauth-protected-resource"`) {
+					t.Fatalf("WWW-Authenticate = %q", wa)
+				}
+				if tc.code == "" && strings.Contains(wa, "error=") {
+					t.Fatalf("a request without a token must get no error code (RFC 6750 §3.1): %q", wa)
+				}
+			}
+			if tc.code != "" && !strings.Contains(wa+b, `"`+tc.code+`"`) {
+				t.Fatalf("want error %q; header %q body %s", tc.code, wa, b)
+			}
+		})
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		ts.clock.advance(ts.cfg.AccessTokenTTL + time.Second)
+		defer ts.clock.advance(-ts.cfg.AccessTokenTTL - time.Second)
+		resp := apiCall(t, "GET", ts.URL+"/api/photos", good)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "expired") {
+			t.Fatalf("expired token: %s %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("insufficient scope", func(t *testing.T) {
+		resp := upload(t, bearerClient(good), ts.URL+"/api/photos", "a.png", pngBytes(t), "")
+		resp.Body.Close()
+		wa := resp.Header.Get("WWW-Authenticate")
+		if resp.StatusCode != 403 || !strings.Contains(wa, `error="insufficient_scope"`) || !strings.Contains(wa, `scope="photos.write"`) {
+			t.Fatalf("write with a read token: %s %q", resp.Status, wa)
+		}
+	})
+	t.Run("token in the query string", func(t *testing.T) {
+		resp := apiCall(t, "GET", ts.URL+"/api/photos?access_token="+good, "")
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("query token: %s, want 400", resp.Status)
+		}
+	})
+}
+
+func TestPhotosAPIWithIntrospection(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.APITokenCheck = "introspect" })
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid", "offline_access", "photos.read")
+	tok, _ := c.login(t, ts.browser(), "alice", "wonderland")
+	resp := apiCall(t, "GET", ts.URL+"/api/photos", tok.AccessToken)
+	if resp.StatusCode != 200 {
+		t.Fatalf("valid token through introspection: %s", body(t, resp))
+	}
+	resp.Body.Close()
+	// Introspection sees revocation at once; a local JWT check could not.
+	postBasic(t, ts.URL+"/revoke", appID, appSecret, map[string][]string{"token": {tok.RefreshToken}}).Body.Close()
+	resp = apiCall(t, "GET", ts.URL+"/api/photos", tok.AccessToken)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("token of a revoked grant: %s, want 401", resp.Status)
+	}
+}

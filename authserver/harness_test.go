@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/password"
+	"oauthdemo/authserver/signing"
+	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/sqlite"
+)
+
+// testClock is the injected clock: real time plus whatever the test skipped.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// Test fixtures: created fresh for every test server.
+const (
+	appID        = "app"
+	appSecret    = "app-secret-for-tests-0123456789abcdef"
+	appRedirect  = "http://localhost:8080/callback"
+	appLoggedOut = "http://localhost:8080/"
+	spaID        = "spa" // public client
+	spaRedirect  = "http://127.0.0.1:5173/callback"
+	m2mID        = "robot"
+	m2mSecret    = "robot-secret-for-tests-0123456789abcdef"
+	iat          = "initial-access-token-for-tests"
+)
+
+// testServer is a real ImageHost on a real SQLite file, over real HTTP.
+type testServer struct {
+	t     *testing.T
+	URL   string
+	cfg   Config
+	store *sqlite.Store
+	keys  *signing.KeySet
+	clock *testClock
+	users map[string]store.User
+}
+
+func newTestServer(t *testing.T, configure ...func(*Config)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	ts := &testServer{t: t, clock: &testClock{}, users: map[string]store.User{}}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "imagehost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ts.store = st
+
+	srv := httptest.NewUnstartedServer(nil)
+	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Issuer = "http://" + srv.Listener.Addr().String()
+	cfg.InitialAccessToken = iat
+	for _, f := range configure {
+		f(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ts.cfg, ts.URL = cfg, cfg.Issuer
+	ts.keys, err = signing.Open(ctx, st, ts.clock.now, cfg.maxTokenTTL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.seed()
+	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, ts.keys, ts.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.clock.now, log)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return ts
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+func (ts *testServer) seed() {
+	ctx := context.Background()
+	now := ts.clock.now()
+	for _, u := range []store.User{
+		{ID: "sub-alice", Username: "alice", Name: "Alice", Email: "alice@example.org"},
+		{ID: "sub-bob", Username: "bob", Name: "Bob", Email: "bob@example.org"},
+	} {
+		pw := map[string]string{"alice": "wonderland", "bob": "builder"}[u.Username]
+		u.PasswordHash, u.CreatedAt = password.Hash(pw), now
+		if err := ts.store.CreateUser(ctx, u); err != nil {
+			ts.t.Fatal(err)
+		}
+		ts.users[u.Username] = u
+	}
+	for _, c := range []store.Client{
+		{ID: appID, SecretHash: oauth.HashToken(appSecret), Name: "Test App", RedirectURIs: []string{appRedirect},
+			PostLogoutRedirectURIs: []string{appLoggedOut}, GrantTypes: []string{"authorization_code", "refresh_token"},
+			Scope: "openid profile email offline_access photos.read photos.write"},
+		{ID: spaID, Name: "Public SPA", RedirectURIs: []string{spaRedirect},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scope: "openid offline_access photos.read"},
+		{ID: m2mID, SecretHash: oauth.HashToken(m2mSecret), Name: "Robot", GrantTypes: []string{"client_credentials"},
+			Scope: "photos.read photos.write"},
+	} {
+		c.CreatedAt = now
+		if err := ts.store.CreateClient(ctx, c); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
+}
+
+// browser is a person's user agent: it keeps cookies and lets each
+// redirect be inspected.
+type browser struct {
+	t      *testing.T
+	ts     *testServer
+	client *http.Client
+}
+
+func (ts *testServer) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: ts.t, ts: ts, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) get(u string) *http.Response {
+	b.t.Helper()
+	resp, err := b.client.Get(b.abs(u))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
+func (b *browser) post(u string, form url.Values) *http.Response {
+	b.t.Helper()
+	resp, err := b.client.PostForm(b.abs(u), form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
+func (b *browser) abs(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return b.ts.URL + u
+	}
+	return u
+}
+
+// body reads and closes a response body.
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var requestRE = regexp.MustCompile(`name="request" value="([^"]*)"`)
+
+// formValues reads the hidden fields a page's form carries.
+func formValues(t *testing.T, html string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	if m := csrfRE.FindStringSubmatch(html); m != nil {
+		v.Set("csrf_token", m[1])
+	}
+	if m := requestRE.FindStringSubmatch(html); m != nil {
+		v.Set("request", m[1])
+	}
+	return v
+}
+
+// location returns a redirect's target, failing the test if resp is not one.
+func location(t *testing.T, resp *http.Response) *url.URL {
+	t.Helper()
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want a redirect", resp.StatusCode)
+	}
+	u, err := resp.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// authorize runs the browser through /authorize, login (as user, unless
+// the browser is signed in already) and consent (allow), and returns where
+// ImageHost finally sends it: the client's redirect URI with the response.
+func (b *browser) authorize(authURL, user, pw string) *url.URL {
+	b.t.Helper()
+	next := location(b.t, b.get(authURL))
+	for i := 0; i < 5; i++ {
+		if !strings.HasPrefix(next.String(), b.ts.URL) && next.Host != "" {
+			return next
+		}
+		switch next.Path {
+		case "/login":
+			page := body(b.t, b.get(next.String()))
+			form := formValues(b.t, page)
+			form.Set("username", user)
+			form.Set("password", pw)
+			next = location(b.t, b.post("/login", form))
+		case "/consent":
+			page := body(b.t, b.get(next.String()))
+			form := formValues(b.t, page)
+			form.Set("decision", "allow")
+			next = location(b.t, b.post("/consent", form))
+		default:
+			b.t.Fatalf("unexpected redirect to %s", next)
+		}
+	}
+	b.t.Fatal("too many redirects")
+	return nil
+}
+
+// authURL builds an authorization request for the test app with PKCE.
+func (ts *testServer) authURL(clientID, redirectURI, scope, state, challenge string, extra ...string) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirectURI},
+		"scope": {scope}, "state": {state}}
+	if challenge != "" {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	return ts.URL + "/authorize?" + q.Encode()
+}
