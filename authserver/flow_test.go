@@ -371,7 +371,6 @@ func upload(t *testing.T, client *http.Client, u, filename string, data []byte, 
 	return resp
 }
 
-
 // newMultipart writes a one-file multipart body and returns its content type.
 func newMultipart(buf *bytes.Buffer, field, filename string, data []byte) string {
 	mw := multipart.NewWriter(buf)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,7 +56,7 @@ const (
 
 // testServer is a real ImageHost on a real SQLite file, over real HTTP.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	URL   string
 	cfg   Config
 	store *sqlite.Store
@@ -64,7 +65,7 @@ type testServer struct {
 	users map[string]store.User
 }
 
-func newTestServer(t *testing.T, configure ...func(*Config)) *testServer {
+func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	ts := &testServer{t: t, clock: &testClock{}, users: map[string]store.User{}}
@@ -108,9 +109,12 @@ func newTestServer(t *testing.T, configure ...func(*Config)) *testServer {
 	return ts
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (ts *testServer) seed() {
 	ctx := context.Background()
@@ -145,7 +149,7 @@ func (ts *testServer) seed() {
 // browser is a person's user agent: it keeps cookies and lets each
 // redirect be inspected.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	ts     *testServer
 	client *http.Client
 }
@@ -183,7 +187,7 @@ func (b *browser) abs(u string) string {
 }
 
 // body reads and closes a response body.
-func body(t *testing.T, resp *http.Response) string {
+func body(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -197,7 +201,7 @@ var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 var requestRE = regexp.MustCompile(`name="request" value="([^"]*)"`)
 
 // formValues reads the hidden fields a page's form carries.
-func formValues(t *testing.T, html string) url.Values {
+func formValues(t testing.TB, html string) url.Values {
 	t.Helper()
 	v := url.Values{}
 	if m := csrfRE.FindStringSubmatch(html); m != nil {
@@ -210,7 +214,7 @@ func formValues(t *testing.T, html string) url.Values {
 }
 
 // location returns a redirect's target, failing the test if resp is not one.
-func location(t *testing.T, resp *http.Response) *url.URL {
+func location(t testing.TB, resp *http.Response) *url.URL {
 	t.Helper()
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
@@ -265,4 +269,26 @@ func (ts *testServer) authURL(clientID, redirectURI, scope, state, challenge str
 		q.Set(extra[i], extra[i+1])
 	}
 	return ts.URL + "/authorize?" + q.Encode()
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// mintRobotToken gets a client-credentials token for the robot client.
+func mintRobotToken(tb testing.TB, ts *testServer) string {
+	tb.Helper()
+	req, _ := http.NewRequest("POST", ts.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(m2mID, m2mSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessToken == "" {
+		tb.Fatalf("client credentials: %s", resp.Status)
+	}
+	return out.AccessToken
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loginForm(t *testing.T, b *browser, user, pw string) *http.Response {
+	t.Helper()
+	form := formValues(t, body(t, b.get("/login")))
+	form.Set("username", user)
+	form.Set("password", pw)
+	return b.post("/login", form)
+}
+
+func TestLogin(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	resp := loginForm(t, b, "alice", "wonderland")
+	if loc := location(t, resp); loc.Path != "/account" {
+		t.Fatalf("login went to %s", loc)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || session.Path != "/" {
+		t.Fatalf("session cookie = %+v: want HttpOnly, SameSite=Lax (and Secure only under TLS)", session)
+	}
+	page := body(t, b.get("/account"))
+	if !strings.Contains(page, "Hello, Alice") {
+		t.Fatalf("account page:\n%s", page)
+	}
+	// A second login in the same browser gets a new session id.
+	resp = loginForm(t, b, "alice", "wonderland")
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie && c.Value == session.Value {
+			t.Fatal("the session id was not renewed at login")
+		}
+	}
+}
+
+func TestLoginFailuresLookAlike(t *testing.T) {
+	ts := newTestServer(t)
+	wrongPW := loginForm(t, ts.browser(), "alice", "not-her-password")
+	unknown := loginForm(t, ts.browser(), "mallory", "whatever")
+	a, b := body(t, wrongPW), body(t, unknown)
+	if wrongPW.StatusCode != 401 || unknown.StatusCode != 401 {
+		t.Fatalf("statuses %d, %d; want 401", wrongPW.StatusCode, unknown.StatusCode)
+	}
+	msg := "Wrong username or password."
+	if !strings.Contains(a, msg) || !strings.Contains(b, msg) {
+		t.Fatal("an unknown user and a wrong password must get the same message")
+	}
+	for _, c := range wrongPW.Cookies() {
+		if c.Name == sessionCookie {
+			t.Fatal("a failed login set a session cookie")
+		}
+	}
+}
+
+func TestLoginWithoutCSRFToken(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	b.get("/login").Body.Close() // the browser has a CSRF cookie, the forged form has no token
+	resp := b.post("/login", map[string][]string{"username": {"alice"}, "password": {"wonderland"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("login without CSRF token: %s", resp.Status)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			t.Fatal("a CSRF-less login set a session cookie")
+		}
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	for i := range 5 {
+		resp := loginForm(t, b, "alice", "guess")
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("attempt %d: %s", i+1, resp.Status)
+		}
+	}
+	// The sixth, even with the right password, waits.
+	resp := loginForm(t, b, "alice", "wonderland")
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "Too many failed sign-ins") {
+		t.Fatalf("after 5 failures: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	// Bob is not affected by guesses at alice's account.
+	if resp := loginForm(t, ts.browser(), "bob", "builder"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another account: %s", resp.Status)
+	}
+	// The block ends by itself.
+	ts.clock.advance(5*time.Minute + time.Second)
+	if resp := loginForm(t, b, "alice", "wonderland"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the window: %s", resp.Status)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	ts := newTestServer(t)
+	for _, path := range []string{"/login", "/", "/docs/dropped-grants", "/account"} {
+		resp := ts.browser().get(path)
+		resp.Body.Close()
+		h := resp.Header
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: missing security headers: %v", path, h)
+		}
+	}
+}
+
+func TestUnknownPathsAndMethods(t *testing.T) {
+	ts := newTestServer(t)
+	resp := ts.browser().get("/token")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET /token: %s Allow %q", resp.Status, resp.Header.Get("Allow"))
+	}
+	resp = ts.browser().get("/nothing-here")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown path: %s", resp.Status)
+	}
+}

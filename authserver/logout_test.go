@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"oauthdemo/authserver/oauth"
+)
+
+// logoutReceiver is an app's back-channel logout endpoint: it records the
+// logout tokens ImageHost posts to it.
+type logoutReceiver struct {
+	mu     sync.Mutex
+	tokens []string
+	srv    *httptest.Server
+}
+
+func newLogoutReceiver(t *testing.T, ts *testServer) *logoutReceiver {
+	lr := &logoutReceiver{}
+	lr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		lr.mu.Lock()
+		lr.tokens = append(lr.tokens, r.PostForm.Get("logout_token"))
+		lr.mu.Unlock()
+	}))
+	t.Cleanup(lr.srv.Close)
+	c, _ := ts.store.ClientByID(context.Background(), appID)
+	c.BackchannelLogoutURI = lr.srv.URL + "/backchannel-logout"
+	ts.store.DeleteClient(context.Background(), appID)
+	if err := ts.store.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return lr
+}
+
+// claims verifies the i-th logout token with the JWKS and returns its claims.
+func (lr *logoutReceiver) claims(t *testing.T, ts *testServer, i int) logoutTokenClaims {
+	t.Helper()
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if len(lr.tokens) <= i {
+		t.Fatalf("got %d logout tokens, want at least %d", len(lr.tokens), i+1)
+	}
+	payload, _, e := oauth.VerifyJWT(lr.tokens[i], ts.keys, jose.RS256)
+	if e != nil {
+		t.Fatalf("logout token: %v", e)
+	}
+	var c logoutTokenClaims
+	json.Unmarshal(payload, &c)
+	if c.Issuer != ts.URL || len(c.Audience) != 1 || c.Audience[0] != appID || c.Events[backchannelLogoutEvent] == nil {
+		t.Fatalf("logout token claims = %+v", c)
+	}
+	if strings.Contains(string(payload), "nonce") {
+		t.Fatal("a logout token must not contain a nonce")
+	}
+	return c
+}
+
+func TestRPInitiatedLogoutWithBackChannel(t *testing.T) {
+	ts := newTestServer(t)
+	lr := newLogoutReceiver(t, ts)
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid", "photos.read")
+	b := ts.browser()
+	tok, idToken := c.login(t, b, "alice", "wonderland")
+	var sid struct {
+		SID string `json:"sid"`
+	}
+	idToken.Claims(&sid)
+
+	rawID := tok.Extra("id_token").(string)
+	q := url.Values{"id_token_hint": {rawID}, "post_logout_redirect_uri": {appLoggedOut}, "state": {"bye"}}
+	loc := location(t, b.get("/logout?"+q.Encode()))
+	if loc.String() != appLoggedOut+"?state=bye" {
+		t.Fatalf("logout redirected to %s", loc)
+	}
+	got := lr.claims(t, ts, 0)
+	if got.Subject != "sub-alice" || got.SID != sid.SID {
+		t.Fatalf("logout token sub %q sid %q, want sub-alice and the ID token's sid %q", got.Subject, got.SID, sid.SID)
+	}
+	// The ImageHost session is gone.
+	loc = location(t, b.get(ts.authURL(appID, appRedirect, "openid", "s", oauth.S256Challenge("x"+strings.Repeat("y", 42)), "prompt", "none")))
+	if loc.Query().Get("error") != "login_required" {
+		t.Fatalf("after logout, prompt=none: %s", loc)
+	}
+}
+
+func TestLogoutRefusesUnregisteredRedirect(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	for _, q := range []url.Values{
+		{"client_id": {appID}, "post_logout_redirect_uri": {"https://evil.example/"}},
+		{"post_logout_redirect_uri": {appLoggedOut}}, // no client to check it against
+		{"id_token_hint": {"not.a.token"}},
+	} {
+		resp := b.get("/logout?" + q.Encode())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Fatalf("%v: %s Location %q", q, resp.Status, resp.Header.Get("Location"))
+		}
+	}
+}
+
+func TestLogoutWithoutHintAsksFirst(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	loginForm(t, b, "alice", "wonderland").Body.Close()
+	resp := b.get("/logout")
+	page := body(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Sign out of ImageHost?") {
+		t.Fatalf("logout link without hint: %d", resp.StatusCode)
+	}
+	if !strings.Contains(body(t, b.get("/account")), "Hello, Alice") {
+		t.Fatal("a GET without confirmation signed the user out")
+	}
+	form := formValues(t, page)
+	resp = b.post("/logout", form)
+	if page := body(t, resp); !strings.Contains(page, "You are signed out") {
+		t.Fatalf("confirmed logout: %d", resp.StatusCode)
+	}
+	if loc := location(t, b.get("/account")); loc.Path != "/login" {
+		t.Fatal("still signed in after logout")
+	}
+}
+
+func TestAccountRevokeAccess(t *testing.T) {
+	ts := newTestServer(t)
+	lr := newLogoutReceiver(t, ts)
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid", "offline_access", "photos.read")
+	b := ts.browser()
+	tok, _ := c.login(t, b, "alice", "wonderland")
+
+	page := body(t, b.get("/account"))
+	if !strings.Contains(page, "Test App") || !strings.Contains(page, "Revoke access") {
+		t.Fatalf("account page does not list the app:\n%s", page)
+	}
+	form := formValues(t, page)
+	form.Set("client_id", appID)
+	loc := location(t, b.post("/account/revoke", form))
+	if !strings.Contains(body(t, b.get(loc.String())), "Test App no longer has access") {
+		t.Fatal("no confirmation after revoking")
+	}
+	if _, errCode, _ := tokenError(t, refreshWith(t, ts, tok.RefreshToken)); errCode != "invalid_grant" {
+		t.Fatalf("refresh after revoke: %s", errCode)
+	}
+	if got := lr.claims(t, ts, 0); got.Subject != "sub-alice" || got.SID != "" {
+		t.Fatalf("revoke's logout token: %+v", got)
+	}
+	// Consent is forgotten: the next authorization asks again.
+	next := location(t, b.get(ts.authURL(appID, appRedirect, "openid", "s", oauth.S256Challenge(strings.Repeat("v", 43)))))
+	if next.Path != "/consent" {
+		t.Fatalf("after revoke, authorization went to %s, want /consent", next)
+	}
+}

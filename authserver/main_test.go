@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is a fake environment for run.
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func runCmd(t *testing.T, getenv func(string) string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, getenv, strings.NewReader(stdin), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	getenv := env("IMAGEHOST_DATA_DIR", dir)
+	steps := []struct {
+		args    []string
+		stdin   string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"users", "add", "-username", "carol", "-name", "Carol", "-email", "carol@example.org"}, "correct horse\n", "added user carol", false},
+		{[]string{"users", "add", "-username", "carol"}, "correct horse\n", "duplicate", true},
+		{[]string{"users", "add", "-username", "dave"}, "short\n", "at least 8", true},
+		{[]string{"users", "list"}, "", "carol", false},
+		{[]string{"clients", "add", "-id", "cli-app", "-name", "CLI App", "-redirect-uri", "http://127.0.0.1:9999/cb"}, "", "client secret (shown only now)", false},
+		{[]string{"clients", "add", "-id", "bad", "-redirect-uri", "http://evil.example/cb"}, "", "loopback", true},
+		{[]string{"clients", "list"}, "", "cli-app", false},
+		{[]string{"keys", "list"}, "", "KID", false},
+		{[]string{"keys", "rotate"}, "", "new keys made", false},
+		{[]string{"clients", "remove", "-id", "cli-app"}, "", "removed client cli-app", false},
+		{[]string{"users", "remove", "-username", "carol"}, "", "removed user carol", false},
+		{[]string{"users", "remove", "-username", "carol"}, "", "not found", true},
+		{[]string{"frobnicate"}, "", "unknown command", true},
+	}
+	for _, s := range steps {
+		out, err := runCmd(t, getenv, s.stdin, s.args...)
+		if (err != nil) != s.wantErr || !strings.Contains(out+errString(err), s.want) {
+			t.Fatalf("%v: err %v, output %q; want %q", s.args, err, out, s.want)
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		ok     bool
+	}{
+		{"defaults", env(), nil, true},
+		{"issuer with trailing slash", env("IMAGEHOST_ISSUER", "http://127.0.0.1:9090/"), nil, false},
+		{"issuer with query", env("IMAGEHOST_ISSUER", "http://127.0.0.1:9090?x=1"), nil, false},
+		{"relative issuer", env("IMAGEHOST_ISSUER", "/imagehost"), nil, false},
+		{"30 s access tokens", env("IMAGEHOST_ACCESS_TOKEN_TTL", "30s"), nil, true},
+		{"bad duration", env("IMAGEHOST_ACCESS_TOKEN_TTL", "soon"), nil, false},
+		{"negative duration", nil, []string{"-access-token-ttl", "-1m"}, false},
+		{"code lifetime over 10 minutes", nil, []string{"-code-ttl", "1h"}, false},
+		{"unknown token check", env("IMAGEHOST_API_TOKEN_CHECK", "trust-me"), nil, false},
+		{"short initial access token", env("IMAGEHOST_INITIAL_ACCESS_TOKEN", "abc"), nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := tc.getenv
+			if getenv == nil {
+				getenv = env()
+			}
+			cfg, err := parseConfig(tc.args, getenv, io.Discard)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	cfg, _ := parseConfig([]string{"-access-token-ttl", "45s"}, env("IMAGEHOST_ACCESS_TOKEN_TTL", "30s"), io.Discard)
+	if cfg.AccessTokenTTL != 45*time.Second {
+		t.Fatalf("a flag must win over the environment: %v", cfg.AccessTokenTTL)
+	}
+}
+
+// TestServeDemo starts the real server through run, as the demo does, and
+// stops it the way Ctrl-C does.
+func TestServeDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	getenv := env("IMAGEHOST_ADDR", "127.0.0.1:0", "IMAGEHOST_DATA_DIR", dir, "IMAGEHOST_DEMO", "true",
+		"IMAGEHOST_DEMO_USERS", "alice:wonderland,bob:builder", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "demo-secret-0123456789")
+	for round := range 2 { // the second run must not seed twice
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, nil, getenv, strings.NewReader(""), pw, io.Discard)
+			pw.Close()
+		}()
+		var issuer string
+		var seen strings.Builder
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			seen.WriteString(sc.Text() + "\n")
+			if m := regexp.MustCompile(`issuer:\s+(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				issuer = m[1]
+				break
+			}
+		}
+		go io.Copy(io.Discard, pr)
+		if issuer == "" {
+			cancel()
+			t.Fatalf("no issuer printed:\n%s; run: %v", seen.String(), <-done)
+		}
+		wantSeed := map[int]string{0: "created, with photos", 1: "exists"}[round]
+		if !strings.Contains(seen.String(), "alice") || !strings.Contains(seen.String(), wantSeed) {
+			t.Fatalf("round %d output:\n%s", round, seen.String())
+		}
+		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("discovery: %v", err)
+		}
+		resp.Body.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run returned %v after shutdown", err)
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"oauthdemo/authserver/oauth"
+)
+
+// tokenError posts to /token and returns the status and RFC 6749 §5.2 error.
+func tokenError(t *testing.T, resp *http.Response) (int, string, string) {
+	t.Helper()
+	defer resp.Body.Close()
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("token response without Cache-Control: no-store")
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		URI         string `json:"error_uri"`
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Error, e.URI
+}
+
+// codeFor runs the front channel and returns a fresh code and its verifier.
+func (ts *testServer) codeFor(t *testing.T, b *browser, scope string) (code, verifier string) {
+	t.Helper()
+	verifier = oauth2.GenerateVerifier()
+	back := b.authorize(ts.authURL(appID, appRedirect, scope, "st", oauth.S256Challenge(verifier)), "alice", "wonderland")
+	return back.Query().Get("code"), verifier
+}
+
+func redeem(t *testing.T, ts *testServer, code, verifier string) *http.Response {
+	return postBasic(t, ts.URL+"/token", appID, appSecret, url.Values{"grant_type": {"authorization_code"},
+		"code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}})
+}
+
+func TestAuthorizationCodeErrors(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	form := func(code, verifier string, kv ...string) url.Values {
+		v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	tests := []struct {
+		name   string
+		send   func(code, verifier string) *http.Response
+		status int
+		err    string
+	}{
+		{"wrong PKCE verifier", func(code, _ string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form(code, oauth2.GenerateVerifier()))
+		}, 400, "invalid_grant"},
+		{"missing PKCE verifier", func(code, _ string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form(code, "", "code_verifier", ""))
+		}, 400, "invalid_grant"},
+		{"redirect_uri differs by one character", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form(code, v, "redirect_uri", appRedirect+"x"))
+		}, 400, "invalid_grant"},
+		{"code issued to another client", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", "", "", form(code, v, "client_id", spaID))
+		}, 400, "invalid_grant"},
+		{"unknown code", func(_, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form("made-up", v))
+		}, 400, "invalid_grant"},
+		{"missing code", func(_, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form("", v, "code", ""))
+		}, 400, "invalid_request"},
+		{"wrong client secret", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, "wrong", form(code, v))
+		}, 401, "invalid_client"},
+		{"unknown client", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", "nobody", "x", form(code, v))
+		}, 401, "invalid_client"},
+		{"secret in body and header", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", appID, appSecret, form(code, v, "client_secret", appSecret))
+		}, 400, "invalid_request"},
+		{"public client sending a secret", func(code, v string) *http.Response {
+			return postBasic(t, ts.URL+"/token", "", "", form(code, v, "client_id", spaID, "client_secret", "x"))
+		}, 401, "invalid_client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, verifier := ts.codeFor(t, b, "openid")
+			status, errCode, _ := tokenError(t, tc.send(code, verifier))
+			if status != tc.status || errCode != tc.err {
+				t.Fatalf("got %d %q, want %d %q", status, errCode, tc.status, tc.err)
+			}
+			// A failed redemption burns the code: it never works afterwards.
+			if tc.err == "invalid_grant" && tc.name != "unknown code" {
+				if status, errCode, _ := tokenError(t, redeem(t, ts, code, verifier)); status != 400 || errCode != "invalid_grant" {
+					t.Fatalf("code still redeemable after a failed attempt: %d %s", status, errCode)
+				}
+			}
+		})
+	}
+}
+
+func TestBasicAuthChallenge(t *testing.T) {
+	ts := newTestServer(t)
+	resp := postBasic(t, ts.URL+"/token", appID, "wrong", url.Values{"grant_type": {"client_credentials"}})
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("bad Basic credentials: %s, WWW-Authenticate %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestCodeReplayRevokesTokens(t *testing.T) {
+	ts := newTestServer(t)
+	code, verifier := ts.codeFor(t, ts.browser(), "openid offline_access photos.read")
+	resp := redeem(t, ts, code, verifier)
+	var tok struct{ AccessToken, RefreshToken string }
+	json.NewDecoder(resp.Body).Decode(&struct {
+		A *string `json:"access_token"`
+		R *string `json:"refresh_token"`
+	}{&tok.AccessToken, &tok.RefreshToken})
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.RefreshToken == "" {
+		t.Fatalf("first redemption: %s", resp.Status)
+	}
+	if status, errCode, _ := tokenError(t, redeem(t, ts, code, verifier)); status != 400 || errCode != "invalid_grant" {
+		t.Fatalf("replay: %d %s", status, errCode)
+	}
+	// RFC 6749 §4.1.2: the tokens issued from the code are revoked.
+	refresh := postBasic(t, ts.URL+"/token", appID, appSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+	if status, errCode, _ := tokenError(t, refresh); status != 400 || errCode != "invalid_grant" {
+		t.Fatalf("refresh token of a replayed code: %d %s", status, errCode)
+	}
+	if _, e := (tokenChecker{issuer: ts.URL, keys: ts.keys, store: ts.store, now: ts.clock.now}).check(context.Background(), tok.AccessToken); e == nil {
+		t.Fatal("access token of a replayed code is still active")
+	}
+}
+
+func TestCodeExpires(t *testing.T) {
+	ts := newTestServer(t)
+	code, verifier := ts.codeFor(t, ts.browser(), "openid")
+	ts.clock.advance(ts.cfg.CodeTTL + time.Second)
+	if status, errCode, _ := tokenError(t, redeem(t, ts, code, verifier)); status != 400 || errCode != "invalid_grant" {
+		t.Fatalf("expired code: %d %s", status, errCode)
+	}
+}
+
+func TestCodeWithoutPKCEForConfidentialClient(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	back := b.authorize(ts.authURL(appID, appRedirect, "openid", "st", ""), "alice", "wonderland")
+	code := back.Query().Get("code")
+	// RFC 9700 §2.1.1: a verifier for a code issued without challenge is refused.
+	if status, errCode, _ := tokenError(t, redeem(t, ts, code, oauth2.GenerateVerifier())); errCode != "invalid_grant" {
+		t.Fatalf("verifier without challenge: %d %s", status, errCode)
+	}
+	back = b.authorize(ts.authURL(appID, appRedirect, "openid", "st", ""), "alice", "wonderland")
+	resp := postBasic(t, ts.URL+"/token", appID, appSecret, url.Values{"grant_type": {"authorization_code"},
+		"code": {back.Query().Get("code")}, "redirect_uri": {appRedirect}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("confidential client without PKCE: %s", body(t, resp))
+	}
+	resp.Body.Close()
+}
+
+func refreshWith(t *testing.T, ts *testServer, rt string, extra ...string) *http.Response {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	return postBasic(t, ts.URL+"/token", appID, appSecret, form)
+}
+
+func refreshToken(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var out struct {
+		RefreshToken string `json:"refresh_token"`
+		Scope        string `json:"scope"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 || out.RefreshToken == "" {
+		t.Fatalf("refresh: %s", resp.Status)
+	}
+	return out.RefreshToken
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	ts := newTestServer(t)
+	rt0 := ts.userToken(t, "alice", "wonderland", "offline_access", "photos.read").RefreshToken
+	rt1 := refreshToken(t, refreshWith(t, ts, rt0))
+	rt2 := refreshToken(t, refreshWith(t, ts, rt1))
+
+	// rt0 comes back: someone kept a copy. The whole family dies, rt2 too.
+	if status, errCode, _ := tokenError(t, refreshWith(t, ts, rt0)); status != 400 || errCode != "invalid_grant" {
+		t.Fatalf("reuse: %d %s", status, errCode)
+	}
+	if status, errCode, _ := tokenError(t, refreshWith(t, ts, rt2)); status != 400 || errCode != "invalid_grant" {
+		t.Fatalf("newest token after reuse: %d %s, want invalid_grant", status, errCode)
+	}
+}
+
+func TestRefreshRules(t *testing.T) {
+	ts := newTestServer(t)
+	rt := ts.userToken(t, "alice", "wonderland", "offline_access", "photos.read").RefreshToken
+	if status, errCode, _ := tokenError(t, refreshWith(t, ts, rt, "scope", "openid photos.write")); errCode != "invalid_scope" {
+		t.Fatalf("widening the scope: %d %s", status, errCode)
+	}
+	// Another client cannot use it (and does not burn it).
+	other := postBasic(t, ts.URL+"/token", m2mID, m2mSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	if status, errCode, _ := tokenError(t, other); errCode != "unauthorized_client" && errCode != "invalid_grant" {
+		t.Fatalf("another client's refresh: %d %s", status, errCode)
+	}
+	// Narrowing is fine; the new refresh token keeps the full scope.
+	resp := refreshWith(t, ts, rt, "scope", "photos.read")
+	var out struct {
+		Scope        string `json:"scope"`
+		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if out.Scope != "photos.read" || out.IDToken != "" {
+		t.Fatalf("narrowed refresh = %+v", out)
+	}
+	refreshToken(t, refreshWith(t, ts, out.RefreshToken, "scope", "openid offline_access photos.read"))
+
+	ts.clock.advance(ts.cfg.RefreshTokenTTL + time.Hour)
+	rt = ts.userToken(t, "alice", "wonderland", "offline_access").RefreshToken
+	ts.clock.advance(ts.cfg.RefreshTokenTTL + time.Second)
+	if _, errCode, _ := tokenError(t, refreshWith(t, ts, rt)); errCode != "invalid_grant" {
+		t.Fatalf("expired refresh token: %s", errCode)
+	}
+}
+
+func TestConcurrentRefreshOfOneToken(t *testing.T) {
+	ts := newTestServer(t)
+	rt := ts.userToken(t, "alice", "wonderland", "offline_access").RefreshToken
+	const n = 4
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for range n {
+		wg.Go(func() {
+			resp := refreshWith(t, ts, rt)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	ok := 0
+	for s := range statuses {
+		switch s {
+		case 200:
+			ok++
+		case 400:
+		default:
+			t.Fatalf("status %d", s)
+		}
+	}
+	if ok > 1 {
+		t.Fatalf("%d concurrent refreshes of one token succeeded; rotation allows at most one", ok)
+	}
+}
+
+func TestTokenRequestErrors(t *testing.T) {
+	ts := newTestServer(t)
+	post := func(contentType, body string) *http.Response {
+		req, _ := http.NewRequest("POST", ts.URL+"/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.SetBasicAuth(m2mID, m2mSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	form := "application/x-www-form-urlencoded"
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		err, uri                string
+	}{
+		{"password grant", form, "grant_type=password&username=alice&password=wonderland", 400, "unsupported_grant_type", "/docs/dropped-grants#password"},
+		{"unknown grant", form, "grant_type=urn:example:magic", 400, "unsupported_grant_type", ""},
+		{"no grant type", form, "scope=photos.read", 400, "invalid_request", ""},
+		{"grant the client may not use", form, "grant_type=authorization_code&code=x", 400, "unauthorized_client", ""},
+		{"duplicated parameter", form, "grant_type=client_credentials&grant_type=client_credentials", 400, "invalid_request", ""},
+		{"JSON body", "application/json", `{"grant_type":"client_credentials"}`, 400, "invalid_request", ""},
+		{"invalid UTF-8", form, "grant_type=client_credentials&scope=%ff%fe", 400, "invalid_request", ""},
+		{"bad percent-encoding", form, "grant_type=client_credentials&scope=%zz", 400, "invalid_request", ""},
+		{"SQL-looking scope", form, "grant_type=client_credentials&scope=photos.read'%20OR%201=1--", 400, "invalid_scope", ""},
+		{"scope beyond the client's", form, "grant_type=client_credentials&scope=openid", 400, "invalid_scope", ""},
+		{"oversized body", form, "grant_type=client_credentials&x=" + strings.Repeat("a", 10<<20), 413, "invalid_request", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, errCode, uri := tokenError(t, post(tc.contentType, tc.body))
+			if status != tc.status || errCode != tc.err || uri != tc.uri {
+				t.Fatalf("got %d %q %q, want %d %q %q", status, errCode, uri, tc.status, tc.err, tc.uri)
+			}
+		})
+	}
+	// And the server still serves.
+	resp := post(form, "grant_type=client_credentials")
+	if resp.StatusCode != 200 {
+		t.Fatalf("after the bad requests: %s", body(t, resp))
+	}
+	resp.Body.Close()
+}
