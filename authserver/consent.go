@@ -113,11 +113,14 @@ func (a authorizer) consentContext(w http.ResponseWriter, r *http.Request, id st
 	return req, client, who, true
 }
 
-// describeScopes turns scopes into lines for a page.
+// describeScopes turns scopes into lines for a page, in ImageHost's
+// display order (who you are first, then what may be done).
 func describeScopes(s oauth.Scope) []pages.Scope {
 	var out []pages.Scope
-	for _, name := range s {
-		out = append(out, pages.Scope{Name: name, Description: oauth.DescribeScope(name)})
+	for _, name := range oauth.KnownScopes() {
+		if s.Has(name) {
+			out = append(out, pages.Scope{Name: name, Description: oauth.DescribeScope(name)})
+		}
 	}
 	return out
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+)
+
+// Config is PhotoEditorApp's configuration: flags, or PHOTOEDITOR_*
+// variables; a flag wins over the variable, the variable over the default.
+type Config struct {
+	Addr         string // where to listen
+	BaseURL      string // how browsers reach the app; the redirect URI hangs off it
+	Issuer       string // ImageHost's issuer URL
+	PhotosAPI    string // the photos API's base URL
+	ClientID     string
+	ClientSecret string
+	DataDir      string // session keys and the session database
+	// Hex-encoded cookie keys; empty: generated on first run and kept in DataDir.
+	SessionAuthKey       string
+	SessionEncryptionKey string
+	LogLevel             string
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	vars := []struct {
+		p                     *string
+		flag, env, def, usage string
+	}{
+		{&c.Addr, "addr", "PHOTOEDITOR_ADDR", "localhost:8080", "address to listen on"},
+		{&c.BaseURL, "base-url", "PHOTOEDITOR_BASE_URL", "", "the app's public URL (default: http://<addr>)"},
+		{&c.Issuer, "issuer", "PHOTOEDITOR_ISSUER", "http://127.0.0.1:9090", "ImageHost's issuer URL"},
+		{&c.PhotosAPI, "photos-api", "PHOTOEDITOR_PHOTOS_API", "", "ImageHost's photos API (default: <issuer>/api/photos)"},
+		{&c.ClientID, "client-id", "PHOTOEDITOR_CLIENT_ID", "photoeditorapp", "client_id registered at ImageHost"},
+		{&c.ClientSecret, "client-secret", "PHOTOEDITOR_CLIENT_SECRET", "", "client secret registered at ImageHost"},
+		{&c.DataDir, "data-dir", "PHOTOEDITOR_DATA_DIR", ".data/photoeditor", "directory for session keys and sessions"},
+		{&c.SessionAuthKey, "session-auth-key", "PHOTOEDITOR_SESSION_AUTH_KEY", "", "hex cookie authentication key, 32 or 64 bytes (default: generated and kept in data-dir)"},
+		{&c.SessionEncryptionKey, "session-encryption-key", "PHOTOEDITOR_SESSION_ENCRYPTION_KEY", "", "hex cookie encryption key, 32 bytes (default: generated and kept in data-dir)"},
+		{&c.LogLevel, "log-level", "PHOTOEDITOR_LOG_LEVEL", "info", "debug, info, warn or error"},
+	}
+	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, v := range vars {
+		def := v.def
+		if env := getenv(v.env); env != "" {
+			def = env
+		}
+		fs.StringVar(v.p, v.flag, def, fmt.Sprintf("%s (env %s)", v.usage, v.env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if c.PhotosAPI == "" {
+		c.PhotosAPI = c.Issuer + "/api/photos"
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	for name, v := range map[string]string{"base-url": c.BaseURL, "issuer": c.Issuer, "photos-api": c.PhotosAPI} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s %q must be an absolute http(s) URL", name, v)
+		}
+	}
+	if c.ClientID == "" {
+		return errors.New("client-id is required")
+	}
+	if c.ClientSecret == "" {
+		return errors.New("client-secret is required (PHOTOEDITOR_CLIENT_SECRET); the demo sets it in demo.env")
+	}
+	for name, k := range map[string]string{"session-auth-key": c.SessionAuthKey, "session-encryption-key": c.SessionEncryptionKey} {
+		if k == "" {
+			continue
+		}
+		b, err := hex.DecodeString(k)
+		if err != nil || (name == "session-auth-key" && len(b) != 32 && len(b) != 64) || (name == "session-encryption-key" && len(b) != 32) {
+			return fmt.Errorf("%s must be hex: 32 or 64 bytes for authentication, 32 for encryption", name)
+		}
+	}
+	if (c.SessionAuthKey == "") != (c.SessionEncryptionKey == "") {
+		return errors.New("give both session keys, or neither")
+	}
+	return nil
+}
+
+// redirectURI is where ImageHost sends the browser back (RFC 6749 §3.1.2).
+func (c Config) redirectURI() string { return c.BaseURL + "/callback" }
+
+// secureCookies: cookies get the Secure attribute when the app is served over TLS.
+func (c Config) secureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }

@@ -1,0 +1,216 @@
+// Package imagehost is PhotoEditorApp's client for ImageHost's photos API:
+// a few typed calls over HTTP with a bearer token (RFC 6750).
+//
+// When the API answers 401 invalid_token, the client asks its Tokens for a
+// fresh access token (which refreshes it) and retries the call once: this is
+// the "token expired, refresh, retry" branch of the OAuth story.
+package imagehost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Tokens hands out access tokens for the current user.
+type Tokens interface {
+	// AccessToken returns a valid access token, refreshing first if the
+	// current one has expired.
+	AccessToken(ctx context.Context) (string, error)
+	// Refresh is called when the API refused the token rejected; it returns a newer
+	// token, refreshing only if nobody replaced rejected in the meantime.
+	Refresh(ctx context.Context, rejected string) (string, error)
+}
+
+// Photo is a photo as the API lists it.
+type Photo struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	ContentType string    `json:"content_type"`
+	Size        int       `json:"size"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Error is an error answer of the API.
+type Error struct {
+	Status      int
+	Code        string // RFC 6750 or API error code
+	Description string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("imagehost: %d %s: %s", e.Status, e.Code, e.Description)
+}
+
+// ErrNotFound is returned for a photo that does not exist (or is not the user's).
+var ErrNotFound = errors.New("imagehost: no such photo")
+
+// Client calls the photos API at BaseURL (e.g. http://127.0.0.1:9090/api/photos).
+type Client struct {
+	BaseURL string
+	HTTP    *http.Client
+}
+
+// List returns the user's photos.
+func (c Client) List(ctx context.Context, tokens Tokens) ([]Photo, error) {
+	var out []Photo
+	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("imagehost: decode photo list: %w", err)
+	}
+	return out, nil
+}
+
+// Image returns a photo's bytes and content type.
+func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, string, error) {
+	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, c.photoURL(id), nil)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, "", fmt.Errorf("imagehost: read image: %w", err)
+	}
+	return data, resp.Header.Get("Content-Type"), nil
+}
+
+// Upload adds a photo.
+func (c Client) Upload(ctx context.Context, tokens Tokens, filename string, data []byte, title string) (Photo, error) {
+	return c.send(ctx, tokens, http.MethodPost, c.BaseURL, filename, data, title)
+}
+
+// Replace stores new bytes for a photo, keeping its title.
+func (c Client) Replace(ctx context.Context, tokens Tokens, id, filename string, data []byte) (Photo, error) {
+	return c.send(ctx, tokens, http.MethodPut, c.photoURL(id), filename, data, "")
+}
+
+// Delete deletes a photo.
+func (c Client) Delete(ctx context.Context, tokens Tokens, id string) error {
+	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, c.photoURL(id), nil)
+	})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (c Client) photoURL(id string) string {
+	return c.BaseURL + "/" + strings.ReplaceAll(id, "/", "")
+}
+
+func (c Client) send(ctx context.Context, tokens Tokens, method, u, filename string, data []byte, title string) (Photo, error) {
+	var p Photo
+	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, err := mw.CreateFormFile("file", filename)
+		if err != nil {
+			return nil, err
+		}
+		fw.Write(data)
+		if title != "" {
+			mw.WriteField("title", title)
+		}
+		if err := mw.Close(); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, &buf)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return req, nil
+	})
+	if err != nil {
+		return p, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p); err != nil {
+		return p, fmt.Errorf("imagehost: decode photo: %w", err)
+	}
+	return p, nil
+}
+
+// do sends the request built by build with a bearer token. On 401
+// invalid_token it gets a refreshed token and sends a new request once.
+func (c Client) do(ctx context.Context, tokens Tokens, build func() (*http.Request, error)) (*http.Response, error) {
+	token, err := tokens.AccessToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := build()
+		if err != nil {
+			return nil, fmt.Errorf("imagehost: build request: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("imagehost: %s %s: %w", req.Method, req.URL.Path, err)
+		}
+		if resp.StatusCode < 300 {
+			return resp, nil
+		}
+		apiErr := readError(resp)
+		// RFC 6750 §3.1: invalid_token means "expired, revoked, malformed, or
+		// invalid for other reasons"; a fresh token may cure the first two.
+		if apiErr.Status == http.StatusUnauthorized && apiErr.Code == "invalid_token" && attempt == 0 {
+			if token, err = tokens.Refresh(ctx, token); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if apiErr.Status == http.StatusNotFound {
+			return nil, ErrNotFound
+		}
+		return nil, apiErr
+	}
+}
+
+// readError reads the API's error from the WWW-Authenticate header (RFC
+// 6750 §3) or the JSON body, and closes the body.
+func readError(resp *http.Response) *Error {
+	defer resp.Body.Close()
+	e := &Error{Status: resp.StatusCode}
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil {
+		e.Code, e.Description = body.Error, body.Description
+	}
+	if e.Code == "" {
+		e.Code = authParam(resp.Header.Get("WWW-Authenticate"), "error")
+	}
+	return e
+}
+
+// authParam extracts one auth-param from a WWW-Authenticate challenge.
+func authParam(h, name string) string {
+	for _, part := range strings.Split(h, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "Bearer")), "=")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,156 @@
+package main
+
+// Ending the connection, from either side:
+//   - Disconnect: the app revokes its refresh token at ImageHost (RFC 7009)
+//     and forgets the session.
+//   - Log out: Disconnect, then RP-Initiated Logout at ImageHost, which ends
+//     the user's ImageHost session too.
+//   - Back-channel logout: ImageHost tells the app that the user signed out
+//     there or revoked the app (OIDC Back-Channel Logout 1.0).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"oauthdemo/app/tokenstore"
+)
+
+// handleDisconnect serves POST /disconnect.
+func handleDisconnect(p *provider, cs cookieSessions, store *tokenstore.Store, log *slog.Logger) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		endLocalSession(c, p, cs, store, log)
+		return redirectWithFlash(c, cs, "/", "Disconnected: PhotoEditorApp no longer has access to your ImageHost photos.")
+	}
+}
+
+// handleLogout serves POST /logout.
+func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, baseURL string, log *slog.Logger) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess := endLocalSession(c, p, cs, store, log)
+		if err := cs.save(c, cs.get(c)); err != nil {
+			return err
+		}
+		d, err := p.discover(c.Request().Context())
+		if err != nil || d.endSessionURL == "" {
+			return redirectWithFlash(c, cs, "/", "Signed out of PhotoEditorApp.")
+		}
+		// RP-Initiated Logout §2: id_token_hint tells ImageHost who is
+		// leaving; post_logout_redirect_uri must be registered.
+		q := url.Values{"client_id": {p.clientID}, "post_logout_redirect_uri": {baseURL + "/"}}
+		if sess.IDToken != "" {
+			q.Set("id_token_hint", sess.IDToken)
+		}
+		return c.Redirect(http.StatusSeeOther, d.endSessionURL+"?"+q.Encode())
+	}
+}
+
+// endLocalSession revokes the refresh token at ImageHost and forgets the
+// session; it returns what the session was.
+func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *tokenstore.Store, log *slog.Logger) tokenstore.Session {
+	ctx := c.Request().Context()
+	bs := cs.get(c)
+	id := bs.sessionID()
+	bs.clearSessionID()
+	if id == "" {
+		return tokenstore.Session{}
+	}
+	sess, err := store.Get(ctx, id)
+	if err != nil {
+		return sess
+	}
+	if sess.RefreshToken != "" {
+		if err := revoke(ctx, p, sess.RefreshToken); err != nil {
+			log.WarnContext(ctx, "revoke refresh token", "err", err)
+		}
+	}
+	if err := store.Delete(ctx, id); err != nil {
+		log.WarnContext(ctx, "delete session", "err", err)
+	}
+	return sess
+}
+
+// revoke asks ImageHost to revoke a refresh token (RFC 7009 §2.1), which
+// also ends the access tokens of the same grant.
+func revoke(ctx context.Context, p *provider, refreshToken string) error {
+	d, err := p.discover(ctx)
+	if err != nil {
+		return err
+	}
+	if d.revocationURL == "" {
+		return errors.New("ImageHost has no revocation endpoint")
+	}
+	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.clientSecret))
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New("revocation answered " + resp.Status)
+	}
+	return nil
+}
+
+// backchannelLogoutEvent is the event a logout token must carry (§2.4).
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// handleBackchannelLogout serves POST /backchannel-logout: ImageHost, server
+// to server, with a signed logout token (OIDC Back-Channel Logout §2.5).
+func handleBackchannelLogout(p *provider, store *tokenstore.Store, log *slog.Logger) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		c.Response().Header().Set("Cache-Control", "no-store")
+		fail := func(desc string) error {
+			log.WarnContext(ctx, "back-channel logout refused", "reason", desc)
+			return c.JSON(http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": desc})
+		}
+		d, err := p.discover(ctx)
+		if err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		}
+		// §2.6: validate it like an ID token: signature, iss, aud, iat/exp ...
+		token, err := d.verifier.Verify(ctx, c.FormValue("logout_token"))
+		if err != nil {
+			return fail("the logout token did not verify")
+		}
+		var claims struct {
+			SID    string                     `json:"sid"`
+			Events map[string]json.RawMessage `json:"events"`
+			Nonce  *string                    `json:"nonce"`
+		}
+		if err := token.Claims(&claims); err != nil {
+			return fail("the logout token's claims are malformed")
+		}
+		// ... then what makes it a logout token: the event, no nonce, and
+		// a sub or sid to say whose session ends.
+		if _, ok := claims.Events[backchannelLogoutEvent]; !ok {
+			return fail("the logout token lacks the back-channel logout event")
+		}
+		if claims.Nonce != nil {
+			return fail("a logout token must not contain a nonce")
+		}
+		if token.Subject == "" && claims.SID == "" {
+			return fail("the logout token names neither sub nor sid")
+		}
+		reason := "You were signed out at ImageHost, or PhotoEditorApp's access was revoked there."
+		n, err := store.End(ctx, token.Subject, claims.SID, reason)
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "back-channel logout", "sub", token.Subject, "sid", claims.SID, "sessions", n)
+		return c.NoContent(http.StatusOK)
+	}
+}

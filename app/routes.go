@@ -1,0 +1,33 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"oauthdemo/static"
+)
+
+// addRoutes lists every endpoint of PhotoEditorApp.
+func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, log *slog.Logger) {
+	e.GET("/", handleHome(g))
+
+	// The OAuth flow.
+	e.POST("/connect", handleConnect(p, g.cs))
+	e.GET("/callback", handleCallback(p, g.cs, g.store, log))
+	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, log))
+	e.POST("/logout", handleLogout(p, g.cs, g.store, cfg.BaseURL, log))
+	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
+
+	// The photos, through ImageHost's API.
+	e.GET("/photos", handlePhotos(g))
+	e.POST("/photos", handleUpload(g))
+	e.GET("/photos/:id/image", handleImage(g))
+	e.GET("/photos/:id/edit", handleEditPage(g))
+	e.POST("/photos/:id/edit", handleEdit(g))
+	e.POST("/photos/:id/delete", handleDelete(g))
+
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"oauthdemo/app/imagehost"
+	"oauthdemo/app/tokenstore"
+)
+
+// newServer wires PhotoEditorApp: middleware, then the routes.
+func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
+	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
+	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
+		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
+	g := gallery{cs: cs, store: store, log: log,
+		keeper: &tokenKeeper{store: store, provider: p, now: now},
+		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient}}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = newErrorHandler(cs, log)
+	e.Use(middleware.RequestID())
+	e.Use(requestLog(log))
+	e.Use(middleware.Recover())
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		ContentTypeNosniff: "nosniff",
+		XFrameOptions:      "DENY",
+		ReferrerPolicy:     "no-referrer",
+		// Forms may lead to ImageHost: Connect and Log out redirect there,
+		// and browsers apply form-action to a form's redirects too.
+		ContentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; " +
+			"form-action 'self' " + origin(cfg.Issuer) + "; frame-ancestors 'none'; base-uri 'none'",
+	}))
+	e.Use(middleware.BodyLimit("11M"))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "form:_csrf",
+		CookieName:     "photoeditor_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.secureCookies(),
+		CookieSameSite: http.SameSiteLaxMode,
+		// ImageHost posts logout tokens server to server: no browser, no
+		// cookie; the signed token is the proof.
+		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
+	}))
+	addRoutes(e, cfg, p, g, log)
+	return e
+}
+
+// origin is scheme://host of a URL.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// requestLog logs each request once, with its id. Only the path: query
+// strings carry codes and state.
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			req := c.Request()
+			path := req.URL.Path
+			if strings.HasPrefix(path, "/static/") && c.Response().Status < 400 {
+				return nil
+			}
+			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "status", c.Response().Status,
+				"duration", time.Since(start).Round(time.Microsecond), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			return nil
+		}
+	}
+}

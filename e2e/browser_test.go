@@ -1,0 +1,284 @@
+// Package e2e runs both parties as real processes and drives them through
+// headless Chromium, as a person would.
+//
+// Screenshots of the main pages are written to the directory named by
+// E2E_SCREENSHOTS (go tool task screenshots), for the README.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/png"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+
+	"oauthdemo/e2e/harness"
+)
+
+// browser is a headless Chromium with a fresh profile.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	exec := harness.Chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exec),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// This machine has no network but loopback: keep Chromium from
+		// trying to phone home.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return &browser{t: t, ctx: ctx}
+}
+
+// do runs steps, failing the test on error.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// screenshot saves the page when E2E_SCREENSHOTS names a directory.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("E2E_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return get(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+func (b *browser) location() string { return get(b, "location", chromedp.Location()) }
+
+// signIn fills ImageHost's login form.
+func (b *browser) signIn(user, pw string) {
+	b.t.Helper()
+	b.do("sign in at ImageHost",
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), pw),
+	)
+	b.screenshot("imagehost-login")
+	b.do("submit login", chromedp.Click(chromedp.CSS("button[type=submit]")))
+}
+
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.`)
+
+// assertNoTokensInPage checks what page JavaScript could reach: no readable
+// cookie, nothing JWT-like in the DOM, nothing in web storage.
+func (b *browser) assertNoTokensInPage(where string) {
+	b.t.Helper()
+	if c := get(b, "document.cookie", chromedp.Evaluate[string]("document.cookie")); c != "" {
+		b.t.Fatalf("%s: page JavaScript can read cookies: %q", where, c)
+	}
+	html := get(b, "page HTML", chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+	if m := jwtLike.FindString(html); m != "" {
+		b.t.Fatalf("%s: a JWT-like string is in the DOM: %q", where, m)
+	}
+	if n := get(b, "web storage", chromedp.Evaluate[int]("localStorage.length + sessionStorage.length")); n != 0 {
+		b.t.Fatalf("%s: %d items in web storage", where, n)
+	}
+	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range cookies.Cookies {
+		if !c.HTTPOnly {
+			b.t.Fatalf("%s: cookie %s of %s is not HttpOnly", where, c.Name, c.Domain)
+		}
+	}
+}
+
+func TestBrowserFlow(t *testing.T) {
+	const ttl = 6 * time.Second // short, so the test can wait out an access token
+	imageHost, app := harness.Pair(t, "IMAGEHOST_ACCESS_TOKEN_TTL="+ttl.String())
+	b := newBrowser(t)
+
+	// 1. The home page offers to connect.
+	b.do("open the app", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")))
+	b.screenshot("home")
+
+	// 2-3. Connect: to ImageHost, sign in as alice, allow.
+	b.do("connect", chromedp.Click(chromedp.CSS("#connect")), chromedp.WaitVisible(chromedp.CSS("#username")))
+	if loc := b.location(); !strings.HasPrefix(loc, imageHost.URL+"/login") {
+		t.Fatalf("Connect led to %s, want ImageHost's login page", loc)
+	}
+	b.signIn("alice", "wonderland")
+	b.do("consent page", chromedp.WaitVisible(chromedp.CSS("button[value=allow]")))
+	if page := b.text("main"); !strings.Contains(page, "PhotoEditorApp") || !strings.Contains(page, "See your photos") {
+		t.Fatalf("consent page:\n%s", page)
+	}
+	b.screenshot("imagehost-consent")
+	b.do("allow", chromedp.Click(chromedp.CSS("button[value=allow]")))
+
+	// 4-9. Back at the app: alice's photos, and none of bob's.
+	b.do("gallery", chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	if loc := b.location(); loc != app.URL+"/photos" {
+		t.Fatalf("after consent: %s", loc)
+	}
+	titles := b.text(".gallery")
+	for _, want := range []string{"Sunset over the sea", "Garden maze", "Tea party"} {
+		if !strings.Contains(titles, want) {
+			t.Fatalf("alice's gallery lacks %q:\n%s", want, titles)
+		}
+	}
+	for _, bobs := range []string{"Blueprint", "Brick wall"} {
+		if strings.Contains(titles, bobs) {
+			t.Fatalf("alice sees bob's photo %q", bobs)
+		}
+	}
+	b.screenshot("photos")
+	b.assertNoTokensInPage("gallery")
+
+	// Edit: grayscale the sunset, saved back to ImageHost.
+	id := get(b, "photo id", chromedp.Evaluate[string](
+		`[...document.querySelectorAll('.photo')].find(e => e.textContent.includes('Sunset over the sea')).dataset.photoId`))
+	b.do("open the editor", chromedp.Navigate(app.URL+"/photos/"+id+"/edit"), chromedp.WaitVisible(chromedp.CSS("#op-grayscale")))
+	b.do("grayscale", chromedp.Click(chromedp.CSS("#op-grayscale")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if flash := b.text(".flash"); !strings.Contains(flash, "Grayscale: saved to ImageHost") {
+		t.Fatalf("after grayscale: %q", flash)
+	}
+	b.screenshot("edit")
+	b.assertNoTokensInPage("editor")
+
+	// The change is at ImageHost, seen through its own API by another client.
+	img := photoAtImageHost(t, b, imageHost.URL, id)
+	for _, p := range []image.Point{{10, 10}, {160, 100}, {300, 230}} {
+		r, g, bl, _ := img.At(p.X, p.Y).RGBA()
+		if r != g || g != bl {
+			t.Fatalf("pixel %v of the edited photo at ImageHost is not gray: %d %d %d", p, r, g, bl)
+		}
+	}
+
+	// Expiry: wait out the access token, and the app refreshes it unnoticed.
+	time.Sleep(ttl + time.Second)
+	b.do("gallery after expiry", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	if ind := b.text("#token-refreshed"); !strings.Contains(ind, "refreshed") {
+		t.Fatalf("no refresh indicator: %q", ind)
+	}
+	b.screenshot("photos-refreshed")
+
+	// Disconnect: the app forgets the tokens and revokes them at ImageHost.
+	b.do("disconnect", chromedp.Click(chromedp.CSS("#disconnect")), chromedp.WaitVisible(chromedp.CSS("#connect")))
+	if flash := b.text(".flash"); !strings.Contains(flash, "Disconnected") {
+		t.Fatalf("after disconnect: %q", flash)
+	}
+	b.do("photos after disconnect", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS("#connect")))
+	if loc := b.location(); loc != app.URL+"/" {
+		t.Fatalf("/photos after disconnect went to %s", loc)
+	}
+}
+
+// photoAtImageHost reads a photo through ImageHost's API as a different
+// client: it registers one (RFC 7591), runs a code flow in the browser,
+// where alice is still signed in at ImageHost, and calls the API.
+func photoAtImageHost(t *testing.T, b *browser, issuer, id string) image.Image {
+	t.Helper()
+	codes := make(chan url.Values, 1)
+	catcher := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		codes <- r.URL.Query()
+		fmt.Fprint(w, "ok")
+	}))
+	defer catcher.Close()
+	redirect := catcher.URL + "/cb"
+
+	md, _ := json.Marshal(map[string]any{"client_name": "E2E checker", "redirect_uris": []string{redirect}, "scope": "openid photos.read"})
+	req, _ := http.NewRequest("POST", issuer+"/register", bytes.NewReader(md))
+	req.Header.Set("Authorization", "Bearer "+harness.InitialAccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %s", resp.Status)
+	}
+	var reg struct{ ClientID, ClientSecret string }
+	json.NewDecoder(resp.Body).Decode(&struct {
+		ID     *string `json:"client_id"`
+		Secret *string `json:"client_secret"`
+	}{&reg.ClientID, &reg.ClientSecret})
+	resp.Body.Close()
+
+	conf := oauth2.Config{ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, RedirectURL: redirect,
+		Scopes: []string{"openid", "photos.read"}, Endpoint: oauth2.Endpoint{AuthURL: issuer + "/authorize", TokenURL: issuer + "/token"}}
+	verifier := oauth2.GenerateVerifier()
+	b.do("authorize the checker", chromedp.Navigate(conf.AuthCodeURL("check", oauth2.S256ChallengeOption(verifier))),
+		chromedp.WaitVisible(chromedp.CSS("button[value=allow]")), chromedp.Click(chromedp.CSS("button[value=allow]")))
+	var q url.Values
+	select {
+	case q = <-codes:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the checker's callback never came")
+	}
+	tok, err := conf.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("checker exchange: %v", err)
+	}
+	// A static source: x/oauth2 treats a token as expired 10 s early, and
+	// this test's tokens live only 6 s.
+	api := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken}))
+	resp, err = api.Get(issuer + "/api/photos/" + id)
+	if err != nil {
+		t.Fatalf("GET photo at ImageHost: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET photo at ImageHost: %s", resp.Status)
+	}
+	defer resp.Body.Close()
+	img, _, err := image.Decode(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
