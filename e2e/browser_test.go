@@ -281,4 +281,3 @@ func photoAtImageHost(t *testing.T, b *browser, issuer, id string) image.Image {
 	}
 	return img
 }
-
