@@ -1,0 +1,545 @@
+package main
+
+// Handler tests against a real ImageHost, started as a process from its
+// built binary: PhotoEditorApp runs in-process on httptest, ImageHost is the
+// other company's server.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"oauthdemo/app/tokenstore"
+	"oauthdemo/e2e/harness"
+)
+
+// testApp is PhotoEditorApp in-process, with a real ImageHost beside it.
+type testApp struct {
+	t         *testing.T
+	URL       string
+	imageHost *harness.Process
+	store     *tokenstore.Store
+	cfg       Config
+}
+
+func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
+	t.Helper()
+	port := harness.FreePort(t)
+	appURL := fmt.Sprintf("http://localhost:%d", port)
+	ih := harness.ImageHost(t, appURL, imageHostEnv...)
+
+	cfg, err := parseConfig(nil, func(k string) string {
+		return map[string]string{
+			"PHOTOEDITOR_ADDR": fmt.Sprintf("127.0.0.1:%d", port), "PHOTOEDITOR_BASE_URL": appURL,
+			"PHOTOEDITOR_ISSUER": ih.URL, "PHOTOEDITOR_CLIENT_SECRET": harness.AppClientSecret,
+			"PHOTOEDITOR_DATA_DIR": t.TempDir(),
+		}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	authKey, encKey, err := sessionKeys(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewUnstartedServer(newServer(cfg, store, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &testApp{t: t, URL: appURL, imageHost: ih, store: store, cfg: cfg}
+}
+
+// user is a person's browser: a cookie jar that follows redirects across
+// both parties.
+type user struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newUser(t *testing.T) *user {
+	jar, _ := cookiejar.New(nil)
+	return &user{t: t, client: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
+}
+
+// noFollow is the same browser, stopping at the first redirect.
+func (u *user) noFollow() *http.Client {
+	c := *u.client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+func (u *user) get(rawURL string) (*http.Response, string) {
+	u.t.Helper()
+	resp, err := u.client.Get(rawURL)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return resp, readBody(u.t, resp)
+}
+
+func (u *user) post(rawURL string, form url.Values) (*http.Response, string) {
+	u.t.Helper()
+	resp, err := u.client.PostForm(rawURL, form)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return resp, readBody(u.t, resp)
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+
+// hidden returns the hidden fields of the first form in page.
+func hidden(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		if !v.Has(m[1]) {
+			v.Set(m[1], htmlUnescape(m[2]))
+		}
+	}
+	return v
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
+}
+
+// connect runs the whole flow: Connect, sign in at ImageHost, allow.
+// It returns the gallery page.
+func (a *testApp) connect(u *user, name, pw string) string {
+	a.t.Helper()
+	_, home := u.get(a.URL + "/")
+	resp, loginPage := u.post(a.URL+"/connect", hidden(home))
+	if !strings.HasPrefix(resp.Request.URL.String(), a.imageHost.URL+"/login") {
+		a.t.Fatalf("Connect led to %s", resp.Request.URL)
+	}
+	form := hidden(loginPage)
+	form.Set("username", name)
+	form.Set("password", pw)
+	resp, page := u.post(a.imageHost.URL+"/login", form)
+	if strings.HasPrefix(resp.Request.URL.Path, "/consent") {
+		form = hidden(page)
+		form.Set("decision", "allow")
+		resp, page = u.post(a.imageHost.URL+"/consent", form)
+	}
+	if resp.Request.URL.String() != a.URL+"/photos" || resp.StatusCode != 200 {
+		a.t.Fatalf("flow ended at %s with %d:\n%s", resp.Request.URL, resp.StatusCode, page)
+	}
+	return page
+}
+
+func TestConnectAndGallery(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	page := a.connect(u, "alice", "wonderland")
+	for _, want := range []string{"Sunset over the sea", "Garden maze", "Connected to ImageHost as Alice"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("gallery lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "Blueprint") {
+		t.Fatal("alice sees bob's photo")
+	}
+	// The image proxy serves bytes without the browser holding a token.
+	id := regexp.MustCompile(`data-photo-id="([^"]+)"`).FindStringSubmatch(page)[1]
+	resp, img := u.get(a.URL + "/photos/" + id + "/image")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !strings.HasPrefix(img, "\x89PNG") {
+		t.Fatalf("image proxy: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// Cookies: ours are HttpOnly, SameSite=Lax, not readable by scripts.
+	appURL, _ := url.Parse(a.URL)
+	names := map[string]bool{}
+	for _, c := range u.client.Jar.Cookies(appURL) {
+		names[c.Name] = true
+	}
+	if !names[sessionCookieName] || names["imagehost_session"] {
+		t.Fatalf("cookies for the app's host: %v", names)
+	}
+}
+
+func TestSessionCookieSize(t *testing.T) {
+	// The worst case the cookie ever holds: a connected session id, a login
+	// under way, and a few flash messages. Tokens never go in it.
+	key := func(n int) []byte { return bytes.Repeat([]byte{7}, n) }
+	cs := newCookieSessions(key(64), key(32), false)
+	rec := httptest.NewRecorder()
+	c := echoContext(httptest.NewRequest("GET", "/", nil), rec)
+	bs := cs.get(c)
+	long := strings.Repeat("x", 43)
+	bs.setPendingLogin(pendingLogin{State: long, Nonce: long, Verifier: long, Started: time.Now()})
+	bs.s.Values[keySessionID] = long
+	for range 3 {
+		bs.addFlash("ImageHost no longer accepts this app's access: " + strings.Repeat("a long description ", 8) + ".")
+	}
+	if err := cs.save(c, bs); err != nil {
+		t.Fatal(err)
+	}
+	size := len(rec.Header().Get("Set-Cookie"))
+	t.Logf("worst-case session cookie: %d bytes", size)
+	if size > 2048 {
+		t.Fatalf("the session cookie is %d bytes; browsers drop cookies over 4096, keep it well under", size)
+	}
+	// And a cookie that would not fit fails loudly instead of vanishing.
+	bs.addFlash(strings.Repeat("y", 5000))
+	if err := cs.save(c, bs); err == nil {
+		t.Fatal("an oversized session cookie was saved without an error")
+	}
+}
+
+// startConnect posts Connect and returns the state ImageHost was sent.
+func (a *testApp) startConnect(u *user) string {
+	a.t.Helper()
+	_, home := u.get(a.URL + "/")
+	resp, err := u.noFollow().PostForm(a.URL+"/connect", hidden(home))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		a.t.Fatalf("connect: %s", resp.Status)
+	}
+	q := loc.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" {
+		a.t.Fatalf("authorization request lacks PKCE, nonce or state: %s", loc)
+	}
+	return q.Get("state")
+}
+
+func TestCallbackRefusesWhatItDidNotAskFor(t *testing.T) {
+	a := newTestApp(t)
+	tests := []struct {
+		name   string
+		query  func(state string) url.Values
+		status int
+		says   string
+	}{
+		{"forged state", func(string) url.Values {
+			return url.Values{"code": {"x"}, "state": {"forged"}, "iss": {a.imageHost.URL}}
+		}, 400, "state mismatch"},
+		{"wrong issuer (mix-up)", func(s string) url.Values {
+			return url.Values{"code": {"x"}, "state": {s}, "iss": {"http://evil.example"}}
+		}, 400, "wrong issuer"},
+		{"no iss from a server that sends it", func(s string) url.Values {
+			return url.Values{"code": {"x"}, "state": {s}}
+		}, 400, "wrong issuer"},
+		{"user said no", func(s string) url.Values {
+			return url.Values{"error": {"access_denied"}, "state": {s}, "iss": {a.imageHost.URL}}
+		}, 403, "You chose not to connect"},
+		{"server error", func(s string) url.Values {
+			return url.Values{"error": {"invalid_scope"}, "error_description": {"no such scope"}, "state": {s}, "iss": {a.imageHost.URL}}
+		}, 502, "no such scope"},
+		{"made-up code", func(s string) url.Values {
+			return url.Values{"code": {"made-up"}, "state": {s}, "iss": {a.imageHost.URL}}
+		}, 502, "invalid_grant"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUser(t)
+			state := a.startConnect(u)
+			resp, page := u.get(a.URL + "/callback?" + tc.query(state).Encode())
+			if resp.StatusCode != tc.status || !strings.Contains(page, tc.says) || !strings.Contains(page, "Try again") {
+				t.Fatalf("status %d, want %d with %q:\n%s", resp.StatusCode, tc.status, tc.says, page)
+			}
+			// The state is single-use: a second try with the right state fails too.
+			resp, page = u.get(a.URL + "/callback?" + url.Values{"code": {"x"}, "state": {state}, "iss": {a.imageHost.URL}}.Encode())
+			if resp.StatusCode != 400 || !strings.Contains(page, "No connection") {
+				t.Fatalf("second callback: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestCallbackWithoutLogin(t *testing.T) {
+	a := newTestApp(t)
+	resp, page := newUser(t).get(a.URL + "/callback?code=x&state=y")
+	if resp.StatusCode != 400 || !strings.Contains(page, "No connection to ImageHost was in progress") {
+		t.Fatalf("callback out of nowhere: %d", resp.StatusCode)
+	}
+}
+
+func TestFormsNeedCSRFToken(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	for _, path := range []string{"/disconnect", "/logout", "/connect", "/photos/x/delete"} {
+		resp, page := u.post(a.URL+path, url.Values{})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "The form had expired") {
+			t.Fatalf("POST %s without token: %d", path, resp.StatusCode)
+		}
+	}
+	// Still connected: nothing happened.
+	if resp, _ := u.get(a.URL + "/photos"); resp.Request.URL.Path != "/photos" {
+		t.Fatal("a forged form changed the session")
+	}
+}
+
+func TestUploadEditDelete(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	page := a.connect(u, "bob", "builder")
+	csrf := hidden(page).Get("_csrf")
+
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("_csrf", csrf)
+	mw.WriteField("title", "Red square")
+	fw, _ := mw.CreateFormFile("file", "red.png")
+	img := image.NewRGBA(image.Rect(0, 0, 8, 4))
+	for x := range 8 {
+		for y := range 4 {
+			img.Set(x, y, color.RGBA{200, 10, 10, 255})
+		}
+	}
+	png.Encode(fw, img)
+	mw.Close()
+	resp, err := u.client.Post(a.URL+"/photos", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = readBody(t, resp)
+	if !strings.Contains(page, "Uploaded to ImageHost") || !strings.Contains(page, "Red square") {
+		t.Fatalf("after upload:\n%s", page)
+	}
+	id := regexp.MustCompile(`data-photo-id="([^"]+)"[^>]*>\s*<img src="[^"]*" alt="Red square"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatal("uploaded photo not in the gallery")
+	}
+	_, editPage := u.get(a.URL + "/photos/" + id[1] + "/edit")
+	form := hidden(editPage)
+	form.Set("op", "rotate-right")
+	_, page = u.post(a.URL+"/photos/"+id[1]+"/edit", form)
+	if !strings.Contains(page, "Rotate right: saved to ImageHost") {
+		t.Fatalf("after edit:\n%s", page)
+	}
+	resp, data := u.get(a.URL + "/photos/" + id[1] + "/image")
+	rotated, err := png.Decode(strings.NewReader(data))
+	if err != nil || rotated.Bounds().Dx() != 4 || rotated.Bounds().Dy() != 8 {
+		t.Fatalf("rotated image: %v %v", err, resp.Status)
+	}
+	form = hidden(page)
+	_, page = u.post(a.URL+"/photos/"+id[1]+"/delete", url.Values{"_csrf": {form.Get("_csrf")}})
+	if !strings.Contains(page, "Deleted from ImageHost") || strings.Contains(page, "Red square") {
+		t.Fatalf("after delete:\n%s", page)
+	}
+	// Not an image: ImageHost's refusal is shown, not a crash.
+	body.Reset()
+	mw = multipart.NewWriter(&body)
+	mw.WriteField("_csrf", csrf)
+	fw, _ = mw.CreateFormFile("file", "notes.png")
+	fw.Write([]byte("just text"))
+	mw.Close()
+	resp, _ = u.client.Post(a.URL+"/photos", mw.FormDataContentType(), &body)
+	if page := readBody(t, resp); !strings.Contains(page, "ImageHost refused the upload") {
+		t.Fatalf("bad upload:\n%s", page)
+	}
+}
+
+// introspect asks ImageHost about a token, as the app's client.
+func (a *testApp) introspect(token string) bool {
+	a.t.Helper()
+	req, _ := http.NewRequest("POST", a.imageHost.URL+"/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(harness.AppClientID, harness.AppClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Active bool }
+	json.NewDecoder(resp.Body).Decode(&struct {
+		Active *bool `json:"active"`
+	}{&out.Active})
+	return out.Active
+}
+
+// session returns the server-side session of a user's browser.
+func (a *testApp) session(u *user) tokenstore.Session {
+	a.t.Helper()
+	var db tokenstore.Session
+	appURL, _ := url.Parse(a.URL)
+	for _, c := range u.client.Jar.Cookies(appURL) {
+		if c.Name != sessionCookieName {
+			continue
+		}
+		cs := newCookieSessions(mustKeys(a.t, a.cfg))
+		req := httptest.NewRequest("GET", "/", nil)
+		req.AddCookie(c)
+		id := cs.get(echoContext(req, httptest.NewRecorder())).sessionID()
+		var err error
+		if db, err = a.store.Get(context.Background(), id); err != nil {
+			a.t.Fatal(err)
+		}
+	}
+	return db
+}
+
+func mustKeys(t *testing.T, cfg Config) ([]byte, []byte, bool) {
+	a, e, err := sessionKeys(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, e, false
+}
+
+func TestDisconnectRevokesAtImageHost(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	page := a.connect(u, "alice", "wonderland")
+	rt := a.session(u).RefreshToken
+	if rt == "" || !a.introspect(rt) {
+		t.Fatal("no active refresh token after connecting")
+	}
+	_, page = u.post(a.URL+"/disconnect", hidden(page))
+	if !strings.Contains(page, "Disconnected") || !strings.Contains(page, "Connect with ImageHost") {
+		t.Fatalf("after disconnect:\n%s", page)
+	}
+	if a.introspect(rt) {
+		t.Fatal("the refresh token is still active at ImageHost after Disconnect (RFC 7009)")
+	}
+}
+
+func TestLogoutGoesToImageHost(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	page := a.connect(u, "alice", "wonderland")
+	resp, err := u.noFollow().PostForm(a.URL+"/logout", hidden(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	q := loc.Query()
+	if !strings.HasPrefix(loc.String(), a.imageHost.URL+"/logout?") || q.Get("id_token_hint") == "" || q.Get("post_logout_redirect_uri") != a.URL+"/" {
+		t.Fatalf("logout redirected to %s", loc)
+	}
+	// ImageHost signs the user out (the hint names them) and sends them back.
+	resp, page = u.get(loc.String())
+	if resp.Request.URL.String() != a.URL+"/" || !strings.Contains(page, "Connect with ImageHost") {
+		t.Fatalf("after ImageHost's logout: %s", resp.Request.URL)
+	}
+}
+
+func TestBackchannelLogoutEndsTheSession(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	// The user signs out at ImageHost itself, in another tab.
+	_, confirm := u.get(a.imageHost.URL + "/logout")
+	resp, _ := u.post(a.imageHost.URL+"/logout", hidden(confirm))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ImageHost logout: %d", resp.StatusCode)
+	}
+	// The app's cookie is still there, but the session is dead.
+	resp, page := u.get(a.URL + "/photos")
+	if resp.Request.URL.String() != a.URL+"/" || !strings.Contains(page, "signed out at ImageHost") {
+		t.Fatalf("after back-channel logout /photos went to %s:\n%s", resp.Request.URL, page)
+	}
+}
+
+func TestRevokeAtImageHostEndsTheSession(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	_, account := u.get(a.imageHost.URL + "/account")
+	form := hidden(account)
+	form.Set("client_id", harness.AppClientID)
+	if resp, _ := u.post(a.imageHost.URL+"/account/revoke", form); resp.StatusCode != 200 {
+		t.Fatalf("revoke at ImageHost: %d", resp.StatusCode)
+	}
+	resp, page := u.get(a.URL + "/photos")
+	if resp.Request.URL.String() != a.URL+"/" || !strings.Contains(page, "Connect again") && !strings.Contains(page, "revoked") {
+		t.Fatalf("after revoking at ImageHost, /photos went to %s:\n%s", resp.Request.URL, page)
+	}
+}
+
+func TestBackchannelLogoutRejectsForgeries(t *testing.T) {
+	a := newTestApp(t)
+	for _, token := range []string{"", "garbage", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."} {
+		resp, err := http.PostForm(a.URL+"/backchannel-logout", url.Values{"logout_token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(t, resp)
+		if resp.StatusCode != 400 || !strings.Contains(body, "invalid_request") {
+			t.Fatalf("logout token %q: %d %s", token, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestRefreshIsSharedByConcurrentRequests(t *testing.T) {
+	const ttl = 4 * time.Second
+	a := newTestApp(t, "IMAGEHOST_ACCESS_TOKEN_TTL="+ttl.String())
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	for round := range 2 {
+		time.Sleep(ttl) // every round starts with an expired access token
+		before := a.session(u).Refreshes
+		var wg sync.WaitGroup
+		refreshed := make(chan bool, 6)
+		for range 6 {
+			wg.Go(func() {
+				resp, page := u.get(a.URL + "/photos")
+				if resp.Request.URL.Path != "/photos" || resp.StatusCode != 200 {
+					t.Errorf("round %d: concurrent request ended at %s (%d)", round, resp.Request.URL, resp.StatusCode)
+				}
+				refreshed <- strings.Contains(page, "token-refreshed")
+			})
+		}
+		wg.Wait()
+		close(refreshed)
+		n := 0
+		for r := range refreshed {
+			if r {
+				n++
+			}
+		}
+		// One request refreshed; the others used its result. Had two
+		// refreshed with the same token, ImageHost would have revoked the
+		// family and the next round would fail.
+		if n != 1 {
+			t.Fatalf("round %d: %d requests refreshed, want exactly 1", round, n)
+		}
+		if after := a.session(u).Refreshes; after != before+1 {
+			t.Fatalf("round %d: %d refreshes, want 1", round, after-before)
+		}
+	}
+}
