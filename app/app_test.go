@@ -404,6 +404,9 @@ func (a *testApp) session(u *user) tokenstore.Session {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.AddCookie(c)
 		id := cs.get(echoContext(req, httptest.NewRecorder())).sessionID()
+		if id == "" {
+			return db
+		}
 		var err error
 		if db, err = a.store.Get(context.Background(), id); err != nil {
 			a.t.Fatal(err)
@@ -541,5 +544,61 @@ func TestRefreshIsSharedByConcurrentRequests(t *testing.T) {
 		if after := a.session(u).Refreshes; after != before+1 {
 			t.Fatalf("round %d: %d refreshes, want 1", round, after-before)
 		}
+	}
+}
+
+func TestRefusedRefreshAsksToReconnect(t *testing.T) {
+	const ttl = 3 * time.Second
+	a := newTestApp(t, "IMAGEHOST_ACCESS_TOKEN_TTL="+ttl.String())
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	// The grant ends at ImageHost without the app being told (the token is
+	// revoked directly, so no back-channel logout is sent).
+	rt := a.session(u).RefreshToken
+	req, _ := http.NewRequest("POST", a.imageHost.URL+"/revoke", strings.NewReader(url.Values{"token": {rt}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(harness.AppClientID, harness.AppClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v", err)
+	}
+	resp.Body.Close()
+	time.Sleep(ttl)
+	resp, page := u.get(a.URL + "/photos")
+	if resp.Request.URL.String() != a.URL+"/" || !strings.Contains(page, "ImageHost no longer accepts this app") || !strings.Contains(page, "Connect again") {
+		t.Fatalf("after a refused refresh /photos went to %s:\n%s", resp.Request.URL, page)
+	}
+	if s := a.session(u); s.ID != "" {
+		t.Fatal("the dead session is still referenced by the cookie")
+	}
+}
+
+func TestUsersSeeOnlyTheirOwnPhotos(t *testing.T) {
+	a := newTestApp(t)
+	alice, bob := newUser(t), newUser(t)
+	alicePage := a.connect(alice, "alice", "wonderland")
+	bobPage := a.connect(bob, "bob", "builder")
+	if strings.Contains(alicePage, "Blueprint") || strings.Contains(bobPage, "Sunset over the sea") || !strings.Contains(bobPage, "Blueprint") {
+		t.Fatal("a gallery shows another user's photos")
+	}
+	// Bob's photo id, asked for with alice's session, is not found.
+	id := regexp.MustCompile(`data-photo-id="([^"]+)"`).FindStringSubmatch(bobPage)[1]
+	if resp, _ := alice.get(a.URL + "/photos/" + id + "/image"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("alice fetching bob's photo: %d", resp.StatusCode)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	a := newTestApp(t)
+	resp, _ := newUser(t).get(a.URL + "/")
+	h := resp.Header
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
+		h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("security headers: %v", h)
+	}
+	resp, page := newUser(t).get(a.URL + "/no-such-page")
+	if resp.StatusCode != 404 || !strings.Contains(page, "Page not found") {
+		t.Fatalf("unknown page: %d", resp.StatusCode)
 	}
 }
