@@ -61,3 +61,14 @@ func authenticateClient(r *http.Request, form url.Values, st store.Store) (store
 	}
 	return c, nil
 }
+
+// clientRequest reads a back-channel request's form (RFC 6749 §3.2) and
+// authenticates the client that sent it.
+func clientRequest(r *http.Request, st store.Store) (url.Values, store.Client, *oauth.Error) {
+	form, e := oauth.ParseForm(r)
+	if e != nil {
+		return nil, store.Client{}, e
+	}
+	client, e := authenticateClient(r, form, st)
+	return form, client, e
+}

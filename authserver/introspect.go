@@ -27,15 +27,10 @@ type introspection struct {
 // handleIntrospect serves POST /introspect.
 func handleIntrospect(tc tokenChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, e := oauth.ParseForm(r)
-		if e != nil {
-			oauth.WriteError(w, e)
-			return
-		}
 		// RFC 7662 §2.1: "the endpoint MUST also require some form of
 		// authorization to access this endpoint". Public clients have no
 		// credentials, so they may not introspect.
-		client, e := authenticateClient(r, form, tc.store)
+		form, client, e := clientRequest(r, tc.store)
 		if e == nil && client.Public() {
 			e = oauth.InvalidClient(false)
 		}

@@ -11,12 +11,7 @@ import (
 // handleRevoke serves POST /revoke.
 func handleRevoke(tc tokenChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, e := oauth.ParseForm(r)
-		if e != nil {
-			oauth.WriteError(w, e)
-			return
-		}
-		client, e := authenticateClient(r, form, tc.store)
+		form, client, e := clientRequest(r, tc.store)
 		if e != nil {
 			oauth.WriteError(w, e)
 			return

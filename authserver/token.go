@@ -55,11 +55,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 }
 
 func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
-	form, e := oauth.ParseForm(r)
-	if e != nil {
-		return tokenResponse{}, e
-	}
-	client, e := authenticateClient(r, form, ti.store)
+	form, client, e := clientRequest(r, ti.store)
 	if e != nil {
 		return tokenResponse{}, e
 	}
