@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -21,9 +22,10 @@ var scopeDescriptions = []views.ScopeLine{
 func handleHome(g gallery) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		vm := views.HomeView{Page: basePage(c, g.cs, "Welcome"), Scopes: scopeDescriptions}
+		var rc *reconnectError
 		if conn, err := g.connection(c); err == nil {
 			vm.Page.UserName = conn.session.Name
-		} else if rc, ok := err.(*reconnectError); ok {
+		} else if errors.As(err, &rc) {
 			// A session ended from outside: say so once, forget it.
 			bs := g.cs.get(c)
 			if id := bs.sessionID(); id != "" {

@@ -23,7 +23,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -224,6 +223,3 @@ func (ks *KeySet) Sign(alg, typ string, claims any) (string, error) {
 	}
 	return jws.CompactSerialize()
 }
-
-// ErrNoKey means no published key has the token's kid.
-var ErrNoKey = errors.New("signing: unknown key id")
