@@ -79,7 +79,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		raw, stored := ti.newRefreshToken(grantID, ac.Scope)
 		refreshToken, rt = raw, &stored
 	}
-	resp, e := ti.issue(r, client, g, scope, ac.Nonce, refreshToken)
+	resp, e := ti.issue(r, client, g, scope, true, ac.Nonce, refreshToken)
 	if e != nil {
 		return tokenResponse{}, e
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"oauthdemo/authserver/oauth"
@@ -31,6 +32,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	// A soft memory limit keeps the heap small under load (the garbage
+	// collector works harder near it; it never refuses memory). GOMEMLIMIT
+	// overrides it.
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -89,6 +96,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	return nil
 }
+
+// defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
+const defaultMemoryLimit = 48 << 20
 
 // openStore opens the database in dataDir, creating the directory on first run.
 func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {

@@ -88,8 +88,8 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 }
 
 // issue mints the tokens for a user's grant: an access token always, an ID
-// token when scope has openid, and refreshToken when not empty.
-func (ti tokenIssuer) issue(r *http.Request, client store.Client, g store.Grant, scope oauth.Scope, nonce, refreshToken string) (tokenResponse, *oauth.Error) {
+// token when withIDToken and scope has openid, and refreshToken when not empty.
+func (ti tokenIssuer) issue(r *http.Request, client store.Client, g store.Grant, scope oauth.Scope, withIDToken bool, nonce, refreshToken string) (tokenResponse, *oauth.Error) {
 	now := ti.now()
 	at, err := ti.mint.accessToken(now, client, g.UserID, scope.String(), g.ID, g.AuthTime)
 	if err != nil {
@@ -97,7 +97,7 @@ func (ti tokenIssuer) issue(r *http.Request, client store.Client, g store.Grant,
 		return tokenResponse{}, oauth.ServerError()
 	}
 	resp := tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: at.expiresIn(now), RefreshToken: refreshToken, Scope: scope.String()}
-	if scope.Has(oauth.ScopeOpenID) {
+	if withIDToken && scope.Has(oauth.ScopeOpenID) {
 		user, err := ti.store.UserByID(r.Context(), g.UserID)
 		if err != nil {
 			// The user was deleted after the grant was made.

@@ -130,7 +130,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ?
 			WHERE token_hash = ? AND used_at = ''
-			AND grant_id IN (SELECT id FROM grants WHERE revoked_at = '')`, fmtTime(now), oldHash)
+			AND EXISTS (SELECT 1 FROM grants WHERE grants.id = refresh_tokens.grant_id AND revoked_at = '')`, fmtTime(now), oldHash)
 		if err != nil {
 			return err
 		}

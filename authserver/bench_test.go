@@ -1,0 +1,178 @@
+package main
+
+// Benchmarks of the hot paths, in-process (no network): each runs the real
+// handler on a real SQLite file. Compare them with BenchmarkBareHandler, a
+// net/http handler that returns a fixed JSON, measured the same way:
+//
+//	go test ./authserver -run '^$' -bench . -benchmem
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+)
+
+// benchServer is a test server and its handler, called without a network.
+type benchServer struct {
+	*testServer
+	h http.Handler
+}
+
+func newBenchServer(b *testing.B) benchServer {
+	ts := newTestServer(b)
+	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.clock.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.clock.now, discardLogger())}
+}
+
+func (bs benchServer) serve(b *testing.B, req *http.Request, want int) {
+	rec := httptest.NewRecorder()
+	bs.h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s: %d, want %d: %s", req.Method, req.URL.Path, rec.Code, want, rec.Body.String())
+	}
+}
+
+func tokenRequest(body, id, secret string) *http.Request {
+	req := httptest.NewRequest("POST", "/token", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(id+":"+secret)))
+	}
+	return req
+}
+
+func BenchmarkBareHandler(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"fixed","token_type":"Bearer","expires_in":300}`))
+	})
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, tokenRequest("grant_type=client_credentials", m2mID, m2mSecret))
+	}
+}
+
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	bs := newBenchServer(b)
+	for b.Loop() {
+		bs.serve(b, tokenRequest("grant_type=client_credentials", m2mID, m2mSecret), 200)
+	}
+}
+
+// grantFor stores a grant with a refresh token directly, as a code
+// redemption would, and returns the raw refresh token.
+func (bs benchServer) grantFor(b *testing.B, now time.Time) string {
+	raw := oauth.NewToken()
+	id := oauth.NewID()
+	g := store.Grant{ID: id, ClientID: appID, UserID: "sub-alice", Scope: "offline_access openid photos.read", AuthTime: now, CreatedAt: now}
+	rt := store.RefreshToken{TokenHash: oauth.HashToken(raw), GrantID: id, Scope: g.Scope, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := bs.store.CreateGrant(context.Background(), g, &rt); err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+func BenchmarkTokenAuthorizationCode(b *testing.B) {
+	bs := newBenchServer(b)
+	now := bs.clock.now()
+	verifier := strings.Repeat("v", 43)
+	codes := make([]string, 0, b.N)
+	newCode := func() string {
+		code := oauth.NewToken()
+		err := bs.store.SaveAuthCode(context.Background(), store.AuthCode{CodeHash: oauth.HashToken(code), ClientID: appID, UserID: "sub-alice",
+			RedirectURI: appRedirect, Scope: "openid offline_access photos.read", Nonce: "n", CodeChallenge: oauth.S256Challenge(verifier),
+			CodeChallengeMethod: "S256", AuthTime: now, ExpiresAt: now.Add(time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return code
+	}
+	body := func(code string) string {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}.Encode()
+	}
+	for b.Loop() {
+		b.StopTimer()
+		code := newCode()
+		codes = append(codes, code)
+		b.StartTimer()
+		bs.serve(b, tokenRequest(body(code), appID, appSecret), 200)
+	}
+}
+
+func BenchmarkTokenRefresh(b *testing.B) {
+	bs := newBenchServer(b)
+	rt := bs.grantFor(b, bs.clock.now())
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		bs.h.ServeHTTP(rec, tokenRequest("grant_type=refresh_token&refresh_token="+rt, appID, appSecret))
+		if rec.Code != 200 {
+			b.Fatalf("refresh: %d %s", rec.Code, rec.Body.String())
+		}
+		rt = rec.Body.String()
+		rt = rt[strings.Index(rt, `"refresh_token":"`)+len(`"refresh_token":"`):]
+		rt = rt[:strings.IndexByte(rt, '"')]
+	}
+}
+
+func BenchmarkPhotosListJWT(b *testing.B) {
+	bs := newBenchServer(b)
+	token := mintRobotToken(b, bs.testServer)
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "/api/photos", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		bs.serve(b, req, 200)
+	}
+}
+
+func BenchmarkIntrospect(b *testing.B) {
+	bs := newBenchServer(b)
+	token := mintRobotToken(b, bs.testServer)
+	for b.Loop() {
+		bs.serve(b, tokenRequestTo("/introspect", "token="+token, m2mID, m2mSecret), 200)
+	}
+}
+
+func tokenRequestTo(path, body, id, secret string) *http.Request {
+	req := tokenRequest(body, id, secret)
+	req.URL.Path = path
+	return req
+}
+
+func BenchmarkStoreClientByID(b *testing.B) {
+	bs := newBenchServer(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := bs.store.ClientByID(ctx, appID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStoreRotateRefreshToken(b *testing.B) {
+	bs := newBenchServer(b)
+	ctx := context.Background()
+	now := bs.clock.now()
+	old := oauth.HashToken(bs.grantFor(b, now))
+	_, g, err := bs.store.RefreshToken(ctx, old)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		next := store.RefreshToken{TokenHash: oauth.HashToken(oauth.NewToken()), GrantID: g.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := bs.store.RotateRefreshToken(ctx, old, next, now); err != nil {
+			b.Fatal(err)
+		}
+		old = next.TokenHash
+	}
+}

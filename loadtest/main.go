@@ -1,0 +1,462 @@
+// Command loadtest measures ImageHost under load, over real HTTP, with the
+// vegeta load generator (go tool vegeta), next to a bare net/http handler
+// that returns a fixed JSON, measured in the same run on the same machine.
+//
+//	go tool task load          (builds bin/authserver, then runs this)
+//
+// It starts the built ImageHost on a fresh database with the demo's seed,
+// prepares what each scenario needs (tokens, authorization codes) over
+// HTTP, runs each scenario with 64 concurrent keep-alive connections, and
+// prints requests per second, p50/p99 latency and errors per endpoint,
+// ImageHost's peak RSS, and how fast the binary is ready on an existing
+// database.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// Values of the demo seed this tool starts ImageHost with.
+const (
+	appID      = "photoeditorapp"
+	appSecret  = "loadtest-app-secret-0123456789abcdef"
+	appURL     = "http://localhost:8080"
+	m2mID      = "photo-sync"
+	m2mSecret  = "loadtest-m2m-secret-0123456789abcdef"
+	verifier   = "loadtest-pkce-verifier-0123456789abcdefghijklmnop"
+	workers    = 64
+	formHeader = "application/x-www-form-urlencoded"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	binary   string
+	duration time.Duration
+	codes    int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.StringVar(&o.binary, "authserver", "bin/authserver", "the built ImageHost binary")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed scenario runs")
+	fs.IntVar(&o.codes, "codes", 8000, "authorization codes to redeem (and refresh tokens to rotate)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "imagehost-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// The baseline: a bare handler returning a fixed token response.
+	bare, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(bare, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte(`{"access_token":"fixed","token_type":"Bearer","expires_in":300}`))
+	}))
+	bareURL := "http://" + bare.Addr().String()
+
+	dataDir := filepath.Join(work, "data")
+	ih, err := startImageHost(ctx, o.binary, dataDir)
+	if err != nil {
+		return err
+	}
+	defer ih.stop()
+	fmt.Fprintf(out, "ImageHost %s (pid %d), baseline %s, %d workers\n\n", ih.url, ih.cmd.Process.Pid, bareURL, workers)
+
+	m2mToken, err := clientCredentials(ih.url)
+	if err != nil {
+		return err
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(m2mID+":"+m2mSecret))
+	appBasic := "Basic " + base64.StdEncoding.EncodeToString([]byte(appID+":"+appSecret))
+	ccBody := "grant_type=client_credentials"
+
+	var results []result
+	add := func(r result, err error) error {
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		fmt.Fprintf(out, "  %-34s %8.0f req/s\n", r.name, r.Throughput)
+		return nil
+	}
+	timed := func(name string, t target) error {
+		return add(attack(ctx, work, name, []target{t}, o.duration, false))
+	}
+	if err := timed("bare handler (baseline)", target{Method: "POST", URL: bareURL + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
+		return err
+	}
+	if err := timed("token: client_credentials", target{Method: "POST", URL: ih.url + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
+		return err
+	}
+	if err := timed("photos API: GET /api/photos (JWT)", target{Method: "GET", URL: ih.url + "/api/photos", Header: http.Header{"Authorization": {"Bearer " + m2mToken}}}); err != nil {
+		return err
+	}
+	if err := timed("introspection", target{Method: "POST", URL: ih.url + "/introspect", Body: "token=" + m2mToken, Header: hdr(formHeader, basic)}); err != nil {
+		return err
+	}
+
+	// Authorization codes: one per request, minted beforehand through the
+	// real front channel (alice is signed in and has consented).
+	fmt.Fprintf(out, "  (minting %d authorization codes)\n", o.codes)
+	codes, err := mintCodes(ih.url, o.codes)
+	if err != nil {
+		return err
+	}
+	var redeem []target
+	for _, c := range codes {
+		body := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {appURL + "/callback"}, "code_verifier": {verifier}}
+		redeem = append(redeem, target{Method: "POST", URL: ih.url + "/token", Body: body.Encode(), Header: hdr(formHeader, appBasic)})
+	}
+	r, err := attack(ctx, work, "token: authorization_code", redeem, 0, true)
+	if err := add(r, err); err != nil {
+		return err
+	}
+	// Refresh: every refresh token the redemptions returned, each once.
+	var refresh []target
+	for _, rt := range r.refreshTokens {
+		refresh = append(refresh, target{Method: "POST", URL: ih.url + "/token", Body: "grant_type=refresh_token&refresh_token=" + rt, Header: hdr(formHeader, appBasic)})
+	}
+	if err := add(attack(ctx, work, "token: refresh_token (rotation)", refresh, 0, false)); err != nil {
+		return err
+	}
+
+	rss, err := ih.peakRSS()
+	if err != nil {
+		return err
+	}
+	ih.stop()
+	ready, err := timeToReady(ctx, o.binary, dataDir)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trequests\treq/s\tvs bare\tp50\tp99\terrors\t")
+	base := results[0].Throughput
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%s\t%s\t%d\t\n", r.name, r.Requests, r.Throughput, r.Throughput/base,
+			time.Duration(r.Latencies.P50).Round(10*time.Microsecond), time.Duration(r.Latencies.P99).Round(10*time.Microsecond), r.errors())
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
+	for _, r := range results {
+		if r.errors() > 0 {
+			return fmt.Errorf("%s: %d errors (status codes %v; %v)", r.name, r.errors(), r.StatusCodes, r.Errors)
+		}
+	}
+	return nil
+}
+
+func hdr(contentType, authorization string) http.Header {
+	return http.Header{"Content-Type": {contentType}, "Authorization": {authorization}}
+}
+
+// target is one request in vegeta's JSON target format.
+type target struct {
+	Method string      `json:"method"`
+	URL    string      `json:"url"`
+	Body   string      `json:"-"`
+	Header http.Header `json:"header,omitempty"`
+}
+
+func (t target) MarshalJSON() ([]byte, error) {
+	type plain target
+	return json.Marshal(struct {
+		plain
+		Body []byte `json:"body,omitempty"`
+	}{plain(t), []byte(t.Body)})
+}
+
+// result is the part of `vegeta report -type=json` we print.
+type result struct {
+	name       string
+	Requests   int     `json:"requests"`
+	Throughput float64 `json:"throughput"`
+	Latencies  struct {
+		P50 int64 `json:"50th"`
+		P99 int64 `json:"99th"`
+	} `json:"latencies"`
+	Success       float64        `json:"success"`
+	StatusCodes   map[string]int `json:"status_codes"`
+	Errors        []string       `json:"errors"`
+	refreshTokens []string
+}
+
+// errors counts the requests that did not get a 200.
+func (r result) errors() int { return r.Requests - r.StatusCodes["200"] }
+
+// attack runs vegeta: with duration > 0, the single target repeatedly for
+// that long; with duration 0, each target exactly once. keepBodies collects
+// the refresh tokens of the responses.
+func attack(ctx context.Context, dir, name string, targets []target, duration time.Duration, keepBodies bool) (result, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, t := range targets {
+		if err := enc.Encode(t); err != nil {
+			return result{}, err
+		}
+	}
+	resultsFile := filepath.Join(dir, "results.bin")
+	args := []string{"tool", "vegeta", "attack", "-format=json", "-rate=0", fmt.Sprintf("-workers=%d", workers),
+		fmt.Sprintf("-max-workers=%d", workers), fmt.Sprintf("-connections=%d", workers), fmt.Sprintf("-max-connections=%d", workers),
+		"-timeout=30s", "-output=" + resultsFile}
+	if duration > 0 {
+		args = append(args, "-duration="+duration.String())
+	} else {
+		args = append(args, "-lazy", "-duration=0")
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdin, cmd.Stderr = &buf, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("%s: vegeta attack: %w", name, err)
+	}
+	report, err := exec.CommandContext(ctx, "go", "tool", "vegeta", "report", "-type=json", resultsFile).Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%s: vegeta report: %w", name, err)
+	}
+	r := result{name: name}
+	if err := json.Unmarshal(report, &r); err != nil {
+		return result{}, fmt.Errorf("%s: read report: %w", name, err)
+	}
+	// With -lazy, workers that find the targets used up each record a
+	// "no targets to attack" with status 0: those were not requests.
+	if extra := r.Requests - len(targets); duration == 0 && extra > 0 {
+		r.Requests -= extra
+		r.StatusCodes["0"] -= extra
+		if r.StatusCodes["0"] == 0 {
+			delete(r.StatusCodes, "0")
+		}
+		r.Errors = slices.DeleteFunc(r.Errors, func(e string) bool { return strings.Contains(e, "no targets to attack") })
+	}
+	if keepBodies {
+		encoded, err := exec.CommandContext(ctx, "go", "tool", "vegeta", "encode", "-to=json", resultsFile).Output()
+		if err != nil {
+			return result{}, fmt.Errorf("%s: vegeta encode: %w", name, err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(encoded))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var res struct {
+				Body []byte `json:"body"`
+			}
+			var tok struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			if json.Unmarshal(sc.Bytes(), &res) == nil && json.Unmarshal(res.Body, &tok) == nil && tok.RefreshToken != "" {
+				r.refreshTokens = append(r.refreshTokens, tok.RefreshToken)
+			}
+		}
+	}
+	return r, nil
+}
+
+// imageHost is the running server.
+type imageHost struct {
+	url  string
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startImageHost(ctx context.Context, binary, dataDir string) (*imageHost, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, binary)
+	cmd.Env = append(os.Environ(), "IMAGEHOST_ADDR="+addr, "IMAGEHOST_ISSUER=", "IMAGEHOST_DATA_DIR="+dataDir,
+		"IMAGEHOST_DEMO=true", "IMAGEHOST_DEMO_USERS=alice:wonderland", "IMAGEHOST_DEMO_APP_URL="+appURL,
+		"IMAGEHOST_DEMO_APP_CLIENT_SECRET="+appSecret, "IMAGEHOST_DEMO_M2M_CLIENT_SECRET="+m2mSecret,
+		"IMAGEHOST_LOG_LEVEL=warn", "IMAGEHOST_API_TOKEN_CHECK=jwt")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ih := &imageHost{url: "http://" + addr, cmd: cmd}
+	if err := waitReady(ih.url, 30*time.Second); err != nil {
+		ih.stop()
+		return nil, err
+	}
+	return ih, nil
+}
+
+func (ih *imageHost) stop() {
+	ih.once.Do(func() {
+		ih.cmd.Process.Signal(os.Interrupt)
+		ih.cmd.Wait()
+	})
+}
+
+// peakRSS reads the process's high-water mark of resident memory.
+func (ih *imageHost) peakRSS() (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ih.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		return 0, errors.New("no VmHWM in /proc status")
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10, nil
+}
+
+func waitReady(base string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s", base, limit)
+}
+
+// timeToReady starts the binary again on the now existing database and
+// measures how long until it answers.
+func timeToReady(ctx context.Context, binary, dataDir string) (time.Duration, error) {
+	start := time.Now()
+	ih, err := startImageHost(ctx, binary, dataDir)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	ih.stop()
+	return d, nil
+}
+
+func clientCredentials(base string) (string, error) {
+	req, _ := http.NewRequest("POST", base+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", formHeader)
+	req.SetBasicAuth(m2mID, m2mSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		return "", fmt.Errorf("client credentials: %s", resp.Status)
+	}
+	return tok.AccessToken, nil
+}
+
+var hiddenRE = regexp.MustCompile(`name="(csrf_token|request)" value="([^"]*)"`)
+
+// mintCodes signs alice in through the login and consent pages once, then
+// asks /authorize for n codes, which it now answers at once.
+func mintCodes(base string, n int) ([]string, error) {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	authURL := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {appID}, "redirect_uri": {appURL + "/callback"},
+		"scope": {"openid profile offline_access photos.read"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
+		"state": {"load"}}.Encode()
+	step := func(resp *http.Response, err error) (*url.URL, string, error) {
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		loc, _ := resp.Location()
+		return loc, string(body), nil
+	}
+	form := func(page string) url.Values {
+		v := url.Values{}
+		for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+			v.Set(m[1], m[2])
+		}
+		return v
+	}
+	loc, _, err := step(client.Get(authURL))
+	if err != nil || loc == nil {
+		return nil, fmt.Errorf("authorize: %v", err)
+	}
+	_, page, err := step(client.Get(base + loc.RequestURI()))
+	if err != nil {
+		return nil, err
+	}
+	f := form(page)
+	f.Set("username", "alice")
+	f.Set("password", "wonderland")
+	if loc, _, err = step(client.PostForm(base+"/login", f)); err != nil || loc == nil {
+		return nil, fmt.Errorf("login: %v", err)
+	}
+	if _, page, err = step(client.Get(base + loc.RequestURI())); err != nil {
+		return nil, err
+	}
+	f = form(page)
+	f.Set("decision", "allow")
+	if _, _, err = step(client.PostForm(base+"/consent", f)); err != nil {
+		return nil, err
+	}
+
+	codes := make([]string, n)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				loc, _, err := step(client.Get(authURL))
+				if err != nil || loc == nil || loc.Query().Get("code") == "" {
+					errs <- fmt.Errorf("mint code %d: %v %v", i, err, loc)
+					return
+				}
+				codes[i] = loc.Query().Get("code")
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return codes, <-errs
+}
