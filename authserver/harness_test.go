@@ -63,12 +63,13 @@ type testServer struct {
 	keys  *signing.KeySet
 	clock *testClock
 	users map[string]store.User
+	logs  *syncBuffer // everything the server logged
 }
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, users: map[string]store.User{}}
+	ts := &testServer{t: t, clock: &testClock{}, users: map[string]store.User{}, logs: &syncBuffer{}}
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +100,11 @@ func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logTo io.Writer = ts.logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+		logTo = io.MultiWriter(ts.logs, testWriter{t})
 	}
+	log := slog.New(slog.NewTextHandler(logTo, nil))
 	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
