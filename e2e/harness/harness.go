@@ -69,9 +69,16 @@ func FreePort(tb testing.TB) int {
 
 // Process is a running server.
 type Process struct {
-	URL string
-	cmd *exec.Cmd
-	out *syncBuffer
+	URL    string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{} // closed once the process has ended
+}
+
+// Kill ends the process at once with SIGKILL, as a crash would, and waits.
+func (p *Process) Kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // Output is what the process printed so far.
@@ -97,22 +104,20 @@ func (s *syncBuffer) String() string {
 // start runs binary with env and waits until url/healthz answers.
 func start(tb testing.TB, binary, url string, env []string) *Process {
 	tb.Helper()
-	p := &Process{URL: url, out: &syncBuffer{}}
+	p := &Process{URL: url, out: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
 	tb.Cleanup(func() {
 		p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-done
+			p.Kill()
 		}
 		if tb.Failed() {
 			tb.Logf("%s output:\n%s", filepath.Base(binary), p.Output())
@@ -141,11 +146,17 @@ func start(tb testing.TB, binary, url string, env []string) *Process {
 // directory. extraEnv may override any setting.
 func ImageHost(tb testing.TB, appURL string, extraEnv ...string) *Process {
 	tb.Helper()
-	port := FreePort(tb)
+	return ImageHostAt(tb, fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), tb.TempDir(), appURL, extraEnv...)
+}
+
+// ImageHostAt starts ImageHost on addr with its database in dataDir: the
+// same two again after a crash bring the same server back.
+func ImageHostAt(tb testing.TB, addr, dataDir, appURL string, extraEnv ...string) *Process {
+	tb.Helper()
 	env := []string{
-		fmt.Sprintf("IMAGEHOST_ADDR=127.0.0.1:%d", port),
+		"IMAGEHOST_ADDR=" + addr,
 		"IMAGEHOST_ISSUER=",
-		"IMAGEHOST_DATA_DIR=" + tb.TempDir(),
+		"IMAGEHOST_DATA_DIR=" + dataDir,
 		"IMAGEHOST_DEMO=true",
 		"IMAGEHOST_DEMO_USERS=alice:wonderland,bob:builder",
 		"IMAGEHOST_DEMO_APP_URL=" + appURL,
@@ -154,7 +165,7 @@ func ImageHost(tb testing.TB, appURL string, extraEnv ...string) *Process {
 		"IMAGEHOST_INITIAL_ACCESS_TOKEN=" + InitialAccessToken,
 		"IMAGEHOST_LOG_LEVEL=warn",
 	}
-	return start(tb, filepath.Join(Binaries(tb), "authserver"), fmt.Sprintf("http://127.0.0.1:%d", port), append(env, extraEnv...))
+	return start(tb, filepath.Join(Binaries(tb), "authserver"), "http://"+addr, append(env, extraEnv...))
 }
 
 // App starts PhotoEditorApp on port, as http://localhost:<port>: another
