@@ -602,3 +602,57 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Fatalf("unknown page: %d", resp.StatusCode)
 	}
 }
+
+func TestInspectorMasksSecretsForOtherHosts(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	sess := a.session(u)
+
+	_, revealed := u.get(a.URL + "/flow?reveal=1")
+	if !strings.Contains(revealed, sess.RefreshToken) {
+		t.Fatal("on localhost, reveal should show the refresh token")
+	}
+	// The same page asked for under another host name: everything masked,
+	// reveal or not.
+	req, _ := http.NewRequest("GET", a.URL+"/flow?reveal=1", nil)
+	req.Host = "photoeditor.example:8080"
+	resp, err := u.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readBody(t, resp)
+	for name, secret := range map[string]string{"access token": sess.AccessToken, "refresh token": sess.RefreshToken, "ID token": sess.IDToken} {
+		if strings.Contains(page, secret) {
+			t.Fatalf("the %s is unmasked on a page for a non-localhost host", name)
+		}
+	}
+	if !strings.Contains(page, "6-7") || strings.Contains(page, `id="reveal"`) {
+		t.Fatal("the masked inspector should show the steps and offer no reveal")
+	}
+	for _, export := range []string{"/flow/export.md", "/flow/export.har"} {
+		_, body := u.get(a.URL + export)
+		if strings.Contains(body, sess.RefreshToken) || strings.Contains(body, sess.AccessToken) || !strings.Contains(body, "6-7") {
+			t.Fatalf("%s leaks a token or lacks the steps", export)
+		}
+	}
+}
+
+func TestRevealAllowed(t *testing.T) {
+	tests := []struct {
+		remote, host string
+		want         bool
+	}{
+		{"127.0.0.1:5000", "localhost:8080", true},
+		{"[::1]:5000", "127.0.0.1:8080", true},
+		{"192.0.2.7:5000", "localhost:8080", false},
+		{"127.0.0.1:5000", "192.168.1.20:8080", false},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest("GET", "/flow", nil)
+		req.RemoteAddr, req.Host = tc.remote, tc.host
+		if got := revealAllowed(echoContext(req, httptest.NewRecorder())); got != tc.want {
+			t.Errorf("remote %s host %s: %v, want %v", tc.remote, tc.host, got, tc.want)
+		}
+	}
+}

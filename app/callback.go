@@ -14,15 +14,31 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"oauthdemo/app/flow"
 	"oauthdemo/app/tokenstore"
 )
 
 // handleCallback serves GET /callback.
-func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, log *slog.Logger) echo.HandlerFunc {
-	return func(c echo.Context) error {
+func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, baseURL string, log *slog.Logger) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
 		ctx := c.Request().Context()
 		q := c.QueryParams()
 		bs := cs.get(c)
+		// Workshop mode: the callback as it arrived (before the code
+		// exchange it causes), and, once decided, what the app made of it.
+		flowID := bs.flowID()
+		seq := rec.Add(flowID, flow.Exchange{Step: flow.StepCallback, Channel: "front channel (browser)",
+			Request: flow.Message{Method: http.MethodGet, URL: baseURL + "/callback", Params: flow.ParamsOf(c.Request().URL.RawQuery)}})
+		defer rec.Update(flowID, seq, func(ex *flow.Exchange) {
+			ex.Response = flow.Message{Status: http.StatusSeeOther, Headers: []flow.KV{{Name: "Location", Value: "/photos"}}}
+			ex.Note = "state matched, iss is ImageHost, the code was redeemed, and the ID token's signature, iss, aud, expiry and nonce checked out."
+			var pe *pageError
+			if errors.As(err, &pe) {
+				ex.Response, ex.Note = flow.Message{Status: pe.status}, "Refused: "+pe.message
+			} else if err != nil {
+				ex.Response, ex.Note = flow.Message{Status: http.StatusInternalServerError}, "The app failed."
+			}
+		})
 		login, ok := bs.pendingLogin()
 		// Whatever happens next, this login's state, nonce and verifier are
 		// used up: a second callback with them must fail.
@@ -69,7 +85,7 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, log
 
 		// Step 6: redeem the code with the client secret and the PKCE
 		// verifier (RFC 7636 §4.5), over the back channel.
-		tok, err := d.oauth.Exchange(p.withHTTP(ctx), code, oauth2.VerifierOption(login.Verifier))
+		tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, oauth2.VerifierOption(login.Verifier))
 		if err != nil {
 			var re *oauth2.RetrieveError
 			if errors.As(err, &re) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"oauthdemo/app/flow"
 )
 
 // scopes the app asks for: sign-in (openid, profile), refresh tokens
@@ -40,6 +42,9 @@ type discovered struct {
 	endSessionURL string
 	// RFC 9207 §3: when the server says it sends iss, the client MUST check it.
 	issParameterSupported bool
+	// keys verifies any JWT ImageHost signed, access tokens included, for
+	// the workshop inspector.
+	keys *oidc.RemoteKeySet
 }
 
 // withHTTP makes go-oidc and x/oauth2 use the app's HTTP client.
@@ -56,12 +61,14 @@ func (p *provider) discover(ctx context.Context) (*discovered, error) {
 	}
 	// go-oidc checks that the document's issuer is exactly the one we
 	// asked for (OpenID Connect Discovery §4.3).
+	ctx = flow.WithStep(ctx, flow.StepDiscovery)
 	op, err := oidc.NewProvider(p.withHTTP(ctx), p.issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discover %s: %w", p.issuer, err)
 	}
 	var extra struct {
 		Revocation string `json:"revocation_endpoint"`
+		JWKS       string `json:"jwks_uri"`
 		EndSession string `json:"end_session_endpoint"`
 		ISS        bool   `json:"authorization_response_iss_parameter_supported"`
 	}
@@ -77,6 +84,7 @@ func (p *provider) discover(ctx context.Context) (*discovered, error) {
 		revocationURL:         extra.Revocation,
 		endSessionURL:         extra.EndSession,
 		issParameterSupported: extra.ISS,
+		keys:                  oidc.NewRemoteKeySet(p.withHTTP(context.WithoutCancel(ctx)), extra.JWKS),
 	}
 	return p.d, nil
 }

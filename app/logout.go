@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"oauthdemo/app/flow"
 	"oauthdemo/app/tokenstore"
 )
 
@@ -87,7 +88,7 @@ func revoke(ctx context.Context, p *provider, refreshToken string) error {
 		return errors.New("ImageHost has no revocation endpoint")
 	}
 	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(flow.WithStep(ctx, flow.StepRevoke), http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}

@@ -6,16 +6,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"oauthdemo/app/flow"
 	"oauthdemo/static"
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recorder, log *slog.Logger) {
 	e.GET("/", handleHome(g))
 
 	// The OAuth flow.
-	e.POST("/connect", handleConnect(p, g.cs))
-	e.GET("/callback", handleCallback(p, g.cs, g.store, log))
+	e.POST("/connect", handleConnect(p, g.cs, rec, cfg.BaseURL))
+	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, cfg.BaseURL, log))
 	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, log))
 	e.POST("/logout", handleLogout(p, g.cs, g.store, cfg.BaseURL, log))
 	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
@@ -27,6 +28,13 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, log *slog.Logge
 	e.GET("/photos/:id/edit", handleEditPage(g))
 	e.POST("/photos/:id/edit", handleEdit(g))
 	e.POST("/photos/:id/delete", handleDelete(g))
+
+	// Workshop mode: the flow inspector.
+	e.GET("/flow", handleInspector(p, g, rec))
+	e.GET("/flow/export.md", handleExportMarkdown(g.cs, rec))
+	e.GET("/flow/export.har", handleExportHAR(g.cs, rec))
+	e.POST("/flow/expire", handleExpireNow(g))
+	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })

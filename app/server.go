@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/tokenstore"
 )
@@ -17,6 +18,16 @@ import (
 // newServer wires PhotoEditorApp: middleware, then the routes.
 func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
+	// Workshop mode records the back-channel exchanges of each browser's
+	// flow, as they pass through the app's HTTP client.
+	rec := flow.NewRecorder(now)
+	recording := *httpClient
+	base := httpClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	recording.Transport = &flow.Transport{Base: base, Recorder: rec}
+	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
 	g := gallery{cs: cs, store: store, log: log,
@@ -39,6 +50,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 			"form-action 'self' " + origin(cfg.Issuer) + "; frame-ancestors 'none'; base-uri 'none'",
 	}))
 	e.Use(middleware.BodyLimit("11M"))
+	e.Use(flowContext(cs))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
 		CookieName:     "photoeditor_csrf",
@@ -50,8 +62,23 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		// cookie; the signed token is the proof.
 		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
 	}))
-	addRoutes(e, cfg, p, g, log)
+	addRoutes(e, cfg, p, g, rec, log)
 	return e
+}
+
+// flowContext marks the request's context with the browser's flow id, so
+// the back-channel calls it makes are recorded (as API calls unless a
+// handler says otherwise).
+func flowContext(cs cookieSessions) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if id := cs.get(c).flowID(); id != "" {
+				ctx := flow.WithStep(flow.WithID(c.Request().Context(), id), flow.StepAPI)
+				c.SetRequest(c.Request().WithContext(ctx))
+			}
+			return next(c)
+		}
+	}
 }
 
 // origin is scheme://host of a URL.

@@ -37,6 +37,7 @@ const (
 	keyNonce     = "nonce"
 	keyVerifier  = "verifier"
 	keyStarted   = "started"
+	keyFlow      = "flow"
 )
 
 // cookieSessions reads and writes the session cookie.
@@ -127,6 +128,20 @@ func (b browserSession) clearPendingLogin() {
 	for _, k := range []string{keyState, keyNonce, keyVerifier, keyStarted} {
 		delete(b.s.Values, k)
 	}
+}
+
+// flowID names this browser's recorded flow (workshop mode), "" if none yet.
+func (b browserSession) flowID() string { return b.str(keyFlow) }
+
+// ensureFlowID returns the flow id, making one first if needed. The caller
+// must save the session.
+func (b browserSession) ensureFlowID() string {
+	if id := b.flowID(); id != "" {
+		return id
+	}
+	id := newSessionID()
+	b.s.Values[keyFlow] = id
+	return id
 }
 
 // addFlash queues a message for the next page.

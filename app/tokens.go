@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"oauthdemo/app/flow"
 	"oauthdemo/app/tokenstore"
 )
 
@@ -103,6 +104,7 @@ func (t *sessionTokens) refresh(ctx context.Context, sess tokenstore.Session) (s
 	if err != nil {
 		return "", err
 	}
+	ctx = flow.WithStep(ctx, flow.StepRefresh)
 	tok, err := d.oauth.TokenSource(t.keeper.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {

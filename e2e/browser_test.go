@@ -179,7 +179,44 @@ func TestBrowserFlow(t *testing.T) {
 	b.screenshot("photos")
 	b.assertNoTokensInPage("gallery")
 
+	// Workshop mode: the inspector shows steps 1-9 with the real values.
+	b.do("open the inspector", chromedp.Navigate(app.URL+"/flow?reveal=1"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
+	for _, step := range []string{"1", "2", "4-5", "6-7", "8-9"} {
+		if n := get(b, "step "+step, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('article[data-step="%s"]').length`, step))); n == 0 {
+			t.Fatalf("the inspector shows no exchange for step %s", step)
+		}
+	}
+	paramOf := func(step, name string) string {
+		return get(b, name+" of step "+step, chromedp.Evaluate[string](fmt.Sprintf(
+			`(document.querySelector('article[data-step="%s"] td[data-name="%s"]') || {}).textContent || ""`, step, name)))
+	}
+	if code := paramOf("4-5", "code"); code == "" || code != paramOf("6-7", "code") {
+		t.Fatalf("the code of step 5 (%q) is not the code redeemed in step 6 (%q)", code, paramOf("6-7", "code"))
+	}
+	if paramOf("2", "code_challenge_method") != "S256" || paramOf("6-7", "code_verifier") == "" {
+		t.Fatal("the inspector does not show PKCE in steps 2 and 6")
+	}
+	idClaims := b.text("#token-ID\\ token .claims")
+	atClaims := b.text("#token-access\\ token .claims")
+	var idc, atc struct {
+		Sub  string `json:"sub"`
+		User string `json:"preferred_username"`
+	}
+	json.Unmarshal([]byte(idClaims), &idc)
+	json.Unmarshal([]byte(atClaims), &atc)
+	if idc.User != "alice" || idc.Sub == "" || idc.Sub != atc.Sub {
+		t.Fatalf("ID token claims %+v, access token sub %q: want alice's sub in both", idc, atc.Sub)
+	}
+	if v := b.text("#token-ID\\ token p.muted"); !strings.Contains(v, "Signature verified (RS256)") {
+		t.Fatalf("ID token verification: %q", v)
+	}
+	b.screenshot("inspector")
+	b.do("presenter view", chromedp.Navigate(app.URL+"/flow?view=presenter"), chromedp.WaitVisible(chromedp.CSS(".presenter .diagram")))
+	b.screenshot("inspector-presenter")
+	b.assertNoTokensInPage("inspector (masked)")
+
 	// Edit: grayscale the sunset, saved back to ImageHost.
+	b.do("back to the gallery", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
 	id := get(b, "photo id", chromedp.Evaluate[string](
 		`[...document.querySelectorAll('.photo')].find(e => e.textContent.includes('Sunset over the sea')).dataset.photoId`))
 	b.do("open the editor", chromedp.Navigate(app.URL+"/photos/"+id+"/edit"), chromedp.WaitVisible(chromedp.CSS("#op-grayscale")))
@@ -206,6 +243,10 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("no refresh indicator: %q", ind)
 	}
 	b.screenshot("photos-refreshed")
+	b.do("inspector after refresh", chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
+	if n := get(b, "step R", chromedp.Evaluate[int](`document.querySelectorAll('article[data-step="R"]').length`)); n == 0 {
+		t.Fatal("the inspector shows no refresh (step R)")
+	}
 
 	// Disconnect: the app forgets the tokens and revokes them at ImageHost.
 	b.do("disconnect", chromedp.Click(chromedp.CSS("#disconnect")), chromedp.WaitVisible(chromedp.CSS("#connect")))

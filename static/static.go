@@ -6,5 +6,5 @@ import "embed"
 
 // Files is served under /static/.
 //
-//go:embed *.css *.svg
+//go:embed *.css *.svg *.js
 var Files embed.FS

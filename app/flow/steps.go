@@ -1,0 +1,56 @@
+package flow
+
+// StepInfo explains a step to a room: what happened, which rule, and what
+// attack its check stops.
+type StepInfo struct {
+	Step     Step
+	Title    string
+	From, To string // lanes of the sequence diagram: "browser", "app", "imagehost"
+	Explain  string
+	Spec     string
+	Prevents string
+}
+
+// Steps are the rows of the sequence diagram, in order.
+var Steps = []StepInfo{
+	{StepConnect, "You ask to connect", "browser", "app",
+		"You click Connect with ImageHost. The form carries a CSRF token, so another site cannot start a login in your browser.",
+		"OWASP CSRF prevention", "login CSRF: an attacker starting a flow in your browser"},
+	{StepAuthorize, "Redirect to ImageHost's authorization endpoint", "app", "imagehost",
+		"The app sends your browser to ImageHost with its client_id, the exact redirect_uri it registered, the scopes it wants, response_type=code, a random state and nonce, and a PKCE code_challenge (the SHA-256 of a secret verifier it keeps).",
+		"RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1", "CSRF (state), code interception (PKCE), ID token replay (nonce)"},
+	{StepLogin, "You log in and consent, at ImageHost", "browser", "imagehost",
+		"Only ImageHost sees your password. It shows which app asks for what, and remembers your answer. The app sees nothing of this step.",
+		"RFC 6749 §3.1, RFC 9700 §2.4", "password phishing: you never type your ImageHost password into the app"},
+	{StepCallback, "Redirect back with the code", "imagehost", "app",
+		"ImageHost sends your browser back to the registered redirect_uri with a short-lived, single-use code, the state unchanged, and iss. The app checks that state is the one it sent and iss is ImageHost.",
+		"RFC 6749 §4.1.2, RFC 9207 §2", "CSRF and mix-up attacks (state, iss)"},
+	{StepToken, "Back-channel code exchange, tokens returned", "app", "imagehost",
+		"Server to server, the app redeems the code with its client secret and the PKCE code_verifier. ImageHost answers with an access token, a refresh token and an ID token; the app verifies the ID token's signature, iss, aud, expiry and nonce.",
+		"RFC 6749 §4.1.3 and §5.1, RFC 7636 §4.5-4.6, OIDC Core §3.1.3", "a stolen code is useless without the client secret and the verifier"},
+	{StepAPI, "API call with the bearer token, data returned", "app", "imagehost",
+		"The app calls ImageHost's photos API with the access token in the Authorization header. The API checks signature, iss, aud, expiry and scope, and returns only this user's photos.",
+		"RFC 6750 §2.1, RFC 9068 §4", "forged, expired or over-reaching tokens; one user reading another's data"},
+	{StepRefresh, "Access token expired: refresh", "app", "imagehost",
+		"The access token is short-lived. The app uses the refresh token to get a new one; ImageHost rotates the refresh token, and a second use of an old one revokes the whole family.",
+		"RFC 6749 §6, RFC 9700 §4.14.2", "a leaked refresh token (rotation and reuse detection)"},
+	{StepRevoke, "Revocation", "app", "imagehost",
+		"On Disconnect the app tells ImageHost to revoke its refresh token, and with it every token of the grant.",
+		"RFC 7009 §2", "tokens left alive after the user leaves"},
+	{StepLogout, "Logout", "imagehost", "app",
+		"ImageHost tells the app, server to server, that your ImageHost session ended or that you revoked the app; the app's session is dead at its next request.",
+		"OIDC Back-Channel Logout 1.0", "a session that outlives the user's logout"},
+	{StepDiscovery, "Discovery and keys", "app", "imagehost",
+		"The app learns ImageHost's endpoints from its discovery document and fetches its public signing keys (JWKS) to verify tokens.",
+		"OIDC Discovery 1.0, RFC 8414, RFC 7517", "hard-coded endpoints and keys that go stale after rotation"},
+}
+
+// Info returns the explanation of a step.
+func Info(s Step) StepInfo {
+	for _, si := range Steps {
+		if si.Step == s {
+			return si
+		}
+	}
+	return StepInfo{Step: s, Title: "Other exchange", From: "app", To: "imagehost"}
+}

@@ -1,0 +1,64 @@
+package views
+
+// Field is one header or parameter.
+type Field struct{ Name, Value string }
+
+// MessageView is a request or a response.
+type MessageView struct {
+	Method     string
+	URL        string
+	Status     int
+	StatusText string
+	Params     []Field
+	Headers    []Field
+	Body       string
+}
+
+// ExchangeView is one recorded exchange, explained.
+type ExchangeView struct {
+	Anchor   string
+	Seq      int
+	Step     string
+	Title    string
+	Explain  string
+	Spec     string
+	Prevents string
+	Channel  string
+	Time     string
+	Duration string
+	Note     string
+	Request  MessageView
+	Response MessageView
+}
+
+// DiagramRow is one arrow of the sequence diagram.
+type DiagramRow struct {
+	Label    string
+	Span     string // CSS class placing the arrow between two lanes
+	Leftward bool
+	Happened bool
+	Anchor   string // link to the exchange, when it happened
+}
+
+// TokenView is a decoded token.
+type TokenView struct {
+	Name      string
+	Raw       string // masked unless revealed
+	Header    string
+	Claims    string
+	Verified  string // how the signature checked out
+	ExpiresAt int64  // unix seconds; 0 when unknown
+}
+
+// FlowView is the flow inspector.
+type FlowView struct {
+	Page
+	Exchanges    []ExchangeView
+	Diagram      []DiagramRow
+	Tokens       []TokenView
+	RefreshToken string
+	Rotations    int
+	Presenter    bool
+	CanReveal    bool
+	Revealed     bool
+}
