@@ -27,13 +27,16 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 		// Workshop mode: the callback as it arrived (before the code
 		// exchange it causes), and, once decided, what the app made of it.
 		flowID := bs.flowID()
+		var attackNote string // set when this callback serves an attack demonstration
 		seq := rec.Add(flowID, flow.Exchange{Step: flow.StepCallback, Channel: "front channel (browser)",
 			Request: flow.Message{Method: http.MethodGet, URL: baseURL + "/callback", Params: flow.ParamsOf(c.Request().URL.RawQuery)}})
 		defer rec.Update(flowID, seq, func(ex *flow.Exchange) {
 			ex.Response = flow.Message{Status: http.StatusSeeOther, Headers: []flow.KV{{Name: "Location", Value: "/photos"}}}
 			ex.Note = "state matched, iss is ImageHost, the code was redeemed, and the ID token's signature, iss, aud, expiry and nonce checked out."
 			var pe *pageError
-			if errors.As(err, &pe) {
+			if attackNote != "" {
+				ex.Response.Headers[0].Value, ex.Note = "/flow", attackNote
+			} else if errors.As(err, &pe) {
 				ex.Response, ex.Note = flow.Message{Status: pe.status}, "Refused: "+pe.message
 			} else if err != nil {
 				ex.Response, ex.Note = flow.Message{Status: http.StatusInternalServerError}, "The app failed."
@@ -81,6 +84,11 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 		code := q.Get("code")
 		if code == "" {
 			return connectFailed(http.StatusBadRequest, "ImageHost's answer had no authorization code.")
+		}
+
+		if login.Attack == "wrong-verifier" {
+			attackNote = "A workshop demonstration: the app redeems this code with a wrong PKCE verifier (the exchange marked !)."
+			return wrongVerifierAttack(c, p, d, cs, rec, flowID, code)
 		}
 
 		// Step 6: redeem the code with the client secret and the PKCE

@@ -68,7 +68,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 	return func(c echo.Context) error {
 		bs := g.cs.get(c)
 		vm := views.FlowView{Page: basePage(c, g.cs, "Flow inspector"), CanReveal: revealAllowed(c),
-			Presenter: c.QueryParam("view") == "presenter"}
+			Presenter: c.QueryParam("view") == "presenter", Attacks: attackViews()}
 		vm.Revealed = vm.CanReveal && c.QueryParam("reveal") == "1"
 		vm.Flashes = bs.flashes()
 		show := func(ex flow.Exchange) flow.Exchange {

@@ -38,6 +38,7 @@ const (
 	keyVerifier  = "verifier"
 	keyStarted   = "started"
 	keyFlow      = "flow"
+	keyAttack    = "attack"
 )
 
 // cookieSessions reads and writes the session cookie.
@@ -107,6 +108,9 @@ type pendingLogin struct {
 	Nonce    string
 	Verifier string
 	Started  time.Time
+	// Attack, when set, names the workshop demonstration this login is
+	// for: the callback then breaks its own request on purpose.
+	Attack string
 }
 
 func (b browserSession) setPendingLogin(p pendingLogin) {
@@ -114,18 +118,20 @@ func (b browserSession) setPendingLogin(p pendingLogin) {
 	b.s.Values[keyNonce] = p.Nonce
 	b.s.Values[keyVerifier] = p.Verifier
 	b.s.Values[keyStarted] = p.Started.Unix()
+	b.s.Values[keyAttack] = p.Attack
 }
 
 // pendingLogin returns the login under way, if any.
 func (b browserSession) pendingLogin() (pendingLogin, bool) {
 	started, _ := b.s.Values[keyStarted].(int64)
-	p := pendingLogin{State: b.str(keyState), Nonce: b.str(keyNonce), Verifier: b.str(keyVerifier), Started: time.Unix(started, 0)}
+	p := pendingLogin{State: b.str(keyState), Nonce: b.str(keyNonce), Verifier: b.str(keyVerifier), Started: time.Unix(started, 0),
+		Attack: b.str(keyAttack)}
 	return p, p.State != "" && p.Verifier != "" && started != 0
 }
 
 // clearPendingLogin makes state, nonce and verifier single-use.
 func (b browserSession) clearPendingLogin() {
-	for _, k := range []string{keyState, keyNonce, keyVerifier, keyStarted} {
+	for _, k := range []string{keyState, keyNonce, keyVerifier, keyStarted, keyAttack} {
 		delete(b.s.Values, k)
 	}
 }

@@ -322,3 +322,70 @@ func photoAtImageHost(t *testing.T, b *browser, issuer, id string) image.Image {
 	}
 	return img
 }
+
+// TestAttacksFail presses each attack button of the inspector and checks
+// that ImageHost's real refusal is shown.
+func TestAttacksFail(t *testing.T) {
+	const ttl = 4 * time.Second
+	imageHost, app := harness.Pair(t, "IMAGEHOST_ACCESS_TOKEN_TTL="+ttl.String())
+	b := newBrowser(t)
+	b.do("connect", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")),
+		chromedp.Click(chromedp.CSS("#connect")), chromedp.WaitVisible(chromedp.CSS("#username")))
+	b.signIn("alice", "wonderland")
+	b.do("allow", chromedp.WaitVisible(chromedp.CSS("button[value=allow]")), chromedp.Click(chromedp.CSS("button[value=allow]")),
+		chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	// Let the first access token expire and be refreshed, so that the app
+	// holds an expired one from before.
+	time.Sleep(ttl + time.Second)
+	b.do("refresh", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS("#token-refreshed")))
+	_ = imageHost
+
+	// press clicks an attack's button and waits until want is on the page
+	// it leads to (through redirects to ImageHost and back, for some).
+	press := func(name, want string) {
+		t.Helper()
+		// A navigation may be refused while the last one settles: retry.
+		for try := 0; ; try++ {
+			err := chromedp.Do(b.ctx, chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS("#attack-"+name)))
+			if err == nil {
+				break
+			}
+			if try == 3 {
+				t.Fatalf("open the inspector for %s: %v", name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		b.do("attack "+name, chromedp.Click(chromedp.CSS("#attack-"+name)))
+		js, _ := json.Marshal(want)
+		check := chromedp.Evaluate[bool](fmt.Sprintf("document.readyState === 'complete' && document.body.innerText.includes(%s)", js))
+		// Navigation replaces the page under the check, which then fails:
+		// ask again until the deadline.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if found, err := chromedp.Run(b.ctx, check); err == nil && found {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("attack %s: %q never appeared; the page says:\n%s", name, want, b.text("body"))
+			}
+		}
+	}
+	tests := []struct{ attack, want string }{
+		{"forged-state", "state mismatch"},
+		{"wrong-verifier", "invalid_grant"},
+		{"redirect-uri", "ImageHost answered 400 invalid_request"},
+		{"altered-signature", "ImageHost answered 401 invalid_token"},
+		{"expired-token", "ImageHost answered 401 invalid_token"},
+		{"read-token-write", "ImageHost answered 403 insufficient_scope"},
+		{"reuse-refresh", "ImageHost answered 400 invalid_grant"},
+		{"replay-code", "ImageHost answered 400 invalid_grant"},
+	}
+	for _, tc := range tests {
+		press(tc.attack, tc.want)
+		if tc.attack != "forged-state" {
+			if n := get(b, "attack exchanges", chromedp.Evaluate[int](`document.querySelectorAll('article[data-step="!"]').length`)); n == 0 {
+				t.Fatalf("attack %s left no exchange in the inspector", tc.attack)
+			}
+		}
+	}
+	b.screenshot("attacks")
+}

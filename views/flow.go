@@ -50,6 +50,14 @@ type TokenView struct {
 	ExpiresAt int64  // unix seconds; 0 when unknown
 }
 
+// Attack is one attack demonstration the inspector offers.
+type Attack struct {
+	Name     string
+	Title    string
+	Explain  string
+	Prevents string
+}
+
 // FlowView is the flow inspector.
 type FlowView struct {
 	Page
@@ -58,6 +66,7 @@ type FlowView struct {
 	Tokens       []TokenView
 	RefreshToken string
 	Rotations    int
+	Attacks      []Attack
 	Presenter    bool
 	CanReveal    bool
 	Revealed     bool

@@ -40,6 +40,7 @@ const (
 	StepRevoke    Step = "X"   // the app revokes its refresh token
 	StepDiscovery Step = "D"   // the app reads ImageHost's metadata or keys
 	StepLogout    Step = "L"   // logout and back-channel logout
+	StepAttack    Step = "!"   // an attack demonstration: a deliberately broken request
 )
 
 // KV is one header or parameter.
@@ -150,6 +151,22 @@ func (r *Recorder) evictOldest() {
 		}
 	}
 	delete(r.flows, oldest)
+}
+
+// Last returns the newest exchange of step that matches ok.
+func (r *Recorder) Last(id string, step Step, ok func(Exchange) bool) (Exchange, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.flows[id]
+	if s == nil {
+		return Exchange{}, false
+	}
+	for i := len(s.exchanges) - 1; i >= 0; i-- {
+		if ex := s.exchanges[i]; ex.Step == step && (ok == nil || ok(ex)) {
+			return ex, true
+		}
+	}
+	return Exchange{}, false
 }
 
 // Exchanges returns a copy of the flow's exchanges, in order.
