@@ -6,6 +6,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -86,11 +88,20 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 			if _, ok := seen[ex.Step]; !ok {
 				seen[ex.Step] = anchor
 			}
-			vm.Exchanges = append(vm.Exchanges, views.ExchangeView{Anchor: anchor, Seq: ex.Seq, Step: string(ex.Step),
+			xv := views.ExchangeView{Anchor: anchor, Seq: ex.Seq, Step: string(ex.Step),
 				Title: info.Title, Explain: info.Explain, Spec: info.Spec, Prevents: info.Prevents, Channel: ex.Channel,
 				Time: ex.Time.Format("15:04:05.000"), Duration: ex.Duration.Round(time.Microsecond).String(), Note: ex.Note,
 				Request:  messageView(ex.Request),
-				Response: messageView(ex.Response)})
+				Response: messageView(ex.Response)}
+			// The state is not secret once used; its hash is how ImageHost's
+			// log names this login.
+			if state := ex.Request.Param("state"); state != "" && (ex.Step == flow.StepAuthorize || ex.Step == flow.StepCallback) {
+				xv.FlowRef = flowRef(state)
+			}
+			if id := headerOf(ex.Response.Headers, "X-Request-Id"); id != "" {
+				xv.ImageHostLink = p.issuer + "/account#req-" + id
+			}
+			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
@@ -242,4 +253,20 @@ func handleResetFlow(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 		rec.Reset(cs.get(c).flowID())
 		return redirectWithFlash(c, cs, "/flow", "Recording cleared.")
 	}
+}
+
+// flowRef is the reference ImageHost's activity log gives a login: the
+// first 12 hex digits of SHA-256 of its state.
+func flowRef(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:6])
+}
+
+func headerOf(kvs []flow.KV, name string) string {
+	for _, kv := range kvs {
+		if strings.EqualFold(kv.Name, name) {
+			return kv.Value
+		}
+	}
+	return ""
 }

@@ -16,8 +16,9 @@ type tokenChecker struct {
 	issuer string
 	keys   oauth.PublicKeys
 	store  store.Store
-	now    func() time.Time
-	log    *slog.Logger
+	now      func() time.Time
+	activity *activityLog
+	log      *slog.Logger
 }
 
 func (tc tokenChecker) check(ctx context.Context, raw string) (oauth.AccessTokenClaims, *oauth.Error) {

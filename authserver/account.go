@@ -4,6 +4,7 @@ package main
 // ImageHost account and can take that access back.
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -34,6 +35,20 @@ func handleAccount(a authorizer) http.Handler {
 			scope, _ := oauth.ParseScope(c.Scope)
 			vm.Apps = append(vm.Apps, pages.ConnectedApp{ClientID: client.ID, Name: client.Name,
 				Scopes: describeScopes(scope), GrantedAt: c.GrantedAt.Format("2 January 2006, 15:04 MST")})
+		}
+		a.activity.sync(r.Context())
+		entries, err := a.store.ActivityForUser(r.Context(), who.user.ID, 100)
+		if err != nil {
+			internalError(w, r, a.log, "read activity", err)
+			return
+		}
+		for _, e := range entries {
+			anchor := fmt.Sprintf("act-%d", e.ID)
+			if e.RequestID != "" {
+				anchor = "req-" + e.RequestID
+			}
+			vm.Activity = append(vm.Activity, pages.ActivityEntry{Anchor: anchor, Time: e.At.Format("2006-01-02 15:04:05 MST"),
+				Event: e.Event, Client: e.ClientID, Reason: e.Reason, RequestID: e.RequestID, FlowRef: e.FlowRef})
 		}
 		if id := r.URL.Query().Get("revoked"); id != "" {
 			if client, err := a.store.ClientByID(r.Context(), id); err == nil {
@@ -70,6 +85,8 @@ func handleRevokeApp(a authorizer, bc backchannel) http.Handler {
 			return
 		}
 		a.log.InfoContext(r.Context(), "app access revoked by user", "client_id", clientID, "user_id", who.user.ID, "grants", len(grants))
+		a.activity.record(r.Context(), who.user.ID, clientID, "", "access revoked by you",
+			fmt.Sprintf("%d grant(s) and their refresh tokens revoked, consent forgotten, the app told by back-channel logout", len(grants)))
 		// No sid: the user's sessions at the app end, whichever they are
 		// (Back-Channel Logout §2.4: sub alone names all of them).
 		bc.notify(r.Context(), []store.Client{client}, who.user.ID, "")

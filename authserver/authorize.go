@@ -33,6 +33,7 @@ type authorizer struct {
 	now      func() time.Time
 	codeTTL  time.Duration
 	secure   bool
+	activity *activityLog
 	log      *slog.Logger
 }
 
@@ -76,6 +77,10 @@ func handleAuthorize(a authorizer) http.Handler {
 // back to the client.
 func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
 	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
+	if who, ok := a.sessions.current(r); ok {
+		a.activity.record(r.Context(), who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
+			fmt.Sprintf("%s: %s (%s)", e.Code, e.Description, map[bool]string{true: "sent back to the app", false: "not redirected: the client or redirect_uri cannot be trusted"}[canRedirect]))
+	}
 	if !canRedirect {
 		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
 		return
@@ -257,6 +262,9 @@ func (a authorizer) missingConsent(r *http.Request, user store.User, req store.A
 
 // finishWithError ends the request and sends err back to the client.
 func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, e *oauth.Error) {
+	if who, ok := a.sessions.current(r); ok {
+		a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "authorization ended with an error", e.Code+": "+e.Description)
+	}
 	if err := a.store.DeleteAuthRequest(r.Context(), req.ID); err != nil {
 		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
 	}
@@ -282,6 +290,7 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 		// RFC 6749 §4.1.2: "The authorization code MUST expire shortly
 		// after it is issued to mitigate the risk of leaks."
 		ExpiresAt: a.now().Add(a.codeTTL),
+		FlowRef:   flowRef(req.State),
 	})
 	if err != nil {
 		internalError(w, r, a.log, "save auth code", err)
@@ -291,6 +300,12 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
 	}
 	a.log.InfoContext(r.Context(), "authorization code issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+	pkce := "without PKCE"
+	if req.CodeChallenge != "" {
+		pkce = "bound to the PKCE code_challenge " + req.CodeChallenge[:8] + "… (S256)"
+	}
+	a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "authorization code issued",
+		fmt.Sprintf("for scope %q, redirect_uri %s (an exact match of a registered one), valid %s, single use, %s", req.Scope, req.RedirectURI, a.codeTTL, pkce))
 	oauth.RedirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}}, req.State, a.issuer)
 }
 

@@ -32,7 +32,7 @@ func newBenchServer(b *testing.B) benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.clock.now, discardLogger())}
+	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.activity, ts.clock.now, discardLogger())}
 }
 
 func (bs benchServer) serve(b *testing.B, req *http.Request, want int) {

@@ -67,6 +67,7 @@ func handleConsent(a authorizer) http.Handler {
 			// RFC 6749 §4.1.2.1: access_denied, "The resource owner or
 			// authorization server denied the request."
 			a.log.InfoContext(r.Context(), "consent denied", "client_id", req.ClientID, "user_id", who.user.ID)
+			a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "consent denied", "you chose Deny for "+req.Scope)
 			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeAccessDenied, 403, "the user denied access"))
 			return
 		default:
@@ -89,6 +90,7 @@ func handleConsent(a authorizer) http.Handler {
 			return
 		}
 		a.log.InfoContext(r.Context(), "consent given", "client_id", req.ClientID, "user_id", who.user.ID, "scope", req.Scope)
+		a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "consent given", "you allowed "+granted.String())
 		a.issueCode(w, r, req, who)
 	})
 }

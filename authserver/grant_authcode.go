@@ -5,6 +5,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -34,6 +35,8 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 			ti.log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
 		}
 		ti.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "grant_id", ac.GrantID)
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
+			"the code was redeemed before; refused, and every token issued for it revoked (RFC 6749 §4.1.2)")
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
 	case errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code is invalid or expired")
@@ -45,34 +48,41 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// RFC 6749 §4.1.3: the server MUST "ensure that the authorization code
 	// was issued to the authenticated confidential client, or if the client
 	// is public, ensure that the code was issued to "client_id" in the request".
+	refuse := func(e *oauth.Error, reason string) (tokenResponse, *oauth.Error) {
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused", reason)
+		return tokenResponse{}, e
+	}
 	if ac.ClientID != client.ID {
-		return tokenResponse{}, oauth.InvalidGrant("the authorization code was issued to another client")
+		return refuse(oauth.InvalidGrant("the authorization code was issued to another client"),
+			fmt.Sprintf("%s presented a code issued to %s", client.ID, ac.ClientID))
 	}
 	if !now.Before(ac.ExpiresAt) {
-		return tokenResponse{}, oauth.InvalidGrant("the authorization code has expired")
+		return refuse(oauth.InvalidGrant("the authorization code has expired"), "the code had expired")
 	}
 	// RFC 6749 §4.1.3: "ensure that the "redirect_uri" parameter is present
 	// if the "redirect_uri" parameter was included in the initial
 	// authorization request ... and if included ensure that their values
 	// are identical."
 	if redirectURI != ac.RedirectURI {
-		return tokenResponse{}, oauth.InvalidGrant("redirect_uri does not match the authorization request")
+		return refuse(oauth.InvalidGrant("redirect_uri does not match the authorization request"),
+			fmt.Sprintf("redirect_uri %q is not the %q of the authorization request", oauth.Truncate(redirectURI), ac.RedirectURI))
 	}
 	switch {
 	case ac.CodeChallenge != "" && verifier == "":
-		return tokenResponse{}, oauth.InvalidGrant("code_verifier is required: the authorization request used PKCE")
+		return refuse(oauth.InvalidGrant("code_verifier is required: the authorization request used PKCE"), "no code_verifier, but the code is bound to a PKCE challenge")
 	case ac.CodeChallenge != "" && !oauth.VerifyPKCE(ac.CodeChallenge, verifier):
-		return tokenResponse{}, oauth.InvalidGrant("code_verifier does not match the code_challenge")
+		return refuse(oauth.InvalidGrant("code_verifier does not match the code_challenge"),
+			fmt.Sprintf("PKCE: BASE64URL(SHA256(code_verifier)) = %.8s… but the code_challenge was %.8s… (RFC 7636 §4.6)", oauth.S256Challenge(verifier), ac.CodeChallenge))
 	case ac.CodeChallenge == "" && verifier != "":
 		// RFC 9700 §2.1.1: servers MUST refuse a code_verifier for a code
 		// issued without a challenge, or an attacker could strip PKCE
 		// from the authorization request (PKCE downgrade).
-		return tokenResponse{}, oauth.InvalidGrant("code_verifier sent, but the authorization request had no code_challenge")
+		return refuse(oauth.InvalidGrant("code_verifier sent, but the authorization request had no code_challenge"), "a code_verifier for a code issued without PKCE (a downgrade attempt)")
 	}
 
 	scope, _ := oauth.ParseScope(ac.Scope)
 	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: ac.UserID, Scope: ac.Scope,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now}
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef}
 	var refreshToken string
 	var rt *store.RefreshToken
 	if mayRefresh(client, scope) {
@@ -90,5 +100,6 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "tokens issued for code", "client_id", client.ID, "user_id", ac.UserID, "grant_id", grantID, "refresh", rt != nil)
+	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, rt != nil, "code and PKCE verifier checked"))
 	return resp, nil
 }

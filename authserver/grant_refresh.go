@@ -29,17 +29,21 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	}
 	// RFC 6749 §6: the server MUST "validate the refresh token ... and
 	// ensure that the refresh token was issued to the authenticated client".
+	refuse := func(e *oauth.Error, reason string) (tokenResponse, *oauth.Error) {
+		ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "refresh refused", reason)
+		return tokenResponse{}, e
+	}
 	if g.ClientID != client.ID {
-		return tokenResponse{}, oauth.InvalidGrant("the refresh token was issued to another client")
+		return refuse(oauth.InvalidGrant("the refresh token was issued to another client"), client.ID+" presented a refresh token of "+g.ClientID)
 	}
 	if g.Revoked() {
-		return tokenResponse{}, oauth.InvalidGrant("the refresh token was revoked")
+		return refuse(oauth.InvalidGrant("the refresh token was revoked"), "the grant was revoked: "+g.RevokeReason)
 	}
 	if !old.UsedAt.IsZero() {
 		return tokenResponse{}, ti.reuseDetected(r, g)
 	}
 	if !now.Before(old.ExpiresAt) {
-		return tokenResponse{}, oauth.InvalidGrant("the refresh token has expired")
+		return refuse(oauth.InvalidGrant("the refresh token has expired"), "the refresh token had expired")
 	}
 
 	// RFC 6749 §6: the requested scope "MUST NOT include any scope not
@@ -81,6 +85,8 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "refresh token rotated", "client_id", client.ID, "grant_id", g.ID)
+	ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "refresh token rotated",
+		ti.describeIssue(resp, true, "the old refresh token is spent; a second use of it would revoke the whole family"))
 	return resp, nil
 }
 
@@ -95,5 +101,7 @@ func (ti tokenIssuer) reuseDetected(r *http.Request, g store.Grant) *oauth.Error
 		ti.log.ErrorContext(r.Context(), "revoke grant after reuse", "err", err)
 	}
 	ti.log.WarnContext(r.Context(), "refresh token reuse; grant revoked", "client_id", g.ClientID, "grant_id", g.ID)
+	ti.activity.record(r.Context(), g.UserID, g.ClientID, g.FlowRef, "refresh token reuse detected",
+		"a refresh token already exchanged for its successor came back: every token of this grant is revoked (RFC 9700 §4.14.2)")
 	return oauth.InvalidGrant("the refresh token was already used; every token of this grant is now revoked")
 }

@@ -61,9 +61,10 @@ type testServer struct {
 	cfg   Config
 	store *sqlite.Store
 	keys  *signing.KeySet
-	clock *testClock
-	users map[string]store.User
-	logs  *syncBuffer // everything the server logged
+	clock    *testClock
+	users    map[string]store.User
+	logs     *syncBuffer // everything the server logged
+	activity *activityLog
 }
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
@@ -105,7 +106,10 @@ func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 		logTo = io.MultiWriter(ts.logs, testWriter{t})
 	}
 	log := slog.New(slog.NewTextHandler(logTo, nil))
-	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.clock.now, log)
+	actCtx, stopActivity := context.WithCancel(context.Background())
+	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
+	t.Cleanup(func() { stopActivity(); <-ts.activity.stopped }) // runs before the store closes
+	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.activity, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return ts

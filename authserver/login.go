@@ -95,6 +95,7 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			return
 		}
 		if !ok {
+			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
 			limits.perAccount.Fail(accountKey)
 			limits.perIP.Fail(ipKey)
 			a.log.InfoContext(r.Context(), "login failed", "username", vm.Username, "ip", clientIP(r))
@@ -112,6 +113,7 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			return
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
+		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return
@@ -125,8 +127,9 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 	})
 }
 
-// checkPassword returns the user if the password is right. For an unknown
-// user it still computes a hash, so the answer takes as long either way.
+// checkPassword reports whether the password is right, and returns the
+// user when the username exists. For an unknown user it still computes a
+// hash, so the answer takes as long either way.
 func checkPassword(r *http.Request, st store.Store, username, pw, dummyHash string) (store.User, bool, error) {
 	u, err := st.UserByUsername(r.Context(), username)
 	if errors.Is(err, store.ErrNotFound) {
@@ -137,7 +140,7 @@ func checkPassword(r *http.Request, st store.Store, username, pw, dummyHash stri
 	}
 	ok, err := password.Verify(pw, u.PasswordHash)
 	if err != nil {
-		return store.User{}, false, fmt.Errorf("user %s: %w", u.ID, err)
+		return u, false, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	return u, ok, nil
 }

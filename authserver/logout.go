@@ -92,6 +92,7 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 				return
 			}
 			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID)
+			a.activity.record(r.Context(), who.user.ID, clientID, "", "signed out", "session ended; apps that asked were told by back-channel logout")
 			bc.notifyUser(r.Context(), who.user.ID, who.session.ID)
 		}
 		if postLogout != "" {

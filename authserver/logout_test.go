@@ -159,3 +159,32 @@ func TestAccountRevokeAccess(t *testing.T) {
 		t.Fatalf("after revoke, authorization went to %s, want /consent", next)
 	}
 }
+
+func TestActivityLog(t *testing.T) {
+	ts := newTestServer(t)
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid", "offline_access", "photos.read")
+	b := ts.browser()
+	tok, _ := c.login(t, b, "alice", "wonderland")
+	// A wrong PKCE verifier, and a refresh token reused.
+	code, _ := ts.codeFor(t, b, "openid")
+	tokenError(t, redeem(t, ts, code, oauth.NewToken())) // a well-formed verifier of another login
+	refreshToken(t, refreshWith(t, ts, tok.RefreshToken))
+	tokenError(t, refreshWith(t, ts, tok.RefreshToken))
+
+	page := body(t, b.get("/account"))
+	for _, want := range []string{"signed in", "consent given", "authorization code issued", "tokens issued for a code",
+		"PKCE: BASE64URL(SHA256(code_verifier))", "refresh token rotated", "refresh token reuse detected", `id="req-`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the account page's activity lacks %q", want)
+		}
+	}
+	if strings.Contains(page, tok.RefreshToken) || strings.Contains(page, code) {
+		t.Fatal("the activity log shows a token or code")
+	}
+	// Bob sees none of it.
+	other := ts.browser()
+	loginForm(t, other, "bob", "builder").Body.Close()
+	if strings.Contains(body(t, other.get("/account")), "refresh token reuse detected") {
+		t.Fatal("bob sees alice's activity")
+	}
+}

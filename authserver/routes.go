@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -20,14 +21,18 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, now func() time.Time, log *slog.Logger) {
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: cfg.secureCookies()}
-	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(), log: log}
-	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, log: log,
+	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(),
+		activity: activity, log: log}
+	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, idTTL: cfg.IDTokenTTL}}
-	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log}
+	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
 	logouts := backchannel{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log, http: &http.Client{Timeout: 3 * time.Second}}
-	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log}
+	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
+		Refused: func(ctx context.Context, subject, clientID, reason string) {
+			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
+		}}
 	throttle := newLoginThrottle(now)
 	dummyHash := password.Hash("no user has this password")
 

@@ -68,8 +68,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	activity := newActivityLog(ctx, st, time.Now, log)
+	defer func() { <-activity.stopped }() // before the store closes: the writer flushes on shutdown
 	srv := &http.Server{
-		Handler:           newServer(cfg, st, keys, apiTokens, time.Now, log),
+		Handler:           newServer(cfg, st, keys, apiTokens, activity, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

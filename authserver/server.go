@@ -12,8 +12,8 @@ import (
 
 // newServer wires ImageHost's handlers into one http.Handler. Every
 // dependency comes in as a parameter; nothing is global.
-func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, now func() time.Time, log *slog.Logger) http.Handler {
+func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, now func() time.Time, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, cfg, st, keys, apiTokens, now, log)
+	addRoutes(mux, cfg, st, keys, apiTokens, activity, now, log)
 	return withRequestLog(log, withSecurityHeaders(mux))
 }

@@ -5,6 +5,7 @@ package main
 // grant_authcode.go, grant_refresh.go, grant_clientcreds.go.
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 )
 
@@ -32,6 +34,7 @@ type tokenIssuer struct {
 	mint       minter
 	now        func() time.Time
 	refreshTTL time.Duration
+	activity   *activityLog
 	log        *slog.Logger
 }
 
@@ -133,4 +136,17 @@ func requestedScope(form url.Values) (oauth.Scope, *oauth.Error) {
 		return nil, oauth.Errorf(oauth.CodeInvalidScope, 400, "the scope parameter is malformed")
 	}
 	return s, nil
+}
+
+// describeIssue says, for the activity log, what a token response carried
+// and which keys signed it.
+func (ti tokenIssuer) describeIssue(resp tokenResponse, refresh bool, checks string) string {
+	s := fmt.Sprintf("%s; access token (ES256, key %s, %d s)", checks, ti.mint.keys.ActiveKeyID(signing.ES256), resp.ExpiresIn)
+	if resp.IDToken != "" {
+		s += fmt.Sprintf(", ID token (RS256, key %s)", ti.mint.keys.ActiveKeyID(signing.RS256))
+	}
+	if refresh {
+		s += ", a new refresh token"
+	}
+	return s + " for scope " + resp.Scope
 }

@@ -210,7 +210,18 @@ func TestBrowserFlow(t *testing.T) {
 	if v := b.text("#token-ID\\ token p.muted"); !strings.Contains(v, "Signature verified (RS256)") {
 		t.Fatalf("ID token verification: %q", v)
 	}
+	// ImageHost's side: the token request's entry in its activity log, and
+	// the flow reference of the authorization request.
+	link := get(b, "ImageHost link", chromedp.Evaluate[string](`document.querySelector('article[data-step="6-7"] a.imagehost-log').href`))
+	ref := get(b, "flow ref", chromedp.Evaluate[string](`document.querySelector('article[data-step="2"] p.small code').textContent`))
 	b.screenshot("inspector")
+	b.do("ImageHost's activity log", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(".activity")))
+	anchor := link[strings.Index(link, "#")+1:]
+	if entry := b.text("#" + anchor); !strings.Contains(entry, "tokens issued for a code") || !strings.Contains(entry, ref) {
+		t.Fatalf("ImageHost's entry for the token request: %q (want it to name flow %s)", entry, ref)
+	}
+	b.screenshot("imagehost-activity")
+	b.do("back to the inspector", chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
 	b.do("presenter view", chromedp.Navigate(app.URL+"/flow?view=presenter"), chromedp.WaitVisible(chromedp.CSS(".presenter .diagram")))
 	b.screenshot("inspector-presenter")
 	b.assertNoTokensInPage("inspector (masked)")

@@ -29,6 +29,10 @@ type ExchangeView struct {
 	Note     string
 	Request  MessageView
 	Response MessageView
+	// Where ImageHost logged its side: its activity log entry for this
+	// request, and the flow reference both sides compute from state.
+	ImageHostLink string
+	FlowRef       string
 }
 
 // DiagramRow is one arrow of the sequence diagram.

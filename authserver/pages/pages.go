@@ -51,12 +51,24 @@ type ConnectedApp struct {
 	GrantedAt string
 }
 
+// ActivityEntry is one line of the activity log.
+type ActivityEntry struct {
+	Anchor    string // "req-<request id>", for links from a client's inspector
+	Time      string
+	Event     string
+	Client    string
+	Reason    string
+	RequestID string
+	FlowRef   string
+}
+
 // AccountView is the signed-in user's account page.
 type AccountView struct {
 	Username string
 	Name     string
 	Email    string
 	Apps     []ConnectedApp
+	Activity []ActivityEntry
 	Notice   string
 	CSRF     string
 }

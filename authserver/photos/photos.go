@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/gif" // registered for image.DecodeConfig
 	_ "image/jpeg"
@@ -68,6 +69,9 @@ type API struct {
 	ResourceMetadata string
 	Now              func() time.Time
 	Log              *slog.Logger
+	// Refused, if set, is told of requests refused with a valid token
+	// (for the owner's activity log).
+	Refused func(ctx context.Context, subject, clientID, reason string)
 }
 
 type tokenKey struct{}
@@ -83,6 +87,9 @@ func (a API) Require(scope string, next http.Handler) http.Handler {
 			if e == nil && !tok.Scope.Has(scope) {
 				e = oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the %s scope", scope)
 				e.URI = scope // WriteBearerError sends it as the scope attribute
+				if a.Refused != nil {
+					a.Refused(r.Context(), tok.Subject, tok.ClientID, fmt.Sprintf("%s %s needs %s; the token has only %q (RFC 6750 insufficient_scope)", r.Method, r.URL.Path, scope, tok.Scope.String()))
+				}
 			}
 			if e == nil {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))

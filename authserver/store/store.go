@@ -93,6 +93,7 @@ type AuthCode struct {
 	// when the code is consumed so that a replay can revoke that grant.
 	GrantID    string
 	ConsumedAt time.Time
+	FlowRef    string // see Activity.FlowRef
 }
 
 // Grant is what one redeemed authorization code gave a client: the family of
@@ -108,6 +109,7 @@ type Grant struct {
 	CreatedAt    time.Time
 	RevokedAt    time.Time // zero while active
 	RevokeReason string
+	FlowRef      string // see Activity.FlowRef
 }
 
 // Revoked reports whether the grant was revoked.
@@ -161,6 +163,22 @@ type Photo struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
+
+// Activity is one decision ImageHost took about a user's account: an
+// authorization, a consent, a token issued or refused, a revocation.
+type Activity struct {
+	ID        int64
+	UserID    string
+	ClientID  string
+	RequestID string // the X-Request-Id of the request that caused it
+	FlowRef   string // a short hash of the authorization request's state, which the client can compute too
+	Event     string
+	Reason    string // in plain words
+	At        time.Time
+}
+
+// ActivityRetention is how long the activity log keeps an entry.
+const ActivityRetention = 30 * 24 * time.Hour
 
 // Store keeps ImageHost's state. Every method is safe for concurrent use.
 // Times go in and come out in UTC.
@@ -238,7 +256,13 @@ type Store interface {
 	DeletePhoto(ctx context.Context, owner, id string) error
 	CountPhotos(ctx context.Context, owner string) (int, error)
 
+	// AddActivity appends entries to the activity log, in one transaction.
+	AddActivity(ctx context.Context, entries []Activity) error
+	// ActivityForUser returns the user's newest entries, newest first.
+	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
+
 	// DeleteExpired removes auth requests, codes, sessions and deny-list
-	// entries that expired before now.
+	// entries that expired before now, and activity older than
+	// ActivityRetention.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }

@@ -10,12 +10,12 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason"
+const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason, flow_ref"
 
 func scanGrant(row interface{ Scan(...any) error }) (store.Grant, error) {
 	var g store.Grant
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID,
-		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason)
+		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
 	return g, err
 }
 
@@ -31,9 +31,9 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, rt store.RefreshToken) error
 // crash there is either both or neither.
 func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err := tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			g.ID, g.ClientID, g.UserID, g.Scope, g.SessionID, fmtTime(g.AuthTime), fmtTime(g.CreatedAt),
-			fmtTime(g.RevokedAt), g.RevokeReason)
+			fmtTime(g.RevokedAt), g.RevokeReason, g.FlowRef)
 		if err != nil || rt == nil {
 			return err
 		}
@@ -115,11 +115,11 @@ func (s *Store) RefreshToken(ctx context.Context, tokenHash []byte) (store.Refre
 	var rt store.RefreshToken
 	var g store.Grant
 	err := s.read.QueryRowContext(ctx, `SELECT r.token_hash, r.grant_id, r.scope, r.issued_at, r.expires_at, r.used_at,
-			g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason
+			g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref
 		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = ?`, tokenHash).Scan(
 		&rt.TokenHash, &rt.GrantID, &rt.Scope, timeField{&rt.IssuedAt}, timeField{&rt.ExpiresAt}, timeField{&rt.UsedAt},
 		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID, timeField{&g.AuthTime}, timeField{&g.CreatedAt},
-		timeField{&g.RevokedAt}, &g.RevokeReason)
+		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
 	return rt, g, mapErr("sqlite: refresh token", err)
 }
 

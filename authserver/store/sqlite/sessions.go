@@ -65,7 +65,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))
+		return err
 	})
 	return mapErr("sqlite: delete expired", err)
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"photos", testPhotos},
 		{"delete expired", testDeleteExpired},
 		{"times round-trip in UTC", testUTC},
+		{"activity log", testActivity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -156,7 +157,7 @@ func testAuthRequests(t *testing.T, s store.Store) {
 
 func newCode(u store.User, c store.Client, hash string) store.AuthCode {
 	return store.AuthCode{CodeHash: []byte(hash), ClientID: c.ID, UserID: u.ID, RedirectURI: c.RedirectURIs[0],
-		Scope: "openid", CodeChallenge: "ch", CodeChallengeMethod: "S256", AuthTime: t0, ExpiresAt: t0.Add(time.Minute)}
+		Scope: "openid", CodeChallenge: "ch", CodeChallengeMethod: "S256", AuthTime: t0, ExpiresAt: t0.Add(time.Minute), FlowRef: "ref-" + hash}
 }
 
 func testAuthCodeSingleUse(t *testing.T, s store.Store) {
@@ -165,7 +166,7 @@ func testAuthCodeSingleUse(t *testing.T, s store.Store) {
 	must(t, s.SaveAuthCode(ctx, newCode(u, c, "code1")))
 	got, err := s.ConsumeAuthCode(ctx, []byte("code1"), "grant-1", t0)
 	must(t, err)
-	if got.ClientID != c.ID || got.CodeChallenge != "ch" || got.GrantID != "grant-1" {
+	if got.ClientID != c.ID || got.CodeChallenge != "ch" || got.GrantID != "grant-1" || got.FlowRef != "ref-code1" {
 		t.Fatalf("ConsumeAuthCode = %+v", got)
 	}
 	got, err = s.ConsumeAuthCode(ctx, []byte("code1"), "grant-2", t0)
@@ -212,7 +213,7 @@ func testAuthCodeConcurrent(t *testing.T, s store.Store) {
 
 func newGrant(t *testing.T, s store.Store, id string) (store.Grant, store.RefreshToken) {
 	t.Helper()
-	g := store.Grant{ID: id, ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+	g := store.Grant{ID: id, ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0, FlowRef: "ref-" + id}
 	rt := store.RefreshToken{TokenHash: []byte(id + "-rt0"), GrantID: id, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	must(t, s.CreateGrant(context.Background(), g, &rt))
 	return g, rt
@@ -224,7 +225,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	g, rt0 := newGrant(t, s, "g1")
 	got, gg, err := s.RefreshToken(ctx, rt0.TokenHash)
 	must(t, err)
-	if gg.ID != g.ID || gg.Revoked() || !got.UsedAt.IsZero() || !got.ExpiresAt.Equal(rt0.ExpiresAt) {
+	if gg.ID != g.ID || gg.Revoked() || !got.UsedAt.IsZero() || !got.ExpiresAt.Equal(rt0.ExpiresAt) || gg.FlowRef != "ref-g1" {
 		t.Fatalf("RefreshToken = %+v, %+v", got, gg)
 	}
 	rt1 := store.RefreshToken{TokenHash: []byte("g1-rt1"), GrantID: g.ID, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
@@ -453,5 +454,27 @@ func testUTC(t *testing.T, s store.Store) {
 	}
 	if !got.CreatedAt.Equal(t0) || got.CreatedAt.Nanosecond() != t0.Nanosecond() {
 		t.Fatalf("CreatedAt = %v, want %v to the nanosecond", got.CreatedAt, t0)
+	}
+}
+
+func testActivity(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.AddActivity(ctx, nil))
+	must(t, s.AddActivity(ctx, []store.Activity{
+		{UserID: "u-alice", ClientID: "app", RequestID: "r1", FlowRef: "f1", Event: "consent given", Reason: "openid", At: t0},
+		{UserID: "u-bob", ClientID: "app", Event: "login", At: t0},
+		{UserID: "u-alice", ClientID: "app", RequestID: "r2", Event: "tokens issued", At: t0.Add(time.Second)},
+	}))
+	got, err := s.ActivityForUser(ctx, "u-alice", 10)
+	must(t, err)
+	if len(got) != 2 || got[0].Event != "tokens issued" || got[1].FlowRef != "f1" || !got[1].At.Equal(t0) {
+		t.Fatalf("ActivityForUser = %+v", got)
+	}
+	if got, _ := s.ActivityForUser(ctx, "u-alice", 1); len(got) != 1 {
+		t.Fatalf("limit ignored: %d entries", len(got))
+	}
+	must(t, s.DeleteExpired(ctx, t0.Add(store.ActivityRetention+time.Hour)))
+	if got, _ := s.ActivityForUser(ctx, "u-alice", 10); len(got) != 0 {
+		t.Fatalf("activity older than the retention kept: %+v", got)
 	}
 }
