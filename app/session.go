@@ -150,8 +150,27 @@ func (b browserSession) ensureFlowID() string {
 	return id
 }
 
-// addFlash queues a message for the next page.
-func (b browserSession) addFlash(msg string) { b.s.AddFlash(msg) }
+// Flash messages live in the cookie until the next page shows them; these
+// bounds keep the cookie's worst case small (see TestSessionCookieSize).
+const (
+	maxFlashes   = 2
+	maxFlashText = 300
+)
+
+// addFlash queues a message for the next page, keeping the newest few.
+func (b browserSession) addFlash(msg string) {
+	if len(msg) > maxFlashText {
+		msg = msg[:maxFlashText-3] + "..."
+	}
+	old := b.flashes()
+	if len(old) >= maxFlashes {
+		old = old[len(old)-maxFlashes+1:]
+	}
+	for _, f := range old {
+		b.s.AddFlash(f)
+	}
+	b.s.AddFlash(msg)
+}
 
 // flashes takes the queued messages.
 func (b browserSession) flashes() []string {

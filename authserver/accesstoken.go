@@ -13,9 +13,9 @@ import (
 // beyond the signature and claims any resource server can check, it knows
 // which tokens and grants were revoked. Userinfo and introspection use it.
 type tokenChecker struct {
-	issuer string
-	keys   oauth.PublicKeys
-	store  store.Store
+	issuer   string
+	keys     oauth.PublicKeys
+	store    store.Store
 	now      func() time.Time
 	activity *activityLog
 	log      *slog.Logger

@@ -23,9 +23,9 @@ import (
 
 // activityLog records and stores activity.
 type activityLog struct {
-	store store.Store
-	now   func() time.Time
-	log   *slog.Logger
+	store   store.Store
+	now     func() time.Time
+	log     *slog.Logger
 	queue   chan store.Activity
 	flush   chan chan struct{}
 	stopped chan struct{} // closed when the writer has ended

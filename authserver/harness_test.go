@@ -56,11 +56,11 @@ const (
 
 // testServer is a real ImageHost on a real SQLite file, over real HTTP.
 type testServer struct {
-	t     testing.TB
-	URL   string
-	cfg   Config
-	store *sqlite.Store
-	keys  *signing.KeySet
+	t        testing.TB
+	URL      string
+	cfg      Config
+	store    *sqlite.Store
+	keys     *signing.KeySet
 	clock    *testClock
 	users    map[string]store.User
 	logs     *syncBuffer // everything the server logged
