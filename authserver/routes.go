@@ -54,6 +54,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(authz, keys, logouts)))
 	mux.Handle("GET /account", handleAccount(authz))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(authz, logouts)))
+	mux.Handle("GET /developer", handleDeveloper(authz))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz)))
+	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(authz)))
+	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(authz)))
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))

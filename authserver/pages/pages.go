@@ -89,3 +89,25 @@ type HomeView struct {
 	Issuer   string
 	Username string // "" when signed out
 }
+
+// DevClient is one of the user's own clients in the developer console.
+type DevClient struct {
+	ID             string
+	Name           string
+	RedirectURIs   []string
+	AccessTokenTTL string // "" for the server's default
+}
+
+// DeveloperView is the developer console.
+type DeveloperView struct {
+	Username string
+	Issuer   string
+	Clients  []DevClient
+	// NewSecret is shown once, right after a client is made or its secret rotated.
+	NewSecretFor string
+	NewSecret    string
+	Error        string
+	// The form's values, kept when it had an error.
+	FormName, FormRedirects, FormTTL string
+	CSRF                             string
+}

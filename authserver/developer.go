@@ -1,0 +1,188 @@
+package main
+
+// The developer console: a signed-in user registers their own OAuth clients
+// (name, redirect URIs, optionally a short access-token lifetime for a
+// workshop), sees the client_id, gets the secret once, can rotate it and
+// delete the client. The same rules as dynamic registration (RFC 7591)
+// apply; the client belongs to the user who made it.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
+	"oauthdemo/authserver/store"
+)
+
+// maxClientsPerUser bounds what one account can register.
+const maxClientsPerUser = 20
+
+// developerPage renders the console for the signed-in user.
+func developerPage(w http.ResponseWriter, r *http.Request, a authorizer, who signedIn, status int, vm pages.DeveloperView) {
+	clients, err := ownClients(r, a.store, who.user.ID)
+	if err != nil {
+		internalError(w, r, a.log, "list clients", err)
+		return
+	}
+	vm.Username, vm.Issuer, vm.CSRF = who.user.Username, a.issuer, csrfToken(w, r, a.secure)
+	for _, c := range clients {
+		dc := pages.DevClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs}
+		if c.AccessTokenTTL > 0 {
+			dc.AccessTokenTTL = c.AccessTokenTTL.String()
+		}
+		vm.Clients = append(vm.Clients, dc)
+	}
+	render(w, r, status, pages.Developer(vm))
+}
+
+func ownClients(r *http.Request, st store.Store, userID string) ([]store.Client, error) {
+	all, err := st.ListClients(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var own []store.Client
+	for _, c := range all {
+		if c.OwnerUserID == userID {
+			own = append(own, c)
+		}
+	}
+	return own, nil
+}
+
+// requireUser returns the signed-in user, or sends the browser to log in.
+func (a authorizer) requireUser(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
+	who, ok := a.sessions.current(r)
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return who, ok
+}
+
+// handleDeveloper serves GET /developer.
+func handleDeveloper(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if who, ok := a.requireUser(w, r); ok {
+			developerPage(w, r, a, who, http.StatusOK, pages.DeveloperView{})
+		}
+	})
+}
+
+// developerForm checks the CSRF token and the session of a console form.
+func (a authorizer) developerForm(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
+	if err := r.ParseForm(); err != nil || !validCSRF(r) {
+		errorPage(w, r, http.StatusForbidden, "The form had expired", "Go back to the developer console and try again.", oauth.CodeInvalidRequest)
+		return signedIn{}, false
+	}
+	return a.requireUser(w, r)
+}
+
+// handleCreateClient serves POST /developer/clients.
+func handleCreateClient(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := a.developerForm(w, r)
+		if !ok {
+			return
+		}
+		vm := pages.DeveloperView{FormName: r.PostForm.Get("name"), FormRedirects: r.PostForm.Get("redirect_uris"), FormTTL: r.PostForm.Get("access_token_ttl")}
+		fail := func(msg string) { vm.Error = msg; developerPage(w, r, a, who, http.StatusBadRequest, vm) }
+
+		own, err := ownClients(r, a.store, who.user.ID)
+		if err != nil {
+			internalError(w, r, a.log, "list clients", err)
+			return
+		}
+		if len(own) >= maxClientsPerUser {
+			fail(fmt.Sprintf("You have %d apps already; delete one first.", len(own)))
+			return
+		}
+		md := clientMetadata{ClientName: vm.FormName, RedirectURIs: strings.Fields(vm.FormRedirects),
+			GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic"}
+		if strings.TrimSpace(md.ClientName) == "" {
+			fail("Give the app a name.")
+			return
+		}
+		client, e := newClientFromMetadata(&md)
+		if e != nil {
+			fail(e.Description + ".")
+			return
+		}
+		if s := strings.TrimSpace(vm.FormTTL); s != "" {
+			secs, err := strconv.Atoi(s)
+			if err != nil || secs < 5 || secs > 24*3600 {
+				fail("The access token lifetime must be a number of seconds from 5 to 86400.")
+				return
+			}
+			client.AccessTokenTTL = time.Duration(secs) * time.Second
+		}
+		secret := oauth.NewToken()
+		client.ID, client.SecretHash, client.OwnerUserID, client.CreatedAt = oauth.NewID(), oauth.HashToken(secret), who.user.ID, a.now()
+		if err := a.store.CreateClient(r.Context(), client); err != nil {
+			internalError(w, r, a.log, "create client", err)
+			return
+		}
+		a.activity.record(r.Context(), who.user.ID, client.ID, "", "app registered in the developer console",
+			fmt.Sprintf("%q with redirect URIs %s", client.Name, strings.Join(client.RedirectURIs, " ")))
+		developerPage(w, r, a, who, http.StatusCreated, pages.DeveloperView{NewSecretFor: client.ID, NewSecret: secret})
+	})
+}
+
+// ownClient finds one of the user's clients named in the path.
+func (a authorizer) ownClient(w http.ResponseWriter, r *http.Request, who signedIn) (store.Client, bool) {
+	c, err := a.store.ClientByID(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.OwnerUserID != who.user.ID) {
+		errorPage(w, r, http.StatusNotFound, "No such app", "You have no app with this client_id.", "")
+		return c, false
+	} else if err != nil {
+		internalError(w, r, a.log, "load client", err)
+		return c, false
+	}
+	return c, true
+}
+
+// handleRotateSecret serves POST /developer/clients/{id}/rotate. The old
+// secret stops working at once.
+func handleRotateSecret(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := a.developerForm(w, r)
+		if !ok {
+			return
+		}
+		c, ok := a.ownClient(w, r, who)
+		if !ok {
+			return
+		}
+		secret := oauth.NewToken()
+		if err := a.store.SetClientSecret(r.Context(), c.ID, oauth.HashToken(secret)); err != nil {
+			internalError(w, r, a.log, "rotate secret", err)
+			return
+		}
+		a.activity.record(r.Context(), who.user.ID, c.ID, "", "client secret rotated", "the old secret no longer authenticates "+c.Name)
+		developerPage(w, r, a, who, http.StatusOK, pages.DeveloperView{NewSecretFor: c.ID, NewSecret: secret})
+	})
+}
+
+// handleDeleteClient serves POST /developer/clients/{id}/delete, which also
+// ends every grant and token of the client.
+func handleDeleteClient(a authorizer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := a.developerForm(w, r)
+		if !ok {
+			return
+		}
+		c, ok := a.ownClient(w, r, who)
+		if !ok {
+			return
+		}
+		if err := a.store.DeleteClient(r.Context(), c.ID); err != nil {
+			internalError(w, r, a.log, "delete client", err)
+			return
+		}
+		a.activity.record(r.Context(), who.user.ID, c.ID, "", "app deleted in the developer console", c.Name+" and all its grants are gone")
+		http.Redirect(w, r, "/developer", http.StatusSeeOther)
+	})
+}
