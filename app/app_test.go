@@ -50,7 +50,8 @@ func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
 		return map[string]string{
 			"PHOTOEDITOR_ADDR": fmt.Sprintf("127.0.0.1:%d", port), "PHOTOEDITOR_BASE_URL": appURL,
 			"PHOTOEDITOR_ISSUER": ih.URL, "PHOTOEDITOR_CLIENT_SECRET": harness.AppClientSecret,
-			"PHOTOEDITOR_DATA_DIR": t.TempDir(),
+			"PHOTOEDITOR_DATA_DIR": t.TempDir(), "PHOTOEDITOR_MACHINE_CLIENT_ID": "photo-sync",
+			"PHOTOEDITOR_MACHINE_CLIENT_SECRET": harness.M2MClientSecret,
 		}[k]
 	}, io.Discard)
 	if err != nil {
@@ -660,6 +661,20 @@ func TestRevealAllowed(t *testing.T) {
 		req.RemoteAddr, req.Host = tc.remote, tc.host
 		if got := revealAllowed(echoContext(req, httptest.NewRecorder())); got != tc.want {
 			t.Errorf("remote %s host %s: %v, want %v", tc.remote, tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestMachineToMachine(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	_, page := u.get(a.URL + "/flow")
+	_, page = u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+	for _, want := range []string{`sub=&#34;photo-sync&#34;`, "refresh token: false", "it sees 1 photo(s), all its own uploads",
+		"404, as if it did not exist", `data-step="M"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
 		}
 	}
 }

@@ -24,6 +24,10 @@ type Config struct {
 	SessionAuthKey       string
 	SessionEncryptionKey string
 	LogLevel             string
+	// A machine client's credentials, for the workshop's client
+	// credentials demonstration; empty turns it off.
+	MachineClientID     string
+	MachineClientSecret string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -42,6 +46,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.SessionAuthKey, "session-auth-key", "PHOTOEDITOR_SESSION_AUTH_KEY", "", "hex cookie authentication key, 32 or 64 bytes (default: generated and kept in data-dir)"},
 		{&c.SessionEncryptionKey, "session-encryption-key", "PHOTOEDITOR_SESSION_ENCRYPTION_KEY", "", "hex cookie encryption key, 32 bytes (default: generated and kept in data-dir)"},
 		{&c.LogLevel, "log-level", "PHOTOEDITOR_LOG_LEVEL", "info", "debug, info, warn or error"},
+		{&c.MachineClientID, "machine-client-id", "PHOTOEDITOR_MACHINE_CLIENT_ID", "", "a machine client for the workshop's client credentials demonstration"},
+		{&c.MachineClientSecret, "machine-client-secret", "PHOTOEDITOR_MACHINE_CLIENT_SECRET", "", "its secret"},
 	}
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -36,6 +36,7 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	e.POST("/flow/expire", handleExpireNow(g))
 	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
 	e.POST("/flow/attack/:name", handleAttack(p, g, rec))
+	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret))
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })

@@ -41,6 +41,7 @@ const (
 	StepDiscovery Step = "D"   // the app reads ImageHost's metadata or keys
 	StepLogout    Step = "L"   // logout and back-channel logout
 	StepAttack    Step = "!"   // an attack demonstration: a deliberately broken request
+	StepMachine   Step = "M"   // the machine-to-machine grant (client credentials)
 )
 
 // KV is one header or parameter.

@@ -180,6 +180,8 @@ func App(tb testing.TB, port int, issuer string, extraEnv ...string) *Process {
 		"PHOTOEDITOR_PHOTOS_API=",
 		"PHOTOEDITOR_CLIENT_ID=" + AppClientID,
 		"PHOTOEDITOR_CLIENT_SECRET=" + AppClientSecret,
+		"PHOTOEDITOR_MACHINE_CLIENT_ID=photo-sync",
+		"PHOTOEDITOR_MACHINE_CLIENT_SECRET=" + M2MClientSecret,
 		"PHOTOEDITOR_DATA_DIR=" + tb.TempDir(),
 		"PHOTOEDITOR_LOG_LEVEL=warn",
 	}

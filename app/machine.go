@@ -1,0 +1,107 @@
+package main
+
+// Workshop mode's machine-to-machine demonstration: the client credentials
+// grant (RFC 6749 §4.4), run with a machine client's credentials, then the
+// photos API as that machine sees it: only its own uploads, never a user's.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"oauthdemo/app/flow"
+	"oauthdemo/app/imagehost"
+)
+
+// staticTokens hands out one fixed access token: a machine has no refresh.
+type staticTokens string
+
+func (t staticTokens) AccessToken(context.Context) (string, error)     { return string(t), nil }
+func (t staticTokens) Refresh(context.Context, string) (string, error) { return string(t), nil }
+
+// handleMachine serves POST /flow/machine.
+func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientSecret string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if clientID == "" {
+			return redirectWithFlash(c, g.cs, "/flow", "No machine client is configured (PHOTOEDITOR_MACHINE_CLIENT_ID and _SECRET; the demo sets them).")
+		}
+		bs := g.cs.get(c)
+		flowID := bs.ensureFlowID()
+		if err := g.cs.save(c, bs); err != nil {
+			return err
+		}
+		ctx := flow.WithStep(flow.WithID(c.Request().Context(), flowID), flow.StepMachine)
+		d, err := p.discover(ctx)
+		if err != nil {
+			return imageHostDown(err)
+		}
+		cc := clientcredentials.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURL: d.oauth.Endpoint.TokenURL}
+		tok, err := cc.Token(p.withHTTP(ctx))
+		if err != nil {
+			return redirectWithFlash(c, g.cs, "/flow", "Client credentials failed: "+err.Error())
+		}
+		var claims struct {
+			Sub      string `json:"sub"`
+			ClientID string `json:"client_id"`
+			Scope    string `json:"scope"`
+		}
+		if parts := strings.Split(tok.AccessToken, "."); len(parts) == 3 {
+			if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				json.Unmarshal(b, &claims)
+			}
+		}
+		robot := staticTokens(tok.AccessToken)
+		var out []string
+		out = append(out, fmt.Sprintf("token for sub=%q (the client itself: no user), scope %q, refresh token: %v", claims.Sub, claims.Scope, tok.RefreshToken != ""))
+		if _, err := g.api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID); err != nil {
+			out = append(out, "upload: "+err.Error())
+		}
+		list, err := g.api.List(ctx, robot)
+		if err != nil {
+			out = append(out, "list: "+err.Error())
+		} else {
+			out = append(out, fmt.Sprintf("it sees %d photo(s), all its own uploads", len(list)))
+		}
+		// A user's photo, asked for with the machine's token.
+		if conn, err := g.connection(c); err == nil {
+			if photos, err := g.api.List(c.Request().Context(), conn.tokens); err == nil && len(photos) > 0 {
+				_, _, err := g.api.Image(ctx, robot, photos[0].ID)
+				switch {
+				case err == imagehost.ErrNotFound:
+					out = append(out, fmt.Sprintf("asking for %s's photo %s: 404, as if it did not exist", conn.session.Name, photos[0].ID))
+				case err != nil:
+					out = append(out, "asking for a user's photo: "+err.Error())
+				default:
+					out = append(out, "asking for a user's photo: ImageHost served it!")
+				}
+			}
+		}
+		return redirectWithFlash(c, g.cs, "/flow", "Machine to machine: "+strings.Join(out, "; ")+".")
+	}
+}
+
+// robotImage is a small generated picture for the machine's upload.
+func robotImage() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 48, 48))
+	for y := range 48 {
+		for x := range 48 {
+			c := color.RGBA{90, 110, 130, 255}
+			if (x-24)*(x-24)+(y-20)*(y-20) < 100 || (y > 34 && x > 12 && x < 36) {
+				c = color.RGBA{200, 220, 240, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	return buf.Bytes()
+}
