@@ -34,6 +34,7 @@ type authorizer struct {
 	codeTTL  time.Duration
 	secure   bool
 	activity *activityLog
+	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
 }
 
@@ -50,7 +51,7 @@ func handleAuthorize(a authorizer) http.Handler {
 			}
 			params = r.PostForm
 		}
-		req, client, e, canRedirect := parseAuthorizeRequest(r, a.store, params)
+		req, client, e, canRedirect := parseAuthorizeRequest(r, a.store, params, a.lab.on(defencePKCE))
 		if e != nil {
 			a.fail(w, r, req, client, e, canRedirect)
 			return
@@ -91,7 +92,8 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 // parseAuthorizeRequest validates an authorization request. canRedirect
 // reports whether the client and redirect URI are trusted, so that an error
 // may be sent back to the client.
-func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values) (req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
+// requirePKCE is false only when lab mode switched PKCE off.
+func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values, requirePKCE bool) (req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
 	if e := oauth.CheckParams(params); e != nil {
 		return req, client, e, false
 	}
@@ -169,7 +171,7 @@ func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values) (
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return req, client, oauth.InvalidRequest("code_challenge_method without code_challenge"), true
-	case req.CodeChallenge == "" && client.Public():
+	case req.CodeChallenge == "" && client.Public() && requirePKCE:
 		// RFC 9700 §2.1.1: public clients "MUST use PKCE"; OAuth 2.1 §4.1.1
 		// makes the server require it of them.
 		return req, client, oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256"), true

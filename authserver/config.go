@@ -28,6 +28,9 @@ type Config struct {
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
 	LogLevel           string
 
+	// Lab turns on lab mode: defences that can be switched off, loopback only.
+	Lab bool
+
 	// Demo seeds demo users, clients and photos on start, idempotently.
 	Demo                bool
 	DemoUsers           string // "alice:wonderland,bob:builder"
@@ -68,6 +71,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
+			return err
+		}, true},
+		{"lab", "IMAGEHOST_LAB", "false", "lab mode: defences can be switched off at /lab (loopback only)", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.Lab = v
 			return err
 		}, true},
 		{"demo-users", "IMAGEHOST_DEMO_USERS", "", "demo users as user:password,user:password", text(&c.DemoUsers), false},
@@ -140,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
+	}
+	if c.Lab && !loopbackOnly(c.Addr) {
+		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
 	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")

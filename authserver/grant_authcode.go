@@ -68,6 +68,8 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 			fmt.Sprintf("redirect_uri %q is not the %q of the authorization request", oauth.Truncate(redirectURI), ac.RedirectURI))
 	}
 	switch {
+	case !ti.lab.on(defencePKCE):
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "LAB: PKCE not checked", "lab mode has PKCE switched off; the code_verifier was not compared")
 	case ac.CodeChallenge != "" && verifier == "":
 		return refuse(oauth.InvalidGrant("code_verifier is required: the authorization request used PKCE"), "no code_verifier, but the code is bound to a PKCE challenge")
 	case ac.CodeChallenge != "" && !oauth.VerifyPKCE(ac.CodeChallenge, verifier):

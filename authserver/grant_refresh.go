@@ -39,6 +39,13 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	if g.Revoked() {
 		return refuse(oauth.InvalidGrant("the refresh token was revoked"), "the grant was revoked: "+g.RevokeReason)
 	}
+	if !old.UsedAt.IsZero() && !ti.lab.on(defenceReuse) {
+		// Lab mode, reuse detection off: the spent token still buys an
+		// access token, and nothing is revoked.
+		ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "LAB: refresh token reuse allowed", "lab mode has reuse detection switched off; a spent refresh token was accepted")
+		scope, _ := oauth.ParseScope(old.Scope)
+		return ti.issue(r, client, g, scope, false, "", "")
+	}
 	if !old.UsedAt.IsZero() {
 		return tokenResponse{}, ti.reuseDetected(r, g)
 	}

@@ -21,11 +21,11 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, lab *labSwitches, now func() time.Time, log *slog.Logger) {
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: cfg.secureCookies()}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(),
-		activity: activity, log: log}
-	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, log: log,
+		activity: activity, lab: lab, log: log}
+	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
 	logouts := backchannel{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log, http: &http.Client{Timeout: 3 * time.Second}}
@@ -75,6 +75,12 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /api/photos", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Upload())))
 	mux.Handle("PUT /api/photos/{id}", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Replace())))
 	mux.Handle("DELETE /api/photos/{id}", api.Require(oauth.ScopePhotosWrite, api.Delete()))
+
+	// Lab mode only: the defences' switches.
+	if lab != nil {
+		mux.Handle("GET /lab", handleLab(authz, lab))
+		mux.Handle("POST /lab", limitBody(formLimit, handleLab(authz, lab)))
+	}
 
 	// Pages and files.
 	mux.Handle("GET /{$}", handleHome(cfg.Issuer, sessions))

@@ -14,6 +14,14 @@ import (
 // dependency comes in as a parameter; nothing is global.
 func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, now func() time.Time, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, cfg, st, keys, apiTokens, activity, now, log)
-	return withRequestLog(log, withSecurityHeaders(mux))
+	var lab *labSwitches
+	if cfg.Lab {
+		lab = newLabSwitches()
+	}
+	addRoutes(mux, cfg, st, keys, apiTokens, activity, lab, now, log)
+	var h http.Handler = mux
+	if lab != nil {
+		h = withLabBanner(h)
+	}
+	return withRequestLog(log, withSecurityHeaders(h))
 }

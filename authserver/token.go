@@ -35,6 +35,7 @@ type tokenIssuer struct {
 	now        func() time.Time
 	refreshTTL time.Duration
 	activity   *activityLog
+	lab        *labSwitches // nil outside lab mode
 	log        *slog.Logger
 }
 

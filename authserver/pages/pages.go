@@ -3,7 +3,10 @@
 // stylesheet they share. Pages never query anything.
 package pages
 
-import "embed"
+import (
+	"context"
+	"embed"
+)
 
 // Static holds the files served under /static/.
 //
@@ -110,4 +113,26 @@ type DeveloperView struct {
 	// The form's values, kept when it had an error.
 	FormName, FormRedirects, FormTTL string
 	CSRF                             string
+}
+
+type labKey struct{}
+
+// WithLab marks a request's context as served in lab mode: every page then
+// says so.
+func WithLab(ctx context.Context) context.Context { return context.WithValue(ctx, labKey{}, true) }
+
+func isLab(ctx context.Context) bool { v, _ := ctx.Value(labKey{}).(bool); return v }
+
+// LabSwitch is one defence lab mode can turn off.
+type LabSwitch struct {
+	Name    string
+	Title   string
+	Explain string
+	On      bool
+}
+
+// LabView is the lab switches page.
+type LabView struct {
+	Switches []LabSwitch
+	CSRF     string
 }

@@ -1,0 +1,103 @@
+package main
+
+// Lab mode, for workshops: switches that turn off one of ImageHost's
+// defences at a time, so that the matching attack demonstration succeeds,
+// and fails again once the switch is back on. Lab mode exists only when
+// ImageHost is started with -lab, listens on loopback only, and says so on
+// every page. Outside lab mode none of this is reachable.
+
+import (
+	"net"
+	"net/http"
+	"sync"
+
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
+)
+
+// labSwitches holds which defences are on. A nil *labSwitches (no lab
+// mode) has every defence on.
+type labSwitches struct {
+	mu       sync.Mutex
+	disabled map[string]bool
+}
+
+// The defences lab mode can turn off.
+const (
+	defencePKCE  = "pkce"
+	defenceReuse = "refresh-reuse-detection"
+)
+
+var labDefences = []pages.LabSwitch{
+	{Name: defencePKCE, Title: "PKCE",
+		Explain: "When off, ImageHost neither requires PKCE of public clients nor compares code_verifier with code_challenge. The wrong-verifier attack succeeds: a stolen code works without its verifier."},
+	{Name: defenceReuse, Title: "Refresh token reuse detection",
+		Explain: "When off, a refresh token that was already exchanged still works and nothing is revoked. The reuse attack succeeds: a thief's old copy keeps getting access tokens."},
+}
+
+func newLabSwitches() *labSwitches { return &labSwitches{disabled: map[string]bool{}} }
+
+// on reports whether a defence is on.
+func (l *labSwitches) on(defence string) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.disabled[defence]
+}
+
+func (l *labSwitches) set(defence string, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.disabled[defence] = !on
+}
+
+// loopbackOnly reports whether addr listens on a loopback address only.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// withLabBanner marks every request's context as lab mode, for the
+// banner every page shows.
+func withLabBanner(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(pages.WithLab(r.Context())))
+	})
+}
+
+// handleLab serves GET and POST /lab: the switches.
+func handleLab(a authorizer, lab *labSwitches) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil || !validCSRF(r) {
+				errorPage(w, r, http.StatusForbidden, "The form had expired", "Reload the lab page and try again.", oauth.CodeInvalidRequest)
+				return
+			}
+			for _, d := range labDefences {
+				if d.Name == r.PostForm.Get("defence") {
+					on := r.PostForm.Get("on") == "true"
+					lab.set(d.Name, on)
+					a.log.WarnContext(r.Context(), "lab switch", "defence", d.Name, "on", on)
+				}
+			}
+			http.Redirect(w, r, "/lab", http.StatusSeeOther)
+			return
+		}
+		vm := pages.LabView{CSRF: csrfToken(w, r, a.secure)}
+		for _, d := range labDefences {
+			d.On = lab.on(d.Name)
+			vm.Switches = append(vm.Switches, d)
+		}
+		render(w, r, http.StatusOK, pages.Lab(vm))
+	})
+}
+
