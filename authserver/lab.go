@@ -100,4 +100,3 @@ func handleLab(a authorizer, lab *labSwitches) http.Handler {
 		render(w, r, http.StatusOK, pages.Lab(vm))
 	})
 }
-
