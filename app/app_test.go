@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,12 @@ type testApp struct {
 
 func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
 	t.Helper()
+	return newTestAppWith(t, nil, imageHostEnv...)
+}
+
+// newTestAppWith lets configure change the app's configuration first.
+func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...string) *testApp {
+	t.Helper()
 	port := harness.FreePort(t)
 	appURL := fmt.Sprintf("http://localhost:%d", port)
 	ih := harness.ImageHost(t, appURL, imageHostEnv...)
@@ -56,6 +63,9 @@ func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
@@ -676,5 +686,80 @@ func TestMachineToMachine(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
 		}
+	}
+}
+
+// labFlip sets one of a lab page's switches through its form.
+func labFlip(t *testing.T, u *user, base, field, name string, on bool) {
+	t.Helper()
+	_, page := u.get(base + "/lab")
+	form := hidden(page)
+	form.Set(field, name)
+	form.Set("on", strconv.FormatBool(on))
+	if resp, _ := u.post(base+"/lab", form); resp.StatusCode != 200 {
+		t.Fatalf("lab switch %s: %d", name, resp.StatusCode)
+	}
+}
+
+// attack presses an attack button and returns the page it ends on.
+func (a *testApp) attack(u *user, name string) string {
+	a.t.Helper()
+	_, page := u.get(a.URL + "/flow")
+	_, page = u.post(a.URL+"/flow/attack/"+name, url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+	return page
+}
+
+func TestLabModeAttacksSucceedWithDefencesOff(t *testing.T) {
+	a := newTestAppWith(t, func(c *Config) { c.Lab, c.LabAttacker = true, "bob:builder" }, "IMAGEHOST_LAB=true")
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	if _, page := u.get(a.URL + "/flow"); !strings.Contains(page, "LAB MODE") {
+		t.Fatal("no lab banner")
+	}
+
+	// Mix-up: only the iss check stops the attacker's code.
+	if page := a.attack(u, "mix-up"); !strings.Contains(page, "wrong issuer") {
+		t.Fatalf("mix-up with the iss check on:\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkISS, false)
+	if page := a.attack(u, "mix-up"); !strings.Contains(page, "Connected to ImageHost as Bob") || !strings.Contains(page, "Blueprint") {
+		t.Fatalf("mix-up with the iss check off should log this browser in as the attacker:\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkISS, true)
+
+	// Login CSRF: state, nonce and PKCE each stop it; with all three off it works.
+	labFlip(t, u, a.URL, "check", checkState, false)
+	if page := a.attack(u, "forged-state"); !strings.Contains(page, "Could not connect") {
+		t.Fatalf("login CSRF with only the state check off must still fail (nonce, PKCE):\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkNonce, false)
+	labFlip(t, u, a.URL, "check", checkPKCE, false)
+	if page := a.attack(u, "forged-state"); !strings.Contains(page, "Connected to ImageHost as Bob") {
+		t.Fatalf("login CSRF with state, nonce and PKCE off:\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkState, true)
+	if page := a.attack(u, "forged-state"); !strings.Contains(page, "state mismatch") {
+		t.Fatalf("login CSRF with the state check back on:\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkNonce, true)
+	labFlip(t, u, a.URL, "check", checkPKCE, true)
+
+	// ImageHost's switches: PKCE and refresh reuse detection. (The app's
+	// session is the attacker's now, from the successful login CSRF.)
+	labFlip(t, u, a.imageHost.URL, "defence", "pkce", false)
+	if page := a.attack(u, "wrong-verifier"); !strings.Contains(page, "attack succeeded") {
+		t.Fatalf("wrong verifier with ImageHost's PKCE off:\n%s", page)
+	}
+	labFlip(t, u, a.imageHost.URL, "defence", "pkce", true)
+	if page := a.attack(u, "wrong-verifier"); !strings.Contains(page, "invalid_grant") {
+		t.Fatalf("wrong verifier with PKCE back on:\n%s", page)
+	}
+	labFlip(t, u, a.imageHost.URL, "defence", "refresh-reuse-detection", false)
+	if page := a.attack(u, "reuse-refresh"); !strings.Contains(page, "the attack succeeded") {
+		t.Fatalf("refresh reuse with detection off:\n%s", page)
+	}
+	labFlip(t, u, a.imageHost.URL, "defence", "refresh-reuse-detection", true)
+	if page := a.attack(u, "reuse-refresh"); !strings.Contains(page, "invalid_grant") {
+		t.Fatalf("refresh reuse with detection back on:\n%s", page)
 	}
 }

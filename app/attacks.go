@@ -12,8 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
@@ -38,6 +41,9 @@ var attacks = []attack{
 	{"forged-state", "Callback with a forged state",
 		"Send the browser to the app's callback with a state the app never issued, as a login-CSRF attacker would.",
 		"the app's state check (RFC 6749 §10.12)"},
+	{"mix-up", "An answer claiming another issuer (mix-up)",
+		"Send the browser to the app's callback with its own state, but an iss naming another authorization server, as in a mix-up attack, where a malicious server saw the request.",
+		"the app's iss check (RFC 9207 §2.4)"},
 	{"wrong-verifier", "Wrong PKCE verifier",
 		"Get a fresh code through the browser, then redeem it with a code_verifier that does not match the challenge, as a thief of the code would.",
 		"PKCE (RFC 7636 §4.6)"},
@@ -67,8 +73,10 @@ func attackViews() []views.Attack {
 	return out
 }
 
-// handleAttack serves POST /flow/attack/:name.
-func handleAttack(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFunc {
+// handleAttack serves POST /flow/attack/:name. In lab mode, with an
+// attacker account configured, the login attacks use a real code that the
+// attacker got for their own account.
+func handleAttack(p *provider, g gallery, rec *flow.Recorder, lab *labSwitches, attacker string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var a attack
 		for _, x := range attacks {
@@ -89,10 +97,15 @@ func handleAttack(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFunc {
 		if err != nil {
 			return imageHostDown(err)
 		}
-		r := attackRun{c: c, ctx: ctx, p: p, d: d, g: g, rec: rec, flowID: flowID, attack: a}
+		r := attackRun{c: c, ctx: ctx, p: p, d: d, g: g, rec: rec, flowID: flowID, attack: a, lab: lab}
+		if lab != nil {
+			r.attacker = attacker
+		}
 		switch a.Name {
 		case "forged-state":
 			return r.forgedState()
+		case "mix-up":
+			return r.mixUp()
 		case "wrong-verifier":
 			return r.wrongVerifier()
 		}
@@ -117,14 +130,16 @@ func handleAttack(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFunc {
 
 // attackRun is one demonstration under way.
 type attackRun struct {
-	c      echo.Context
-	ctx    context.Context
-	p      *provider
-	d      *discovered
-	g      gallery
-	rec    *flow.Recorder
-	flowID string
-	attack attack
+	c        echo.Context
+	ctx      context.Context
+	p        *provider
+	d        *discovered
+	g        gallery
+	rec      *flow.Recorder
+	flowID   string
+	attack   attack
+	lab      *labSwitches
+	attacker string // "user:password" of the lab's attacker; "" outside lab mode
 }
 
 // done notes the outcome on the last recorded exchange and shows the inspector.
@@ -357,6 +372,10 @@ func (r attackRun) reuseRefresh() string {
 	if err != nil {
 		return "ImageHost could not be reached: " + err.Error()
 	}
+	if resp.StatusCode == http.StatusOK {
+		resp.Body.Close()
+		return "ImageHost answered 200 and handed out new tokens for a spent refresh token: the attack succeeded (reuse detection is switched off)"
+	}
 	first := answer(resp)
 	// And the newest refresh token, which the app still holds, is dead too.
 	sess, err := r.g.store.Get(r.ctx, conn.session.ID)
@@ -370,40 +389,167 @@ func (r attackRun) reuseRefresh() string {
 	return first + "; then the app's current refresh token: " + answer(resp) + ": the whole family is revoked, so the app will ask you to connect again."
 }
 
-// forgedState starts a real login, then sends the browser to the callback
-// with a state the app never issued.
-func (r attackRun) forgedState() error {
+// victimLogin starts a login in this browser, as Connect would, and
+// returns it.
+func (r attackRun) victimLogin(attack string) (pendingLogin, error) {
+	login := pendingLogin{State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(),
+		Verifier: oauth2.GenerateVerifier(), Started: r.p.now(), Attack: attack}
+	if !r.lab.on(checkPKCE) {
+		login.Verifier = ""
+	}
 	bs := r.g.cs.get(r.c)
-	bs.setPendingLogin(pendingLogin{State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(),
-		Verifier: oauth2.GenerateVerifier(), Started: r.p.now()})
-	if err := r.g.cs.save(r.c, bs); err != nil {
+	bs.setPendingLogin(login)
+	return login, r.g.cs.save(r.c, bs)
+}
+
+// forgedState is login CSRF: the browser arrives at the callback with a
+// code and a state this browser never asked for. The code is made up, or in
+// lab mode the attacker's own, got without nonce or PKCE; then the state,
+// nonce and PKCE checks each stop it on their own.
+func (r attackRun) forgedState() error {
+	if _, err := r.victimLogin(""); err != nil {
 		return err
 	}
-	q := url.Values{"code": {"stolen-or-made-up-code"}, "state": {"forged-" + oauth2.GenerateVerifier()[:8]}, "iss": {r.p.issuer}}
+	code := "stolen-or-made-up-code"
+	if r.attacker != "" {
+		var err error
+		if code, err = r.attackerCode(oauth2.GenerateVerifier(), "", ""); err != nil {
+			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
+		}
+	}
+	q := url.Values{"code": {code}, "state": {"forged-" + oauth2.GenerateVerifier()[:8]}, "iss": {r.p.issuer}}
 	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
 }
 
-// wrongVerifier starts a real authorization through the browser, marked so
-// that the callback redeems the code with a wrong verifier.
-func (r attackRun) wrongVerifier() error {
-	login := pendingLogin{State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(),
-		Verifier: oauth2.GenerateVerifier(), Started: r.p.now(), Attack: "wrong-verifier"}
-	bs := r.g.cs.get(r.c)
-	bs.setPendingLogin(login)
-	if err := r.g.cs.save(r.c, bs); err != nil {
+// mixUp answers this browser's own login with an iss naming another
+// server. In lab mode the code is the attacker's, got with this login's
+// own state, nonce and PKCE challenge (a mix-up attacker sees the request),
+// so only the iss check stands in the way.
+func (r attackRun) mixUp() error {
+	login, err := r.victimLogin("")
+	if err != nil {
 		return err
 	}
-	return r.c.Redirect(http.StatusSeeOther,
-		r.d.oauth.AuthCodeURL(login.State, oauth2.S256ChallengeOption(login.Verifier), oidc.Nonce(login.Nonce)))
+	code := "made-up-code"
+	if r.attacker != "" {
+		challenge := ""
+		if login.Verifier != "" {
+			challenge = oauth2.S256ChallengeFromVerifier(login.Verifier)
+		}
+		if code, err = r.attackerCode(login.State, login.Nonce, challenge); err != nil {
+			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
+		}
+	}
+	q := url.Values{"code": {code}, "state": {login.State}, "iss": {"https://attacker.example"}}
+	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
+}
+
+var attackerFields = regexp.MustCompile(`name="(csrf_token|request)" value="([^"]*)"`)
+
+// attackerCode signs in at ImageHost as the lab's attacker, through its
+// login and consent forms like a browser, and returns a code issued for the
+// attacker's account to this app's redirect URI, without redeeming it.
+func (r attackRun) attackerCode(state, nonce, challenge string) (string, error) {
+	user, pw, _ := strings.Cut(r.attacker, ":")
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Transport: r.p.http.Transport, Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"response_type": {"code"}, "client_id": {r.p.clientID}, "redirect_uri": {r.p.redirectURI},
+		"scope": {strings.Join(scopes, " ")}, "state": {state}}
+	if nonce != "" {
+		q.Set("nonce", nonce)
+	}
+	if challenge != "" {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	origin := r.p.issuer
+	step := func(method, u string, form url.Values) (string, string, error) {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(r.ctx, method, u, body)
+		if err != nil {
+			return "", "", err
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", "", err
+		}
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.Header.Get("Location"), string(page), nil
+	}
+	fields := func(page string) url.Values {
+		v := url.Values{}
+		for _, m := range attackerFields.FindAllStringSubmatch(page, -1) {
+			v.Set(m[1], m[2])
+		}
+		return v
+	}
+	loc, _, err := step(http.MethodGet, r.d.oauth.Endpoint.AuthURL+"?"+q.Encode(), nil)
+	if err != nil || !strings.HasPrefix(loc, "/login") {
+		return "", fmt.Errorf("authorize answered %q %v", loc, err)
+	}
+	_, page, err := step(http.MethodGet, origin+loc, nil)
+	if err != nil {
+		return "", err
+	}
+	f := fields(page)
+	f.Set("username", user)
+	f.Set("password", pw)
+	if loc, _, err = step(http.MethodPost, origin+"/login", f); err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(loc, "/consent") {
+		if _, page, err = step(http.MethodGet, origin+loc, nil); err != nil {
+			return "", err
+		}
+		f = fields(page)
+		f.Set("decision", "allow")
+		if loc, _, err = step(http.MethodPost, origin+"/consent", f); err != nil {
+			return "", err
+		}
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Query().Get("code") == "" {
+		return "", fmt.Errorf("no code for the attacker (ended at %q)", loc)
+	}
+	return u.Query().Get("code"), nil
+}
+
+// wrongVerifier starts a real authorization through the browser, marked so
+// that the callback redeems the code as a thief would: with a wrong
+// verifier, or with none when lab mode has the app send no PKCE.
+func (r attackRun) wrongVerifier() error {
+	login, err := r.victimLogin("wrong-verifier")
+	if err != nil {
+		return err
+	}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(login.Nonce)}
+	if login.Verifier != "" {
+		opts = append(opts, oauth2.S256ChallengeOption(login.Verifier))
+	}
+	return r.c.Redirect(http.StatusSeeOther, r.d.oauth.AuthCodeURL(login.State, opts...))
 }
 
 // wrongVerifierAttack redeems a fresh code with a verifier that does not
 // match the challenge sent with it; the callback calls it for the
 // wrong-verifier demonstration.
-func wrongVerifierAttack(c echo.Context, p *provider, d *discovered, cs cookieSessions, rec *flow.Recorder, flowID, code string) error {
+func wrongVerifierAttack(c echo.Context, p *provider, d *discovered, cs cookieSessions, rec *flow.Recorder, flowID, code string, withPKCE bool) error {
 	ctx := flow.WithStep(flow.WithID(c.Request().Context(), flowID), flow.StepAttack)
-	_, err := d.oauth.Exchange(p.withHTTP(ctx), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
-	outcome := "ImageHost accepted the wrong verifier!"
+	var opts []oauth2.AuthCodeOption
+	outcome := "ImageHost accepted the wrong verifier: the attack succeeded, a stolen code was redeemed"
+	if withPKCE {
+		opts = append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))
+	} else {
+		outcome = "the code had no PKCE challenge (the app's PKCE is switched off), and ImageHost redeemed it without a verifier: the attack succeeded"
+	}
+	_, err := d.oauth.Exchange(p.withHTTP(ctx), code, opts...)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		outcome = fmt.Sprintf("ImageHost answered %d %s (%s)", re.Response.StatusCode, re.ErrorCode, re.ErrorDescription)

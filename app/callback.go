@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +20,7 @@ import (
 )
 
 // handleCallback serves GET /callback.
-func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, baseURL string, log *slog.Logger) echo.HandlerFunc {
+func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, lab *labSwitches, baseURL string, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		ctx := c.Request().Context()
 		q := c.QueryParams()
@@ -28,11 +29,15 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 		// exchange it causes), and, once decided, what the app made of it.
 		flowID := bs.flowID()
 		var attackNote string // set when this callback serves an attack demonstration
+		var skipped []string  // checks lab mode switched off
 		seq := rec.Add(flowID, flow.Exchange{Step: flow.StepCallback, Channel: "front channel (browser)",
 			Request: flow.Message{Method: http.MethodGet, URL: baseURL + "/callback", Params: flow.ParamsOf(c.Request().URL.RawQuery)}})
 		defer rec.Update(flowID, seq, func(ex *flow.Exchange) {
 			ex.Response = flow.Message{Status: http.StatusSeeOther, Headers: []flow.KV{{Name: "Location", Value: "/photos"}}}
 			ex.Note = "state matched, iss is ImageHost, the code was redeemed, and the ID token's signature, iss, aud, expiry and nonce checked out."
+			if len(skipped) > 0 {
+				ex.Note = "LAB MODE, skipped: " + strings.Join(skipped, ", ") + ". " + ex.Note
+			}
 			var pe *pageError
 			if attackNote != "" {
 				ex.Response.Headers[0].Value, ex.Note = "/flow", attackNote
@@ -59,14 +64,18 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 
 		// RFC 9207 §2.4: the client MUST compare iss with the issuer it
 		// sent the request to, which defeats mix-up attacks.
-		if iss := q.Get("iss"); iss != p.issuer && (iss != "" || d.issParameterSupported) {
+		if !lab.on(checkISS) {
+			skipped = append(skipped, "the iss check")
+		} else if iss := q.Get("iss"); iss != p.issuer && (iss != "" || d.issParameterSupported) {
 			log.WarnContext(ctx, "callback from the wrong issuer", "iss", iss)
 			return connectFailed(http.StatusBadRequest, "The answer did not come from ImageHost (wrong issuer).")
 		}
 		// RFC 6749 §10.12: the state must be exactly the one this browser
 		// sent. A mismatch means someone else's login was pushed into this
 		// browser (login CSRF). Compared in constant time.
-		if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(login.State)) != 1 {
+		if !lab.on(checkState) {
+			skipped = append(skipped, "the state check")
+		} else if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(login.State)) != 1 {
 			log.WarnContext(ctx, "callback with a wrong state")
 			return connectFailed(http.StatusBadRequest, "This answer does not belong to the connection this browser started (state mismatch).")
 		}
@@ -88,12 +97,16 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 
 		if login.Attack == "wrong-verifier" {
 			attackNote = "A workshop demonstration: the app redeems this code with a wrong PKCE verifier (the exchange marked !)."
-			return wrongVerifierAttack(c, p, d, cs, rec, flowID, code)
+			return wrongVerifierAttack(c, p, d, cs, rec, flowID, code, login.Verifier != "")
 		}
 
 		// Step 6: redeem the code with the client secret and the PKCE
 		// verifier (RFC 7636 §4.5), over the back channel.
-		tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, oauth2.VerifierOption(login.Verifier))
+		var opts []oauth2.AuthCodeOption
+		if login.Verifier != "" {
+			opts = append(opts, oauth2.VerifierOption(login.Verifier))
+		}
+		tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, opts...)
 		if err != nil {
 			var re *oauth2.RetrieveError
 			if errors.As(err, &re) {
@@ -111,7 +124,9 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 			return connectFailed(http.StatusBadGateway, "ImageHost's ID token did not verify.")
 		}
 		// ... and leaves the nonce to us (OIDC Core §3.1.3.7, step 11).
-		if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(login.Nonce)) != 1 {
+		if !lab.on(checkNonce) {
+			skipped = append(skipped, "the nonce check")
+		} else if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(login.Nonce)) != 1 {
 			log.WarnContext(ctx, "ID token with a wrong nonce")
 			return connectFailed(http.StatusBadRequest, "The ID token was not issued for this login (nonce mismatch).")
 		}

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +30,12 @@ type Config struct {
 	// credentials demonstration; empty turns it off.
 	MachineClientID     string
 	MachineClientSecret string
+	// Lab turns on lab mode: the app's defences can be switched off at
+	// /lab. Loopback only.
+	Lab bool
+	// LabAttacker is an ImageHost account ("user:password") the lab's
+	// attacker logs in with, to inject their own authorization code.
+	LabAttacker string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -48,6 +56,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.LogLevel, "log-level", "PHOTOEDITOR_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{&c.MachineClientID, "machine-client-id", "PHOTOEDITOR_MACHINE_CLIENT_ID", "", "a machine client for the workshop's client credentials demonstration"},
 		{&c.MachineClientSecret, "machine-client-secret", "PHOTOEDITOR_MACHINE_CLIENT_SECRET", "", "its secret"},
+		{&c.LabAttacker, "lab-attacker", "PHOTOEDITOR_LAB_ATTACKER", "", "lab mode: the attacker's ImageHost account, user:password"},
 	}
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,8 +67,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		fs.StringVar(v.p, v.flag, def, fmt.Sprintf("%s (env %s)", v.usage, v.env))
 	}
+	lab := getenv("PHOTOEDITOR_LAB")
+	fs.BoolFunc("lab", "lab mode: defences can be switched off at /lab, loopback only (env PHOTOEDITOR_LAB)", func(s string) error { lab = s; return nil })
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if lab != "" {
+		v, err := strconv.ParseBool(lab)
+		if err != nil {
+			return c, fmt.Errorf("PHOTOEDITOR_LAB=%q: %w", lab, err)
+		}
+		c.Lab = v
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -100,6 +118,9 @@ func (c Config) Validate() error {
 	if (c.SessionAuthKey == "") != (c.SessionEncryptionKey == "") {
 		return errors.New("give both session keys, or neither")
 	}
+	if c.Lab && !loopbackAddr(c.Addr) {
+		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
+	}
 	return nil
 }
 
@@ -108,3 +129,9 @@ func (c Config) redirectURI() string { return c.BaseURL + "/callback" }
 
 // secureCookies: cookies get the Secure attribute when the app is served over TLS.
 func (c Config) secureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// loopbackAddr reports whether a listen address is on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && isLoopback(host)
+}

@@ -18,7 +18,7 @@ import (
 
 // handleConnect serves POST /connect. It is a POST behind the CSRF check, so
 // that another site cannot start a login in the user's browser.
-func handleConnect(p *provider, cs cookieSessions, rec *flow.Recorder, baseURL string) echo.HandlerFunc {
+func handleConnect(p *provider, cs cookieSessions, rec *flow.Recorder, lab *labSwitches, baseURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		d, err := p.discover(c.Request().Context())
 		if err != nil {
@@ -34,13 +34,17 @@ func handleConnect(p *provider, cs cookieSessions, rec *flow.Recorder, baseURL s
 			Verifier: oauth2.GenerateVerifier(),
 			Started:  p.now(),
 		}
+		opts := []oauth2.AuthCodeOption{oidc.Nonce(login.Nonce), oauth2.S256ChallengeOption(login.Verifier)}
+		if !lab.on(checkPKCE) {
+			login.Verifier, opts = "", opts[:1] // lab mode: no PKCE
+		}
 		bs := cs.get(c)
 		bs.setPendingLogin(login)
 		flowID := bs.ensureFlowID()
 		if err := cs.save(c, bs); err != nil {
 			return err
 		}
-		authURL := d.oauth.AuthCodeURL(login.State, oauth2.S256ChallengeOption(login.Verifier), oidc.Nonce(login.Nonce))
+		authURL := d.oauth.AuthCodeURL(login.State, opts...)
 
 		// Workshop mode: the two front-channel steps, as the browser sees them.
 		front := "front channel (browser)"

@@ -28,7 +28,8 @@ func csrfToken(c echo.Context) string {
 // basePage fills what every page's layout shows.
 func basePage(c echo.Context, cs cookieSessions, title string) views.Page {
 	bs := cs.get(c)
-	return views.Page{Title: title, CSRF: csrfToken(c), Connected: bs.sessionID() != ""}
+	lab, _ := c.Get("lab").(bool)
+	return views.Page{Title: title, CSRF: csrfToken(c), Connected: bs.sessionID() != "", Lab: lab}
 }
 
 // redirectWithFlash saves a message for the next page and redirects.

@@ -11,12 +11,12 @@ import (
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recorder, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
 	e.GET("/", handleHome(g))
 
 	// The OAuth flow.
-	e.POST("/connect", handleConnect(p, g.cs, rec, cfg.BaseURL))
-	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, cfg.BaseURL, log))
+	e.POST("/connect", handleConnect(p, g.cs, rec, lab, cfg.BaseURL))
+	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, lab, cfg.BaseURL, log))
 	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, log))
 	e.POST("/logout", handleLogout(p, g.cs, g.store, cfg.BaseURL, log))
 	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
@@ -35,8 +35,14 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	e.GET("/flow/export.har", handleExportHAR(g.cs, rec))
 	e.POST("/flow/expire", handleExpireNow(g))
 	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
-	e.POST("/flow/attack/:name", handleAttack(p, g, rec))
+	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker))
 	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret))
+
+	// Lab mode only: the app's checks' switches.
+	if lab != nil {
+		e.GET("/lab", handleLab(g.cs, lab))
+		e.POST("/lab", handleLab(g.cs, lab))
+	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })

@@ -51,6 +51,11 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	}))
 	e.Use(middleware.BodyLimit("11M"))
 	e.Use(flowContext(cs))
+	var lab *labSwitches
+	if cfg.Lab {
+		lab = &labSwitches{disabled: map[string]bool{}}
+		e.Use(labBanner)
+	}
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
 		CookieName:     "photoeditor_csrf",
@@ -62,7 +67,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		// cookie; the signed token is the proof.
 		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
 	}))
-	addRoutes(e, cfg, p, g, rec, log)
+	addRoutes(e, cfg, p, g, rec, lab, log)
 	return e
 }
 

@@ -126,7 +126,7 @@ func (b browserSession) pendingLogin() (pendingLogin, bool) {
 	started, _ := b.s.Values[keyStarted].(int64)
 	p := pendingLogin{State: b.str(keyState), Nonce: b.str(keyNonce), Verifier: b.str(keyVerifier), Started: time.Unix(started, 0),
 		Attack: b.str(keyAttack)}
-	return p, p.State != "" && p.Verifier != "" && started != 0
+	return p, p.State != "" && started != 0
 }
 
 // clearPendingLogin makes state, nonce and verifier single-use.

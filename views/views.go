@@ -11,6 +11,7 @@ type Page struct {
 	CSRF           string
 	Flashes        []string
 	TokenRefreshed bool // the access token was refreshed while serving this page
+	Lab            bool // lab mode: defences can be switched off
 }
 
 // ScopeLine is one permission the app asks for.
@@ -58,4 +59,18 @@ type ErrorView struct {
 	Title    string
 	Message  string
 	RetryURL string
+}
+
+// LabSwitch is one check lab mode can turn off.
+type LabSwitch struct {
+	Name    string
+	Title   string
+	Explain string
+	On      bool
+}
+
+// LabView is the lab switches page.
+type LabView struct {
+	Page
+	Switches []LabSwitch
 }

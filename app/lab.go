@@ -1,0 +1,84 @@
+package main
+
+// Lab mode, for workshops: switches that turn off one of the app's own
+// checks at a time (state, nonce, iss, PKCE), so that an attack
+// demonstration of the inspector succeeds, and fails again once the switch
+// is back on. It exists only when the app is started with -lab, listens on
+// loopback only, and says so on every page.
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"oauthdemo/views"
+)
+
+// The app's defences lab mode can turn off.
+const (
+	checkState = "state"
+	checkNonce = "nonce"
+	checkISS   = "iss"
+	checkPKCE  = "pkce"
+)
+
+var labChecks = []views.LabSwitch{
+	{Name: checkState, Title: "state check (RFC 6749 §10.12)",
+		Explain: "When off, the callback accepts any state: a callback this browser never asked for gets in (login CSRF)."},
+	{Name: checkNonce, Title: "nonce check (OIDC Core §3.1.3.7)",
+		Explain: "When off, the callback accepts an ID token issued for another login."},
+	{Name: checkISS, Title: "iss check (RFC 9207)",
+		Explain: "When off, the callback accepts an answer that says it came from another issuer (mix-up attack)."},
+	{Name: checkPKCE, Title: "PKCE (RFC 7636)",
+		Explain: "When off, the app sends no code_challenge and no code_verifier: a code is worth as much to whoever holds it."},
+}
+
+// labSwitches holds which checks are on; a nil one (no lab mode) has all on.
+type labSwitches struct {
+	mu       sync.Mutex
+	disabled map[string]bool
+}
+
+func (l *labSwitches) on(check string) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.disabled[check]
+}
+
+func (l *labSwitches) set(check string, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.disabled[check] = !on
+}
+
+// labBanner marks every page as served in lab mode.
+func labBanner(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set("lab", true)
+		return next(c)
+	}
+}
+
+// handleLab serves GET and POST /lab.
+func handleLab(cs cookieSessions, lab *labSwitches) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodPost {
+			for _, ch := range labChecks {
+				if ch.Name == c.FormValue("check") {
+					lab.set(ch.Name, c.FormValue("on") == "true")
+				}
+			}
+			return c.Redirect(http.StatusSeeOther, "/lab")
+		}
+		vm := views.LabView{Page: basePage(c, cs, "Lab switches")}
+		for _, ch := range labChecks {
+			ch.On = lab.on(ch.Name)
+			vm.Switches = append(vm.Switches, ch)
+		}
+		return render(c, http.StatusOK, views.Lab(vm))
+	}
+}
