@@ -103,6 +103,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 			}
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
+		vm.Family = refreshFamily(exchanges)
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
 		}
@@ -269,4 +270,41 @@ func headerOf(kvs []flow.KV, name string) string {
 		}
 	}
 	return ""
+}
+
+// refreshFamily follows the refresh tokens through the recorded exchanges:
+// issued with the code, each rotation, and any reuse ImageHost caught. Only
+// short prefixes of the tokens are shown.
+func refreshFamily(exchanges []flow.Exchange) []views.FamilyEvent {
+	short := func(t string) string {
+		if len(t) > 6 {
+			return t[:6] + "…"
+		}
+		return t
+	}
+	issued := func(ex flow.Exchange) string {
+		var body struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		json.Unmarshal([]byte(ex.Response.Body), &body)
+		return body.RefreshToken
+	}
+	var out []views.FamilyEvent
+	for _, ex := range exchanges {
+		anchor := fmt.Sprintf("x%d", ex.Seq)
+		sent := ex.Request.Param("refresh_token")
+		switch {
+		case ex.Step == flow.StepRevoke:
+			out = append(out, views.FamilyEvent{Anchor: anchor, What: "revoked by the app (RFC 7009)", Tokens: short(ex.Request.Param("token")), Bad: true})
+		case ex.Step == flow.StepToken && issued(ex) != "":
+			out = append(out, views.FamilyEvent{Anchor: anchor, What: "issued with the code", Tokens: short(issued(ex))})
+		case sent != "" && ex.Response.Status == http.StatusOK && issued(ex) != "":
+			out = append(out, views.FamilyEvent{Anchor: anchor, What: "rotated", Tokens: short(sent) + " → " + short(issued(ex))})
+		case sent != "" && ex.Response.Status == http.StatusOK:
+			out = append(out, views.FamilyEvent{Anchor: anchor, What: "a spent token accepted (lab mode)", Tokens: short(sent), Bad: true})
+		case sent != "" && ex.Response.Status != 0:
+			out = append(out, views.FamilyEvent{Anchor: anchor, What: fmt.Sprintf("refused (%d): revoked or reused, the family is dead", ex.Response.Status), Tokens: short(sent), Bad: true})
+		}
+	}
+	return out
 }

@@ -258,6 +258,9 @@ func TestBrowserFlow(t *testing.T) {
 	if n := get(b, "step R", chromedp.Evaluate[int](`document.querySelectorAll('article[data-step="R"]').length`)); n == 0 {
 		t.Fatal("the inspector shows no refresh (step R)")
 	}
+	if family := b.text(".family"); !strings.Contains(family, "issued with the code") || !strings.Contains(family, "rotated") {
+		t.Fatalf("the refresh token family view: %q", family)
+	}
 
 	// Disconnect: the app forgets the tokens and revokes them at ImageHost.
 	b.do("disconnect", chromedp.Click(chromedp.CSS("#disconnect")), chromedp.WaitVisible(chromedp.CSS("#connect")))
@@ -382,6 +385,7 @@ func TestAttacksFail(t *testing.T) {
 	}
 	tests := []struct{ attack, want string }{
 		{"forged-state", "state mismatch"},
+		{"mix-up", "wrong issuer"},
 		{"wrong-verifier", "invalid_grant"},
 		{"redirect-uri", "ImageHost answered 400 invalid_request"},
 		{"altered-signature", "ImageHost answered 401 invalid_token"},
@@ -392,7 +396,7 @@ func TestAttacksFail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		press(tc.attack, tc.want)
-		if tc.attack != "forged-state" {
+		if tc.attack != "forged-state" && tc.attack != "mix-up" {
 			if n := get(b, "attack exchanges", chromedp.Evaluate[int](`document.querySelectorAll('article[data-step="!"]').length`)); n == 0 {
 				t.Fatalf("attack %s left no exchange in the inspector", tc.attack)
 			}

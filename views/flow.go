@@ -62,6 +62,14 @@ type Attack struct {
 	Prevents string
 }
 
+// FamilyEvent is one event in the life of the refresh-token family.
+type FamilyEvent struct {
+	Anchor string
+	What   string
+	Tokens string // e.g. "abc… → def…"
+	Bad    bool   // a refusal or revocation
+}
+
 // FlowView is the flow inspector.
 type FlowView struct {
 	Page
@@ -71,6 +79,7 @@ type FlowView struct {
 	RefreshToken string
 	Rotations    int
 	Attacks      []Attack
+	Family       []FamilyEvent
 	Presenter    bool
 	CanReveal    bool
 	Revealed     bool
