@@ -30,7 +30,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 
 // ClientByID returns a registered client.
 func (s *Store) ClientByID(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(s.read.QueryRowContext(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = ?", id))
+	c, err := scanClient(s.hot.clientByID.QueryRowContext(ctx, id))
 	return c, mapErr("sqlite: client by id", err)
 }
 

@@ -44,7 +44,7 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.Refres
 
 // GrantByID returns a grant, revoked or not.
 func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
-	g, err := scanGrant(s.read.QueryRowContext(ctx, "SELECT "+grantColumns+" FROM grants WHERE id = ?", id))
+	g, err := scanGrant(s.hot.grantByID.QueryRowContext(ctx, id))
 	return g, mapErr("sqlite: grant by id", err)
 }
 
@@ -110,13 +110,15 @@ func (s *Store) ActiveGrantsForUser(ctx context.Context, userID string) ([]store
 	return grants, mapErr("sqlite: active grants", rows.Err())
 }
 
+const refreshTokenQuery = `SELECT r.token_hash, r.grant_id, r.scope, r.issued_at, r.expires_at, r.used_at,
+		g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref
+	FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = ?`
+
 // RefreshToken returns the refresh token with that hash and its grant.
 func (s *Store) RefreshToken(ctx context.Context, tokenHash []byte) (store.RefreshToken, store.Grant, error) {
 	var rt store.RefreshToken
 	var g store.Grant
-	err := s.read.QueryRowContext(ctx, `SELECT r.token_hash, r.grant_id, r.scope, r.issued_at, r.expires_at, r.used_at,
-			g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref
-		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = ?`, tokenHash).Scan(
+	err := s.hot.refreshToken.QueryRowContext(ctx, tokenHash).Scan(
 		&rt.TokenHash, &rt.GrantID, &rt.Scope, timeField{&rt.IssuedAt}, timeField{&rt.ExpiresAt}, timeField{&rt.UsedAt},
 		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID, timeField{&g.AuthTime}, timeField{&g.CreatedAt},
 		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)

@@ -14,10 +14,12 @@ func (s *Store) CreatePhoto(ctx context.Context, p store.Photo) error {
 	return mapErr("sqlite: create photo", err)
 }
 
+const listPhotosQuery = `SELECT id, owner, title, content_type, length(data), created_at, updated_at
+	FROM photos WHERE owner = ? ORDER BY created_at DESC, id`
+
 // ListPhotos lists owner's photos, newest first, without their bytes.
 func (s *Store) ListPhotos(ctx context.Context, owner string) ([]store.Photo, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, owner, title, content_type, length(data), created_at, updated_at
-		FROM photos WHERE owner = ? ORDER BY created_at DESC, id`, owner)
+	rows, err := s.hot.listPhotos.QueryContext(ctx, owner)
 	if err != nil {
 		return nil, mapErr("sqlite: list photos", err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt tim
 // AccessTokenRevoked reports whether the jti is on the deny list.
 func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.read.QueryRowContext(ctx, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", jti).Scan(&one)
+	err := s.hot.accessTokenRevoked.QueryRowContext(ctx, jti).Scan(&one)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}

@@ -42,6 +42,13 @@ var migrations embed.FS
 type Store struct {
 	write *sql.DB // exactly one connection
 	read  *sql.DB
+	// Prepared once: the reads on the hot paths of the token endpoint and
+	// the photos API skip SQLite's query compilation.
+	hot hotStatements
+}
+
+type hotStatements struct {
+	clientByID, userByID, refreshToken, grantByID, accessTokenRevoked, listPhotos *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,12 +83,45 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close closes both connection pools.
+// prepare compiles the hot queries once.
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.hot.clientByID, "SELECT " + clientColumns + " FROM clients WHERE id = ?"},
+		{&s.hot.userByID, "SELECT " + userColumns + " FROM users WHERE id = ?"},
+		{&s.hot.refreshToken, refreshTokenQuery},
+		{&s.hot.grantByID, "SELECT " + grantColumns + " FROM grants WHERE id = ?"},
+		{&s.hot.accessTokenRevoked, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?"},
+		{&s.hot.listPhotos, listPhotosQuery},
+	} {
+		stmt, err := s.read.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+// Close closes the prepared statements and both connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	var errs []error
+	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
+		s.hot.accessTokenRevoked, s.hot.listPhotos} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(append(errs, s.read.Close(), s.write.Close())...)
 }
 
 // IntegrityCheck runs SQLite's own consistency check; it returns nil when

@@ -24,7 +24,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 
 // UserByID returns the user with that subject identifier.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
+	u, err := scanUser(s.hot.userByID.QueryRowContext(ctx, id))
 	return u, mapErr("sqlite: user by id", err)
 }
 
