@@ -62,7 +62,6 @@ type testServer struct {
 	store    *sqlite.Store
 	keys     *signing.KeySet
 	clock    *testClock
-	users    map[string]store.User
 	logs     *syncBuffer // everything the server logged
 	activity *activityLog
 }
@@ -70,7 +69,7 @@ type testServer struct {
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, users: map[string]store.User{}, logs: &syncBuffer{}}
+	ts := &testServer{t: t, clock: &testClock{}, logs: &syncBuffer{}}
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +133,6 @@ func (ts *testServer) seed() {
 		if err := ts.store.CreateUser(ctx, u); err != nil {
 			ts.t.Fatal(err)
 		}
-		ts.users[u.Username] = u
 	}
 	for _, c := range []store.Client{
 		{ID: appID, SecretHash: oauth.HashToken(appSecret), Name: "Test App", RedirectURIs: []string{appRedirect},

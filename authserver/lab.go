@@ -56,14 +56,7 @@ func (l *labSwitches) set(defence string, on bool) {
 // loopbackOnly reports whether addr listens on a loopback address only.
 func loopbackOnly(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && isLoopback(host)
 }
 
 // withLabBanner marks every request's context as lab mode, for the

@@ -242,12 +242,10 @@ func Mask(v string) string {
 		return ""
 	}
 	if len(v) <= 8 {
-		return "•••• (" + itoa(len(v)) + " chars)"
+		return "•••• (" + strconv.Itoa(len(v)) + " chars)"
 	}
-	return v[:6] + "…•••• (" + itoa(len(v)) + " chars)"
+	return v[:6] + "…•••• (" + strconv.Itoa(len(v)) + " chars)"
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Masked returns the exchange with every secret masked: parameter values,
 // credential headers, and token members of JSON bodies.
