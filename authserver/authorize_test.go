@@ -79,7 +79,7 @@ func TestAuthorizeErrorsGoBackToTheClient(t *testing.T) {
 			if q.Get("state") != "s" || q.Get("iss") != ts.URL {
 				t.Fatalf("state %q iss %q: both must come back (RFC 6749 §4.1.2.1, RFC 9207)", q.Get("state"), q.Get("iss"))
 			}
-			if tc.error == "unsupported_response_type" && q.Get("error_uri") == "" {
+			if tc.error == "unsupported_response_type" && !strings.HasPrefix(q.Get("error_uri"), ts.URL+"/docs/dropped-grants") {
 				t.Fatal("the implicit grant's refusal should point to the page that explains it")
 			}
 		})

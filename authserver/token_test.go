@@ -307,6 +307,9 @@ func TestTokenRequestErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, errCode, uri := tokenError(t, post(tc.contentType, tc.body))
+			if tc.uri != "" {
+				tc.uri = ts.URL + tc.uri // error_uri is absolute
+			}
 			if status != tc.status || errCode != tc.err || uri != tc.uri {
 				t.Fatalf("got %d %q %q, want %d %q %q", status, errCode, uri, tc.status, tc.err, tc.uri)
 			}
