@@ -35,7 +35,7 @@ func handleUserInfo(tc tokenChecker) http.Handler {
 		// issued for an OpenID Connect request (scope openid).
 		if !scope.Has(oauth.ScopeOpenID) {
 			e := oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the openid scope")
-			e.URI = oauth.ScopeOpenID
+			e.Scope = oauth.ScopeOpenID
 			oauth.WriteBearerError(w, e, "")
 			return
 		}

@@ -44,7 +44,10 @@ type Error struct {
 	Code        string
 	Description string
 	URI         string // error_uri: a page that explains the error
-	Status      int
+	// Scope is, for insufficient_scope, the scope the request needs
+	// (RFC 6750 §3: the "scope" attribute of the challenge).
+	Scope  string
+	Status int
 	// Basic marks an invalid_client error for a client that tried HTTP
 	// Basic authentication: RFC 6749 §5.2 requires a WWW-Authenticate header.
 	Basic bool
@@ -125,8 +128,8 @@ func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string) 
 			params = append(params, fmt.Sprintf("error_description=%q", strings.ReplaceAll(e.Description, `"`, "'")))
 		}
 	}
-	if e.Code == CodeInsufficientScope && e.URI != "" {
-		params = append(params, fmt.Sprintf("scope=%q", e.URI))
+	if e.Code == CodeInsufficientScope && e.Scope != "" {
+		params = append(params, fmt.Sprintf("scope=%q", e.Scope))
 	}
 	if resourceMetadata != "" {
 		params = append(params, fmt.Sprintf("resource_metadata=%q", resourceMetadata))

@@ -86,7 +86,7 @@ func (a API) Require(scope string, next http.Handler) http.Handler {
 			tok, e = a.Tokens.Verify(r.Context(), raw)
 			if e == nil && !tok.Scope.Has(scope) {
 				e = oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the %s scope", scope)
-				e.URI = scope // WriteBearerError sends it as the scope attribute
+				e.Scope = scope
 				if a.Refused != nil {
 					a.Refused(r.Context(), tok.Subject, tok.ClientID, fmt.Sprintf("%s %s needs %s; the token has only %q (RFC 6750 insufficient_scope)", r.Method, r.URL.Path, scope, tok.Scope.String()))
 				}
