@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"oauthdemo/authserver/store"
 )
@@ -53,12 +55,23 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 }
 
 // DeleteUser deletes a user and, through foreign keys, their sessions,
-// consents, codes and grants. Their photos go too.
+// consents, codes and grants. Their photos and activity go too, in the same
+// transaction.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM users WHERE id = ?", id)
-	if err := mustAffect("sqlite: delete user", res, err); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ?", id)
+		if err := mustAffect("sqlite: delete user", res, err); err != nil {
+			return err
+		}
+		for _, q := range []string{"DELETE FROM photos WHERE owner = ?", "DELETE FROM activity WHERE user_id = ?"} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	_, err = s.write.ExecContext(ctx, "DELETE FROM photos WHERE owner = ?", id)
-	return mapErr("sqlite: delete user photos", err)
+	return mapErr("sqlite: delete user", err)
 }

@@ -94,8 +94,16 @@ func testUsers(t *testing.T, s store.Store) {
 	if len(users) != 2 || users[0].Username != "alice" || users[1].Username != "bob" {
 		t.Fatalf("ListUsers = %+v", users)
 	}
+	must(t, s.CreatePhoto(ctx, store.Photo{ID: "bobs", Owner: "u-bob", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.AddActivity(ctx, []store.Activity{{UserID: "u-bob", Event: "signed in", At: t0}}))
 	must(t, s.DeleteUser(ctx, "u-bob"))
 	wantErr(t, s.DeleteUser(ctx, "u-bob"), store.ErrNotFound)
+	if n, _ := s.CountPhotos(ctx, "u-bob"); n != 0 {
+		t.Fatal("a deleted user's photos are kept")
+	}
+	if a, _ := s.ActivityForUser(ctx, "u-bob", 10); len(a) != 0 {
+		t.Fatal("a deleted user's activity is kept")
+	}
 }
 
 func testClients(t *testing.T, s store.Store) {
