@@ -74,6 +74,9 @@ func (g gallery) fail(c echo.Context, err error) error {
 	case errors.Is(err, imagehost.ErrNotFound):
 		return &pageError{status: http.StatusNotFound, title: "Photo not found",
 			message: "That photo is not in your ImageHost library (any more).", retry: "/photos"}
+	case errors.As(err, &api) && api.Status == http.StatusUnauthorized:
+		// Still refused after a refresh: the grant is gone at ImageHost.
+		return g.fail(c, &reconnectError{"ImageHost no longer accepts this app's access token (" + api.Description + ")."})
 	case errors.As(err, &api) && api.Status == http.StatusForbidden:
 		return &pageError{status: http.StatusForbidden, title: "ImageHost said no",
 			message: "ImageHost did not allow this: " + api.Description + ".", retry: "/photos"}
