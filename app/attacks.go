@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"oauthdemo/app/flow"
+	"oauthdemo/app/imagehost"
 	"oauthdemo/views"
 )
 
@@ -162,18 +163,8 @@ func answer(resp *http.Response) string {
 		Description string `json:"error_description"`
 	}
 	json.Unmarshal(body, &e)
-	if e.Error == "" {
-		if h := resp.Header.Get("WWW-Authenticate"); h != "" {
-			for _, part := range strings.Split(h, ",") {
-				k, v, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "Bearer")), "=")
-				if k == "error" {
-					e.Error = strings.Trim(v, `"`)
-				}
-				if k == "error_description" {
-					e.Description = strings.Trim(v, `"`)
-				}
-			}
-		}
+	if h := resp.Header.Get("WWW-Authenticate"); e.Error == "" && h != "" {
+		e.Error, e.Description = imagehost.AuthParam(h, "error"), imagehost.AuthParam(h, "error_description")
 	}
 	if e.Error == "" && strings.Contains(string(body), "invalid_request") {
 		e.Error = "invalid_request"

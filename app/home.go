@@ -27,12 +27,7 @@ func handleHome(g gallery) echo.HandlerFunc {
 			vm.Page.UserName = conn.session.Name
 		} else if errors.As(err, &rc) {
 			// A session ended from outside: say so once, forget it.
-			bs := g.cs.get(c)
-			if id := bs.sessionID(); id != "" {
-				g.store.Delete(c.Request().Context(), id)
-			}
-			bs.clearSessionID()
-			bs.addFlash(rc.reason)
+			g.forget(c).addFlash(rc.reason)
 			vm.Page.Connected = false
 		}
 		bs := g.cs.get(c)

@@ -57,6 +57,17 @@ func (g gallery) connection(c echo.Context) (connection, error) {
 	return connection{session: sess, tokens: g.keeper.forSession(id)}, nil
 }
 
+// forget drops the browser's dead server-side session and its id in the
+// cookie; the caller saves the cookie.
+func (g gallery) forget(c echo.Context) browserSession {
+	bs := g.cs.get(c)
+	if id := bs.sessionID(); id != "" {
+		g.store.Delete(c.Request().Context(), id)
+	}
+	bs.clearSessionID()
+	return bs
+}
+
 // fail turns an error of the photo pages into the right answer.
 func (g gallery) fail(c echo.Context, err error) error {
 	var rc *reconnectError
@@ -65,11 +76,7 @@ func (g gallery) fail(c echo.Context, err error) error {
 	case errors.Is(err, errNotConnected):
 		return redirectWithFlash(c, g.cs, "/", "Connect with ImageHost to see your photos.")
 	case errors.As(err, &rc):
-		bs := g.cs.get(c)
-		if id := bs.sessionID(); id != "" {
-			g.store.Delete(c.Request().Context(), id)
-		}
-		bs.clearSessionID()
+		g.forget(c)
 		return redirectWithFlash(c, g.cs, "/", rc.reason+" Connect again to continue.")
 	case errors.Is(err, imagehost.ErrNotFound):
 		return &pageError{status: http.StatusNotFound, title: "Photo not found",

@@ -5,9 +5,7 @@ package e2e
 // nothing was left half-written.
 
 import (
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite"
 
 	"oauthdemo/e2e/harness"
@@ -40,10 +39,9 @@ func signIn(t *testing.T, issuer, user, pw string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	sum := sha256.Sum256([]byte(crashVerifier))
 	authURL := issuer + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {harness.AppClientID},
 		"redirect_uri": {crashAppURL + "/callback"}, "scope": {"openid offline_access photos.read"}, "state": {"s"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}.Encode()
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(crashVerifier)}, "code_challenge_method": {"S256"}}.Encode()
 	next := func(resp *http.Response, err error) (string, string) {
 		t.Helper()
 		if err != nil {

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Values of the demo seed this tool starts ImageHost with.
@@ -400,7 +402,7 @@ func mintCodes(base string, n int) ([]string, error) {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	authURL := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {appID}, "redirect_uri": {appURL + "/callback"},
-		"scope": {"openid profile offline_access photos.read"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
+		"scope": {"openid profile offline_access photos.read"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
 		"state": {"load"}}.Encode()
 	step := func(resp *http.Response, err error) (*url.URL, string, error) {
 		if err != nil {

@@ -199,13 +199,14 @@ func readError(resp *http.Response) *Error {
 		e.Code, e.Description = body.Error, body.Description
 	}
 	if e.Code == "" {
-		e.Code = authParam(resp.Header.Get("WWW-Authenticate"), "error")
+		e.Code = AuthParam(resp.Header.Get("WWW-Authenticate"), "error")
 	}
 	return e
 }
 
-// authParam extracts one auth-param from a WWW-Authenticate challenge.
-func authParam(h, name string) string {
+// AuthParam extracts one auth-param of a Bearer WWW-Authenticate
+// challenge (RFC 6750 §3), e.g. "error".
+func AuthParam(h, name string) string {
 	for _, part := range strings.Split(h, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "Bearer")), "=")
 		if ok && strings.TrimSpace(k) == name {
