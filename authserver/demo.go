@@ -2,8 +2,10 @@ package main
 
 // The demo's seed data: users, the PhotoEditorApp client, a machine client
 // and a few photos. The values come from configuration (demo.env for
-// `go tool task demo`); seeding is idempotent, and users and their photos
-// are created on the first run only.
+// `go tool task demo`). Users and their photos are seeded on the demo's
+// first run only (the database remembers it); the clients are brought in
+// line with the configuration on every run, since PhotoEditorApp's settings
+// depend on them.
 
 import (
 	"bytes"
@@ -32,21 +34,28 @@ const (
 
 func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) error {
 	now := time.Now()
+	seededAt, err := st.DemoSeededAt(ctx)
+	firstRun := errors.Is(err, store.ErrNotFound)
+	if err != nil && !firstRun {
+		return err
+	}
 	fmt.Fprintln(out, "Demo data:")
 	for _, entry := range strings.Split(cfg.DemoUsers, ",") {
 		username, pw, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		if !ok || username == "" || pw == "" {
 			continue
 		}
-		created, err := seedUser(ctx, st, username, pw, now)
+		note, err := demoUser(ctx, st, username, pw, firstRun, seededAt, now)
 		if err != nil {
 			return err
 		}
-		note := "exists"
-		if created {
-			note = "created, with photos"
-		}
 		fmt.Fprintf(out, "  user    %-14s password %-14s (%s)\n", username, pw, note)
+	}
+	// Marked only once every user is in: a first run cut short seeds again.
+	if firstRun {
+		if err := st.MarkDemoSeeded(ctx, now); err != nil {
+			return err
+		}
 	}
 
 	app := store.Client{ID: demoAppClientID, Name: "PhotoEditorApp",
@@ -67,6 +76,25 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 		fmt.Fprintf(out, "  registration initial access token: %s\n", cfg.InitialAccessToken)
 	}
 	return nil
+}
+
+// demoUser seeds a demo user on the demo's first run and says how the user
+// stands. On later runs nothing is seeded: a user or photo removed since
+// stays removed.
+func demoUser(ctx context.Context, st store.Store, username, pw string, firstRun bool, seededAt, now time.Time) (string, error) {
+	if firstRun {
+		created, err := seedUser(ctx, st, username, pw, now)
+		if err != nil || !created {
+			return "exists", err
+		}
+		return "created, with photos", nil
+	}
+	if _, err := st.UserByUsername(ctx, username); errors.Is(err, store.ErrNotFound) {
+		return "removed after the demo was seeded on " + seededAt.Format(time.DateOnly) + "; not re-created", nil
+	} else if err != nil {
+		return "", err
+	}
+	return "exists", nil
 }
 
 // seedUser creates the user with a few photos unless the username exists.

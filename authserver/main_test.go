@@ -107,7 +107,8 @@ func TestConfigValidation(t *testing.T) {
 }
 
 // TestServeDemo starts the real server through run, as the demo does, and
-// stops it the way Ctrl-C does.
+// stops it the way Ctrl-C does. The demo seeds its users on the first run
+// only: a user removed between runs stays removed.
 func TestServeDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	getenv := env("IMAGEHOST_ADDR", "127.0.0.1:0", "IMAGEHOST_DATA_DIR", dir, "IMAGEHOST_DEMO", "true",
@@ -135,9 +136,14 @@ func TestServeDemo(t *testing.T) {
 			cancel()
 			t.Fatalf("no issuer printed:\n%s; run: %v", seen.String(), <-done)
 		}
-		wantSeed := map[int]string{0: "created, with photos", 1: "exists"}[round]
-		if !strings.Contains(seen.String(), "alice") || !strings.Contains(seen.String(), wantSeed) {
-			t.Fatalf("round %d output:\n%s", round, seen.String())
+		want := map[int][]string{
+			0: {"alice          password wonderland     (created, with photos)", "bob            password builder        (created, with photos)"},
+			1: {"alice          password wonderland     (exists)", "bob            password builder        (removed after the demo was seeded on "},
+		}[round]
+		for _, w := range want {
+			if !strings.Contains(seen.String(), w) {
+				t.Fatalf("round %d output lacks %q:\n%s", round, w, seen.String())
+			}
 		}
 		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
 		if err != nil || resp.StatusCode != 200 {
@@ -148,5 +154,18 @@ func TestServeDemo(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("run returned %v after shutdown", err)
 		}
+		if round == 0 {
+			var out strings.Builder
+			if err := run(context.Background(), []string{"users", "remove", "-username", "bob"}, getenv, strings.NewReader(""), &out, io.Discard); err != nil {
+				t.Fatalf("users remove bob: %v\n%s", err, out.String())
+			}
+		}
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"users", "list"}, getenv, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alice") || strings.Contains(out.String(), "bob") {
+		t.Fatalf("after the second run, users list:\n%s", out.String())
 	}
 }

@@ -261,6 +261,13 @@ type Store interface {
 	// ActivityForUser returns the user's newest entries, newest first.
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
 
+	// DemoSeededAt returns when the demo's users were seeded, or ErrNotFound
+	// if they never were.
+	DemoSeededAt(ctx context.Context) (time.Time, error)
+	// MarkDemoSeeded records that the demo's users were seeded at t. Only
+	// the first mark counts.
+	MarkDemoSeeded(ctx context.Context, t time.Time) error
+
 	// DeleteExpired removes auth requests, codes, sessions and deny-list
 	// entries that expired before now, and activity older than
 	// ActivityRetention.

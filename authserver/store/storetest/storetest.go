@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"delete expired", testDeleteExpired},
 		{"times round-trip in UTC", testUTC},
 		{"activity log", testActivity},
+		{"demo seed mark", testDemoSeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -484,5 +485,18 @@ func testActivity(t *testing.T, s store.Store) {
 	must(t, s.DeleteExpired(ctx, t0.Add(store.ActivityRetention+time.Hour)))
 	if got, _ := s.ActivityForUser(ctx, "u-alice", 10); len(got) != 0 {
 		t.Fatalf("activity older than the retention kept: %+v", got)
+	}
+}
+
+func testDemoSeed(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, err := s.DemoSeededAt(ctx)
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.MarkDemoSeeded(ctx, t0))
+	must(t, s.MarkDemoSeeded(ctx, t0.Add(time.Hour))) // a second mark changes nothing
+	at, err := s.DemoSeededAt(ctx)
+	must(t, err)
+	if !at.Equal(t0) {
+		t.Fatalf("DemoSeededAt = %v, want the first mark %v", at, t0)
 	}
 }
