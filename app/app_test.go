@@ -729,19 +729,37 @@ func TestLabModeAttacksSucceedWithDefencesOff(t *testing.T) {
 	}
 	labFlip(t, u, a.URL, "check", checkISS, true)
 
-	// Login CSRF: state, nonce and PKCE each stop it; with all three off it works.
-	labFlip(t, u, a.URL, "check", checkState, false)
-	if page := a.attack(u, "forged-state"); !strings.Contains(page, "Could not connect") {
-		t.Fatalf("login CSRF with only the state check off must still fail (nonce, PKCE):\n%s", page)
+	// Login CSRF into a browser with no login in progress: only the state
+	// check stops it.
+	if page := a.attack(u, "forged-state"); !strings.Contains(page, "state mismatch") {
+		t.Fatalf("login CSRF with the state check on:\n%s", page)
 	}
-	labFlip(t, u, a.URL, "check", checkNonce, false)
-	labFlip(t, u, a.URL, "check", checkPKCE, false)
+	labFlip(t, u, a.URL, "check", checkState, false)
 	if page := a.attack(u, "forged-state"); !strings.Contains(page, "Connected to ImageHost as Bob") {
-		t.Fatalf("login CSRF with state, nonce and PKCE off:\n%s", page)
+		t.Fatalf("login CSRF with the state check off:\n%s", page)
 	}
 	labFlip(t, u, a.URL, "check", checkState, true)
 	if page := a.attack(u, "forged-state"); !strings.Contains(page, "state mismatch") {
 		t.Fatalf("login CSRF with the state check back on:\n%s", page)
+	}
+
+	// Code injection into this browser's own login: PKCE and the nonce
+	// each stop it on their own; with both off it works.
+	if page := a.attack(u, "code-injection"); !strings.Contains(page, "invalid_grant") {
+		t.Fatalf("code injection with every check on:\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkPKCE, false)
+	if page := a.attack(u, "code-injection"); !strings.Contains(page, "nonce mismatch") {
+		t.Fatalf("code injection with only PKCE off must still fail (nonce):\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkPKCE, true)
+	labFlip(t, u, a.URL, "check", checkNonce, false)
+	if page := a.attack(u, "code-injection"); !strings.Contains(page, "invalid_grant") {
+		t.Fatalf("code injection with only the nonce check off must still fail (PKCE):\n%s", page)
+	}
+	labFlip(t, u, a.URL, "check", checkPKCE, false)
+	if page := a.attack(u, "code-injection"); !strings.Contains(page, "Connected to ImageHost as Bob") {
+		t.Fatalf("code injection with PKCE and the nonce check off:\n%s", page)
 	}
 	labFlip(t, u, a.URL, "check", checkNonce, true)
 	labFlip(t, u, a.URL, "check", checkPKCE, true)

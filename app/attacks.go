@@ -40,8 +40,11 @@ var attacks = []attack{
 		"Redeem this flow's code a second time, as someone who copied it from a log would.",
 		"single-use codes (RFC 6749 §4.1.2); ImageHost also revokes the tokens issued for it"},
 	{"forged-state", "Callback with a forged state",
-		"Send the browser to the app's callback with a state the app never issued, as a login-CSRF attacker would.",
+		"Send the browser, with no login in progress, to the app's callback with a state the app never issued, as a login-CSRF attacker would.",
 		"the app's state check (RFC 6749 §10.12)"},
+	{"code-injection", "Inject a code from another login",
+		"Start a login in this browser, then answer it with its own state but a code issued for another login (another nonce, no PKCE challenge), as an attacker injecting a code would.",
+		"PKCE and the nonce check, each on its own (RFC 9700 §4.5.3)"},
 	{"mix-up", "An answer claiming another issuer (mix-up)",
 		"Send the browser to the app's callback with its own state, but an iss naming another authorization server, as in a mix-up attack, where a malicious server saw the request.",
 		"the app's iss check (RFC 9207 §2.4)"},
@@ -105,6 +108,8 @@ func handleAttack(p *provider, g gallery, rec *flow.Recorder, lab *labSwitches, 
 		switch a.Name {
 		case "forged-state":
 			return r.forgedState()
+		case "code-injection":
+			return r.codeInjection()
 		case "mix-up":
 			return r.mixUp()
 		case "wrong-verifier":
@@ -393,12 +398,15 @@ func (r attackRun) victimLogin(attack string) (pendingLogin, error) {
 	return login, r.g.cs.save(r.c, bs)
 }
 
-// forgedState is login CSRF: the browser arrives at the callback with a
-// code and a state this browser never asked for. The code is made up, or in
-// lab mode the attacker's own, got without nonce or PKCE; then the state,
-// nonce and PKCE checks each stop it on their own.
+// forgedState is login CSRF (RFC 6749 §10.12): the attacker's page sends
+// this browser, which has no login in progress, to the callback with a code
+// and a state it never asked for. The code is made up, or in lab mode the
+// attacker's own, got without nonce or PKCE. With no login in progress
+// the app has no nonce or verifier to compare: only the state check stops it.
 func (r attackRun) forgedState() error {
-	if _, err := r.victimLogin(""); err != nil {
+	bs := r.g.cs.get(r.c)
+	bs.clearPendingLogin()
+	if err := r.g.cs.save(r.c, bs); err != nil {
 		return err
 	}
 	code := "stolen-or-made-up-code"
@@ -409,6 +417,26 @@ func (r attackRun) forgedState() error {
 		}
 	}
 	q := url.Values{"code": {code}, "state": {"forged-" + oauth2.GenerateVerifier()[:8]}, "iss": {r.p.issuer}}
+	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
+}
+
+// codeInjection answers this browser's own login, with its own state, but
+// with a code the attacker got for their own account in another login:
+// another nonce and no PKCE challenge. PKCE stops it (ImageHost refuses a
+// verifier for a code issued without a challenge, RFC 9700 §2.1.1), and so
+// does the nonce check, each on its own (RFC 9700 §4.5.3).
+func (r attackRun) codeInjection() error {
+	login, err := r.victimLogin("")
+	if err != nil {
+		return err
+	}
+	code := "injected-code"
+	if r.attacker != "" {
+		if code, err = r.attackerCode(oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), ""); err != nil {
+			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
+		}
+	}
+	q := url.Values{"code": {code}, "state": {login.State}, "iss": {r.p.issuer}}
 	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
 }
 

@@ -25,13 +25,13 @@ const (
 
 var labChecks = []views.LabSwitch{
 	{Name: checkState, Title: "state check (RFC 6749 §10.12)",
-		Explain: "When off, the callback accepts any state: a callback this browser never asked for gets in (login CSRF)."},
+		Explain: "When off, the callback accepts any state, even with no login in progress: a callback this browser never asked for gets in. Watch “Callback with a forged state” succeed (login CSRF)."},
 	{Name: checkNonce, Title: "nonce check (OIDC Core §3.1.3.7)",
-		Explain: "When off, the callback accepts an ID token issued for another login."},
+		Explain: "When off, the callback accepts an ID token issued for another login. PKCE stops the same attack on its own (RFC 9700 §4.5.3): switch both off to watch “Inject a code from another login” succeed."},
 	{Name: checkISS, Title: "iss check (RFC 9207)",
-		Explain: "When off, the callback accepts an answer that says it came from another issuer (mix-up attack)."},
+		Explain: "When off, the callback accepts an answer that says it came from another issuer. Watch “An answer claiming another issuer” succeed (mix-up)."},
 	{Name: checkPKCE, Title: "PKCE (RFC 7636)",
-		Explain: "When off, the app sends no code_challenge and no code_verifier: a code is worth as much to whoever holds it."},
+		Explain: "When off, the app sends no code_challenge and no code_verifier: a code is worth as much to whoever holds it. Watch “Wrong PKCE verifier” succeed; with the nonce check off too, “Inject a code from another login”."},
 }
 
 // labSwitches holds which checks are on; a nil one (no lab mode) has all on.
