@@ -239,7 +239,7 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	if at["active"] != true || at["sub"] != "sub-alice" || at["client_id"] != appID || at["username"] != "alice" {
 		t.Fatalf("access token introspection = %v", at)
 	}
-	if rt := introspect(tok.RefreshToken); rt["active"] != true || rt["token_type"] != "refresh_token" {
+	if rt := introspect(tok.RefreshToken); rt["active"] != true || rt["token_type"] != "refresh_token" || rt["username"] != "alice" {
 		t.Fatalf("refresh token introspection = %v", rt)
 	}
 	if junk := introspect("not-a-token"); junk["active"] != false || len(junk) != 1 {

@@ -61,6 +61,9 @@ func handleIntrospect(tc tokenChecker) http.Handler {
 			// A refresh token is only ever shown to the client that holds it.
 			resp = introspection{Active: true, Scope: rt.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
 				Exp: rt.ExpiresAt.Unix(), Iat: rt.IssuedAt.Unix(), Sub: g.UserID, Iss: tc.issuer}
+			if u, err := tc.store.UserByID(r.Context(), g.UserID); err == nil {
+				resp.Username = u.Username
+			}
 		}
 		// RFC 7662 §2.2: for an inactive token, "the authorization server
 		// ... SHOULD NOT include any additional information".
