@@ -45,9 +45,13 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 		if !ok || username == "" || pw == "" {
 			continue
 		}
-		note, err := demoUser(ctx, st, username, pw, firstRun, seededAt, now)
+		note, present, err := demoUser(ctx, st, username, pw, firstRun, seededAt, now)
 		if err != nil {
 			return err
+		}
+		if !present {
+			fmt.Fprintf(out, "  user    %-14s (%s)\n", username, note)
+			continue
 		}
 		fmt.Fprintf(out, "  user    %-14s password %-14s (%s)\n", username, pw, note)
 	}
@@ -79,22 +83,22 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 }
 
 // demoUser seeds a demo user on the demo's first run and says how the user
-// stands. On later runs nothing is seeded: a user or photo removed since
-// stays removed.
-func demoUser(ctx context.Context, st store.Store, username, pw string, firstRun bool, seededAt, now time.Time) (string, error) {
+// stands, and whether the user is there. On later runs nothing is seeded: a
+// user or photo removed since stays removed.
+func demoUser(ctx context.Context, st store.Store, username, pw string, firstRun bool, seededAt, now time.Time) (string, bool, error) {
 	if firstRun {
 		created, err := seedUser(ctx, st, username, pw, now)
 		if err != nil || !created {
-			return "exists", err
+			return "exists", true, err
 		}
-		return "created, with photos", nil
+		return "created, with photos", true, nil
 	}
 	if _, err := st.UserByUsername(ctx, username); errors.Is(err, store.ErrNotFound) {
-		return "removed after the demo was seeded on " + seededAt.Format(time.DateOnly) + "; not re-created", nil
+		return "removed after the demo was seeded on " + seededAt.Format(time.DateOnly) + "; not re-created", false, nil
 	} else if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return "exists", nil
+	return "exists", true, nil
 }
 
 // seedUser creates the user with a few photos unless the username exists.

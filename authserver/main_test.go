@@ -138,7 +138,7 @@ func TestServeDemo(t *testing.T) {
 		}
 		want := map[int][]string{
 			0: {"alice          password wonderland     (created, with photos)", "bob            password builder        (created, with photos)"},
-			1: {"alice          password wonderland     (exists)", "bob            password builder        (removed after the demo was seeded on "},
+			1: {"alice          password wonderland     (exists)", "bob            (removed after the demo was seeded on "},
 		}[round]
 		for _, w := range want {
 			if !strings.Contains(seen.String(), w) {
