@@ -409,15 +409,8 @@ func (r attackRun) forgedState() error {
 	if err := r.g.cs.save(r.c, bs); err != nil {
 		return err
 	}
-	code := "stolen-or-made-up-code"
-	if r.attacker != "" {
-		var err error
-		if code, err = r.attackerCode(oauth2.GenerateVerifier(), "", ""); err != nil {
-			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
-		}
-	}
-	q := url.Values{"code": {code}, "state": {"forged-" + oauth2.GenerateVerifier()[:8]}, "iss": {r.p.issuer}}
-	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
+	return r.answerCallback("stolen-or-made-up-code", oauth2.GenerateVerifier(), "", "",
+		url.Values{"state": {"forged-" + oauth2.GenerateVerifier()[:8]}, "iss": {r.p.issuer}})
 }
 
 // codeInjection answers this browser's own login, with its own state, but
@@ -430,14 +423,8 @@ func (r attackRun) codeInjection() error {
 	if err != nil {
 		return err
 	}
-	code := "injected-code"
-	if r.attacker != "" {
-		if code, err = r.attackerCode(oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), ""); err != nil {
-			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
-		}
-	}
-	q := url.Values{"code": {code}, "state": {login.State}, "iss": {r.p.issuer}}
-	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
+	return r.answerCallback("injected-code", oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), "",
+		url.Values{"state": {login.State}, "iss": {r.p.issuer}})
 }
 
 // mixUp answers this browser's own login with an iss naming another
@@ -449,18 +436,27 @@ func (r attackRun) mixUp() error {
 	if err != nil {
 		return err
 	}
-	code := "made-up-code"
+	challenge := ""
+	if login.Verifier != "" {
+		challenge = oauth2.S256ChallengeFromVerifier(login.Verifier)
+	}
+	return r.answerCallback("made-up-code", login.State, login.Nonce, challenge,
+		url.Values{"state": {login.State}, "iss": {"https://attacker.example"}})
+}
+
+// answerCallback sends this browser to the app's callback with answer and a
+// code: madeUp, or in lab mode a real one the attacker got for their own
+// account with the given state, nonce and PKCE challenge.
+func (r attackRun) answerCallback(madeUp, state, nonce, challenge string, answer url.Values) error {
+	code := madeUp
 	if r.attacker != "" {
-		challenge := ""
-		if login.Verifier != "" {
-			challenge = oauth2.S256ChallengeFromVerifier(login.Verifier)
-		}
-		if code, err = r.attackerCode(login.State, login.Nonce, challenge); err != nil {
+		var err error
+		if code, err = r.attackerCode(state, nonce, challenge); err != nil {
 			return redirectWithFlash(r.c, r.g.cs, "/flow", "The attacker could not get a code: "+err.Error())
 		}
 	}
-	q := url.Values{"code": {code}, "state": {login.State}, "iss": {"https://attacker.example"}}
-	return r.c.Redirect(http.StatusSeeOther, "/callback?"+q.Encode())
+	answer.Set("code", code)
+	return r.c.Redirect(http.StatusSeeOther, "/callback?"+answer.Encode())
 }
 
 var attackerFields = regexp.MustCompile(`name="(csrf_token|request)" value="([^"]*)"`)

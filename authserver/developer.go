@@ -131,28 +131,29 @@ func handleCreateClient(a authorizer) http.Handler {
 	})
 }
 
-// ownClient finds one of the user's clients named in the path.
-func (a authorizer) ownClient(w http.ResponseWriter, r *http.Request, who signedIn) (store.Client, bool) {
+// clientForm checks a console form about one app, as developerForm does,
+// and finds that app, named in the path, among the user's own.
+func (a authorizer) clientForm(w http.ResponseWriter, r *http.Request) (signedIn, store.Client, bool) {
+	who, ok := a.developerForm(w, r)
+	if !ok {
+		return who, store.Client{}, false
+	}
 	c, err := a.store.ClientByID(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.OwnerUserID != who.user.ID) {
 		errorPage(w, r, http.StatusNotFound, "No such app", "You have no app with this client_id.", "")
-		return c, false
+		return who, c, false
 	} else if err != nil {
 		internalError(w, r, a.log, "load client", err)
-		return c, false
+		return who, c, false
 	}
-	return c, true
+	return who, c, true
 }
 
 // handleRotateSecret serves POST /developer/clients/{id}/rotate. The old
 // secret stops working at once.
 func handleRotateSecret(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, ok := a.developerForm(w, r)
-		if !ok {
-			return
-		}
-		c, ok := a.ownClient(w, r, who)
+		who, c, ok := a.clientForm(w, r)
 		if !ok {
 			return
 		}
@@ -170,11 +171,7 @@ func handleRotateSecret(a authorizer) http.Handler {
 // ends every grant and token of the client.
 func handleDeleteClient(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, ok := a.developerForm(w, r)
-		if !ok {
-			return
-		}
-		c, ok := a.ownClient(w, r, who)
+		who, c, ok := a.clientForm(w, r)
 		if !ok {
 			return
 		}
