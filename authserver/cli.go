@@ -97,10 +97,10 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return fmt.Errorf("users remove %q: %w", username, err)
 		}
-		if err := st.DeleteUser(ctx, u.ID); err != nil {
+		if err := st.DeleteUser(ctx, u.ID, time.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed user %s\n", username)
+		fmt.Fprintf(stdout, "removed user %s (a running server refuses their access tokens within a second)\n", username)
 	default:
 		return fmt.Errorf("unknown command users %q (want add, list or remove)", verb)
 	}
@@ -176,10 +176,10 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return tw.Flush()
 	case "remove":
-		if err := st.DeleteClient(ctx, id); err != nil {
+		if err := st.DeleteClient(ctx, id, time.Now()); err != nil {
 			return fmt.Errorf("clients remove %q: %w", id, err)
 		}
-		fmt.Fprintf(stdout, "removed client %s\n", id)
+		fmt.Fprintf(stdout, "removed client %s (a running server refuses its access tokens within a second)\n", id)
 	default:
 		return fmt.Errorf("unknown command clients %q (want add, list or remove)", verb)
 	}
