@@ -48,14 +48,9 @@ type backchannel struct {
 	log    *slog.Logger
 }
 
-// notifyUser tells every app the user has an active grant with, and that
-// asked to be told, that the user's session sid ended.
-func (b backchannel) notifyUser(ctx context.Context, userID, sid string) {
-	grants, err := b.store.ActiveGrantsForUser(ctx, userID)
-	if err != nil {
-		b.log.ErrorContext(ctx, "back-channel logout: list grants", "err", err)
-		return
-	}
+// notifyGrants tells the apps that hold grants, and that asked to be told,
+// that the user's session sid ended.
+func (b backchannel) notifyGrants(ctx context.Context, grants []store.Grant, userID, sid string) {
 	seen := map[string]bool{}
 	var clients []store.Client
 	for _, g := range grants {

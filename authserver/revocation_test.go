@@ -91,7 +91,7 @@ func refusedWithin(t *testing.T, ts *testServer, token string, limit time.Durati
 }
 
 func TestRevocationReachesPhotosAPI(t *testing.T) {
-	const withRefresh = "openid offline_access photos.read"
+	const withRefresh, online = "openid offline_access photos.read", "openid photos.read"
 	tests := []struct {
 		name string
 		// issue returns the token to revoke.
@@ -122,6 +122,14 @@ func TestRevocationReachesPhotosAPI(t *testing.T) {
 		{"authorization code replayed",
 			func(t *testing.T, ts *testServer) issued { return aliceTokens(t, ts, withRefresh) },
 			func(t *testing.T, ts *testServer, tok issued) { tokenError(t, redeem(t, ts, tok.code, tok.verifier)) }, "bob"},
+		{"sign-out at ImageHost ends a grant without offline_access",
+			func(t *testing.T, ts *testServer) issued { return aliceTokens(t, ts, online) },
+			func(t *testing.T, ts *testServer, tok issued) {
+				form := formValues(t, body(t, tok.browser.get("/logout")))
+				if page := body(t, tok.browser.post("/logout", form)); !strings.Contains(page, "You are signed out") {
+					t.Fatal("sign-out failed")
+				}
+			}, "bob"},
 		{"RFC 7009 §2.2: the access token itself revoked",
 			func(t *testing.T, ts *testServer) issued { return aliceTokens(t, ts, withRefresh) },
 			func(t *testing.T, ts *testServer, tok issued) {
@@ -186,6 +194,20 @@ func TestRevocationReachesPhotosAPI(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSignOutKeepsOfflineGrants: offline_access is the user's leave to use
+// the photos while they are away, so signing out of ImageHost leaves such a
+// grant alone; the app was told by back-channel logout and decides.
+func TestSignOutKeepsOfflineGrants(t *testing.T) {
+	ts := newTestServer(t)
+	tok := aliceTokens(t, ts, "openid offline_access photos.read")
+	form := formValues(t, body(t, tok.browser.get("/logout")))
+	tok.browser.post("/logout", form).Body.Close()
+	if s := apiStatus(t, ts, tok.access); s != http.StatusOK {
+		t.Fatalf("an offline_access grant's token after sign-out: %d, want 200", s)
+	}
+	refreshToken(t, refreshWith(t, ts, tok.refresh))
 }
 
 // TestAccessTokenLifetimeCapped: a client cannot choose a lifetime that
