@@ -29,6 +29,7 @@ type Config struct {
 	CodeTTL            time.Duration
 	SessionTTL         time.Duration
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
@@ -75,6 +76,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
+			return err
+		}, true},
+		{"allow-lan-uris", "IMAGEHOST_ALLOW_LAN_URIS", "false", "let back-channel logout URIs point into private networks and this machine (a workshop LAN)", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.AllowLANURIs = v
 			return err
 		}, true},
 		{"lab", "IMAGEHOST_LAB", "false", "lab mode: defences can be switched off at /lab (loopback only)", func(s string) error {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/store"
 )
@@ -82,8 +83,9 @@ func (a authorizer) developerForm(w http.ResponseWriter, r *http.Request) (signe
 }
 
 // handleCreateClient serves POST /developer/clients. A chosen access-token
-// lifetime may not exceed maxTTL, the server's cap.
-func handleCreateClient(a authorizer, maxTTL time.Duration) http.Handler {
+// lifetime may not exceed maxTTL, the server's cap; URIs that ImageHost
+// calls keep to policy, as for dynamic registration.
+func handleCreateClient(a authorizer, maxTTL time.Duration, policy outbound.Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, ok := a.developerForm(w, r)
 		if !ok {
@@ -107,7 +109,7 @@ func handleCreateClient(a authorizer, maxTTL time.Duration) http.Handler {
 			fail("Give the app a name.")
 			return
 		}
-		client, e := newClientFromMetadata(&md)
+		client, e := newClientFromMetadata(&md, policy)
 		if e != nil {
 			fail(e.Description + ".")
 			return
