@@ -68,7 +68,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
 	}
-	go revoked.Follow(ctx, followRevocationsEvery, log)
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { revoked.Follow(followCtx, followRevocationsEvery, log); close(followed) }()
+	defer func() { stopFollowing(); <-followed }() // before the store closes
 	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, revoked, time.Now)
 	if err != nil {
 		return err

@@ -45,7 +45,8 @@ func (v JWTVerifier) Verify(ctx context.Context, raw string) (Token, *oauth.Erro
 		return Token{}, e
 	}
 	// RFC 9068 §2.2: "iat" is REQUIRED; without it the lifetime is unknown.
-	if c.IssuedAt == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > v.MaxLifetime {
+	// A second more is allowed: "iat" and "exp" are whole seconds.
+	if c.IssuedAt == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > v.MaxLifetime+time.Second {
 		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token lives longer than ImageHost issues tokens for")
 	}
 	revoked, err := v.Revoked.Revoked(ctx, c)

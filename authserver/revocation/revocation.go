@@ -120,8 +120,8 @@ func (s *Set) addLocked(rs []store.Revocation) {
 			return
 		}
 		// A later revocation of a client or subject covers more tokens.
-		if at := r.RevokedAt.Unix(); at > s.revoked[r.RevocationKey] || !s.has(r.RevocationKey) {
-			s.revoked[r.RevocationKey] = at
+		if prev, ok := s.revoked[r.RevocationKey]; !ok || r.RevokedAt.Unix() > prev {
+			s.revoked[r.RevocationKey] = r.RevokedAt.Unix()
 		}
 		if len(s.revoked) > s.limit {
 			// Forgetting any entry would let its tokens through again, so
@@ -129,11 +129,6 @@ func (s *Set) addLocked(rs []store.Revocation) {
 			s.overflow, s.revoked = true, map[store.RevocationKey]int64{}
 		}
 	}
-}
-
-func (s *Set) has(k store.RevocationKey) bool {
-	_, ok := s.revoked[k]
-	return ok
 }
 
 // Revoked reports whether the access token with claims c was revoked. It
