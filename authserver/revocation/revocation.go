@@ -43,8 +43,10 @@ type Source interface {
 	RevocationsOf(ctx context.Context, keys []store.RevocationKey) ([]store.Revocation, error)
 }
 
-// DefaultLimit bounds a Set: 65,536 entries take a few MB.
-const DefaultLimit = 1 << 16
+// DefaultLimit bounds a Set: 32,768 entries take under 4 MiB of heap
+// (measured), against ImageHost's soft limit of 48 MiB. Normal use stays far
+// below: it is the revocations of one access-token lifetime.
+const DefaultLimit = 1 << 15
 
 const (
 	// clockSkew is how far in the future a token's "iat" may lie
