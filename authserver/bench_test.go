@@ -28,11 +28,11 @@ type benchServer struct {
 
 func newBenchServer(b *testing.B) benchServer {
 	ts := newTestServer(b)
-	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.clock.now)
+	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.revoked, ts.clock.now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.activity, ts.clock.now, discardLogger())}
+	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())}
 }
 
 func (bs benchServer) serve(b *testing.B, req *http.Request, want int) {

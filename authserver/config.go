@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"oauthdemo/authserver/store"
 )
 
 // Config is everything ImageHost can be told at start-up. Each field has a
@@ -21,11 +23,13 @@ type Config struct {
 	DataDir            string        // holds imagehost.db
 	InitialAccessToken string        // guards dynamic client registration; empty turns it off
 	AccessTokenTTL     time.Duration // default lifetime of access tokens
+	MaxAccessTokenTTL  time.Duration // no access token lives longer, whatever its client asked for
 	IDTokenTTL         time.Duration
 	RefreshTokenTTL    time.Duration
 	CodeTTL            time.Duration
 	SessionTTL         time.Duration
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
@@ -62,6 +66,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"data-dir", "IMAGEHOST_DATA_DIR", ".data/imagehost", "directory for the SQLite database", text(&c.DataDir), false},
 		{"initial-access-token", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "", "bearer token required for dynamic client registration (empty: registration off)", text(&c.InitialAccessToken), false},
 		{"access-token-ttl", "IMAGEHOST_ACCESS_TOKEN_TTL", "5m", "access token lifetime (e.g. 30s for workshops)", durations(&c.AccessTokenTTL), false},
+		{"max-access-token-ttl", "IMAGEHOST_MAX_ACCESS_TOKEN_TTL", "1h", "longest access token lifetime a client may choose (at most 24h)", durations(&c.MaxAccessTokenTTL), false},
 		{"id-token-ttl", "IMAGEHOST_ID_TOKEN_TTL", "1h", "ID token lifetime", durations(&c.IDTokenTTL), false},
 		{"refresh-token-ttl", "IMAGEHOST_REFRESH_TOKEN_TTL", "720h", "refresh token lifetime", durations(&c.RefreshTokenTTL), false},
 		{"code-ttl", "IMAGEHOST_CODE_TTL", "1m", "authorization code lifetime", durations(&c.CodeTTL), false},
@@ -71,6 +76,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
+			return err
+		}, true},
+		{"allow-lan-uris", "IMAGEHOST_ALLOW_LAN_URIS", "false", "let back-channel logout URIs point into private networks and this machine (a workshop LAN)", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.AllowLANURIs = v
 			return err
 		}, true},
 		{"lab", "IMAGEHOST_LAB", "false", "lab mode: defences can be switched off at /lab (loopback only)", func(s string) error {
@@ -132,11 +142,19 @@ func (c Config) Validate() error {
 			return fmt.Errorf("issuer %q must have no query, fragment or trailing slash", c.Issuer)
 		}
 	}
-	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
+	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "max-access-token-ttl": c.MaxAccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
 		"refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "session-ttl": c.SessionTTL} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %v", name, d)
 		}
+	}
+	// The store keeps revocations for store.RevocationRetention: a token
+	// living longer could outlive the record of its revocation.
+	if c.MaxAccessTokenTTL > store.RevocationRetention {
+		return fmt.Errorf("max-access-token-ttl must be at most %v", store.RevocationRetention)
+	}
+	if c.AccessTokenTTL > c.MaxAccessTokenTTL {
+		return fmt.Errorf("access-token-ttl %v is longer than max-access-token-ttl %v", c.AccessTokenTTL, c.MaxAccessTokenTTL)
 	}
 	if c.CodeTTL > 10*time.Minute {
 		// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10
@@ -168,5 +186,5 @@ func (c Config) resource() string { return c.Issuer + "/api" }
 
 // maxTokenTTL is how long a retired signing key must stay published.
 func (c Config) maxTokenTTL() time.Duration {
-	return max(c.AccessTokenTTL, c.IDTokenTTL, 24*time.Hour)
+	return max(c.MaxAccessTokenTTL, c.IDTokenTTL, 24*time.Hour)
 }

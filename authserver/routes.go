@@ -26,9 +26,9 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(),
 		activity: activity, lab: lab, log: log}
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
-		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, idTTL: cfg.IDTokenTTL}}
+		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
-	logouts := backchannel{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log, http: &http.Client{Timeout: 3 * time.Second}}
+	logouts := newBackchannel(cfg, keys, st, now, log)
 	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
@@ -55,7 +55,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /account", handleAccount(authz))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(authz, logouts)))
 	mux.Handle("GET /developer", handleDeveloper(authz))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz)))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(authz)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(authz)))
 
@@ -66,7 +66,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {
-		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, now, log)))
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, outboundPolicy(cfg), now, log)))
 	}
 
 	// The protected resource: the photos API.

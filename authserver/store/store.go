@@ -49,7 +49,11 @@ type Client struct {
 	BackchannelLogoutURI   string
 	AccessTokenTTL         time.Duration // 0: the server's default
 	OwnerUserID            string        // who registered it in the developer console; "" for operators
-	CreatedAt              time.Time
+	// ResourceServer marks a client that protects resources and may learn,
+	// by introspection, about tokens issued to other clients (RFC 7662 §4).
+	// Only the operator sets it, never registration or the console.
+	ResourceServer bool
+	CreatedAt      time.Time
 }
 
 // Public reports whether the client has no secret (RFC 6749 §2.1).
@@ -180,6 +184,38 @@ type Activity struct {
 // ActivityRetention is how long the activity log keeps an entry.
 const ActivityRetention = 30 * 24 * time.Hour
 
+// RevocationKind names the access-token claim a Revocation matches.
+type RevocationKind string
+
+// The kinds of revocation. A grant or a single token is revoked outright; a
+// client or a subject is revoked for every token issued up to RevokedAt,
+// so that a client re-created under the same id starts afresh.
+const (
+	RevokedGrant   RevocationKind = "grant"   // the "grant_id" claim: every token of a revoked grant
+	RevokedToken   RevocationKind = "token"   // the "jti" claim: one access token revoked at /revoke
+	RevokedClient  RevocationKind = "client"  // the "client_id" claim: the client was deleted
+	RevokedSubject RevocationKind = "subject" // the "sub" claim: the user was deleted
+)
+
+// RevocationKey names what was revoked.
+type RevocationKey struct {
+	Kind RevocationKind
+	ID   string // a grant id, a jti, a client_id or a sub
+}
+
+// Revocation is something revoked that access tokens still in circulation
+// may refer to. The store records one whenever a grant is revoked, an access
+// token is revoked, or a user or client is deleted, in the same transaction.
+type Revocation struct {
+	RevocationKey
+	RevokedAt time.Time
+}
+
+// RevocationRetention is how long the store keeps a revocation: as long as
+// the longest access-token lifetime ImageHost may be configured with, after
+// which every token it could concern has expired.
+const RevocationRetention = 24 * time.Hour
+
 // Store keeps ImageHost's state. Every method is safe for concurrent use.
 // Times go in and come out in UTC.
 type Store interface {
@@ -187,13 +223,19 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	DeleteUser(ctx context.Context, id string) error
+	// DeleteUser deletes the user with their grants, sessions, photos and
+	// activity, and records a RevokedSubject revocation at now.
+	DeleteUser(ctx context.Context, id string, now time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
 	ClientByID(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
-	DeleteClient(ctx context.Context, id string) error
+	// SetClientResourceServer sets or clears the client's ResourceServer flag.
+	SetClientResourceServer(ctx context.Context, id string, on bool) error
+	// DeleteClient deletes the client and everything issued to it, and
+	// records a RevokedClient revocation at now.
+	DeleteClient(ctx context.Context, id string, now time.Time) error
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
@@ -211,11 +253,13 @@ type Store interface {
 	// token, in one transaction.
 	CreateGrant(ctx context.Context, g Grant, rt *RefreshToken) error
 	GrantByID(ctx context.Context, id string) (Grant, error)
-	// RevokeGrant revokes the grant and so every refresh token of its family.
-	// Revoking a revoked or unknown grant is not an error.
+	// RevokeGrant revokes the grant and so every refresh token of its family,
+	// and records a RevokedGrant revocation. Revoking a revoked or unknown
+	// grant is not an error, and records nothing.
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
-	// RevokeUserClientGrants revokes every active grant userID gave clientID
-	// and forgets the consent; it returns the revoked grants.
+	// RevokeUserClientGrants revokes every active grant userID gave clientID,
+	// recording a revocation for each, and forgets the consent; it returns
+	// the revoked grants.
 	RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]Grant, error)
 	// ActiveGrantsForUser lists the user's grants that are not revoked.
 	ActiveGrantsForUser(ctx context.Context, userID string) ([]Grant, error)
@@ -235,10 +279,16 @@ type Store interface {
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
-	// RevokeAccessToken puts an access token's "jti" on the deny list until
-	// the token would have expired anyway.
-	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
-	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// RevokeAccessToken records a RevokedToken revocation of the access
+	// token with that "jti"; revoking it twice is not an error.
+	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+	// RevocationsSince returns at most limit revocations recorded at or
+	// after t, oldest first. It is how a cache of them (revocation.Set)
+	// loads at start and catches up with revocations made elsewhere.
+	RevocationsSince(ctx context.Context, t time.Time, limit int) ([]Revocation, error)
+	// RevocationsOf returns the revocations recorded for any of keys;
+	// keys nobody revoked are left out.
+	RevocationsOf(ctx context.Context, keys []RevocationKey) ([]Revocation, error)
 
 	SaveSigningKey(ctx context.Context, k SigningKey) error
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -268,8 +318,8 @@ type Store interface {
 	// the first mark counts.
 	MarkDemoSeeded(ctx context.Context, t time.Time) error
 
-	// DeleteExpired removes auth requests, codes, sessions and deny-list
-	// entries that expired before now, and activity older than
-	// ActivityRetention.
+	// DeleteExpired removes auth requests, codes and sessions that expired
+	// before now, revocations older than RevocationRetention and activity
+	// older than ActivityRetention.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }

@@ -34,7 +34,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"revoked grant stops rotation", testRevokedGrant},
 		{"consents", testConsents},
 		{"sessions", testSessions},
-		{"access token deny list", testDenyList},
+		{"revocations recorded", testRevocationsRecorded},
+		{"revocations since and of", testRevocationQueries},
 		{"signing keys", testSigningKeys},
 		{"photos", testPhotos},
 		{"delete expired", testDeleteExpired},
@@ -97,8 +98,8 @@ func testUsers(t *testing.T, s store.Store) {
 	}
 	must(t, s.CreatePhoto(ctx, store.Photo{ID: "bobs", Owner: "u-bob", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}))
 	must(t, s.AddActivity(ctx, []store.Activity{{UserID: "u-bob", Event: "signed in", At: t0}}))
-	must(t, s.DeleteUser(ctx, "u-bob"))
-	wantErr(t, s.DeleteUser(ctx, "u-bob"), store.ErrNotFound)
+	must(t, s.DeleteUser(ctx, "u-bob", t0))
+	wantErr(t, s.DeleteUser(ctx, "u-bob", t0), store.ErrNotFound)
 	if n, _ := s.CountPhotos(ctx, "u-bob"); n != 0 {
 		t.Fatal("a deleted user's photos are kept")
 	}
@@ -132,14 +133,33 @@ func testClients(t *testing.T, s store.Store) {
 		t.Fatalf("secret not replaced: %q", got.SecretHash)
 	}
 	wantErr(t, s.SetClientSecret(ctx, "nope", []byte("x")), store.ErrNotFound)
+	if got.ResourceServer {
+		t.Fatal("a new client is a resource server")
+	}
+	must(t, s.SetClientResourceServer(ctx, "app", true))
+	if got, _ = s.ClientByID(ctx, "app"); !got.ResourceServer {
+		t.Fatal("SetClientResourceServer(true) did not stick")
+	}
+	must(t, s.SetClientResourceServer(ctx, "app", false))
+	if got, _ = s.ClientByID(ctx, "app"); got.ResourceServer {
+		t.Fatal("SetClientResourceServer(false) did not stick")
+	}
+	wantErr(t, s.SetClientResourceServer(ctx, "nope", true), store.ErrNotFound)
+	rs := store.Client{ID: "api", SecretHash: []byte("h"), Name: "API", ResourceServer: true, CreatedAt: t0}
+	must(t, s.CreateClient(ctx, rs))
+	if got, _ = s.ClientByID(ctx, "api"); !got.ResourceServer {
+		t.Fatal("CreateClient lost ResourceServer")
+	}
+	must(t, s.DeleteClient(ctx, "api", t0))
 	list, err := s.ListClients(ctx)
 	must(t, err)
 	if len(list) != 2 {
 		t.Fatalf("ListClients = %d clients", len(list))
 	}
-	must(t, s.DeleteClient(ctx, "spa"))
+	must(t, s.DeleteClient(ctx, "spa", t0))
 	_, err = s.ClientByID(ctx, "spa")
 	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteClient(ctx, "spa", t0), store.ErrNotFound)
 }
 
 func testAuthRequests(t *testing.T, s store.Store) {
@@ -355,19 +375,102 @@ func testSessions(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 }
 
-func testDenyList(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	revoked, err := s.AccessTokenRevoked(ctx, "jti1")
+// revocations returns every revocation the store holds, as a map.
+func revocations(t *testing.T, s store.Store) map[store.RevocationKey]time.Time {
+	t.Helper()
+	list, err := s.RevocationsSince(context.Background(), time.Time{}, 1000)
 	must(t, err)
-	if revoked {
-		t.Fatal("unknown jti reported revoked")
+	m := map[store.RevocationKey]time.Time{}
+	for _, r := range list {
+		m[r.RevocationKey] = r.RevokedAt
 	}
-	must(t, s.RevokeAccessToken(ctx, "jti1", t0.Add(time.Minute)))
-	must(t, s.RevokeAccessToken(ctx, "jti1", t0.Add(time.Minute)))
-	revoked, err = s.AccessTokenRevoked(ctx, "jti1")
+	return m
+}
+
+func key(kind store.RevocationKind, id string) store.RevocationKey {
+	return store.RevocationKey{Kind: kind, ID: id}
+}
+
+// testRevocationsRecorded: every way of revoking records what access tokens
+// are checked against, in the same call.
+func testRevocationsRecorded(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	if got := revocations(t, s); len(got) != 0 {
+		t.Fatalf("a new store holds revocations: %v", got)
+	}
+	newGrant(t, s, "g1")
+	must(t, s.RevokeGrant(ctx, "g1", "reuse", t0))
+	must(t, s.RevokeGrant(ctx, "g1", "again", t0.Add(time.Hour))) // no second record
+	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))               // nothing to record
+	newGrant(t, s, "g2")
+	newGrant(t, s, "g3")
+	_, err := s.RevokeUserClientGrants(ctx, "u-alice", "app", "revoked by user", t0.Add(time.Second))
 	must(t, err)
-	if !revoked {
-		t.Fatal("revoked jti not reported")
+	must(t, s.RevokeAccessToken(ctx, "jti1", t0))
+	must(t, s.RevokeAccessToken(ctx, "jti1", t0)) // twice is fine
+	must(t, s.CreateUser(ctx, store.User{ID: "u-bob", Username: "bob", CreatedAt: t0}))
+	must(t, s.DeleteUser(ctx, "u-bob", t0.Add(2*time.Second)))
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(3*time.Second)))
+	wantErr(t, s.DeleteClient(ctx, "never-there", t0), store.ErrNotFound)
+
+	want := map[store.RevocationKey]time.Time{
+		key(store.RevokedGrant, "g1"):      t0,
+		key(store.RevokedGrant, "g2"):      t0.Add(time.Second),
+		key(store.RevokedGrant, "g3"):      t0.Add(time.Second),
+		key(store.RevokedToken, "jti1"):    t0,
+		key(store.RevokedSubject, "u-bob"): t0.Add(2 * time.Second),
+		key(store.RevokedClient, "gone"):   t0.Add(3 * time.Second),
+	}
+	got := revocations(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("revocations = %v, want %v", got, want)
+	}
+	for k, at := range want {
+		if !got[k].Equal(at) {
+			t.Fatalf("revocation %v at %v, want %v (all: %v)", k, got[k], at, got)
+		}
+	}
+	// A client deleted, re-created and deleted again: the later time
+	// counts, so every token of the first life stays revoked.
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone again", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(time.Hour)))
+	if at := revocations(t, s)[key(store.RevokedClient, "gone")]; !at.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("second deletion recorded at %v, want %v", at, t0.Add(time.Hour))
+	}
+}
+
+func testRevocationQueries(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 6 {
+		must(t, s.RevokeAccessToken(ctx, fmt.Sprint("jti", i), t0.Add(time.Duration(i)*time.Minute)))
+	}
+	since, err := s.RevocationsSince(ctx, t0.Add(2*time.Minute), 3)
+	must(t, err)
+	if len(since) != 3 || since[0].ID != "jti2" || since[2].ID != "jti4" || since[0].Kind != store.RevokedToken ||
+		!since[0].RevokedAt.Equal(t0.Add(2*time.Minute)) || since[0].RevokedAt.Location() != time.UTC {
+		t.Fatalf("RevocationsSince(t0+2m, 3) = %+v, want jti2..jti4, oldest first, in UTC", since)
+	}
+	// Of many keys, some revoked: more than one query's worth.
+	keys := []store.RevocationKey{key(store.RevokedGrant, "jti0"), key(store.RevokedToken, "nope")}
+	for i := range 6 {
+		keys = append(keys, key(store.RevokedToken, fmt.Sprint("jti", i)))
+	}
+	of, err := s.RevocationsOf(ctx, keys)
+	must(t, err)
+	if len(of) != 6 {
+		t.Fatalf("RevocationsOf = %+v, want the 6 revoked tokens and nothing of another kind", of)
+	}
+	if of, err := s.RevocationsOf(ctx, nil); err != nil || len(of) != 0 {
+		t.Fatalf("RevocationsOf(nil) = %v, %v", of, err)
+	}
+	// Kept for RevocationRetention, then gone.
+	must(t, s.DeleteExpired(ctx, t0.Add(store.RevocationRetention+2*time.Minute+time.Second)))
+	left, err := s.RevocationsSince(ctx, time.Time{}, 100)
+	must(t, err)
+	if len(left) != 3 || left[0].ID != "jti3" {
+		t.Fatalf("after DeleteExpired: %+v, want jti3..jti5", left)
 	}
 }
 
@@ -440,7 +543,6 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	fresh.ExpiresAt = t0.Add(time.Hour)
 	must(t, s.SaveAuthCode(ctx, fresh))
 	must(t, s.CreateSession(ctx, store.Session{ID: "s", TokenHash: []byte("s"), UserID: u.ID, AuthTime: t0, ExpiresAt: t0.Add(time.Second)}))
-	must(t, s.RevokeAccessToken(ctx, "jti", t0.Add(time.Second)))
 	must(t, s.DeleteExpired(ctx, t0.Add(10*time.Minute)))
 	_, err := s.ConsumeAuthCode(ctx, []byte("old"), "g", t0)
 	wantErr(t, err, store.ErrNotFound)
@@ -448,9 +550,6 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	must(t, err)
 	_, err = s.SessionByTokenHash(ctx, []byte("s"))
 	wantErr(t, err, store.ErrNotFound)
-	if revoked, _ := s.AccessTokenRevoked(ctx, "jti"); revoked {
-		t.Fatal("expired deny-list entry kept")
-	}
 }
 
 func testUTC(t *testing.T, s store.Store) {
