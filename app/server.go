@@ -12,6 +12,7 @@ import (
 
 	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
+	"oauthdemo/app/photoedit"
 	"oauthdemo/app/tokenstore"
 )
 
@@ -32,7 +33,8 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
 	g := gallery{cs: cs, store: store, log: log,
 		keeper: &tokenKeeper{store: store, provider: p, now: now},
-		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient}}
+		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
+		editor: photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait})}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
