@@ -75,20 +75,64 @@ func (c Client) List(ctx context.Context, tokens Tokens) ([]Photo, error) {
 	return out, nil
 }
 
-// Image returns a photo's bytes and content type.
-func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, string, error) {
+// MaxImageBytes is the largest photo ImageHost keeps, and so the most the
+// client reads of one.
+const MaxImageBytes = 8 << 20
+
+// ErrTooLarge is returned for a photo larger than MaxImageBytes.
+var ErrTooLarge = errors.New("imagehost: photo larger than expected")
+
+// OpenImage returns a photo's bytes as a stream, and its content type; the
+// caller closes it. A photo that says it is larger than MaxImageBytes is
+// ErrTooLarge, and a stream that runs past it ends with ErrTooLarge.
+func (c Client) OpenImage(ctx context.Context, tokens Tokens, id string) (io.ReadCloser, string, error) {
 	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, c.photoURL(id), nil)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.ContentLength > MaxImageBytes {
+		resp.Body.Close()
+		return nil, "", fmt.Errorf("%w: %d bytes", ErrTooLarge, resp.ContentLength)
+	}
+	return &limitedBody{ReadCloser: resp.Body, left: MaxImageBytes}, resp.Header.Get("Content-Type"), nil
+}
+
+// Image returns a photo's bytes and content type, at most MaxImageBytes.
+func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, string, error) {
+	body, contentType, err := c.OpenImage(ctx, tokens, id)
+	if err != nil {
+		return nil, "", err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
 	if err != nil {
 		return nil, "", fmt.Errorf("imagehost: read image: %w", err)
 	}
-	return data, resp.Header.Get("Content-Type"), nil
+	return data, contentType, nil
+}
+
+// limitedBody ends a body with ErrTooLarge once more than left bytes came.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, ErrTooLarge
+	}
+	// Read one byte more than allowed, to tell "exactly left" from "more".
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n + int(l.left), ErrTooLarge
+	}
+	return n, err
 }
 
 // Upload adds a photo.
