@@ -38,6 +38,17 @@ func pngBytes(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
+// overPixelCap is a small PNG of 4001×3000 pixels, just over the cap.
+func overPixelCap(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewPaletted(image.Rect(0, 0, 4001, 3000), color.Palette{color.Black})
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // userToken runs the code flow as user and returns the access token.
 func (ts *testServer) userToken(t *testing.T, user, pw string, scopes ...string) *oauth2.Token {
 	t.Helper()
@@ -123,6 +134,9 @@ func TestPhotosAPIUploads(t *testing.T) {
 		{"png header then garbage", "broken.png", append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 40)...), http.StatusUnsupportedMediaType},
 		{"empty file", "empty.png", nil, http.StatusUnsupportedMediaType},
 		{"too large", "big.png", bytes.Repeat([]byte{1}, 11<<20), http.StatusRequestEntityTooLarge},
+		// A decompression bomb: a small file with more pixels than the
+		// photos' consumers can decode (PhotoEditorApp: 12 megapixels).
+		{"over 12 megapixels", "bomb.png", overPixelCap(t), http.StatusBadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

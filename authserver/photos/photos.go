@@ -35,8 +35,12 @@ import (
 const (
 	MaxUploadBytes = 10 << 20 // the whole request body
 	maxImageBytes  = 8 << 20
-	maxPixels      = 40_000_000 // guards against decompression bombs
-	maxTitle       = 200
+	// maxPixels guards against decompression bombs: a small file that
+	// decodes to a huge image. It is no more than what the photos'
+	// consumers can decode and edit: 12 megapixels is PhotoEditorApp's
+	// limit (app/photoedit.MaxPixels), a phone camera's photo.
+	maxPixels = 12_000_000
+	maxTitle  = 200
 )
 
 // Store is what the API needs from storage.
@@ -262,7 +266,7 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 		return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusUnsupportedMediaType, "the file is not a PNG, JPEG or GIF image")
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
-		return nil, "", "", oauth.InvalidRequest("the image dimensions are out of range")
+		return nil, "", "", oauth.InvalidRequest("the image must have at most %d megapixels", maxPixels/1_000_000)
 	}
 	title = strings.TrimSpace(r.FormValue("title"))
 	if title == "" {
