@@ -5,7 +5,8 @@
 // classic sequence diagram, so that a room can follow the real messages.
 //
 // Memory is bounded: at most MaxFlows sessions, the least recently used
-// dropped first, and at most MaxExchanges exchanges a session.
+// dropped first; in each, at most MaxExchanges exchanges and MaxFlowBytes of
+// them, the oldest API calls dropped first; of each body, at most 16 KiB.
 package flow
 
 import (
@@ -18,10 +19,11 @@ import (
 	"time"
 )
 
-// Bounds of what the recorder keeps.
+// Bounds of what the recorder keeps: MaxFlows × MaxFlowBytes in all.
 const (
-	MaxFlows     = 500
+	MaxFlows     = 200
 	MaxExchanges = 80
+	MaxFlowBytes = 256 << 10
 	maxBody      = 16 << 10
 )
 
@@ -71,8 +73,32 @@ type Exchange struct {
 
 type session struct {
 	exchanges []Exchange
+	bytes     int // the size of exchanges
 	seq       int
 	used      time.Time
+}
+
+// size is about how many bytes an exchange holds: its strings.
+func (ex Exchange) size() int {
+	n := len(ex.Note) + len(ex.Channel)
+	for _, m := range []Message{ex.Request, ex.Response} {
+		n += len(m.Method) + len(m.URL) + len(m.Body)
+		for _, kvs := range [][]KV{m.Params, m.Headers} {
+			for _, kv := range kvs {
+				n += len(kv.Name) + len(kv.Value)
+			}
+		}
+	}
+	return n
+}
+
+// trim drops exchanges until the session is within its bounds.
+func (s *session) trim() {
+	for len(s.exchanges) > MaxExchanges || (s.bytes > MaxFlowBytes && len(s.exchanges) > 1) {
+		var dropped Exchange
+		s.exchanges, dropped = dropOne(s.exchanges)
+		s.bytes -= dropped.size()
+	}
 }
 
 // Recorder keeps the flows. It is safe for concurrent use.
@@ -109,9 +135,8 @@ func (r *Recorder) Add(id string, ex Exchange) int {
 	}
 	s.used = r.now()
 	s.exchanges = append(s.exchanges, ex)
-	if len(s.exchanges) > MaxExchanges {
-		s.exchanges = dropOne(s.exchanges)
-	}
+	s.bytes += ex.size()
+	s.trim()
 	return ex.Seq
 }
 
@@ -126,7 +151,10 @@ func (r *Recorder) Update(id string, seq int, change func(*Exchange)) {
 	}
 	for i := range s.exchanges {
 		if s.exchanges[i].Seq == seq {
+			s.bytes -= s.exchanges[i].size()
 			change(&s.exchanges[i])
+			s.bytes += s.exchanges[i].size()
+			s.trim()
 			return
 		}
 	}
@@ -134,13 +162,13 @@ func (r *Recorder) Update(id string, seq int, change func(*Exchange)) {
 
 // dropOne removes the oldest API call, or else the oldest exchange: the
 // steps of the login itself are worth keeping longest.
-func dropOne(list []Exchange) []Exchange {
+func dropOne(list []Exchange) ([]Exchange, Exchange) {
 	for i, ex := range list {
 		if ex.Step == StepAPI || ex.Step == StepDiscovery {
-			return append(list[:i], list[i+1:]...)
+			return append(list[:i], list[i+1:]...), ex
 		}
 	}
-	return list[1:]
+	return list[1:], list[0]
 }
 
 func (r *Recorder) evictOldest() {

@@ -68,6 +68,66 @@ func TestRecorderBounds(t *testing.T) {
 	if r.Exchanges("nobody") != nil {
 		t.Fatal("an unknown flow has exchanges")
 	}
+	// Bytes too: a flow of large callbacks (an attacker's query strings)
+	// keeps at most MaxFlowBytes.
+	big := strings.Repeat("x", 60<<10)
+	for range 40 {
+		r.Add("large", Exchange{Step: StepCallback, Request: Message{Params: []KV{{"x", big}}}})
+	}
+	total := 0
+	for _, ex := range r.Exchanges("large") {
+		for _, kv := range ex.Request.Params {
+			total += len(kv.Name) + len(kv.Value)
+		}
+	}
+	if total > MaxFlowBytes || len(r.Exchanges("large")) == 0 {
+		t.Fatalf("a flow holds %d KiB in %d exchanges, want at most %d KiB", total>>10, len(r.Exchanges("large")), MaxFlowBytes>>10)
+	}
+}
+
+// endless is a body that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestTransportRecordsBoundedBodies: the recorder reads no more of a body
+// than it records, however long the body, and the caller still gets all of it.
+func TestTransportRecordsBoundedBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"`)
+		io.Copy(w, endless{})
+	}))
+	defer srv.Close()
+	rec := NewRecorder(time.Now)
+	client := &http.Client{Transport: &Transport{Base: http.DefaultTransport, Recorder: rec}}
+	ctx, cancel := context.WithTimeout(WithStep(WithID(context.Background(), "f"), StepToken), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/token", strings.NewReader(strings.Repeat("y", 100<<10)))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("an endless answer was not handed on: %v", err)
+	}
+	got, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil || len(got) != 1<<20 || !strings.HasPrefix(string(got), `{"access_token":"xxx`) {
+		t.Fatalf("the caller got %d bytes (%v), not the answer as sent", len(got), err)
+	}
+	ex := rec.Exchanges("f")[0]
+	for what, body := range map[string]string{"request": ex.Request.Body, "response": ex.Response.Body} {
+		if len(body) > maxBody+100 || !strings.Contains(body, "(cut: only the first 16 KiB are recorded)") {
+			t.Fatalf("the %s body is recorded as %d bytes, without saying it was cut", what, len(body))
+		}
+	}
+	// Cut off, the token response no longer parses: its token is masked anyway.
+	if m := ex.Masked().Response.Body; strings.Contains(m, "xxxxxxxxxxxx") || !strings.Contains(m, "(cut: ") {
+		t.Fatalf("the cut token response, masked:\n%.200s", m)
+	}
 }
 
 func TestTransportRecords(t *testing.T) {
