@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -781,5 +782,47 @@ func TestLabModeAttacksSucceedWithDefencesOff(t *testing.T) {
 	labFlip(t, u, a.imageHost.URL, "defence", "refresh-reuse-detection", true)
 	if page := a.attack(u, "reuse-refresh"); !strings.Contains(page, "invalid_grant") {
 		t.Fatalf("refresh reuse with detection back on:\n%s", page)
+	}
+}
+
+// TestBackChannelAnswersAreBounded: an issuer that answers discovery with
+// an endless document gets an error page, and the app stops reading.
+func TestBackChannelAnswersAreBounded(t *testing.T) {
+	var written atomic.Int64
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"issuer":"`)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for written.Load() < 256<<20 {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer hostile.Close()
+	cfg, err := parseConfig(nil, func(k string) string {
+		return map[string]string{"PHOTOEDITOR_ISSUER": hostile.URL, "PHOTOEDITOR_CLIENT_SECRET": "s", "PHOTOEDITOR_DATA_DIR": t.TempDir()}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	key := func(n int) []byte { return bytes.Repeat([]byte{7}, n) }
+	app := httptest.NewServer(newServer(cfg, store, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer app.Close()
+	u := newUser(t)
+	_, home := u.get(app.URL + "/")
+	resp, page := u.post(app.URL+"/connect", hidden(home))
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "ImageHost is not answering") {
+		t.Fatalf("connect with an endless discovery document: %d\n%.500s", resp.StatusCode, page)
+	}
+	if n := written.Load(); n > 4*maxResponseBytes {
+		t.Fatalf("the app read %d MB of an answer, want about %d MB at most", n>>20, maxResponseBytes>>20)
 	}
 }

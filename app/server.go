@@ -20,14 +20,15 @@ import (
 func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
 	// Workshop mode records the back-channel exchanges of each browser's
-	// flow, as they pass through the app's HTTP client.
+	// flow, as they pass through the app's HTTP client; under the recorder,
+	// no answer may be longer than maxResponseBytes.
 	rec := flow.NewRecorder(now)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: base, Recorder: rec}
+	recording.Transport = &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
