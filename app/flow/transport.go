@@ -20,7 +20,7 @@ type Transport struct {
 
 // recordedHeaders are the headers worth showing; the rest is noise.
 var recordedHeaders = []string{"Authorization", "Content-Type", "Accept", "Cache-Control", "Pragma",
-	"Www-Authenticate", "Location", "X-Request-Id", "Content-Length"}
+	"Www-Authenticate", "Location", "Link", "X-Request-Id", "Content-Length"}
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {

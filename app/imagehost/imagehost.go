@@ -15,6 +15,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,20 +62,70 @@ type Client struct {
 	HTTP    *http.Client
 }
 
-// List returns the user's photos.
+// Listing bounds: the client asks for pages of pageSize photos, the most
+// ImageHost gives, and follows at most maxPages of them.
+const (
+	pageSize = 100
+	maxPages = 10
+	maxPage  = 1 << 20 // bytes of one page's JSON
+)
+
+// List returns the user's photos, newest first, following the API's pages
+// (a Link header with rel="next", RFC 8288) up to maxPages of them.
 func (c Client) List(ctx context.Context, tokens Tokens) ([]Photo, error) {
-	var out []Photo
-	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL, nil)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("imagehost: decode photo list: %w", err)
+	next := c.BaseURL + "?limit=" + strconv.Itoa(pageSize)
+	out := []Photo{}
+	for range maxPages {
+		var page []Photo
+		resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxPage)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("imagehost: decode photo list: %w", err)
+		}
+		out = append(out, page...)
+		if next, err = c.nextPage(resp); err != nil || next == "" {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+// nextPage is the URL of the page after resp's, or "" if it was the last.
+// The client sends its bearer token with every page, so it follows only a
+// link to the same endpoint: the link comes from a response, and a token
+// must never go to another server (RFC 6750 §5.3).
+func (c Client) nextPage(resp *http.Response) (string, error) {
+	for _, link := range strings.Split(resp.Header.Get("Link"), ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(link), ">")
+		if !ok || !strings.HasPrefix(target, "<") || !hasParam(params, "rel", "next") {
+			continue
+		}
+		u, err := resp.Request.URL.Parse(target[1:])
+		base, _ := url.Parse(c.BaseURL)
+		if err != nil || base == nil || u.Scheme != base.Scheme || u.Host != base.Host || u.Path != base.Path {
+			return "", fmt.Errorf("imagehost: the next page is at %q, not at the photos API", target[1:])
+		}
+		return u.String(), nil
+	}
+	return "", nil
+}
+
+// hasParam reports whether a link's parameters (";rel=next; ...") give
+// name the value want, among others ("rel" may list several).
+func hasParam(params, name, want string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) && slices.Contains(strings.Fields(strings.Trim(v, `"`)), want) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxImageBytes is the largest photo ImageHost keeps, and so the most the
