@@ -682,13 +682,70 @@ func TestMachineToMachine(t *testing.T) {
 	a := newTestApp(t)
 	u := newUser(t)
 	a.connect(u, "alice", "wonderland")
-	_, page := u.get(a.URL + "/flow")
-	_, page = u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
-	for _, want := range []string{`sub=&#34;photo-sync&#34;`, "refresh token: false", "it sees 1 photo(s), all its own uploads",
-		"404, as if it did not exist", `data-step="M"`} {
-		if !strings.Contains(page, want) {
-			t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
+	// Twice: the demonstration leaves nothing behind, so the machine sees
+	// its one upload each time, and none afterwards.
+	for range 2 {
+		_, page := u.get(a.URL + "/flow")
+		_, page = u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+		for _, want := range []string{`sub=&#34;photo-sync&#34;`, "refresh token: false", "it sees 1 photo(s), all its own uploads",
+			"404, as if it did not exist", "it removed its upload again", `data-step="M"`} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
+			}
 		}
+	}
+	if n := a.machinePhotos(); n != 0 {
+		t.Fatalf("the machine keeps %d photos after the demonstrations, want 0", n)
+	}
+}
+
+// machinePhotos counts the photos the machine client keeps at ImageHost.
+func (a *testApp) machinePhotos() int {
+	a.t.Helper()
+	req, _ := http.NewRequest("POST", a.imageHost.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("photo-sync", harness.M2MClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", a.imageHost.URL+"/api/photos", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var list []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		a.t.Fatalf("the machine's photo list: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	return len(list)
+}
+
+// TestWorkshopButtonsNeedAConnection: a browser that is not connected
+// cannot have the app act at ImageHost: no upload as the machine client, no
+// attack sent.
+func TestWorkshopButtonsNeedAConnection(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	for _, path := range []string{"/flow/machine", "/flow/attack/redirect-uri", "/flow/attack/forged-state", "/flow/expire"} {
+		_, page := u.get(a.URL + "/flow")
+		resp, page := u.post(a.URL+path, url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+		if resp.Request.URL.Path != "/" || !strings.Contains(page, "Connect with ImageHost first") {
+			t.Fatalf("POST %s, not connected: ended at %s\n%s", path, resp.Request.URL, page)
+		}
+	}
+	if _, page := u.get(a.URL + "/flow"); strings.Contains(page, `data-step="M"`) || strings.Contains(page, `data-step="!"`) {
+		t.Fatal("the refused buttons still sent requests to ImageHost")
+	}
+	if n := a.machinePhotos(); n != 0 {
+		t.Fatalf("an anonymous browser had the machine client upload %d photos", n)
 	}
 }
 

@@ -222,6 +222,26 @@ func handleExportHAR(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	}
 }
 
+// connectedOrLab lets a workshop button that acts at ImageHost through only
+// for a browser connected to it, or in lab mode (loopback only). Otherwise
+// anyone could have the app send requests to ImageHost, and upload there
+// as its machine client, as often as they like.
+func connectedOrLab(g gallery, lab *labSwitches) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if lab != nil {
+				return next(c)
+			}
+			if _, err := g.connection(c); errors.Is(err, errNotConnected) {
+				return redirectWithFlash(c, g.cs, "/", "Connect with ImageHost first: the workshop's buttons act at ImageHost for a connected user.")
+			} else if err != nil {
+				return g.fail(c, err)
+			}
+			return next(c)
+		}
+	}
+}
+
 // handleExpireNow serves POST /flow/expire: the app forgets that its access
 // token is still valid, so the next API call refreshes it. The token itself
 // stays valid at ImageHost until its own expiry.
@@ -294,7 +314,7 @@ func refreshFamily(exchanges []flow.Exchange) []views.FamilyEvent {
 		anchor := fmt.Sprintf("x%d", ex.Seq)
 		sent := ex.Request.Param("refresh_token")
 		switch {
-		case ex.Step == flow.StepRevoke:
+		case ex.Step == flow.StepRevoke && ex.Request.Param("token_type_hint") != "access_token":
 			out = append(out, views.FamilyEvent{Anchor: anchor, What: "revoked by the app (RFC 7009)", Tokens: short(ex.Request.Param("token")), Bad: true})
 		case ex.Step == flow.StepToken && issued(ex) != "":
 			out = append(out, views.FamilyEvent{Anchor: anchor, What: "issued with the code", Tokens: short(issued(ex))})

@@ -67,7 +67,7 @@ func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *toke
 		return sess
 	}
 	if sess.RefreshToken != "" {
-		if err := revoke(ctx, p, sess.RefreshToken); err != nil {
+		if err := revoke(flow.WithStep(ctx, flow.StepRevoke), p, p.clientID, p.clientSecret, sess.RefreshToken, "refresh_token"); err != nil {
 			log.WarnContext(ctx, "revoke refresh token", "err", err)
 		}
 	}
@@ -77,9 +77,11 @@ func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *toke
 	return sess
 }
 
-// revoke asks ImageHost to revoke a refresh token (RFC 7009 §2.1), which
-// also ends the access tokens of the same grant.
-func revoke(ctx context.Context, p *provider, refreshToken string) error {
+// revoke asks ImageHost to revoke a token the client clientID holds (RFC
+// 7009 §2.1); hint is "refresh_token" or "access_token". Revoking a refresh
+// token also ends the access tokens of the same grant. The caller's ctx
+// says which step of the flow this is.
+func revoke(ctx context.Context, p *provider, clientID, clientSecret, token, hint string) error {
 	d, err := p.discover(ctx)
 	if err != nil {
 		return err
@@ -87,13 +89,13 @@ func revoke(ctx context.Context, p *provider, refreshToken string) error {
 	if d.revocationURL == "" {
 		return errors.New("ImageHost has no revocation endpoint")
 	}
-	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
-	req, err := http.NewRequestWithContext(flow.WithStep(ctx, flow.StepRevoke), http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.clientSecret))
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return err

@@ -29,14 +29,16 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	e.POST("/photos/:id/edit", handleEdit(g))
 	e.POST("/photos/:id/delete", handleDelete(g))
 
-	// Workshop mode: the flow inspector.
+	// Workshop mode: the flow inspector. Its buttons that act at ImageHost
+	// are for connected browsers (or lab mode) only.
+	atImageHost := connectedOrLab(g, lab)
 	e.GET("/flow", handleInspector(p, g, rec))
 	e.GET("/flow/export.md", handleExportMarkdown(g.cs, rec))
 	e.GET("/flow/export.har", handleExportHAR(g.cs, rec))
-	e.POST("/flow/expire", handleExpireNow(g))
+	e.POST("/flow/expire", handleExpireNow(g), atImageHost)
 	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
-	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker))
-	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret))
+	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker), atImageHost)
+	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
 
 	// Lab mode only: the app's checks' switches.
 	if lab != nil {
