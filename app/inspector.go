@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -99,7 +100,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 				xv.FlowRef = flowRef(state)
 			}
 			if id := headerOf(ex.Response.Headers, "X-Request-Id"); id != "" {
-				xv.ImageHostLink = p.issuer + "/account#req-" + id
+				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
