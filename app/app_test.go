@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -881,5 +882,55 @@ func TestBackChannelAnswersAreBounded(t *testing.T) {
 	}
 	if n := written.Load(); n > 4*maxResponseBytes {
 		t.Fatalf("the app read %d MB of an answer, want about %d MB at most", n>>20, maxResponseBytes>>20)
+	}
+}
+
+// TestRevealNeverShowsClientCredentials: Reveal shows the attendee's own
+// tokens, never the app's credentials (nor the machine client's), which
+// the code exchange, the attacks and the machine demonstration send.
+func TestRevealNeverShowsClientCredentials(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	_, page := u.get(a.URL + "/flow")
+	u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+	a.attack(u, "replay-code")
+	basic := func(id, secret string) string {
+		return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+	}
+	_, revealed := u.get(a.URL + "/flow?reveal=1")
+	_, md := u.get(a.URL + "/flow/export.md")
+	_, har := u.get(a.URL + "/flow/export.har")
+	for what, out := range map[string]string{"Reveal": revealed, "Markdown": md, "HAR": har} {
+		for name, secret := range map[string]string{
+			"the app's secret": harness.AppClientSecret, "the app's Basic credentials": basic(harness.AppClientID, harness.AppClientSecret),
+			"the machine's secret": harness.M2MClientSecret, "the machine's Basic credentials": basic("photo-sync", harness.M2MClientSecret),
+		} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s shows %s", what, name)
+			}
+		}
+	}
+	if !strings.Contains(revealed, "client credentials: never recorded") || !strings.Contains(revealed, `data-name="code_verifier"`) {
+		t.Fatal("Reveal should still show the exchanges, with the credentials marked as never recorded")
+	}
+}
+
+// TestInspectorEscapesRecordedValues: what a crafted link puts in the
+// recording is text on the inspector's page, never markup or a link.
+func TestInspectorEscapesRecordedValues(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.startConnect(u)
+	u.get(a.URL + "/callback?" + url.Values{"state": {`"><script>alert(1)</script>`}, "next": {"javascript:alert(1)"},
+		"error": {"x"}, "error_description": {`<img src=x onerror=alert(1)>`}}.Encode())
+	_, page := u.get(a.URL + "/flow")
+	for _, raw := range []string{"<script>alert", "<img src=x", `href="javascript:`} {
+		if strings.Contains(page, raw) {
+			t.Fatalf("the inspector shows %q as markup", raw)
+		}
+	}
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Fatal("the recorded values are not on the page as text")
 	}
 }

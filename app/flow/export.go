@@ -223,7 +223,8 @@ func HAR(exchanges []Exchange) ([]byte, error) {
 				Headers: nv(ex.Request.Headers), QueryString: query, HeadersSize: -1, BodySize: len(ex.Request.Body)},
 			Response: harResponse{Status: ex.Response.Status, StatusText: http.StatusText(ex.Response.Status), HTTPVersion: "HTTP/1.1",
 				Cookies: []harNV{}, Headers: nv(ex.Response.Headers), HeadersSize: -1, BodySize: len(ex.Response.Body),
-				Content: harContent{Size: len(ex.Response.Body), MimeType: headerValue(ex.Response.Headers, "Content-Type"), Text: ex.Response.Body}},
+				Content:     harContent{Size: len(ex.Response.Body), MimeType: headerValue(ex.Response.Headers, "Content-Type"), Text: ex.Response.Body},
+				RedirectURL: headerValue(ex.Response.Headers, "Location")},
 			Timings: harTimings{Wait: ms},
 			Comment: "step " + string(ex.Step) + ": " + Info(ex.Step).Title,
 		}

@@ -39,13 +39,59 @@ func TestMaskedExchange(t *testing.T) {
 			t.Errorf("masked exchange still shows %q", secret)
 		}
 	}
-	for _, visible := range []string{"visible-state", "authorization_code", "Bearer", "Basic c2Vjcm…"} {
+	for _, visible := range []string{"visible-state", "authorization_code", "Bearer", "Basic ••••"} {
 		if !strings.Contains(all, visible) {
 			t.Errorf("masking hid %q, which is not secret", visible)
 		}
 	}
 	if ex.Request.Params[0].Value != "secret-code-123456" {
 		t.Fatal("Masked changed the original")
+	}
+}
+
+// TestClientCredentialsAreNeverRecorded: what the recorder keeps, which
+// Reveal shows unmasked, holds none of the app's own credentials; the
+// attendee's tokens and codes are kept for Reveal.
+func TestClientCredentialsAreNeverRecorded(t *testing.T) {
+	r := NewRecorder(time.Now)
+	basic := "cGhvdG9lZGl0b3JhcHA6dGhlLWFwcHMtc2VjcmV0"
+	seq := r.Add("f", Exchange{Step: StepToken, Request: Message{
+		Headers: []KV{{"Authorization", "Basic " + basic}, {"DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.proof.sig"}},
+		Params:  []KV{{"client_secret", "the-apps-secret"}, {"code", "the-users-code-123"}, {"client_assertion", "eyJhbGciOi.assertion.sig"}},
+		Body:    "client_assertion=eyJhbGciOi.assertion.sig&client_secret=the-apps-secret&code=the-users-code-123"}})
+	r.Update("f", seq, func(ex *Exchange) {
+		ex.Request.Params = append(ex.Request.Params, KV{"client_secret", "added-later-secret"})
+	})
+	kept := fmt.Sprint(r.Exchanges("f"))
+	for _, credential := range []string{basic, "the-apps-secret", "assertion.sig", "proof.sig", "added-later-secret"} {
+		if strings.Contains(kept, credential) {
+			t.Errorf("the recorder keeps the client credential %q", credential)
+		}
+	}
+	if !strings.Contains(kept, "the-users-code-123") || !strings.Contains(kept, "Basic ") {
+		t.Error("the recorder lost what Reveal may show")
+	}
+}
+
+// TestCopiesOfSecretsAreMasked: a code travels in a Location header and in
+// the body of the redirect too; masked, no copy of it is left.
+func TestCopiesOfSecretsAreMasked(t *testing.T) {
+	code := "the-attackers-code-0123456789"
+	ex := Exchange{Step: StepAttack, Note: "ImageHost redirected to http://localhost:8080/callback?code=" + code,
+		Request: Message{Method: "POST", URL: "http://127.0.0.1:9090/consent"},
+		Response: Message{Status: 303, Headers: []KV{{"Location", "http://localhost:8080/callback?code=" + code + "&state=s&iss=x"}},
+			Body: `<a href="http://localhost:8080/callback?code=` + code + `&amp;state=s">See Other</a>.`}}
+	har, _ := HAR([]Exchange{ex})
+	for what, out := range map[string]string{"masked": fmt.Sprint(ex.Masked()), "Markdown": Markdown([]Exchange{ex}), "HAR": string(har)} {
+		if strings.Contains(out, code) {
+			t.Errorf("the %s exchange still shows the code", what)
+		}
+		if !strings.Contains(out, "state=s") {
+			t.Errorf("the %s exchange lost the Location's other parameters", what)
+		}
+	}
+	if !strings.Contains(string(har), `"redirectURL": "http://localhost:8080/callback?code=the-at`) {
+		t.Errorf("the HAR entry's redirectURL is not the masked Location:\n%s", har)
 	}
 }
 
