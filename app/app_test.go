@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -932,5 +933,82 @@ func TestInspectorEscapesRecordedValues(t *testing.T) {
 	}
 	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
 		t.Fatal("the recorded values are not on the page as text")
+	}
+}
+
+var jwtRE = regexp.MustCompile(`eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+`)
+
+// TestLogoutLeavesNothingUsable: after Log out or Disconnect, the same
+// browser's inspector holds nothing of the previous user's flow, even
+// revealed, and the tokens the app held no longer work at ImageHost.
+func TestLogoutLeavesNothingUsable(t *testing.T) {
+	for _, path := range []string{"/logout", "/disconnect"} {
+		t.Run(path, func(t *testing.T) {
+			// The photos API asks ImageHost about each token, so it sees
+			// the revocation at once, as introspection does.
+			a := newTestApp(t, "IMAGEHOST_API_TOKEN_CHECK=introspect")
+			u := newUser(t)
+			a.connect(u, "alice", "wonderland")
+			// A refresh, so that the recording holds two access tokens.
+			_, page := u.get(a.URL + "/flow")
+			u.post(a.URL+"/flow/expire", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+			u.get(a.URL + "/photos")
+			sess := a.session(u)
+			_, before := u.get(a.URL + "/flow?reveal=1")
+			var accessTokens []string
+			for _, tok := range jwtRE.FindAllString(before, -1) {
+				header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+				if strings.Contains(string(header), "at+jwt") && !slices.Contains(accessTokens, tok) {
+					accessTokens = append(accessTokens, tok)
+				}
+			}
+			if len(accessTokens) < 2 || !strings.Contains(before, sess.RefreshToken) || !strings.Contains(before, "Sunset over the sea") {
+				t.Fatalf("before: %d access tokens revealed, the refresh token and the photo titles should be there", len(accessTokens))
+			}
+
+			resp, err := u.noFollow().PostForm(a.URL+path, hidden(page))
+			if err != nil || resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST %s: %v %v", path, resp.Status, err)
+			}
+			resp.Body.Close()
+			_, after := u.get(a.URL + "/flow?reveal=1")
+			if !strings.Contains(after, "Nothing recorded yet") || len(jwtRE.FindAllString(after, -1)) != 0 ||
+				strings.Contains(after, sess.RefreshToken) || strings.Contains(after, "Sunset over the sea") {
+				t.Fatalf("after %s the inspector still shows the previous flow:\n%.3000s", path, after)
+			}
+			for _, export := range []string{"/flow/export.md", "/flow/export.har"} {
+				if _, body := u.get(a.URL + export); strings.Contains(body, "Sunset") || strings.Contains(body, "6-7") {
+					t.Fatalf("after %s, %s still holds the previous flow", path, export)
+				}
+			}
+
+			// At ImageHost: the refresh token is refused, and every access
+			// token the recording held is inactive.
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sess.RefreshToken}}
+			req, _ := http.NewRequest("POST", a.imageHost.URL+"/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(harness.AppClientID, harness.AppClientSecret)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_grant") {
+				t.Fatalf("the old refresh token at the token endpoint: %d %s", resp.StatusCode, body)
+			}
+			for i, tok := range accessTokens {
+				if a.introspect(tok) {
+					t.Fatalf("access token %d of the old recording is still active at ImageHost", i)
+				}
+				req, _ := http.NewRequest("GET", a.imageHost.URL+"/api/photos", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("access token %d of the old recording at the photos API: %d", i, resp.StatusCode)
+				}
+			}
+		})
 	}
 }

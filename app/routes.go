@@ -17,8 +17,8 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	// The OAuth flow.
 	e.POST("/connect", handleConnect(p, g.cs, rec, lab, cfg.BaseURL))
 	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, lab, cfg.BaseURL, log))
-	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, log))
-	e.POST("/logout", handleLogout(p, g.cs, g.store, cfg.BaseURL, log))
+	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, rec, log))
+	e.POST("/logout", handleLogout(p, g.cs, g.store, rec, cfg.BaseURL, log))
 	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
 
 	// The photos, through ImageHost's API.
