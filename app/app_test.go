@@ -670,6 +670,15 @@ func TestRevealAllowed(t *testing.T) {
 		{"[::1]:5000", "127.0.0.1:8080", true},
 		{"192.0.2.7:5000", "localhost:8080", false},
 		{"127.0.0.1:5000", "192.168.1.20:8080", false},
+		{"127.0.0.1:5000", "LOCALHOST:8080", true},
+		{"127.0.0.1:5000", "127.8.9.10", true},
+		{"127.0.0.1:5000", "[::1]", true},
+		{"[::1]:5000", "[::1]:8080", true},
+		// DNS rebinding: a page of another site whose name now points here.
+		{"127.0.0.1:5000", "rebind.example:8080", false},
+		{"127.0.0.1:5000", "localhost.rebind.example", false},
+		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", false},
+		{"127.0.0.1:5000", "", false},
 	}
 	for _, tc := range tests {
 		req := httptest.NewRequest("GET", "/flow", nil)
@@ -749,6 +758,42 @@ func TestWorkshopButtonsNeedAConnection(t *testing.T) {
 	if n := a.machinePhotos(); n != 0 {
 		t.Fatalf("an anonymous browser had the machine client upload %d photos", n)
 	}
+}
+
+// TestLabAnswersOnlyOnLoopback: a DNS-rebinding page, whose requests come
+// from this machine under its own host name, can neither read the lab's
+// page (and its CSRF token) nor switch a defence off.
+func TestLabAnswersOnlyOnLoopback(t *testing.T) {
+	a := newTestAppWith(t, func(c *Config) { c.Lab = true }, "IMAGEHOST_LAB=true")
+	u := newUser(t)
+	_, page := u.get(a.URL + "/lab")
+	form := hidden(page)
+	form.Set("check", checkState)
+	form.Set("on", "false")
+	forged := func(method string, body url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(method, a.URL+"/lab", strings.NewReader(body.Encode()))
+		req.Host = "rebind.example:" + a.URL[strings.LastIndex(a.URL, ":")+1:]
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range u.client.Jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
+		resp, err := u.noFollow().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readBody(t, resp)
+	}
+	if resp, body := forged("GET", nil); resp.StatusCode != http.StatusForbidden || strings.Contains(body, form.Get("_csrf")) {
+		t.Fatalf("GET /lab with Host rebind.example: %d", resp.StatusCode)
+	}
+	if resp, _ := forged("POST", form); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST /lab with Host rebind.example: %d", resp.StatusCode)
+	}
+	if _, page := u.get(a.URL + "/lab"); strings.Contains(page, `class="off"`) {
+		t.Fatalf("a forged request switched a check off:\n%s", page)
+	}
+	// From localhost, the same form works.
+	labFlip(t, u, a.URL, "check", checkState, false)
 }
 
 // labFlip sets one of a lab page's switches through its form.

@@ -40,10 +40,10 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker), atImageHost)
 	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
 
-	// Lab mode only: the app's checks' switches.
+	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(g.cs, lab))
-		e.POST("/lab", handleLab(g.cs, lab))
+		e.GET("/lab", handleLab(g.cs, lab), loopbackOnly)
+		e.POST("/lab", handleLab(g.cs, lab), loopbackOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
