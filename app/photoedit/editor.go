@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -80,10 +80,11 @@ func (ed *Edit) Apply(ctx context.Context, data []byte, op string) ([]byte, stri
 	out, contentType, err := apply(data, op)
 	// Go's collector runs once the heap has grown, so a large edit's
 	// garbage would still be there while the next edit allocates its own,
-	// and the process would hold two edits' worth. Collecting it before
-	// the memory is handed on keeps the peak at what the budget says.
+	// and the process would hold two edits' worth. Collecting it, and
+	// giving it back to the system, before the memory is handed on keeps
+	// the process at one large edit's worth.
 	if cost > ed.e.limits.Memory/4 {
-		runtime.GC()
+		debug.FreeOSMemory()
 	}
 	return out, contentType, err
 }
