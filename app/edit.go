@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -99,7 +100,7 @@ func handleEdit(g gallery) echo.HandlerFunc {
 
 // editFailed is the page for an edit the editor would not or could not do.
 func editFailed(c echo.Context, id string, err error) error {
-	retry := "/photos/" + id + "/edit"
+	retry := "/photos/" + url.PathEscape(id) + "/edit"
 	switch {
 	case errors.Is(err, photoedit.ErrBusy):
 		c.Response().Header().Set("Retry-After", "5")

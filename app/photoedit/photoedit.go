@@ -117,19 +117,19 @@ func decodeCost(data []byte, cfg image.Config, format string) (decoded, peak int
 		}
 		return decoded, decoded
 	case "jpeg":
-		perPixel, components := int64(3), int64(3) // YCbCr, 4:4:4 at worst
-		switch cfg.ColorModel {
-		case color.GrayModel:
-			perPixel, components = 1, 1
-		case color.CMYKModel:
+		// A sample is one byte of one component; with chroma subsampling
+		// (4:2:0, say) there are fewer than three a pixel.
+		progressive, samples := jpegFrame(data)
+		decoded = px * samples / 4 // samples is in quarters
+		if cfg.ColorModel == color.CMYKModel {
 			// Decoded as YCbCr plus black, then converted to CMYK.
-			perPixel, components = 8, 4
+			decoded = px*samples/4 + 4*px
 		}
-		decoded, peak = perPixel*px, perPixel*px
-		// A progressive JPEG keeps every DCT coefficient until the last
-		// scan: 64 int32s per 8×8 block and component, 4 bytes a pixel.
-		if jpegProgressive(data) {
-			peak += 4 * components * px
+		peak = decoded
+		// A progressive JPEG keeps every DCT coefficient until its last
+		// scan: 64 int32s per 8×8 block, 4 bytes a sample.
+		if progressive {
+			peak += 4 * px * samples / 4
 		}
 		return decoded, peak
 	default: // gif: the first frame, one palette index a pixel
@@ -137,31 +137,54 @@ func decodeCost(data []byte, cfg image.Config, format string) (decoded, peak int
 	}
 }
 
-// jpegProgressive reports whether a JPEG's frame header is progressive
-// (SOF2). It reads the segments up to the frame header; anything it cannot
-// follow counts as progressive, the costlier case.
-func jpegProgressive(data []byte) bool {
+// jpegFrame reads a JPEG's frame header (SOF): whether it is progressive
+// (SOF2), and how many samples a pixel has, in quarters (12: three full
+// components; 6: 4:2:0). It follows the segments up to the frame header;
+// anything it cannot follow counts as the costliest case, four full
+// components, progressive.
+func jpegFrame(data []byte) (progressive bool, samples int64) {
+	const worst = 16
 	i := 2 // after SOI
 	for i+4 <= len(data) {
 		if data[i] != 0xff {
-			return true
+			return true, worst
 		}
 		marker := data[i+1]
 		switch {
 		case marker == 0xff: // fill byte
 			i++
 			continue
-		case marker == 0xc0 || marker == 0xc1: // baseline, extended sequential
-			return false
-		case marker == 0xc2:
-			return true
 		case marker >= 0xd0 && marker <= 0xd8, marker == 0x01: // no length
 			i += 2
 			continue
+		case marker == 0xc0 || marker == 0xc1 || marker == 0xc2:
+			return marker == 0xc2, frameSamples(data[i+4:])
 		}
 		i += 2 + (int(data[i+2])<<8 | int(data[i+3]))
 	}
-	return true
+	return true, worst
+}
+
+// frameSamples is the quarters of a sample a pixel has, from a frame
+// header's body: precision, height, width, the number of components, then
+// each component's id, sampling factors and table.
+func frameSamples(sof []byte) int64 {
+	const worst = 16
+	if len(sof) < 6 {
+		return worst
+	}
+	n := int(sof[5])
+	if n < 1 || n > 4 || len(sof) < 6+3*n {
+		return worst
+	}
+	var sum, hmax, vmax int64 = 0, 1, 1
+	for c := range n {
+		h, v := int64(sof[7+3*c]>>4), int64(sof[7+3*c]&15)
+		sum += h * v
+		hmax, vmax = max(hmax, h), max(vmax, v)
+	}
+	// Rounded up, and never less than one sample a component could need.
+	return min(int64(4*n), max(4, (4*sum+hmax*vmax-1)/(hmax*vmax)))
 }
 
 // apply decodes an image, applies op, and encodes the result in the same

@@ -163,21 +163,35 @@ func TestBombsAreRefusedBeforeDecoding(t *testing.T) {
 }
 
 func TestCost(t *testing.T) {
-	progressive := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 4, 'J', 'F', 0xff, 0xc2, 0, 0}
-	baseline := []byte{0xff, 0xd8, 0xff, 0xdb, 0, 2, 0xff, 0xff, 0xc0, 0, 0}
+	// Frame headers: SOF marker, length, precision, height, width, and
+	// each component's id, sampling factors (h<<4 | v) and table.
+	sof := func(marker byte, sampling ...byte) []byte {
+		b := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 4, 'J', 'F', 0xff, marker, 0, byte(8 + 3*len(sampling)), 8, 0, 16, 0, 16, byte(len(sampling))}
+		for i, s := range sampling {
+			b = append(b, byte(i+1), s, 0)
+		}
+		return b
+	}
+	var baseline bytes.Buffer
+	jpeg.Encode(&baseline, image.NewRGBA(image.Rect(0, 0, 16, 16)), nil) // Go writes 4:2:0
 	tests := []struct {
-		name string
-		data []byte
-		want bool
+		name        string
+		data        []byte
+		progressive bool
+		samples     int64 // quarters of a sample a pixel
 	}{
-		{"baseline", baseline, false},
-		{"progressive after APP0", progressive, true},
-		{"truncated", []byte{0xff, 0xd8, 0xff}, true},
-		{"garbage after SOI", []byte{0xff, 0xd8, 0x00, 0x00, 0x00}, true},
+		{"baseline 4:2:0, from image/jpeg", baseline.Bytes(), false, 6},
+		{"progressive 4:2:0", sof(0xc2, 0x22, 0x11, 0x11), true, 6},
+		{"progressive 4:4:4", sof(0xc2, 0x11, 0x11, 0x11), true, 12},
+		{"progressive grey", sof(0xc2, 0x11), true, 4},
+		{"baseline CMYK", sof(0xc0, 0x11, 0x11, 0x11, 0x11), false, 16},
+		{"truncated", []byte{0xff, 0xd8, 0xff}, true, 16},
+		{"garbage after SOI", []byte{0xff, 0xd8, 0x00, 0x00, 0x00}, true, 16},
+		{"frame header cut short", sof(0xc2, 0x22, 0x11, 0x11)[:20], true, 16},
 	}
 	for _, tc := range tests {
-		if got := jpegProgressive(tc.data); got != tc.want {
-			t.Errorf("jpegProgressive(%s) = %v, want %v", tc.name, got, tc.want)
+		if progressive, samples := jpegFrame(tc.data); progressive != tc.progressive || samples != tc.samples {
+			t.Errorf("jpegFrame(%s) = %v, %d; want %v, %d", tc.name, progressive, samples, tc.progressive, tc.samples)
 		}
 	}
 	// The 16-bit image costs twice what the 8-bit one does to decode.
