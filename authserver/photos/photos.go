@@ -297,8 +297,12 @@ func (a API) load(w http.ResponseWriter, r *http.Request) (store.Photo, bool) {
 // quotaExceeded is the answer to a write past the owner's quota: 403, as
 // for any request the server understood and will not carry out.
 func (a API) quotaExceeded() *oauth.Error {
+	size := fmt.Sprintf("%d MB", a.Quota.Bytes>>20)
+	if a.Quota.Bytes < 1<<20 {
+		size = fmt.Sprintf("%d bytes", a.Quota.Bytes)
+	}
 	return oauth.Errorf("quota_exceeded", http.StatusForbidden,
-		"ImageHost keeps at most %d photos and %d MB of photos for each owner; delete some first", a.Quota.Photos, a.Quota.Bytes>>20)
+		"ImageHost keeps at most %d photos and %s of photos for each owner; delete some first", a.Quota.Photos, size)
 }
 
 func notFound(w http.ResponseWriter) {
