@@ -32,6 +32,11 @@ type Config struct {
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
+	// What each owner (a user, or a client for itself) may keep at the
+	// photos API: without a bound, anyone with a token could fill the disk.
+	MaxPhotosPerOwner int
+	MaxBytesPerOwner  int64
+
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
 
@@ -60,6 +65,30 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 	}
 	text := func(p *string) func(string) error { return func(s string) error { *p = s; return nil } }
+	number := func(p *int) func(string) error {
+		return func(s string) error {
+			v, err := strconv.Atoi(s)
+			*p = v
+			return err
+		}
+	}
+	// byteSize reads 100MB, 512KB, 1GB (powers of 1024) or a number of bytes.
+	byteSize := func(p *int64) func(string) error {
+		return func(s string) error {
+			digits, unit := s, int64(1)
+			for suffix, u := range map[string]int64{"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30} {
+				if d, ok := strings.CutSuffix(s, suffix); ok {
+					digits, unit = d, u
+				}
+			}
+			v, err := strconv.ParseInt(digits, 10, 64)
+			if err == nil && (v < 0 || v > (1<<62)/unit) {
+				err = errors.New("out of range")
+			}
+			*p = v * unit
+			return err
+		}
+	}
 	vars := []configVar{
 		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
 		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
@@ -73,6 +102,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"session-ttl", "IMAGEHOST_SESSION_TTL", "12h", "login session lifetime", durations(&c.SessionTTL), false},
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
+		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -166,6 +197,9 @@ func (c Config) Validate() error {
 	}
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
+	}
+	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
+		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
 	if c.Lab && !loopbackOnly(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)

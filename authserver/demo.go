@@ -123,7 +123,7 @@ func seedUser(ctx context.Context, st store.Store, username, pw string, now time
 		at := now.Add(time.Duration(i) * time.Second)
 		p := store.Photo{ID: oauth.NewID(), Owner: u.ID, Title: art.title, ContentType: "image/png",
 			Data: data, Size: len(data), CreatedAt: at, UpdatedAt: at}
-		if err := st.CreatePhoto(ctx, p); err != nil {
+		if err := st.CreatePhoto(ctx, p, store.Quota{}); err != nil {
 			return false, fmt.Errorf("create photo for %s: %w", username, err)
 		}
 	}

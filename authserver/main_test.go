@@ -93,6 +93,10 @@ func TestConfigValidation(t *testing.T) {
 		{"code lifetime over 10 minutes", nil, []string{"-code-ttl", "1h"}, false},
 		{"unknown token check", env("IMAGEHOST_API_TOKEN_CHECK", "trust-me"), nil, false},
 		{"short initial access token", env("IMAGEHOST_INITIAL_ACCESS_TOKEN", "abc"), nil, false},
+		{"photo quota", env("IMAGEHOST_MAX_PHOTOS_PER_OWNER", "20", "IMAGEHOST_MAX_BYTES_PER_OWNER", "1GB"), nil, true},
+		{"no photo quota", env("IMAGEHOST_MAX_PHOTOS_PER_OWNER", "0"), nil, false},
+		{"byte quota in words", env("IMAGEHOST_MAX_BYTES_PER_OWNER", "lots"), nil, false},
+		{"byte quota out of range", nil, []string{"-max-bytes-per-owner", "99999999999GB"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +116,10 @@ func TestConfigValidation(t *testing.T) {
 	cfg, _ := parseConfig([]string{"-access-token-ttl", "45s"}, env("IMAGEHOST_ACCESS_TOKEN_TTL", "30s"), io.Discard)
 	if cfg.AccessTokenTTL != 45*time.Second {
 		t.Fatalf("a flag must win over the environment: %v", cfg.AccessTokenTTL)
+	}
+	cfg, _ = parseConfig(nil, env("IMAGEHOST_MAX_BYTES_PER_OWNER", "512KB"), io.Discard)
+	if cfg.MaxBytesPerOwner != 512<<10 || cfg.MaxPhotosPerOwner != 100 {
+		t.Fatalf("quota: %d photos, %d bytes", cfg.MaxPhotosPerOwner, cfg.MaxBytesPerOwner)
 	}
 }
 

@@ -29,7 +29,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
 	logouts := newBackchannel(cfg, keys, st, now, log)
-	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
+	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
+		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}

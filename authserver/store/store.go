@@ -25,6 +25,9 @@ var (
 	// token) was used before. The record is returned alongside, so the caller
 	// can revoke what was issued from it.
 	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrQuotaExceeded: the write would take an owner past their Quota;
+	// nothing was written.
+	ErrQuotaExceeded = errors.New("store: quota exceeded")
 )
 
 // User is a person with an ImageHost account.
@@ -168,6 +171,20 @@ type Photo struct {
 	UpdatedAt   time.Time
 }
 
+// Quota bounds one owner's photos: how many, and their bytes together.
+// A zero field sets no bound.
+type Quota struct {
+	Photos int
+	Bytes  int64
+}
+
+// PhotoCursor is a place in an owner's listing: the photo a page ended
+// with. The zero cursor is the start, before the newest photo.
+type PhotoCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
 // Activity is one decision ImageHost took about a user's account: an
 // authorization, a consent, a token issued or refused, a revocation.
 type Activity struct {
@@ -297,12 +314,20 @@ type Store interface {
 	// DeleteSigningKeysRetiredBefore removes keys retired before t.
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
 
-	CreatePhoto(ctx context.Context, p Photo) error
-	// ListPhotos returns owner's photos, newest first, without their bytes.
-	ListPhotos(ctx context.Context, owner string) ([]Photo, error)
+	// CreatePhoto stores a new photo if its owner stays within q, and
+	// returns ErrQuotaExceeded otherwise. The check and the insert are one
+	// atomic step: uploads at the same moment cannot together overshoot.
+	CreatePhoto(ctx context.Context, p Photo, q Quota) error
+	// ListPhotos returns at most limit of owner's photos, newest first
+	// (then by id, descending), without their bytes, starting after the
+	// photo the cursor names.
+	ListPhotos(ctx context.Context, owner string, after PhotoCursor, limit int) ([]Photo, error)
 	// PhotoByID returns the photo with its bytes; another owner's photo is ErrNotFound.
 	PhotoByID(ctx context.Context, owner, id string) (Photo, error)
-	UpdatePhoto(ctx context.Context, p Photo) error
+	// UpdatePhoto replaces the title, type and bytes of one of p.Owner's
+	// photos, if the owner stays within q with the new bytes in place of
+	// the old (ErrQuotaExceeded otherwise), atomically as CreatePhoto.
+	UpdatePhoto(ctx context.Context, p Photo, q Quota) error
 	DeletePhoto(ctx context.Context, owner, id string) error
 	CountPhotos(ctx context.Context, owner string) (int, error)
 

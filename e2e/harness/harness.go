@@ -81,6 +81,9 @@ func (p *Process) Kill() {
 	<-p.exited
 }
 
+// PID is the process id, e.g. to read its memory use from /proc.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Output is what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 

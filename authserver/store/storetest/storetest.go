@@ -38,6 +38,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"revocations since and of", testRevocationQueries},
 		{"signing keys", testSigningKeys},
 		{"photos", testPhotos},
+		{"photo pages", testPhotoPages},
+		{"photo quota", testPhotoQuota},
+		{"photo quota under a concurrent burst", testPhotoQuotaConcurrent},
 		{"delete expired", testDeleteExpired},
 		{"times round-trip in UTC", testUTC},
 		{"activity log", testActivity},
@@ -96,7 +99,7 @@ func testUsers(t *testing.T, s store.Store) {
 	if len(users) != 2 || users[0].Username != "alice" || users[1].Username != "bob" {
 		t.Fatalf("ListUsers = %+v", users)
 	}
-	must(t, s.CreatePhoto(ctx, store.Photo{ID: "bobs", Owner: "u-bob", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.CreatePhoto(ctx, store.Photo{ID: "bobs", Owner: "u-bob", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}, store.Quota{}))
 	must(t, s.AddActivity(ctx, []store.Activity{{UserID: "u-bob", Event: "signed in", At: t0}}))
 	must(t, s.DeleteUser(ctx, "u-bob", t0))
 	wantErr(t, s.DeleteUser(ctx, "u-bob", t0), store.ErrNotFound)
@@ -498,15 +501,15 @@ func testPhotos(t *testing.T, s store.Store) {
 	p2 := store.Photo{ID: "p2", Owner: "u-alice", Title: "Dog", ContentType: "image/gif", Data: []byte("gif22"), CreatedAt: t0.Add(time.Second), UpdatedAt: t0}
 	p3 := store.Photo{ID: "p3", Owner: "u-bob", Title: "Tools", ContentType: "image/png", Data: []byte("x"), CreatedAt: t0, UpdatedAt: t0}
 	for _, p := range []store.Photo{p1, p2, p3} {
-		must(t, s.CreatePhoto(ctx, p))
+		must(t, s.CreatePhoto(ctx, p, store.Quota{}))
 	}
-	wantErr(t, s.CreatePhoto(ctx, p1), store.ErrDuplicate)
-	list, err := s.ListPhotos(ctx, "u-alice")
+	wantErr(t, s.CreatePhoto(ctx, p1, store.Quota{}), store.ErrDuplicate)
+	list, err := s.ListPhotos(ctx, "u-alice", store.PhotoCursor{}, 10)
 	must(t, err)
 	if len(list) != 2 || list[0].ID != "p2" || list[0].Size != 5 || list[0].Data != nil {
 		t.Fatalf("ListPhotos = %+v", list)
 	}
-	empty, err := s.ListPhotos(ctx, "client-m2m")
+	empty, err := s.ListPhotos(ctx, "client-m2m", store.PhotoCursor{}, 10)
 	must(t, err)
 	if empty == nil || len(empty) != 0 {
 		t.Fatalf("ListPhotos of an owner with none = %#v, want an empty, non-nil list", empty)
@@ -520,18 +523,116 @@ func testPhotos(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.DeletePhoto(ctx, "u-alice", "p3"), store.ErrNotFound)
 	p1.Data, p1.Title, p1.UpdatedAt = []byte("edited"), "Cat (grey)", t0.Add(time.Hour)
-	must(t, s.UpdatePhoto(ctx, p1))
+	must(t, s.UpdatePhoto(ctx, p1, store.Quota{}))
 	got, _ = s.PhotoByID(ctx, "u-alice", "p1")
 	if string(got.Data) != "edited" || !got.UpdatedAt.Equal(t0.Add(time.Hour)) || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("after UpdatePhoto = %+v", got)
 	}
 	p3.Owner = "u-alice"
-	wantErr(t, s.UpdatePhoto(ctx, p3), store.ErrNotFound)
+	wantErr(t, s.UpdatePhoto(ctx, p3, store.Quota{}), store.ErrNotFound)
 	must(t, s.DeletePhoto(ctx, "u-alice", "p1"))
 	n, err := s.CountPhotos(ctx, "u-alice")
 	must(t, err)
 	if n != 1 {
 		t.Fatalf("CountPhotos = %d, want 1", n)
+	}
+}
+
+// testPhotoPages walks a listing page by page: newest first, every photo
+// once, ties in creation time broken by id.
+func testPhotoPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 7 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if i == 3 {
+			at = t0.Add(2 * time.Second) // the same instant as p2
+		}
+		p := store.Photo{ID: fmt.Sprintf("p%d", i), Owner: "u-alice", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: at, UpdatedAt: at}
+		must(t, s.CreatePhoto(ctx, p, store.Quota{}))
+	}
+	// Newest first; p2 and p3 tie, and the larger id comes first.
+	want := []string{"p6", "p5", "p4", "p3", "p2", "p1", "p0"}
+	must(t, s.CreatePhoto(ctx, store.Photo{ID: "bobs", Owner: "u-bob", Title: "t", ContentType: "image/png", Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}, store.Quota{}))
+	var got []string
+	var after store.PhotoCursor
+	for pages := 0; ; pages++ {
+		page, err := s.ListPhotos(ctx, "u-alice", after, 3)
+		must(t, err)
+		if len(page) > 3 || pages > 3 {
+			t.Fatalf("page %d has %d photos (limit 3), or the listing does not end", pages, len(page))
+		}
+		for _, p := range page {
+			got = append(got, p.ID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		last := page[len(page)-1]
+		after = store.PhotoCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pages of 3 gave %v, want %v", got, want)
+	}
+}
+
+// testPhotoQuota: an owner can go up to their quota and no further, by
+// count or by bytes, and an update is held to the bytes quota.
+func testPhotoQuota(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	photo := func(id, owner string, size int) store.Photo {
+		return store.Photo{ID: id, Owner: owner, Title: "t", ContentType: "image/png", Data: make([]byte, size), CreatedAt: t0, UpdatedAt: t0}
+	}
+	q := store.Quota{Photos: 2, Bytes: 100}
+	must(t, s.CreatePhoto(ctx, photo("a", "u-alice", 40), q))
+	must(t, s.CreatePhoto(ctx, photo("b", "u-alice", 60), q))
+	wantErr(t, s.CreatePhoto(ctx, photo("c", "u-alice", 1), q), store.ErrQuotaExceeded) // a third photo
+	must(t, s.CreatePhoto(ctx, photo("c", "u-bob", 1), q))                              // bob's own quota
+	must(t, s.DeletePhoto(ctx, "u-alice", "b"))
+	wantErr(t, s.CreatePhoto(ctx, photo("d", "u-alice", 61), q), store.ErrQuotaExceeded) // 101 bytes
+	must(t, s.CreatePhoto(ctx, photo("d", "u-alice", 60), q))
+	wantErr(t, s.UpdatePhoto(ctx, photo("a", "u-alice", 41), q), store.ErrQuotaExceeded)
+	must(t, s.UpdatePhoto(ctx, photo("a", "u-alice", 39), q))
+	if n, _ := s.CountPhotos(ctx, "u-alice"); n != 2 {
+		t.Fatalf("%d photos after refused writes, want 2", n)
+	}
+	got, err := s.PhotoByID(ctx, "u-alice", "a")
+	must(t, err)
+	if got.Size != 39 {
+		t.Fatalf("photo a has %d bytes, want 39", got.Size)
+	}
+	// Over a quota lowered since, a photo may still shrink.
+	must(t, s.UpdatePhoto(ctx, photo("a", "u-alice", 10), store.Quota{Photos: 1, Bytes: 50}))
+	wantErr(t, s.UpdatePhoto(ctx, photo("nope", "u-alice", 1), q), store.ErrNotFound)
+}
+
+// testPhotoQuotaConcurrent: uploads released together cannot, between
+// them, take an owner past the quota.
+func testPhotoQuotaConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n, quota = 24, 5
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs <- s.CreatePhoto(ctx, store.Photo{ID: fmt.Sprintf("p%d", i), Owner: "u-alice", Title: "t", ContentType: "image/png",
+				Data: []byte{1}, CreatedAt: t0, UpdatedAt: t0}, store.Quota{Photos: quota})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	created := 0
+	for err := range errs {
+		if err == nil {
+			created++
+		} else if !errors.Is(err, store.ErrQuotaExceeded) {
+			t.Fatalf("a concurrent upload: %v", err)
+		}
+	}
+	if count, _ := s.CountPhotos(ctx, "u-alice"); created != quota || count != quota {
+		t.Fatalf("%d uploads succeeded and %d photos are stored, want %d and %d", created, count, quota, quota)
 	}
 }
 
