@@ -8,7 +8,6 @@ import (
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
-	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
@@ -34,7 +33,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}
 	throttle := newLoginThrottle(now)
-	dummyHash := password.Hash("no user has this password")
+	passwords := newPasswordChecker()
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -47,7 +46,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, dummyHash)))
+	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, passwords)))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
 	mux.Handle("GET /logout", handleLogout(authz, keys, logouts))
