@@ -212,11 +212,18 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return
 		}
-		if err := a.store.SetAuthRequestLogin(r.Context(), req.ID, user.ID, who.session.AuthTime); err != nil {
+		// The login is bound to this request and this session: it satisfies
+		// prompt=login and max_age for no other (see authstage.go).
+		err = a.store.SetAuthRequestLogin(r.Context(), req.ID, user.ID, who.session.ID, who.session.AuthTime)
+		if errors.Is(err, store.ErrNotFound) { // it ended while the password was checked
+			errorPage(w, r, http.StatusBadRequest, "This sign-in has expired",
+				"You are signed in, but the application's request has ended. Go back to the application and start again.", "invalid_request")
+			return
+		} else if err != nil {
 			internalError(w, r, a.log, "record login", err)
 			return
 		}
-		req.UserID, req.AuthTime = user.ID, who.session.AuthTime
+		req.UserID, req.SessionID, req.AuthTime = user.ID, who.session.ID, who.session.AuthTime
 		a.proceed(w, r, req, client, who, true)
 	})
 }

@@ -71,6 +71,7 @@ type AuthRequest struct {
 	MaxAge              int // seconds; -1 when absent
 	BrowserHash         []byte
 	UserID              string    // set once the user has logged in for this request
+	SessionID           string    // the login session that login began
 	AuthTime            time.Time // when that login happened
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
@@ -197,8 +198,11 @@ type Store interface {
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
-	// SetAuthRequestLogin records that userID logged in for the request.
-	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// SetAuthRequestLogin records that userID logged in for the request,
+	// beginning login session sessionID at authTime.
+	SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error
+	// DeleteAuthRequest ends the request, atomically: of concurrent calls
+	// for one request exactly one succeeds, the others get ErrNotFound.
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SaveAuthCode(ctx context.Context, c AuthCode) error
