@@ -75,10 +75,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("PUT /api/photos/{id}", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Replace())))
 	mux.Handle("DELETE /api/photos/{id}", api.Require(oauth.ScopePhotosWrite, api.Delete()))
 
-	// Lab mode only: the defences' switches.
+	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", handleLab(authz, lab))
-		mux.Handle("POST /lab", limitBody(formLimit, handleLab(authz, lab)))
+		mux.Handle("GET /lab", loopbackHostOnly(handleLab(authz, lab)))
+		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(authz, lab))))
 	}
 
 	// Pages and files.
