@@ -188,6 +188,8 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserPassword replaces the user's password hash.
+	SetUserPassword(ctx context.Context, id, passwordHash string) error
 	DeleteUser(ctx context.Context, id string) error
 
 	CreateClient(ctx context.Context, c Client) error

@@ -90,6 +90,11 @@ func testUsers(t *testing.T, s store.Store) {
 	_, err = s.UserByID(ctx, "nobody")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.CreateUser(ctx, store.User{ID: "u-other", Username: "alice", CreatedAt: t0}), store.ErrDuplicate)
+	must(t, s.SetUserPassword(ctx, u.ID, "$argon2id$new"))
+	if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "$argon2id$new" {
+		t.Fatalf("after SetUserPassword the hash is %q", got.PasswordHash)
+	}
+	wantErr(t, s.SetUserPassword(ctx, "nobody", "$argon2id$new"), store.ErrNotFound)
 	must(t, s.CreateUser(ctx, store.User{ID: "u-bob", Username: "bob", CreatedAt: t0}))
 	users, err := s.ListUsers(ctx)
 	must(t, err)
