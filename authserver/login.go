@@ -26,8 +26,9 @@ const (
 	// maxUsernameLength bounds the throttle's keys. No account has a longer
 	// name: "authserver users add" refuses one.
 	maxUsernameLength = 64
-	// Sign-in attempts allowed per account and per address in signInWindow;
-	// a successful one takes its own back.
+	// Sign-in attempts allowed per account and per address in signInWindow.
+	// A successful one clears its account's count and takes itself back
+	// from its address's.
 	accountAttempts = 5
 	addressAttempts = 20
 	signInWindow    = 5 * time.Minute
