@@ -173,6 +173,22 @@ func TestLoginLongUsername(t *testing.T) {
 	}
 }
 
+func TestAddressKey(t *testing.T) {
+	tests := []struct{ name, remote, want string }{
+		{"IPv4", "192.0.2.7:5555", "ip:192.0.2.7"},
+		{"IPv6: its /64", "[2001:db8:1:2:3:4:5:6]:5555", "ip:2001:db8:1:2::"},
+		{"another address of the same /64", "[2001:db8:1:2:ffff::1]:80", "ip:2001:db8:1:2::"},
+		{"another /64", "[2001:db8:1:3::1]:80", "ip:2001:db8:1:3::"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := addressKey(&http.Request{RemoteAddr: tc.remote}); got != tc.want {
+				t.Fatalf("addressKey(%s) = %s, want %s", tc.remote, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	ts := newTestServer(t)
 	for _, path := range []string{"/login", "/", "/docs/dropped-grants", "/account"} {
