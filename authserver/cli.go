@@ -69,6 +69,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if username == "" {
 			return errors.New("users add: -username is required; the password is read from standard input")
 		}
+		if len(username) > maxUsernameLength {
+			return fmt.Errorf("users add: a username has at most %d characters", maxUsernameLength)
+		}
 		pw, err := bufio.NewReader(stdin).ReadString('\n')
 		pw = strings.TrimRight(pw, "\r\n")
 		if (err != nil && err != io.EOF) || len(pw) < 8 {

@@ -8,7 +8,6 @@ import (
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
-	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
@@ -35,7 +34,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}
 	throttle := newLoginThrottle(now)
-	dummyHash := password.Hash("no user has this password")
+	passwords := newPasswordChecker()
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -48,7 +47,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, dummyHash)))
+	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, passwords)))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
 	mux.Handle("GET /logout", handleLogout(authz, keys, logouts))
@@ -77,10 +76,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("PUT /api/photos/{id}", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Replace())))
 	mux.Handle("DELETE /api/photos/{id}", api.Require(oauth.ScopePhotosWrite, api.Delete()))
 
-	// Lab mode only: the defences' switches.
+	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", handleLab(authz, lab))
-		mux.Handle("POST /lab", limitBody(formLimit, handleLab(authz, lab)))
+		mux.Handle("GET /lab", loopbackHostOnly(handleLab(authz, lab)))
+		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(authz, lab))))
 	}
 
 	// Pages and files.

@@ -60,7 +60,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	if cfg.Demo {
-		if err := seedDemo(ctx, cfg, st, stdout); err != nil {
+		var secrets demoSecrets
+		if cfg, secrets, err = withDemoSecrets(cfg); err != nil {
+			return err
+		}
+		if err := seedDemo(ctx, cfg, st, secrets, stdout); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
 	}

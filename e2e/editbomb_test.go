@@ -15,9 +15,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,24 +70,14 @@ func connectedUser(t *testing.T, app, imageHost *harness.Process, user, pw strin
 	return c, body
 }
 
-// peakRSS is a process's peak resident memory (VmHWM), in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
+// peakRSS is p's VmHWM, in bytes.
+func peakRSS(t *testing.T, p *harness.Process) int64 {
 	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := p.PeakRSS()
 	if err != nil {
-		t.Skipf("no /proc: %v", err)
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/<pid>/status")
-	return 0
+	return n
 }
 
 func TestEditBombs(t *testing.T) {
@@ -145,7 +133,7 @@ func TestEditBombs(t *testing.T) {
 	if len(photos) != edits {
 		t.Fatalf("%d uploaded photos in the gallery, want %d", len(photos), edits)
 	}
-	before := peakRSS(t, app.PID())
+	before := peakRSS(t, app)
 
 	// Every edit at once.
 	noFollow := *browser
@@ -188,7 +176,7 @@ func TestEditBombs(t *testing.T) {
 		}
 		count[a.status]++
 	}
-	peak := peakRSS(t, app.PID())
+	peak := peakRSS(t, app)
 	t.Logf("%d edits at once: %d done, %d busy, %d too large, the slowest answered in %v; the app's peak RSS %d MiB (%d MiB before)",
 		edits, count[http.StatusSeeOther], count[http.StatusServiceUnavailable], count[http.StatusRequestEntityTooLarge],
 		slowest.Round(time.Millisecond), peak>>20, before>>20)

@@ -78,6 +78,7 @@ type AuthRequest struct {
 	MaxAge              int // seconds; -1 when absent
 	BrowserHash         []byte
 	UserID              string    // set once the user has logged in for this request
+	SessionID           string    // the login session that login began
 	AuthTime            time.Time // when that login happened
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
@@ -240,6 +241,8 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserPassword replaces the user's password hash.
+	SetUserPassword(ctx context.Context, id, passwordHash string) error
 	// DeleteUser deletes the user with their grants, sessions, photos and
 	// activity, and records a RevokedSubject revocation at now.
 	DeleteUser(ctx context.Context, id string, now time.Time) error
@@ -256,8 +259,11 @@ type Store interface {
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
-	// SetAuthRequestLogin records that userID logged in for the request.
-	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// SetAuthRequestLogin records that userID logged in for the request,
+	// beginning login session sessionID at authTime.
+	SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error
+	// DeleteAuthRequest ends the request, atomically: of concurrent calls
+	// for one request exactly one succeeds, the others get ErrNotFound.
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SaveAuthCode(ctx context.Context, c AuthCode) error

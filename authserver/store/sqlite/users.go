@@ -55,6 +55,12 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return users, mapErr("sqlite: list users", rows.Err())
 }
 
+// SetUserPassword replaces the user's password hash.
+func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) error {
+	res, err := s.write.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", passwordHash, id)
+	return mustAffect("sqlite: set user password", res, err)
+}
+
 // DeleteUser deletes a user and, through foreign keys, their sessions,
 // consents, codes and grants. Their photos and activity go too, in the same
 // transaction, which also records the user as a revoked subject: their

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"users", testUsers},
 		{"clients", testClients},
 		{"auth requests", testAuthRequests},
+		{"auth request ends once", testAuthRequestConcurrentEnd},
 		{"auth code single use", testAuthCodeSingleUse},
 		{"auth code concurrent redemption", testAuthCodeConcurrent},
 		{"refresh rotation", testRefreshRotation},
@@ -93,6 +94,11 @@ func testUsers(t *testing.T, s store.Store) {
 	_, err = s.UserByID(ctx, "nobody")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.CreateUser(ctx, store.User{ID: "u-other", Username: "alice", CreatedAt: t0}), store.ErrDuplicate)
+	must(t, s.SetUserPassword(ctx, u.ID, "$argon2id$new"))
+	if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "$argon2id$new" {
+		t.Fatalf("after SetUserPassword the hash is %q", got.PasswordHash)
+	}
+	wantErr(t, s.SetUserPassword(ctx, "nobody", "$argon2id$new"), store.ErrNotFound)
 	must(t, s.CreateUser(ctx, store.User{ID: "u-bob", Username: "bob", CreatedAt: t0}))
 	users, err := s.ListUsers(ctx)
 	must(t, err)
@@ -176,15 +182,52 @@ func testAuthRequests(t *testing.T, s store.Store) {
 	if got.State != "st" || got.MaxAge != -1 || got.UserID != "" || !got.AuthTime.IsZero() {
 		t.Fatalf("AuthRequestByID = %+v", got)
 	}
-	must(t, s.SetAuthRequestLogin(ctx, "req1", u.ID, t0))
+	must(t, s.SetAuthRequestLogin(ctx, "req1", u.ID, "sess1", t0))
 	got, _ = s.AuthRequestByID(ctx, "req1")
-	if got.UserID != u.ID || !got.AuthTime.Equal(t0) {
+	if got.UserID != u.ID || got.SessionID != "sess1" || !got.AuthTime.Equal(t0) {
 		t.Fatalf("after login = %+v", got)
 	}
-	wantErr(t, s.SetAuthRequestLogin(ctx, "nope", u.ID, t0), store.ErrNotFound)
+	wantErr(t, s.SetAuthRequestLogin(ctx, "nope", u.ID, "sess1", t0), store.ErrNotFound)
 	must(t, s.DeleteAuthRequest(ctx, "req1"))
 	_, err = s.AuthRequestByID(ctx, "req1")
 	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteAuthRequest(ctx, "req1"), store.ErrNotFound)
+}
+
+// testAuthRequestConcurrentEnd: a request ends once, however many try at
+// once (a consent form posted twice must not give two codes).
+func testAuthRequestConcurrentEnd(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, c := seed(t, s)
+	must(t, s.SaveAuthRequest(ctx, store.AuthRequest{ID: "req1", ClientID: c.ID, RedirectURI: "http://localhost/cb",
+		Scope: "openid", MaxAge: -1, BrowserHash: []byte{1}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	const n = 16
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- s.DeleteAuthRequest(ctx, "req1")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrNotFound):
+			t.Fatalf("concurrent DeleteAuthRequest: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent DeleteAuthRequest calls succeeded, want exactly 1", ok, n)
+	}
 }
 
 func newCode(u store.User, c store.Client, hash string) store.AuthCode {
