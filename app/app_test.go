@@ -987,11 +987,15 @@ var jwtRE = regexp.MustCompile(`eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+`)
 // browser's inspector holds nothing of the previous user's flow, even
 // revealed, and the tokens the app held no longer work at ImageHost.
 func TestLogoutLeavesNothingUsable(t *testing.T) {
-	for _, path := range []string{"/logout", "/disconnect"} {
-		t.Run(path, func(t *testing.T) {
-			// The photos API asks ImageHost about each token, so it sees
-			// the revocation at once, as introspection does.
-			a := newTestApp(t, "IMAGEHOST_API_TOKEN_CHECK=introspect")
+	// Both ways the photos API checks tokens must see the revocation at
+	// once: asking ImageHost (introspect), and checking the JWT locally
+	// against ImageHost's revocation list (jwt, the default).
+	for _, run := range []struct{ mode, path string }{
+		{"jwt", "/logout"}, {"jwt", "/disconnect"}, {"introspect", "/logout"}, {"introspect", "/disconnect"},
+	} {
+		path := run.path
+		t.Run(run.mode+path, func(t *testing.T) {
+			a := newTestApp(t, "IMAGEHOST_API_TOKEN_CHECK="+run.mode)
 			u := newUser(t)
 			a.connect(u, "alice", "wonderland")
 			// A refresh, so that the recording holds two access tokens.
