@@ -46,7 +46,6 @@ func recordConnect(rec *flow.Recorder, cs cookieSessions, baseURL string) echo.M
 			if err := cs.save(c, bs); err != nil {
 				return err
 			}
-			c.SetRequest(c.Request().WithContext(flow.WithID(c.Request().Context(), flowID)))
 			if err := next(c); err != nil {
 				return err
 			}
