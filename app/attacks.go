@@ -140,12 +140,10 @@ func attackCallbacks(kit attackKit) echo.MiddlewareFunc {
 
 // start prepares a run: the browser's flow id, and ImageHost's endpoints.
 func (k attackKit) start(c echo.Context, a attack) (attackRun, error) {
-	bs := k.conns.cs.get(c)
-	flowID := bs.ensureFlowID()
-	if err := k.conns.cs.save(c, bs); err != nil {
+	ctx, flowID, err := recordedStep(c, k.conns.cs, flow.StepAttack)
+	if err != nil {
 		return attackRun{}, err
 	}
-	ctx := flow.WithStep(flow.WithID(c.Request().Context(), flowID), flow.StepAttack)
 	d, err := k.p.discover(ctx)
 	if err != nil {
 		return attackRun{}, imageHostDown(err)

@@ -37,17 +37,15 @@ type machineAPI interface {
 }
 
 // handleMachine serves POST /flow/machine.
-func handleMachine(p *provider, g connections, api machineAPI, rec *flow.Recorder, clientID, clientSecret string) echo.HandlerFunc {
+func handleMachine(p *provider, g connections, api machineAPI, clientID, clientSecret string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if clientID == "" {
 			return redirectWithFlash(c, g.cs, "/flow", "No machine client is configured (PHOTOEDITOR_MACHINE_CLIENT_ID and _SECRET; the demo sets them).")
 		}
-		bs := g.cs.get(c)
-		flowID := bs.ensureFlowID()
-		if err := g.cs.save(c, bs); err != nil {
+		ctx, _, err := recordedStep(c, g.cs, flow.StepMachine)
+		if err != nil {
 			return err
 		}
-		ctx := flow.WithStep(flow.WithID(c.Request().Context(), flowID), flow.StepMachine)
 		d, err := p.discover(ctx)
 		if err != nil {
 			return imageHostDown(err)

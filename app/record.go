@@ -7,6 +7,7 @@ package main
 // (flow.Transport), for requests whose context carries the flow id.
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -33,6 +34,18 @@ func flowContext(cs cookieSessions) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// recordedStep gives the browser a flow id, if it has none yet, and
+// returns the request's context marked for recording at step: a workshop
+// button's back-channel requests are recorded under it.
+func recordedStep(c echo.Context, cs cookieSessions, step flow.Step) (context.Context, string, error) {
+	bs := cs.get(c)
+	flowID := bs.ensureFlowID()
+	if err := cs.save(c, bs); err != nil {
+		return nil, "", err
+	}
+	return flow.WithStep(flow.WithID(c.Request().Context(), flowID), step), flowID, nil
 }
 
 // recordConnect records steps 1 and 2 as the browser sees them: its POST

@@ -41,7 +41,7 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g
 	e.POST("/flow/expire", handleExpireNow(conns), atImageHost)
 	e.POST("/flow/reset", handleResetFlow(conns.cs, rec))
 	e.POST("/flow/attack/:name", handleAttack(kit), atImageHost)
-	e.POST("/flow/machine", handleMachine(p, conns, g.api, rec, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
+	e.POST("/flow/machine", handleMachine(p, conns, g.api, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
 
 	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
