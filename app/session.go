@@ -110,7 +110,8 @@ type pendingLogin struct {
 	Verifier string
 	Started  time.Time
 	// Attack, when set, names the workshop demonstration this login is
-	// for: the callback then breaks its own request on purpose.
+	// for: ImageHost's answer goes to that demonstration (attackCallbacks),
+	// not into the app's callback.
 	Attack string
 }
 
