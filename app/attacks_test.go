@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -54,6 +55,10 @@ func TestAttacksDoNotInterfere(t *testing.T) {
 	if resp.Request.URL.Path != "/photos" || !strings.Contains(page, "Sunset over the sea") {
 		t.Fatalf("after the attacks the gallery ended at %s:\n%s", resp.Request.URL, page)
 	}
+	// The HAR export gives each redirect its redirectURL, Connect's too.
+	if _, har := u.get(a.URL + "/flow/export.har"); !strings.Contains(har, `"redirectURL": "`+a.imageHost.URL+`/authorize?`) {
+		t.Fatal("the HAR export's redirect to ImageHost has no redirectURL")
+	}
 }
 
 // TestExpiredTokenNeverShowsALiveOne: the expired-token button sends only a
@@ -70,5 +75,49 @@ func TestExpiredTokenNeverShowsALiveOne(t *testing.T) {
 	page = a.attack(u, "expired-token")
 	if strings.Contains(page, "ImageHost answered 200") || !strings.Contains(page, "has reached its exp yet") {
 		t.Fatalf("the expired-token button with no expired token:\n%s", page)
+	}
+}
+
+// TestTokenChangesTakeTurns: with an expired access token, gallery
+// requests (which refresh) and the read-token-write narrowing (which
+// rotates the refresh token too), released together on one session, change
+// its tokens one at a time (tokenKeeper.update). Had two sent the same
+// refresh token, ImageHost would have revoked the family (RFC 9700
+// §4.14.2) and the gallery would fail afterwards.
+func TestTokenChangesTakeTurns(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	_, page := u.get(a.URL + "/flow")
+	csrf := url.Values{"_csrf": {hidden(page).Get("_csrf")}}
+	u.post(a.URL+"/flow/expire", csrf)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			<-start
+			var resp *http.Response
+			var err error
+			if i%2 == 0 {
+				resp, err = u.client.PostForm(a.URL+"/flow/attack/read-token-write", csrf)
+			} else {
+				resp, err = u.client.Get(a.URL + "/photos")
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		})
+	}
+	close(start)
+	wg.Wait()
+	resp, page := u.get(a.URL + "/photos")
+	if resp.Request.URL.Path != "/photos" || !strings.Contains(page, "Sunset over the sea") {
+		t.Fatalf("after the burst the gallery ended at %s:\n%s", resp.Request.URL, page)
+	}
+	// One refresh for the expired token, and three narrowings.
+	if n := a.session(u).Refreshes; n != 4 {
+		t.Fatalf("the session's tokens were rotated %d times, want 4", n)
 	}
 }
