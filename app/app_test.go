@@ -283,9 +283,10 @@ func TestCallbackRefusesWhatItDidNotAskFor(t *testing.T) {
 		{"server error", func(s string) url.Values {
 			return url.Values{"error": {"invalid_scope"}, "error_description": {"no such scope"}, "state": {s}, "iss": {a.imageHost.URL}}
 		}, 502, "no such scope"},
+		// ImageHost's refusal is the answer's fault, not ImageHost's: a 4xx.
 		{"made-up code", func(s string) url.Values {
 			return url.Values{"code": {"made-up"}, "state": {s}, "iss": {a.imageHost.URL}}
-		}, 502, "invalid_grant"},
+		}, 400, "invalid_grant"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

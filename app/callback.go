@@ -5,11 +5,12 @@ package main
 // over the back channel, and verifies the ID token.
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,156 +20,34 @@ import (
 	"oauthdemo/app/tokenstore"
 )
 
-// handleCallback serves GET /callback.
-func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, lab *labSwitches, baseURL string, log *slog.Logger) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
+// newSessions is what the callback does with the session store.
+type newSessions interface {
+	Save(ctx context.Context, sess tokenstore.Session) error
+	Delete(ctx context.Context, id string) error
+}
+
+// handleCallback serves GET /callback. The browser's pending login is used
+// up whatever the answer; completeLogin decides; the new server-side
+// session replaces the browser's old one.
+func handleCallback(p *provider, cs cookieSessions, sessions newSessions, log *slog.Logger) echo.HandlerFunc {
+	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		q := c.QueryParams()
 		bs := cs.get(c)
-		// Workshop mode: the callback as it arrived (before the code
-		// exchange it causes), and, once decided, what the app made of it.
-		flowID := bs.flowID()
-		var attackNote string // set when this callback serves an attack demonstration
-		var skipped []string  // checks lab mode switched off
-		seq := rec.Add(flowID, flow.Exchange{Step: flow.StepCallback, Channel: "front channel (browser)",
-			Request: flow.Message{Method: http.MethodGet, URL: baseURL + "/callback", Params: flow.ParamsOf(c.Request().URL.RawQuery)}})
-		defer rec.Update(flowID, seq, func(ex *flow.Exchange) {
-			ex.Response = flow.Message{Status: http.StatusSeeOther, Headers: []flow.KV{{Name: "Location", Value: "/photos"}}}
-			ex.Note = "state matched, iss is ImageHost, the code was redeemed, and the ID token's signature, iss, aud, expiry and nonce checked out."
-			if len(skipped) > 0 {
-				ex.Note = "LAB MODE, skipped: " + strings.Join(skipped, ", ") + ". " + ex.Note
-			}
-			var pe *pageError
-			if attackNote != "" {
-				ex.Response.Headers[0].Value, ex.Note = "/flow", attackNote
-			} else if errors.As(err, &pe) {
-				ex.Response, ex.Note = flow.Message{Status: pe.status}, "Refused: "+pe.message
-			} else if err != nil {
-				ex.Response, ex.Note = flow.Message{Status: http.StatusInternalServerError}, "The app failed."
-			}
-		})
-		login, ok := bs.pendingLogin()
-		inProgress := ok && p.now().Sub(login.Started) <= pendingLoginTTL
-		// Whatever happens next, this login's state, nonce and verifier are
-		// used up: a second callback with them must fail.
-		bs.clearPendingLogin()
+		login, inProgress := bs.takePendingLogin(p.now())
 		if err := cs.save(c, bs); err != nil {
 			return err
 		}
-		// RFC 6749 §10.12: a callback must answer a login this browser
-		// started. With none in progress there is no state to match.
-		if !inProgress {
-			if lab.on(checkState) {
-				return connectFailed(http.StatusBadRequest, "No connection to ImageHost was in progress in this browser, or it took too long: "+
-					"this answer does not belong to a connection this browser started (state mismatch).")
-			}
-			// Lab mode: an answer nobody asked for is let in. With no login
-			// in progress the app has no nonce and no PKCE verifier to hold
-			// it against either: the state check was all that stood in the way.
-			login = pendingLogin{}
-			skipped = append(skipped, "the state check (no login was in progress)")
-		}
-		d, err := p.discover(ctx)
+		sess, err := completeLogin(ctx, p, requestChecks(c), login, inProgress, c.QueryParams(), log)
 		if err != nil {
-			return imageHostDown(err)
-		}
-
-		// RFC 9207 §2.4: the client MUST compare iss with the issuer it
-		// sent the request to, which defeats mix-up attacks.
-		if !lab.on(checkISS) {
-			skipped = append(skipped, "the iss check")
-		} else if iss := q.Get("iss"); iss != p.issuer && (iss != "" || d.issParameterSupported) {
-			log.WarnContext(ctx, "callback from the wrong issuer", "iss", iss)
-			return connectFailed(http.StatusBadRequest, "The answer did not come from ImageHost (wrong issuer).")
-		}
-		// RFC 6749 §10.12: the state must be exactly the one this browser
-		// sent. A mismatch means someone else's login was pushed into this
-		// browser (login CSRF). Compared in constant time.
-		if !lab.on(checkState) {
-			if inProgress {
-				skipped = append(skipped, "the state check")
-			}
-		} else if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(login.State)) != 1 {
-			log.WarnContext(ctx, "callback with a wrong state")
-			return connectFailed(http.StatusBadRequest, "This answer does not belong to the connection this browser started (state mismatch).")
-		}
-		// RFC 6749 §4.1.2.1: errors come back as error (and a description).
-		if e := q.Get("error"); e != "" {
-			if e == "access_denied" {
-				return connectFailed(http.StatusForbidden, "You chose not to connect PhotoEditorApp to ImageHost. Nothing was shared.")
-			}
-			msg := "ImageHost refused the connection (" + e + ")"
-			if desc := q.Get("error_description"); desc != "" {
-				msg += ": " + desc
-			}
-			return connectFailed(http.StatusBadGateway, msg+".")
-		}
-		code := q.Get("code")
-		if code == "" {
-			return connectFailed(http.StatusBadRequest, "ImageHost's answer had no authorization code.")
-		}
-
-		if login.Attack == "wrong-verifier" {
-			attackNote = "A workshop demonstration: the app redeems this code with a wrong PKCE verifier (the exchange marked !)."
-			return wrongVerifierAttack(c, p, d, cs, rec, flowID, code, login.Verifier != "")
-		}
-
-		// Step 6: redeem the code with the client secret and the PKCE
-		// verifier (RFC 7636 §4.5), over the back channel.
-		var opts []oauth2.AuthCodeOption
-		if login.Verifier != "" {
-			opts = append(opts, oauth2.VerifierOption(login.Verifier))
-		}
-		tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, opts...)
-		if err != nil {
-			var re *oauth2.RetrieveError
-			if errors.As(err, &re) {
-				log.WarnContext(ctx, "code exchange refused", "error", re.ErrorCode)
-				return connectFailed(http.StatusBadGateway, "ImageHost refused to exchange the code ("+re.ErrorCode+"): "+re.ErrorDescription)
-			}
-			return imageHostDown(err)
-		}
-		// Step 7: the ID token. go-oidc checks its signature against the
-		// JWKS, iss, aud (our client_id) and expiry ...
-		rawID, _ := tok.Extra("id_token").(string)
-		idToken, err := d.verifier.Verify(ctx, rawID)
-		if err != nil {
-			log.WarnContext(ctx, "ID token rejected", "err", err)
-			return connectFailed(http.StatusBadGateway, "ImageHost's ID token did not verify.")
-		}
-		// ... and leaves the nonce to us (OIDC Core §3.1.3.7, step 11).
-		if !lab.on(checkNonce) {
-			skipped = append(skipped, "the nonce check")
-		} else if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(login.Nonce)) != 1 {
-			log.WarnContext(ctx, "ID token with a wrong nonce")
-			return connectFailed(http.StatusBadRequest, "The ID token was not issued for this login (nonce mismatch).")
-		}
-		var claims struct {
-			Name              string `json:"name"`
-			PreferredUsername string `json:"preferred_username"`
-			SID               string `json:"sid"`
-		}
-		if err := idToken.Claims(&claims); err != nil {
 			return err
 		}
-		if err := idToken.VerifyAccessToken(tok.AccessToken); err != nil && idToken.AccessTokenHash != "" {
-			return connectFailed(http.StatusBadGateway, "The access token does not belong to the ID token (at_hash mismatch).")
-		}
-
 		// A new server-side session with a new id: whatever session id the
 		// browser had before is not the one it has now (session fixation).
-		now := p.now()
-		sess := tokenstore.Session{ID: newSessionID(), Subject: idToken.Subject, Name: firstOf(claims.Name, claims.PreferredUsername, idToken.Subject),
-			SID: claims.SID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: rawID,
-			Expiry: tok.Expiry, CreatedAt: now, UpdatedAt: now}
-		if tok.Expiry.IsZero() {
-			sess.Expiry = now.Add(time.Minute)
-		}
-		if err := store.Save(ctx, sess); err != nil {
+		if err := sessions.Save(ctx, sess); err != nil {
 			return err
 		}
 		if old := bs.sessionID(); old != "" {
-			store.Delete(ctx, old)
+			sessions.Delete(ctx, old)
 		}
 		bs.setSessionID(sess.ID)
 		bs.addFlash("Connected to ImageHost as " + sess.Name + ".")
@@ -178,6 +57,120 @@ func handleCallback(p *provider, cs cookieSessions, store *tokenstore.Store, rec
 		log.InfoContext(ctx, "connected", "sub", sess.Subject)
 		return c.Redirect(http.StatusSeeOther, "/photos")
 	}
+}
+
+// completeLogin checks that the authorization response q answers this
+// browser's login, redeems its code and verifies the ID token, in the order
+// of RFC 6749 §4.1.2-§4.1.4 and OIDC Core §3.1.3.7, and returns the session
+// it makes, not yet stored. chk says which of the app's checks run: all of
+// them, outside lab mode. inProgress is false when the browser had no
+// login under way.
+func completeLogin(ctx context.Context, p *provider, chk checks, login pendingLogin, inProgress bool, q url.Values, log *slog.Logger) (tokenstore.Session, error) {
+	var none tokenstore.Session
+	// RFC 6749 §10.12: a callback must answer a login this browser
+	// started. With none in progress there is no state to match.
+	if !inProgress {
+		if chk.state {
+			return none, connectFailed(http.StatusBadRequest, "No connection to ImageHost was in progress in this browser, or it took too long: "+
+				"this answer does not belong to a connection this browser started (state mismatch).")
+		}
+		// Lab mode: an answer nobody asked for is let in. With no login
+		// in progress the app has no nonce and no PKCE verifier to hold
+		// it against either: the state check was all that stood in the way.
+		login = pendingLogin{}
+	}
+	d, err := p.discover(ctx)
+	if err != nil {
+		return none, imageHostDown(err)
+	}
+
+	// RFC 9207 §2.4: the client MUST compare iss with the issuer it
+	// sent the request to, which defeats mix-up attacks.
+	if iss := q.Get("iss"); chk.iss && iss != p.issuer && (iss != "" || d.issParameterSupported) {
+		log.WarnContext(ctx, "callback from the wrong issuer", "iss", iss)
+		return none, connectFailed(http.StatusBadRequest, "The answer did not come from ImageHost (wrong issuer).")
+	}
+	// RFC 6749 §10.12: the state must be exactly the one this browser
+	// sent. A mismatch means someone else's login was pushed into this
+	// browser (login CSRF). Compared in constant time.
+	if chk.state && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(login.State)) != 1 {
+		log.WarnContext(ctx, "callback with a wrong state")
+		return none, connectFailed(http.StatusBadRequest, "This answer does not belong to the connection this browser started (state mismatch).")
+	}
+	// RFC 6749 §4.1.2.1: errors come back as error (and a description).
+	if e := q.Get("error"); e != "" {
+		if e == "access_denied" {
+			return none, connectFailed(http.StatusForbidden, "You chose not to connect PhotoEditorApp to ImageHost. Nothing was shared.")
+		}
+		msg := "ImageHost refused the connection (" + e + ")"
+		if desc := q.Get("error_description"); desc != "" {
+			msg += ": " + desc
+		}
+		return none, connectFailed(http.StatusBadGateway, msg+".")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return none, connectFailed(http.StatusBadRequest, "ImageHost's answer had no authorization code.")
+	}
+
+	// Step 6: redeem the code with the client secret and the PKCE
+	// verifier (RFC 7636 §4.5), over the back channel.
+	tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, login.tokenRequestOptions()...)
+	if err != nil {
+		return none, exchangeFailed(ctx, err, log)
+	}
+	// Step 7: the ID token. go-oidc checks its signature against the
+	// JWKS, iss, aud (our client_id) and expiry ...
+	rawID, _ := tok.Extra("id_token").(string)
+	idToken, err := d.verifier.Verify(ctx, rawID)
+	if err != nil {
+		log.WarnContext(ctx, "ID token rejected", "err", err)
+		return none, connectFailed(http.StatusBadGateway, "ImageHost's ID token did not verify.")
+	}
+	// ... and leaves the nonce to us (OIDC Core §3.1.3.7, step 11).
+	if chk.nonce && subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(login.Nonce)) != 1 {
+		log.WarnContext(ctx, "ID token with a wrong nonce")
+		return none, connectFailed(http.StatusBadRequest, "The ID token was not issued for this login (nonce mismatch).")
+	}
+	var claims struct {
+		Name              string `json:"name"`
+		PreferredUsername string `json:"preferred_username"`
+		SID               string `json:"sid"`
+	}
+	if err := idToken.Claims(&claims); err != nil {
+		return none, err
+	}
+	// OIDC Core §3.1.3.8: when the ID token carries at_hash, the access
+	// token must hash to it.
+	if err := idToken.VerifyAccessToken(tok.AccessToken); err != nil && idToken.AccessTokenHash != "" {
+		return none, connectFailed(http.StatusBadGateway, "The access token does not belong to the ID token (at_hash mismatch).")
+	}
+
+	now := p.now()
+	sess := tokenstore.Session{ID: newSessionID(), Subject: idToken.Subject, Name: firstOf(claims.Name, claims.PreferredUsername, idToken.Subject),
+		SID: claims.SID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: rawID,
+		Expiry: tok.Expiry, CreatedAt: now, UpdatedAt: now}
+	if tok.Expiry.IsZero() {
+		sess.Expiry = now.Add(time.Minute)
+	}
+	return sess, nil
+}
+
+// exchangeFailed is the page for a code exchange that did not give tokens.
+// A refusal (RFC 6749 §5.2, a 4xx answer) means the answer the browser
+// brought was wrong, not that ImageHost is: it is a 400 that says what
+// ImageHost said. Anything else is ImageHost failing.
+func exchangeFailed(ctx context.Context, err error, log *slog.Logger) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return imageHostDown(err)
+	}
+	log.WarnContext(ctx, "code exchange refused", "error", re.ErrorCode)
+	status := http.StatusBadRequest
+	if re.Response == nil || re.Response.StatusCode >= 500 {
+		status = http.StatusBadGateway
+	}
+	return connectFailed(status, "ImageHost refused to exchange the code ("+re.ErrorCode+"): "+re.ErrorDescription)
 }
 
 func firstOf(vals ...string) string {

@@ -19,7 +19,7 @@ var scopeDescriptions = []views.ScopeLine{
 }
 
 // handleHome serves GET /.
-func handleHome(g gallery) echo.HandlerFunc {
+func handleHome(g connections) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		vm := views.HomeView{Page: basePage(c, g.cs, "Welcome"), Scopes: scopeDescriptions}
 		var rc *reconnectError

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"oauthdemo/app/imagehost"
@@ -36,27 +35,6 @@ func (t boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s %s: %w (%d bytes)", req.Method, req.URL.Path, errResponseTooLarge, resp.ContentLength)
 	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.max}
+	resp.Body = imagehost.LimitBody(resp.Body, t.max, errResponseTooLarge)
 	return resp, nil
-}
-
-type boundedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if b.left < 0 {
-		return 0, errResponseTooLarge
-	}
-	// One byte more than allowed tells "exactly max" from "more".
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		return n + int(b.left), errResponseTooLarge
-	}
-	return n, err
 }

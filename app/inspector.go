@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,24 +25,6 @@ import (
 	"oauthdemo/app/tokenstore"
 	"oauthdemo/views"
 )
-
-// diagram is the classic sequence diagram, as rows of arrows between the
-// lanes browser (0), app (1) and ImageHost (2).
-var diagram = []struct {
-	step     flow.Step
-	label    string
-	from, to int
-}{
-	{flow.StepConnect, "1 Connect with ImageHost", 0, 1},
-	{flow.StepAuthorize, "2 Redirect to /authorize: client_id, redirect_uri, scope, state, nonce, code_challenge", 1, 2},
-	{flow.StepLogin, "3 Log in and consent", 0, 2},
-	{flow.StepCallback, "4-5 Redirect back: code, state, iss", 2, 1},
-	{flow.StepToken, "6 POST /token: code, code_verifier, client secret", 1, 2},
-	{flow.StepToken, "7 Access, refresh and ID tokens", 2, 1},
-	{flow.StepAPI, "8 GET /api/photos with the bearer token", 1, 2},
-	{flow.StepAPI, "9 The photos", 2, 1},
-	{flow.StepRefresh, "R Expired: POST /token with the refresh token, new tokens", 1, 2},
-}
 
 // revealAllowed: secrets may be shown unmasked only to a browser on this
 // machine, asking on a loopback address.
@@ -76,7 +59,7 @@ func isLoopback(host string) bool {
 }
 
 // handleInspector serves GET /flow.
-func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFunc {
+func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		bs := g.cs.get(c)
 		vm := views.FlowView{Page: basePage(c, g.cs, "Flow inspector"), CanReveal: revealAllowed(c),
@@ -108,7 +91,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 			if state := ex.Request.Param("state"); state != "" && (ex.Step == flow.StepAuthorize || ex.Step == flow.StepCallback) {
 				xv.FlowRef = flowRef(state)
 			}
-			if id := headerOf(ex.Response.Headers, "X-Request-Id"); id != "" {
+			if id := ex.Response.Header("X-Request-Id"); id != "" {
 				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
 			vm.Exchanges = append(vm.Exchanges, xv)
@@ -117,12 +100,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
 		}
-		for _, row := range diagram {
-			anchor, happened := seen[row.step]
-			span := fmt.Sprintf("span-%d-%d", min(row.from, row.to), max(row.from, row.to))
-			vm.Diagram = append(vm.Diagram, views.DiagramRow{Label: row.label, Span: span, Leftward: row.to < row.from,
-				Happened: happened, Anchor: anchor})
-		}
+		vm.Diagram = diagramRows(seen)
 		if conn, err := g.connection(c); err == nil {
 			vm.Page.UserName = conn.session.Name
 			vm.Tokens = decodedTokens(c, p, conn.session, vm.Revealed)
@@ -136,6 +114,23 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 		}
 		return render(c, http.StatusOK, views.Flow(vm))
 	}
+}
+
+// diagramRows draws the sequence diagram from flow.Steps: each step's
+// arrows, marked as happened (and linked to the step's first exchange)
+// when seen has the step.
+func diagramRows(seen map[flow.Step]string) []views.DiagramRow {
+	var rows []views.DiagramRow
+	for _, s := range flow.Steps {
+		from, to := slices.Index(flow.Lanes, s.From), slices.Index(flow.Lanes, s.To)
+		anchor, happened := seen[s.Step]
+		for _, label := range s.Arrows {
+			rows = append(rows, views.DiagramRow{Label: label, Span: fmt.Sprintf("span-%d-%d", min(from, to), max(from, to)),
+				Leftward: to < from, Happened: happened, Anchor: anchor})
+			from, to = to, from // the answer goes back
+		}
+	}
+	return rows
 }
 
 func messageView(m flow.Message) views.MessageView {
@@ -236,7 +231,7 @@ func handleExportHAR(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 // for a browser connected to it, or in lab mode (loopback only). Otherwise
 // anyone could have the app send requests to ImageHost, and upload there
 // as its machine client, as often as they like.
-func connectedOrLab(g gallery, lab *labSwitches) echo.MiddlewareFunc {
+func connectedOrLab(g connections, lab *labSwitches) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if lab != nil {
@@ -255,24 +250,18 @@ func connectedOrLab(g gallery, lab *labSwitches) echo.MiddlewareFunc {
 // handleExpireNow serves POST /flow/expire: the app forgets that its access
 // token is still valid, so the next API call refreshes it. The token itself
 // stays valid at ImageHost until its own expiry.
-func handleExpireNow(g gallery) echo.HandlerFunc {
+func handleExpireNow(g connections) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		conn, err := g.connection(c)
 		if err != nil {
 			return g.fail(c, err)
 		}
-		mu := g.keeper.lock(conn.session.ID)
-		mu.Lock()
-		sess, err := g.store.Get(c.Request().Context(), conn.session.ID)
-		if err == nil {
+		err = g.keeper.update(c.Request().Context(), conn.session.ID, func(sess *tokenstore.Session) error {
 			sess.Expiry = g.keeper.now().Add(-time.Second)
-			err = g.store.Save(c.Request().Context(), sess)
-		}
-		mu.Unlock()
-		if errors.Is(err, tokenstore.ErrNotFound) {
-			return g.fail(c, errNotConnected)
-		} else if err != nil {
-			return err
+			return nil
+		})
+		if err != nil {
+			return g.fail(c, err)
 		}
 		return redirectWithFlash(c, g.cs, "/flow", "The app now treats its access token as expired: the next API call refreshes it (step R).")
 	}
@@ -291,15 +280,6 @@ func handleResetFlow(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 func flowRef(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:6])
-}
-
-func headerOf(kvs []flow.KV, name string) string {
-	for _, kv := range kvs {
-		if strings.EqualFold(kv.Name, name) {
-			return kv.Value
-		}
-	}
-	return ""
 }
 
 // refreshFamily follows the refresh tokens through the recorded exchanges:

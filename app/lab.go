@@ -34,16 +34,15 @@ var labChecks = []views.LabSwitch{
 		Explain: "When off, the app sends no code_challenge and no code_verifier: a code is worth as much to whoever holds it. Watch “Wrong PKCE verifier” succeed; with the nonce check off too, “Inject a code from another login”."},
 }
 
-// labSwitches holds which checks are on; a nil one (no lab mode) has all on.
+// labSwitches holds which checks are on.
 type labSwitches struct {
 	mu       sync.Mutex
 	disabled map[string]bool
 }
 
+func newLabSwitches() *labSwitches { return &labSwitches{disabled: map[string]bool{}} }
+
 func (l *labSwitches) on(check string) bool {
-	if l == nil {
-		return true
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return !l.disabled[check]
@@ -53,6 +52,36 @@ func (l *labSwitches) set(check string, on bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.disabled[check] = !on
+}
+
+// checks is the one policy value Connect and the callback consult: which of
+// the app's own checks run for this request. Outside lab mode every one
+// does; in lab mode it is read from the switches once per request, so a
+// switch flipped halfway through a request does not split it.
+type checks struct{ state, iss, nonce, pkce bool }
+
+// allChecks is the policy outside lab mode.
+var allChecks = checks{state: true, iss: true, nonce: true, pkce: true}
+
+// checksKey is where the request's policy is kept in its echo.Context.
+const checksKey = "checks"
+
+// labPolicy fixes each request's checks from the lab switches.
+func labPolicy(lab *labSwitches) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(checksKey, checks{state: lab.on(checkState), iss: lab.on(checkISS), nonce: lab.on(checkNonce), pkce: lab.on(checkPKCE)})
+			return next(c)
+		}
+	}
+}
+
+// requestChecks is the request's policy: allChecks unless lab mode set one.
+func requestChecks(c echo.Context) checks {
+	if chk, ok := c.Get(checksKey).(checks); ok {
+		return chk
+	}
+	return allChecks
 }
 
 // labBanner marks every page as served in lab mode.

@@ -23,8 +23,15 @@ import (
 	"oauthdemo/app/tokenstore"
 )
 
+// endedSessions is what ending a connection does with the session store.
+type endedSessions interface {
+	Get(ctx context.Context, id string) (tokenstore.Session, error)
+	Delete(ctx context.Context, id string) error
+	End(ctx context.Context, subject, sid, reason string) (int64, error)
+}
+
 // handleDisconnect serves POST /disconnect.
-func handleDisconnect(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, log *slog.Logger) echo.HandlerFunc {
+func handleDisconnect(p *provider, cs cookieSessions, store endedSessions, rec *flow.Recorder, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		endLocalSession(c, p, cs, store, rec, log)
 		return redirectWithFlash(c, cs, "/", "Disconnected: PhotoEditorApp no longer has access to your ImageHost photos.")
@@ -32,7 +39,7 @@ func handleDisconnect(p *provider, cs cookieSessions, store *tokenstore.Store, r
 }
 
 // handleLogout serves POST /logout.
-func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, baseURL string, log *slog.Logger) echo.HandlerFunc {
+func handleLogout(p *provider, cs cookieSessions, store endedSessions, rec *flow.Recorder, baseURL string, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess := endLocalSession(c, p, cs, store, rec, log)
 		if err := cs.save(c, cs.get(c)); err != nil {
@@ -60,7 +67,7 @@ func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, rec *
 // the recording holds every token of the flow (Reveal shows them), so it
 // goes, and the flow id with it; the tokens themselves stop working at
 // ImageHost.
-func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, log *slog.Logger) tokenstore.Session {
+func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store endedSessions, rec *flow.Recorder, log *slog.Logger) tokenstore.Session {
 	ctx := c.Request().Context()
 	bs := cs.get(c)
 	id := bs.sessionID()
@@ -130,7 +137,7 @@ const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logo
 
 // handleBackchannelLogout serves POST /backchannel-logout: ImageHost, server
 // to server, with a signed logout token (OIDC Back-Channel Logout §2.5).
-func handleBackchannelLogout(p *provider, store *tokenstore.Store, log *slog.Logger) echo.HandlerFunc {
+func handleBackchannelLogout(p *provider, store endedSessions, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		c.Response().Header().Set("Cache-Control", "no-store")

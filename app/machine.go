@@ -7,8 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -28,18 +28,24 @@ type staticTokens string
 func (t staticTokens) AccessToken(context.Context) (string, error)     { return string(t), nil }
 func (t staticTokens) Refresh(context.Context, string) (string, error) { return string(t), nil }
 
+// machineAPI is what the demonstration asks of the photos API.
+type machineAPI interface {
+	List(ctx context.Context, tokens imagehost.Tokens) ([]imagehost.Photo, error)
+	Image(ctx context.Context, tokens imagehost.Tokens, id string) ([]byte, string, error)
+	Upload(ctx context.Context, tokens imagehost.Tokens, filename string, data []byte, title string) (imagehost.Photo, error)
+	Delete(ctx context.Context, tokens imagehost.Tokens, id string) error
+}
+
 // handleMachine serves POST /flow/machine.
-func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientSecret string) echo.HandlerFunc {
+func handleMachine(p *provider, g connections, api machineAPI, clientID, clientSecret string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if clientID == "" {
 			return redirectWithFlash(c, g.cs, "/flow", "No machine client is configured (PHOTOEDITOR_MACHINE_CLIENT_ID and _SECRET; the demo sets them).")
 		}
-		bs := g.cs.get(c)
-		flowID := bs.ensureFlowID()
-		if err := g.cs.save(c, bs); err != nil {
+		ctx, _, err := recordedStep(c, g.cs, flow.StepMachine)
+		if err != nil {
 			return err
 		}
-		ctx := flow.WithStep(flow.WithID(c.Request().Context(), flowID), flow.StepMachine)
 		d, err := p.discover(ctx)
 		if err != nil {
 			return imageHostDown(err)
@@ -50,23 +56,19 @@ func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientS
 			return redirectWithFlash(c, g.cs, "/flow", "Client credentials failed: "+err.Error())
 		}
 		var claims struct {
-			Sub      string `json:"sub"`
-			ClientID string `json:"client_id"`
-			Scope    string `json:"scope"`
+			Sub   string `json:"sub"`
+			Scope string `json:"scope"`
 		}
-		if parts := strings.Split(tok.AccessToken, "."); len(parts) == 3 {
-			if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-				json.Unmarshal(b, &claims)
-			}
-		}
+		_, payload, _ := decodeJWT(tok.AccessToken)
+		json.Unmarshal([]byte(payload), &claims)
 		robot := staticTokens(tok.AccessToken)
 		var out []string
 		out = append(out, fmt.Sprintf("token for sub=%q (the client itself: no user), scope %q, refresh token: %v", claims.Sub, claims.Scope, tok.RefreshToken != ""))
-		uploaded, err := g.api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID)
+		uploaded, err := api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID)
 		if err != nil {
 			out = append(out, "upload: "+err.Error())
 		}
-		list, err := g.api.List(ctx, robot)
+		list, err := api.List(ctx, robot)
 		if err != nil {
 			out = append(out, "list: "+err.Error())
 		} else {
@@ -74,10 +76,10 @@ func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientS
 		}
 		// A user's photo, asked for with the machine's token.
 		if conn, err := g.connection(c); err == nil {
-			if photos, err := g.api.List(c.Request().Context(), conn.tokens); err == nil && len(photos) > 0 {
-				_, _, err := g.api.Image(ctx, robot, photos[0].ID)
+			if photos, err := api.List(c.Request().Context(), conn.tokens); err == nil && len(photos) > 0 {
+				_, _, err := api.Image(ctx, robot, photos[0].ID)
 				switch {
-				case err == imagehost.ErrNotFound:
+				case errors.Is(err, imagehost.ErrNotFound):
 					out = append(out, fmt.Sprintf("asking for %s's photo %s: 404, as if it did not exist", conn.session.Name, photos[0].ID))
 				case err != nil:
 					out = append(out, "asking for a user's photo: "+err.Error())
@@ -89,7 +91,7 @@ func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientS
 		// Leave nothing behind: the upload goes, and the token with it
 		// (RFC 7009), so a run of the demonstration costs ImageHost nothing.
 		if uploaded.ID != "" {
-			if err := g.api.Delete(ctx, robot, uploaded.ID); err != nil {
+			if err := api.Delete(ctx, robot, uploaded.ID); err != nil {
 				out = append(out, "removing its upload: "+err.Error())
 			} else {
 				out = append(out, "it removed its upload again")

@@ -5,10 +5,10 @@ package main
 // even the image bytes come through the app.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -16,91 +16,26 @@ import (
 
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/photoedit"
-	"oauthdemo/app/tokenstore"
 	"oauthdemo/views"
 )
 
-// gallery is what the photo pages need.
+// photosAPI is what the photo pages ask of ImageHost's photos API
+// (imagehost.Client).
+type photosAPI interface {
+	List(ctx context.Context, tokens imagehost.Tokens) ([]imagehost.Photo, error)
+	OpenImage(ctx context.Context, tokens imagehost.Tokens, id string) (io.ReadCloser, string, error)
+	Image(ctx context.Context, tokens imagehost.Tokens, id string) ([]byte, string, error)
+	Upload(ctx context.Context, tokens imagehost.Tokens, filename string, data []byte, title string) (imagehost.Photo, error)
+	Replace(ctx context.Context, tokens imagehost.Tokens, id, filename string, data []byte) (imagehost.Photo, error)
+	Delete(ctx context.Context, tokens imagehost.Tokens, id string) error
+}
+
+// gallery is what the photo pages need: the user's connection, the photos
+// API, and the editor.
 type gallery struct {
-	cs     cookieSessions
-	store  *tokenstore.Store
-	keeper *tokenKeeper
-	api    imagehost.Client
+	connections
+	api    photosAPI
 	editor *photoedit.Editor
-	log    *slog.Logger
-}
-
-// connection is the signed-in user's session during one request.
-type connection struct {
-	session tokenstore.Session
-	tokens  *sessionTokens
-}
-
-// errNotConnected sends the browser to the home page to connect.
-var errNotConnected = errors.New("not connected")
-
-// connection finds the request's ImageHost session. A session ended from
-// outside (back-channel logout) is dead here, though its cookie lives on.
-func (g gallery) connection(c echo.Context) (connection, error) {
-	bs := g.cs.get(c)
-	id := bs.sessionID()
-	if id == "" {
-		return connection{}, errNotConnected
-	}
-	sess, err := g.store.Get(c.Request().Context(), id)
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return connection{}, &reconnectError{"Your session has ended."}
-	} else if err != nil {
-		return connection{}, err
-	}
-	if sess.EndedReason != "" {
-		return connection{}, &reconnectError{sess.EndedReason}
-	}
-	return connection{session: sess, tokens: g.keeper.forSession(id)}, nil
-}
-
-// forget drops the browser's dead server-side session and its id in the
-// cookie; the caller saves the cookie.
-func (g gallery) forget(c echo.Context) browserSession {
-	bs := g.cs.get(c)
-	if id := bs.sessionID(); id != "" {
-		g.store.Delete(c.Request().Context(), id)
-	}
-	bs.clearSessionID()
-	return bs
-}
-
-// fail turns an error of the photo pages into the right answer.
-func (g gallery) fail(c echo.Context, err error) error {
-	var rc *reconnectError
-	var api *imagehost.Error
-	switch {
-	case errors.Is(err, errNotConnected):
-		return redirectWithFlash(c, g.cs, "/", "Connect with ImageHost to see your photos.")
-	case errors.As(err, &rc):
-		g.forget(c)
-		return redirectWithFlash(c, g.cs, "/", rc.reason+" Connect again to continue.")
-	case errors.Is(err, imagehost.ErrNotFound):
-		return &pageError{status: http.StatusNotFound, title: "Photo not found",
-			message: "That photo is not in your ImageHost library (any more).", retry: "/photos"}
-	case errors.As(err, &api) && api.Status == http.StatusUnauthorized:
-		// Still refused after a refresh: the grant is gone at ImageHost.
-		return g.fail(c, &reconnectError{"ImageHost no longer accepts this app's access token (" + api.Description + ")."})
-	case errors.As(err, &api) && api.Status == http.StatusForbidden:
-		return &pageError{status: http.StatusForbidden, title: "ImageHost said no",
-			message: "ImageHost did not allow this: " + api.Description + ".", retry: "/photos"}
-	case errors.As(err, &api):
-		return imageHostDown(err)
-	}
-	return err
-}
-
-// page fills the layout for a connected user.
-func (g gallery) page(c echo.Context, conn connection, title string) views.Page {
-	bs := g.cs.get(c)
-	p := basePage(c, g.cs, title)
-	p.UserName, p.Flashes, p.TokenRefreshed = conn.session.Name, bs.flashes(), conn.tokens.Refreshed
-	return p
 }
 
 // handlePhotos serves GET /photos: the gallery.

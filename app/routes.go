@@ -7,19 +7,22 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"oauthdemo/app/flow"
+	"oauthdemo/app/tokenstore"
 	"oauthdemo/static"
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
-	e.GET("/", handleHome(g))
+func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
+	conns := g.connections
+	e.GET("/", handleHome(conns))
 
-	// The OAuth flow.
-	e.POST("/connect", handleConnect(p, g.cs, rec, lab, cfg.BaseURL))
-	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, lab, cfg.BaseURL, log))
-	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, rec, log))
-	e.POST("/logout", handleLogout(p, g.cs, g.store, rec, cfg.BaseURL, log))
-	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
+	// The OAuth flow; workshop mode records its front channel, and the
+	// attack demonstrations take the answers to their own logins.
+	e.POST("/connect", handleConnect(p, conns.cs), recordConnect(rec, conns.cs, cfg.BaseURL))
+	e.GET("/callback", handleCallback(p, conns.cs, store, log), recordCallback(rec, conns.cs, cfg.BaseURL), attackCallbacks(kit))
+	e.POST("/disconnect", handleDisconnect(p, conns.cs, store, rec, log))
+	e.POST("/logout", handleLogout(p, conns.cs, store, rec, cfg.BaseURL, log))
+	e.POST("/backchannel-logout", handleBackchannelLogout(p, store, log))
 
 	// The photos, through ImageHost's API.
 	e.GET("/photos", handlePhotos(g))
@@ -31,19 +34,19 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 
 	// Workshop mode: the flow inspector. Its buttons that act at ImageHost
 	// are for connected browsers (or lab mode) only.
-	atImageHost := connectedOrLab(g, lab)
-	e.GET("/flow", handleInspector(p, g, rec))
-	e.GET("/flow/export.md", handleExportMarkdown(g.cs, rec))
-	e.GET("/flow/export.har", handleExportHAR(g.cs, rec))
-	e.POST("/flow/expire", handleExpireNow(g), atImageHost)
-	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
-	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker), atImageHost)
-	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
+	atImageHost := connectedOrLab(conns, lab)
+	e.GET("/flow", handleInspector(p, conns, rec))
+	e.GET("/flow/export.md", handleExportMarkdown(conns.cs, rec))
+	e.GET("/flow/export.har", handleExportHAR(conns.cs, rec))
+	e.POST("/flow/expire", handleExpireNow(conns), atImageHost)
+	e.POST("/flow/reset", handleResetFlow(conns.cs, rec))
+	e.POST("/flow/attack/:name", handleAttack(kit), atImageHost)
+	e.POST("/flow/machine", handleMachine(p, conns, g.api, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
 
 	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(g.cs, lab), loopbackOnly)
-		e.POST("/lab", handleLab(g.cs, lab), loopbackOnly)
+		e.GET("/lab", handleLab(conns.cs, lab), loopbackOnly)
+		e.POST("/lab", handleLab(conns.cs, lab), loopbackOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))

@@ -32,9 +32,8 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
-	g := gallery{cs: cs, store: store, log: log,
-		keeper: &tokenKeeper{store: store, provider: p, now: now},
-		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
+	conns := connections{cs: cs, store: store, keeper: &tokenKeeper{store: store, provider: p, now: now}}
+	g := gallery{connections: conns, api: imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
 		editor: photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait})}
 
 	e := echo.New()
@@ -55,9 +54,11 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	e.Use(middleware.BodyLimit("11M"))
 	e.Use(flowContext(cs))
 	var lab *labSwitches
+	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI}
 	if cfg.Lab {
-		lab = &labSwitches{disabled: map[string]bool{}}
-		e.Use(labBanner)
+		lab = newLabSwitches()
+		kit.attacker = cfg.LabAttacker
+		e.Use(labBanner, labPolicy(lab))
 	}
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
@@ -70,23 +71,8 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		// cookie; the signed token is the proof.
 		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
 	}))
-	addRoutes(e, cfg, p, g, rec, lab, log)
+	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
 	return e
-}
-
-// flowContext marks the request's context with the browser's flow id, so
-// the back-channel calls it makes are recorded (as API calls unless a
-// handler says otherwise).
-func flowContext(cs cookieSessions) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if id := cs.get(c).flowID(); id != "" {
-				ctx := flow.WithStep(flow.WithID(c.Request().Context(), id), flow.StepAPI)
-				c.SetRequest(c.Request().WithContext(ctx))
-			}
-			return next(c)
-		}
-	}
 }
 
 // origin is scheme://host of a URL.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -109,7 +110,8 @@ type pendingLogin struct {
 	Verifier string
 	Started  time.Time
 	// Attack, when set, names the workshop demonstration this login is
-	// for: the callback then breaks its own request on purpose.
+	// for: ImageHost's answer goes to that demonstration (attackCallbacks),
+	// not into the app's callback.
 	Attack string
 }
 
@@ -127,6 +129,26 @@ func (b browserSession) pendingLogin() (pendingLogin, bool) {
 	p := pendingLogin{State: b.str(keyState), Nonce: b.str(keyNonce), Verifier: b.str(keyVerifier), Started: time.Unix(started, 0),
 		Attack: b.str(keyAttack)}
 	return p, p.State != "" && started != 0
+}
+
+// takePendingLogin returns the login under way and forgets it: whatever
+// happens next, its state, nonce and verifier are used up, and a second
+// callback with them must fail. ok is false when no login was under way,
+// or it started more than pendingLoginTTL before now. The caller saves the
+// session.
+func (b browserSession) takePendingLogin(now time.Time) (login pendingLogin, ok bool) {
+	login, ok = b.pendingLogin()
+	b.clearPendingLogin()
+	return login, ok && now.Sub(login.Started) <= pendingLoginTTL
+}
+
+// tokenRequestOptions are what the code exchange adds for this login: the
+// PKCE code_verifier (RFC 7636 §4.5), when it sent a challenge.
+func (l pendingLogin) tokenRequestOptions() []oauth2.AuthCodeOption {
+	if l.Verifier == "" {
+		return nil
+	}
+	return []oauth2.AuthCodeOption{oauth2.VerifierOption(l.Verifier)}
 }
 
 // clearPendingLogin makes state, nonce and verifier single-use.

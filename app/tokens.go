@@ -34,9 +34,16 @@ type reconnectError struct{ reason string }
 
 func (e *reconnectError) Error() string { return "reconnect: " + e.reason }
 
-// tokenKeeper refreshes sessions' tokens, one refresh at a time per session.
+// sessionRows is what the token keeper does with the session store.
+type sessionRows interface {
+	Get(ctx context.Context, id string) (tokenstore.Session, error)
+	Save(ctx context.Context, sess tokenstore.Session) error
+}
+
+// tokenKeeper keeps sessions' tokens: it alone reads, changes and writes
+// them back, one change at a time per session (update).
 type tokenKeeper struct {
-	store    *tokenstore.Store
+	store    sessionRows
 	provider *provider
 	now      func() time.Time
 	locks    [64]sync.Mutex // striped by session id: bounded memory, rare contention
@@ -46,6 +53,35 @@ func (k *tokenKeeper) lock(sessionID string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(sessionID))
 	return &k.locks[h.Sum32()%uint32(len(k.locks))]
+}
+
+// update runs fn on the session's current row, under the session's lock,
+// and stores what fn changed, even when fn then fails (a refresh ImageHost
+// refused drops the tokens and says so). It is the one read-modify-write of
+// a session: two requests of one session take turns in it. A session that
+// is gone or was ended from outside is a reconnectError.
+func (k *tokenKeeper) update(ctx context.Context, sessionID string, fn func(sess *tokenstore.Session) error) error {
+	mu := k.lock(sessionID)
+	mu.Lock()
+	defer mu.Unlock()
+	sess, err := k.store.Get(ctx, sessionID)
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return &reconnectError{"Your session has ended."}
+	} else if err != nil {
+		return err
+	}
+	if sess.EndedReason != "" {
+		return &reconnectError{sess.EndedReason}
+	}
+	before := sess
+	err = fn(&sess)
+	if sess != before {
+		sess.UpdatedAt = k.now()
+		if serr := k.store.Save(ctx, sess); serr != nil {
+			return serr
+		}
+	}
+	return err
 }
 
 // forSession returns the tokens of one session, for one request.
@@ -72,40 +108,36 @@ func (t *sessionTokens) Refresh(ctx context.Context, rejected string) (string, e
 	return t.get(ctx, rejected)
 }
 
-func (t *sessionTokens) get(ctx context.Context, rejected string) (string, error) {
-	mu := t.keeper.lock(t.sessionID)
-	mu.Lock()
-	defer mu.Unlock()
-	sess, err := t.keeper.store.Get(ctx, t.sessionID)
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return "", &reconnectError{"Your session has ended."}
-	} else if err != nil {
-		return "", err
-	}
-	if sess.EndedReason != "" {
-		return "", &reconnectError{sess.EndedReason}
-	}
-	stillGood := t.keeper.now().Add(expirySkew).Before(sess.Expiry)
-	if sess.AccessToken != rejected && stillGood {
-		return sess.AccessToken, nil
-	}
-	if rejected != "" && sess.AccessToken != rejected {
-		return sess.AccessToken, nil // another request refreshed already
-	}
-	return t.refresh(ctx, sess)
+func (t *sessionTokens) get(ctx context.Context, rejected string) (token string, err error) {
+	err = t.keeper.update(ctx, t.sessionID, func(sess *tokenstore.Session) error {
+		stillGood := t.keeper.now().Add(expirySkew).Before(sess.Expiry)
+		// Still good, or refused but since replaced by another request's
+		// refresh: use it.
+		if sess.AccessToken != rejected && (stillGood || rejected != "") {
+			token = sess.AccessToken
+			return nil
+		}
+		if err := t.keeper.refresh(ctx, sess); err != nil {
+			return err
+		}
+		t.Refreshed, token = true, sess.AccessToken
+		return nil
+	})
+	return token, err
 }
 
-// refresh redeems the refresh token; the caller holds the session's lock.
-func (t *sessionTokens) refresh(ctx context.Context, sess tokenstore.Session) (string, error) {
+// refresh redeems the session's refresh token (RFC 6749 §6) and keeps what
+// ImageHost returns; the caller holds the session's lock (update).
+func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) error {
 	if sess.RefreshToken == "" {
-		return "", t.end(ctx, sess, "Your access to ImageHost expired.")
+		return end(sess, "Your access to ImageHost expired.")
 	}
-	d, err := t.keeper.provider.discover(ctx)
+	d, err := k.provider.discover(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
 	ctx = flow.WithStep(ctx, flow.StepRefresh)
-	tok, err := d.oauth.TokenSource(t.keeper.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
+	tok, err := d.oauth.TokenSource(k.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {
 		// RFC 6749 §5.2 invalid_grant: the refresh token is "invalid,
@@ -114,29 +146,21 @@ func (t *sessionTokens) refresh(ctx context.Context, sess tokenstore.Session) (s
 		if re.ErrorDescription != "" {
 			reason = "ImageHost no longer accepts this app's access: " + re.ErrorDescription + "."
 		}
-		return "", t.end(ctx, sess, reason)
+		return end(sess, reason)
 	} else if err != nil {
-		return "", fmt.Errorf("refresh tokens: %w", err)
+		return fmt.Errorf("refresh tokens: %w", err)
 	}
 	sess.AccessToken, sess.Expiry = tok.AccessToken, tok.Expiry
 	if tok.RefreshToken != "" {
 		sess.RefreshToken = tok.RefreshToken // the rotated one; the old one is now spent
 	}
 	sess.Refreshes++
-	sess.UpdatedAt = t.keeper.now()
-	if err := t.keeper.store.Save(ctx, sess); err != nil {
-		return "", err
-	}
-	t.Refreshed = true
-	return sess.AccessToken, nil
+	return nil
 }
 
 // end drops the session's tokens and returns the error that sends the user
 // back to Connect.
-func (t *sessionTokens) end(ctx context.Context, sess tokenstore.Session, reason string) error {
+func end(sess *tokenstore.Session, reason string) error {
 	sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.EndedReason = "", "", "", reason
-	if err := t.keeper.store.Save(ctx, sess); err != nil {
-		return err
-	}
 	return &reconnectError{reason}
 }

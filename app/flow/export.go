@@ -223,24 +223,15 @@ func HAR(exchanges []Exchange) ([]byte, error) {
 				Headers: nv(ex.Request.Headers), QueryString: query, HeadersSize: -1, BodySize: len(ex.Request.Body)},
 			Response: harResponse{Status: ex.Response.Status, StatusText: http.StatusText(ex.Response.Status), HTTPVersion: "HTTP/1.1",
 				Cookies: []harNV{}, Headers: nv(ex.Response.Headers), HeadersSize: -1, BodySize: len(ex.Response.Body),
-				Content:     harContent{Size: len(ex.Response.Body), MimeType: headerValue(ex.Response.Headers, "Content-Type"), Text: ex.Response.Body},
-				RedirectURL: headerValue(ex.Response.Headers, "Location")},
+				Content:     harContent{Size: len(ex.Response.Body), MimeType: ex.Response.Header("Content-Type"), Text: ex.Response.Body},
+				RedirectURL: ex.Response.Header("Location")},
 			Timings: harTimings{Wait: ms},
 			Comment: "step " + string(ex.Step) + ": " + Info(ex.Step).Title,
 		}
 		if ex.Request.Body != "" {
-			e.Request.PostData = &harPostData{MimeType: headerValue(ex.Request.Headers, "Content-Type"), Text: ex.Request.Body}
+			e.Request.PostData = &harPostData{MimeType: ex.Request.Header("Content-Type"), Text: ex.Request.Body}
 		}
 		h.Log.Entries = append(h.Log.Entries, e)
 	}
 	return json.MarshalIndent(h, "", "  ")
-}
-
-func headerValue(kvs []KV, name string) string {
-	for _, kv := range kvs {
-		if strings.EqualFold(kv.Name, name) {
-			return kv.Value
-		}
-	}
-	return ""
 }

@@ -503,3 +503,13 @@ func (m Message) Param(name string) string {
 	}
 	return ""
 }
+
+// Header returns the first value of a header, whatever its case.
+func (m Message) Header(name string) string {
+	for _, kv := range m.Headers {
+		if strings.EqualFold(kv.Name, name) {
+			return kv.Value
+		}
+	}
+	return ""
+}

@@ -149,7 +149,7 @@ func (c Client) OpenImage(ctx context.Context, tokens Tokens, id string) (io.Rea
 		resp.Body.Close()
 		return nil, "", fmt.Errorf("%w: %d bytes", ErrTooLarge, resp.ContentLength)
 	}
-	return &limitedBody{ReadCloser: resp.Body, left: MaxImageBytes}, resp.Header.Get("Content-Type"), nil
+	return LimitBody(resp.Body, MaxImageBytes, ErrTooLarge), resp.Header.Get("Content-Type"), nil
 }
 
 // Image returns a photo's bytes and content type, at most MaxImageBytes.
@@ -166,15 +166,21 @@ func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, st
 	return data, contentType, nil
 }
 
-// limitedBody ends a body with ErrTooLarge once more than left bytes came.
+// LimitBody returns body, ended with tooLarge once more than max bytes came
+// through it: a cut is an error, never a silently shorter body.
+func LimitBody(body io.ReadCloser, max int64, tooLarge error) io.ReadCloser {
+	return &limitedBody{ReadCloser: body, left: max, tooLarge: tooLarge}
+}
+
 type limitedBody struct {
 	io.ReadCloser
-	left int64
+	left     int64
+	tooLarge error
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
 	if l.left < 0 {
-		return 0, ErrTooLarge
+		return 0, l.tooLarge
 	}
 	// Read one byte more than allowed, to tell "exactly left" from "more".
 	if int64(len(p)) > l.left+1 {
@@ -183,7 +189,7 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	n, err := l.ReadCloser.Read(p)
 	l.left -= int64(n)
 	if l.left < 0 {
-		return n + int(l.left), ErrTooLarge
+		return n + int(l.left), l.tooLarge
 	}
 	return n, err
 }
