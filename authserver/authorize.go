@@ -86,7 +86,7 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
 		return
 	}
-	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, withAbsoluteURI(a.issuer, e))
+	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
 }
 
 // parseAuthorizeRequest validates an authorization request. canRedirect
@@ -357,15 +357,4 @@ func cookieValue(r *http.Request, name string) string {
 		return ""
 	}
 	return c.Value
-}
-
-// withAbsoluteURI makes an error_uri that names one of ImageHost's own pages
-// absolute: RFC 6749 §4.1.2.1 wants a URI a person can open from anywhere.
-func withAbsoluteURI(issuer string, e *oauth.Error) *oauth.Error {
-	if strings.HasPrefix(e.URI, "/") {
-		abs := *e
-		abs.URI = issuer + e.URI
-		return &abs
-	}
-	return e
 }

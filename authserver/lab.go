@@ -7,9 +7,7 @@ package main
 // every page. Outside lab mode none of this is reachable.
 
 import (
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 
 	"oauthdemo/authserver/oauth"
@@ -54,12 +52,6 @@ func (l *labSwitches) set(defence string, on bool) {
 	l.disabled[defence] = !on
 }
 
-// loopbackOnly reports whether addr listens on a loopback address only.
-func loopbackOnly(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	return err == nil && isLoopback(host)
-}
-
 // loopbackHostOnly answers only requests whose Host header names this
 // machine's loopback: localhost, 127.0.0.0/8 or [::1], with any port.
 // Listening on loopback is not enough: a page on another site can rebind
@@ -75,16 +67,6 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// loopbackHost reports whether a Host header (host, or host:port) names a
-// loopback address or localhost.
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]") // no port
-	}
-	return strings.EqualFold(host, "localhost") || isLoopback(host)
 }
 
 // withLabBanner marks every request's context as lab mode, for the

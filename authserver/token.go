@@ -49,7 +49,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 			} else {
 				ti.log.InfoContext(r.Context(), "token request refused", "error", e.Code, "reason", e.Description)
 			}
-			oauth.WriteError(w, withAbsoluteURI(ti.mint.issuer, e))
+			oauth.WriteError(w, e.WithAbsoluteURI(ti.mint.issuer))
 			return
 		}
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
