@@ -8,6 +8,7 @@ package main
 // which ends by issuing the code.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,10 +26,11 @@ import (
 // authRequestTTL is how long a user may take to log in and consent.
 const authRequestTTL = 10 * time.Minute
 
-// authorizer carries authorization requests from /authorize to the code.
+// authorizer carries authorization requests from /authorize to the code:
+// it serves /authorize, /login and /consent.
 type authorizer struct {
 	issuer   string
-	store    store.Store
+	store    authorizeStore
 	sessions loginSessions
 	now      func() time.Time
 	codeTTL  time.Duration
@@ -36,6 +38,21 @@ type authorizer struct {
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
+}
+
+// authorizeStore is what the authorization flow keeps in storage: the
+// pending request from /authorize to the code, the user who signs in, the
+// consent they give, and the code.
+type authorizeStore interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	SaveAuthRequest(ctx context.Context, r store.AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (store.AuthRequest, error)
+	SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+	ConsentFor(ctx context.Context, userID, clientID string) (store.Consent, error)
+	SaveConsent(ctx context.Context, c store.Consent) error
+	SaveAuthCode(ctx context.Context, c store.AuthCode) error
 }
 
 // handleAuthorize serves GET and POST /authorize (OpenID Connect Core

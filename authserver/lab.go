@@ -7,6 +7,7 @@ package main
 // every page. Outside lab mode none of this is reachable.
 
 import (
+	"log/slog"
 	"net/http"
 	"sync"
 
@@ -78,7 +79,7 @@ func withLabBanner(next http.Handler) http.Handler {
 }
 
 // handleLab serves GET and POST /lab: the switches.
-func handleLab(a authorizer, lab *labSwitches) http.Handler {
+func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil || !validCSRF(r) {
@@ -89,13 +90,13 @@ func handleLab(a authorizer, lab *labSwitches) http.Handler {
 				if d.Name == r.PostForm.Get("defence") {
 					on := r.PostForm.Get("on") == "true"
 					lab.set(d.Name, on)
-					a.log.WarnContext(r.Context(), "lab switch", "defence", d.Name, "on", on)
+					log.WarnContext(r.Context(), "lab switch", "defence", d.Name, "on", on)
 				}
 			}
 			http.Redirect(w, r, "/lab", http.StatusSeeOther)
 			return
 		}
-		vm := pages.LabView{CSRF: csrfToken(w, r, a.secure)}
+		vm := pages.LabView{CSRF: csrfToken(w, r, secureCookies)}
 		for _, d := range labDefences {
 			d.On = lab.on(d.Name)
 			vm.Switches = append(vm.Switches, d)
