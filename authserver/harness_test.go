@@ -22,6 +22,7 @@ import (
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 	"oauthdemo/authserver/store/sqlite"
+	"oauthdemo/e2e/harness"
 )
 
 // testClock is the injected clock: real time plus whatever the test skipped.
@@ -241,33 +242,12 @@ func location(t testing.TB, resp *http.Response) *url.URL {
 }
 
 // authorize runs the browser through /authorize, login (as user, unless
-// the browser is signed in already) and consent (allow), and returns where
-// ImageHost finally sends it: the client's redirect URI with the response.
+// the browser is signed in already) and consent (allow), as a person
+// would (harness.SignIn), and returns where ImageHost finally sends it: the
+// client's redirect URI with the response.
 func (b *browser) authorize(authURL, user, pw string) *url.URL {
 	b.t.Helper()
-	next := location(b.t, b.get(authURL))
-	for i := 0; i < 5; i++ {
-		if !strings.HasPrefix(next.String(), b.ts.URL) && next.Host != "" {
-			return next
-		}
-		switch next.Path {
-		case "/login":
-			page := body(b.t, b.get(next.String()))
-			form := formValues(b.t, page)
-			form.Set("username", user)
-			form.Set("password", pw)
-			next = location(b.t, b.post("/login", form))
-		case "/consent":
-			page := body(b.t, b.get(next.String()))
-			form := formValues(b.t, page)
-			form.Set("decision", "allow")
-			next = location(b.t, b.post("/consent", form))
-		default:
-			b.t.Fatalf("unexpected redirect to %s", next)
-		}
-	}
-	b.t.Fatal("too many redirects")
-	return nil
+	return harness.MustSignIn(b.t, b.client, b.abs(authURL), user, pw)
 }
 
 // authURL builds an authorization request for the test app with PKCE.
