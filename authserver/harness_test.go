@@ -64,8 +64,8 @@ type testServer struct {
 	store    *sqlite.Store
 	keys     *signing.KeySet
 	clock    *testClock
-	dataDir  string      // holds imagehost.db, for the operator's command line
-	logs     *syncBuffer // everything the server logged
+	dataDir  string             // holds imagehost.db, for the operator's command line
+	logs     *harness.LogBuffer // everything the server logged
 	activity *activityLog
 	revoked  *revocation.Set
 }
@@ -73,7 +73,7 @@ type testServer struct {
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, logs: &syncBuffer{}, dataDir: t.TempDir()}
+	ts := &testServer{t: t, clock: &testClock{}, logs: &harness.LogBuffer{}, dataDir: t.TempDir()}
 	st, err := sqlite.Open(ctx, filepath.Join(ts.dataDir, "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)

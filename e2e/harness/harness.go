@@ -86,7 +86,7 @@ func AppSettings(port int, issuer, dataDir string) []string {
 type Process struct {
 	URL    string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *LogBuffer
 	exited chan struct{} // closed once the process has ended
 	stop   sync.Once
 }
@@ -95,7 +95,7 @@ type Process struct {
 // waits until url/healthz answers, for at most 30 seconds or until ctx is
 // done. ctx bounds the wait only; the process runs until Stop or Kill.
 func Start(ctx context.Context, binary, url string, env []string) (*Process, error) {
-	p := &Process{URL: url, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &Process{URL: url, out: &LogBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -187,18 +187,21 @@ func (p *Process) PeakRSS() (int64, error) {
 // Output is what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 
-type syncBuffer struct {
+// LogBuffer collects what a server writes, from any number of goroutines:
+// a process's output, or the log of a server running in a test.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *LogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String is everything written so far.
+func (s *LogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
