@@ -113,11 +113,9 @@ func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	actCtx, stopActivity := context.WithCancel(context.Background())
-	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
-	followed := make(chan struct{})
-	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
-	t.Cleanup(func() { stopActivity(); <-ts.activity.stopped; <-followed }) // runs before the store closes
+	var stopBackground func()
+	ts.activity, stopBackground = startBackground(ctx, st, ts.revoked, ts.clock.now, log)
+	t.Cleanup(stopBackground) // runs before the store closes
 	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
