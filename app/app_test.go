@@ -156,24 +156,22 @@ func htmlUnescape(s string) string {
 	return strings.NewReplacer("&amp;", "&", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
 }
 
-// connect runs the whole flow: Connect, sign in at ImageHost, allow.
-// It returns the gallery page.
+// connect runs the whole flow: Connect, sign in at ImageHost and allow
+// (harness.SignIn), back to the app. It returns the gallery page.
 func (a *testApp) connect(u *user, name, pw string) string {
 	a.t.Helper()
 	_, home := u.get(a.URL + "/")
-	resp, loginPage := u.post(a.URL+"/connect", hidden(home))
-	if !strings.HasPrefix(resp.Request.URL.String(), a.imageHost.URL+"/login") {
-		a.t.Fatalf("Connect led to %s", resp.Request.URL)
+	resp, err := u.noFollow().PostForm(a.URL+"/connect", hidden(home))
+	if err != nil {
+		a.t.Fatal(err)
 	}
-	form := hidden(loginPage)
-	form.Set("username", name)
-	form.Set("password", pw)
-	resp, page := u.post(a.imageHost.URL+"/login", form)
-	if strings.HasPrefix(resp.Request.URL.Path, "/consent") {
-		form = hidden(page)
-		form.Set("decision", "allow")
-		resp, page = u.post(a.imageHost.URL+"/consent", form)
+	resp.Body.Close()
+	authURL, err := resp.Location()
+	if err != nil || !strings.HasPrefix(authURL.String(), a.imageHost.URL+"/authorize?") {
+		a.t.Fatalf("Connect answered %s, not a redirect to ImageHost's /authorize", resp.Status)
 	}
+	callback := harness.MustSignIn(a.t, u.client, authURL.String(), name, pw)
+	resp, page := u.get(callback.String())
 	if resp.Request.URL.String() != a.URL+"/photos" || resp.StatusCode != 200 {
 		a.t.Fatalf("flow ended at %s with %d:\n%s", resp.Request.URL, resp.StatusCode, page)
 	}

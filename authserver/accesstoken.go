@@ -17,12 +17,27 @@ import (
 type tokenChecker struct {
 	issuer   string
 	keys     oauth.PublicKeys
-	store    store.Store
+	store    tokenCheckStore
 	now      func() time.Time
 	activity *activityLog
 	log      *slog.Logger
 }
 
+// tokenCheckStore is what userinfo, introspection and revocation ask of
+// storage: the client that asks, the revocations a token may fall under,
+// refresh tokens and their grants, the token's user, and what revocation
+// records.
+type tokenCheckStore interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	RevocationsOf(ctx context.Context, keys []store.RevocationKey) ([]store.Revocation, error)
+	RefreshToken(ctx context.Context, tokenHash []byte) (store.RefreshToken, store.Grant, error)
+	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
+	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+}
+
+// check parses raw as an access token of ImageHost's and asks the store
+// whether anything it names was revoked.
 func (tc tokenChecker) check(ctx context.Context, raw string) (oauth.AccessTokenClaims, *oauth.Error) {
 	// The audience is not checked here: ImageHost issued the token and
 	// answers for it whichever resource it was meant for.

@@ -4,21 +4,42 @@ package main
 // ImageHost account and can take that access back.
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/store"
 )
 
+// accountPage is the signed-in user's own page.
+type accountPage struct {
+	store    accountStore
+	sessions loginSessions
+	activity *activityLog
+	now      func() time.Time
+	secure   bool
+	log      *slog.Logger
+}
+
+// accountStore is what the account page reads and changes: the apps the
+// user let in, the activity log, and the grants "Revoke access" ends.
+type accountStore interface {
+	ListConsents(ctx context.Context, userID string) ([]store.Consent, error)
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	ActivityForUser(ctx context.Context, userID string, limit int) ([]store.Activity, error)
+	RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]store.Grant, error)
+}
+
 // handleAccount serves GET /account.
-func handleAccount(a authorizer) http.Handler {
+func handleAccount(a accountPage) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, ok := a.sessions.current(r)
+		who, ok := a.sessions.require(w, r)
 		if !ok {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
 		consents, err := a.store.ListConsents(r.Context(), who.user.ID)
@@ -62,15 +83,14 @@ func handleAccount(a authorizer) http.Handler {
 // handleRevokeApp serves POST /account/revoke: the user's "Revoke access".
 // Every grant the user gave the app is revoked (and with it every refresh
 // token), the consent is forgotten, and the app is told by back-channel logout.
-func handleRevokeApp(a authorizer, bc backchannel) http.Handler {
+func handleRevokeApp(a accountPage, bc backchannel) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil || !validCSRF(r) {
 			errorPage(w, r, http.StatusForbidden, "The form had expired", "Please go back to your account page and try again.", oauth.CodeInvalidRequest)
 			return
 		}
-		who, ok := a.sessions.current(r)
+		who, ok := a.sessions.require(w, r)
 		if !ok {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
 		clientID := r.PostForm.Get("client_id")

@@ -8,6 +8,7 @@ package main
 // which ends by issuing the code.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,10 +26,11 @@ import (
 // authRequestTTL is how long a user may take to log in and consent.
 const authRequestTTL = 10 * time.Minute
 
-// authorizer carries authorization requests from /authorize to the code.
+// authorizer carries authorization requests from /authorize to the code:
+// it serves /authorize, /login and /consent.
 type authorizer struct {
 	issuer   string
-	store    store.Store
+	store    authorizeStore
 	sessions loginSessions
 	now      func() time.Time
 	codeTTL  time.Duration
@@ -36,6 +38,21 @@ type authorizer struct {
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
+}
+
+// authorizeStore is what the authorization flow keeps in storage: the
+// pending request from /authorize to the code, the user who signs in, the
+// consent they give, and the code.
+type authorizeStore interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	SaveAuthRequest(ctx context.Context, r store.AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (store.AuthRequest, error)
+	SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+	ConsentFor(ctx context.Context, userID, clientID string) (store.Consent, error)
+	SaveConsent(ctx context.Context, c store.Consent) error
+	SaveAuthCode(ctx context.Context, c store.AuthCode) error
 }
 
 // handleAuthorize serves GET and POST /authorize (OpenID Connect Core
@@ -51,9 +68,9 @@ func handleAuthorize(a authorizer) http.Handler {
 			}
 			params = r.PostForm
 		}
-		req, client, e, canRedirect := parseAuthorizeRequest(r, a.store, params, a.lab.on(defencePKCE))
-		if e != nil {
-			a.fail(w, r, req, client, e, canRedirect)
+		req, client, refused := parseAuthorizeRequest(r, a.store, params, a.lab.on(defencePKCE))
+		if refused != nil {
+			a.fail(w, r, req, client, refused)
 			return
 		}
 		now := a.now()
@@ -70,99 +87,139 @@ func handleAuthorize(a authorizer) http.Handler {
 	})
 }
 
-// fail reports an authorization error. RFC 6749 §4.1.2.1: "If the request
-// fails due to a missing, invalid, or mismatching redirection URI, or if the
-// client identifier is missing or invalid, the authorization server SHOULD
-// inform the resource owner of the error and MUST NOT automatically redirect
-// the user-agent to the invalid redirection URI." Otherwise the error goes
-// back to the client.
-func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
-	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
-	if who, ok := a.sessions.current(r); ok {
-		a.activity.record(r.Context(), who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
-			fmt.Sprintf("%s: %s (%s)", e.Code, e.Description, map[bool]string{true: "sent back to the app", false: "not redirected: the client or redirect_uri cannot be trusted"}[canRedirect]))
-	}
-	if !canRedirect {
-		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
-		return
-	}
-	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, withAbsoluteURI(a.issuer, e))
+// An authorization request is refused in one of two ways, and the way
+// travels with the error. RFC 6749 §4.1.2.1: "If the request fails due to a
+// missing, invalid, or mismatching redirection URI, or if the client
+// identifier is missing or invalid, the authorization server SHOULD inform
+// the resource owner of the error and MUST NOT automatically redirect the
+// user-agent to the invalid redirection URI." Every other error goes back
+// to the client, at the redirect URI that was checked.
+type authorizeError interface {
+	refusal() *oauth.Error
 }
 
-// parseAuthorizeRequest validates an authorization request. canRedirect
-// reports whether the client and redirect URI are trusted, so that an error
-// may be sent back to the client.
-// requirePKCE is false only when lab mode switched PKCE off.
-func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values, requirePKCE bool) (req store.AuthRequest, client store.Client, e *oauth.Error, canRedirect bool) {
+// pageError is shown to the user on ImageHost's own page: the client or its
+// redirect URI cannot be trusted with it.
+type pageError struct{ *oauth.Error }
+
+// redirectError is sent back to the client, with the request's state.
+type redirectError struct{ *oauth.Error }
+
+func (e pageError) refusal() *oauth.Error     { return e.Error }
+func (e redirectError) refusal() *oauth.Error { return e.Error }
+
+// fail reports an authorization error by the way its kind says.
+func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, refused authorizeError) {
+	e := refused.refusal()
+	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
+	record := func(channel string) {
+		if who, ok := a.sessions.current(r); ok {
+			a.activity.record(r.Context(), who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
+				fmt.Sprintf("%s: %s (%s)", e.Code, e.Description, channel))
+		}
+	}
+	switch refused.(type) {
+	case pageError:
+		record("not redirected: the client or redirect_uri cannot be trusted")
+		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
+	case redirectError:
+		record("sent back to the app")
+		oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
+	}
+}
+
+// parseAuthorizeRequest validates an authorization request: first the
+// client and its redirect URI, whose errors are shown on a page, then the
+// rest, whose errors go back to the client. requirePKCE is false only when
+// lab mode switched PKCE off.
+func parseAuthorizeRequest(r *http.Request, st clientLookup, params url.Values, requirePKCE bool) (store.AuthRequest, store.Client, authorizeError) {
+	req, client, e := trustedRedirect(r, st, params)
+	if e != nil {
+		return req, client, pageError{e}
+	}
+	if e := readAuthorizeParams(&req, client, params, requirePKCE); e != nil {
+		return req, client, redirectError{e}
+	}
+	return req, client, nil
+}
+
+// trustedRedirect finds the client and the redirect URI the request names,
+// and makes sure the one registered the other.
+func trustedRedirect(r *http.Request, st clientLookup, params url.Values) (req store.AuthRequest, client store.Client, e *oauth.Error) {
 	if e := oauth.CheckParams(params); e != nil {
-		return req, client, e, false
+		return req, client, e
 	}
 	req.ClientID = params.Get("client_id")
 	if req.ClientID == "" {
-		return req, client, oauth.InvalidRequest("the request has no client_id"), false
+		return req, client, oauth.InvalidRequest("the request has no client_id")
 	}
 	client, err := st.ClientByID(r.Context(), req.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return req, client, oauth.InvalidRequest("no application is registered with this client_id"), false
+		return req, client, oauth.InvalidRequest("no application is registered with this client_id")
 	} else if err != nil {
-		return req, client, oauth.ServerError(), false
+		return req, client, oauth.ServerError()
 	}
 
-	scope, scopeOK := oauth.ParseScope(params.Get("scope"))
 	req.RedirectURI = params.Get("redirect_uri")
 	if req.RedirectURI == "" {
 		// OpenID Connect Core §3.1.2.1 requires redirect_uri; plain OAuth
 		// may omit it when the client registered exactly one (RFC 6749 §3.1.2.3).
+		scope, _ := oauth.ParseScope(params.Get("scope"))
 		if len(client.RedirectURIs) != 1 || scope.Has(oauth.ScopeOpenID) {
-			return req, client, oauth.InvalidRequest("the request has no redirect_uri"), false
+			return req, client, oauth.InvalidRequest("the request has no redirect_uri")
 		}
 		req.RedirectURI = client.RedirectURIs[0]
 	}
 	// RFC 9700 §2.1: "authorization servers MUST utilize exact string
 	// matching" of redirect URIs. No prefixes, no patterns, no normalisation.
 	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
-		return req, client, oauth.InvalidRequest("the redirect_uri is not registered for this application"), false
+		return req, client, oauth.InvalidRequest("the redirect_uri is not registered for this application")
 	}
+	return req, client, nil
+}
 
-	// From here on, errors go back to the client.
+// readAuthorizeParams reads the rest of the request into req, once its
+// client and redirect URI are trusted.
+func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url.Values, requirePKCE bool) *oauth.Error {
 	req.State = params.Get("state")
 	if len(req.State) > 1024 {
 		req.State = ""
-		return req, client, oauth.InvalidRequest("state is longer than 1024 characters"), true
+		return oauth.InvalidRequest("state is longer than 1024 characters")
 	}
 	if params.Has("request") {
-		return req, client, oauth.Errorf(oauth.CodeRequestNotSupported, 400, "request objects are not supported"), true
+		return oauth.Errorf(oauth.CodeRequestNotSupported, 400, "request objects are not supported")
 	}
 	if params.Has("request_uri") {
-		return req, client, oauth.Errorf(oauth.CodeRequestURINotSupported, 400, "request_uri is not supported"), true
+		return oauth.Errorf(oauth.CodeRequestURINotSupported, 400, "request_uri is not supported")
 	}
 	switch rt := params.Get("response_type"); {
 	case rt == "code":
 	case rt == "":
-		return req, client, oauth.InvalidRequest("response_type is required"), true
+		return oauth.InvalidRequest("response_type is required")
 	case strings.Contains(rt, "token"):
 		e := oauth.Errorf(oauth.CodeUnsupportedResponseType, 400,
 			"ImageHost supports only response_type=code: OAuth 2.1 removed the implicit grant, which leaks tokens in URLs")
 		e.URI = "/docs/dropped-grants#implicit"
-		return req, client, e, true
+		return e
 	default:
-		return req, client, oauth.Errorf(oauth.CodeUnsupportedResponseType, 400, "ImageHost supports only response_type=code"), true
+		return oauth.Errorf(oauth.CodeUnsupportedResponseType, 400, "ImageHost supports only response_type=code")
 	}
 	if rm := params.Get("response_mode"); rm != "" && rm != "query" {
-		return req, client, oauth.InvalidRequest("only response_mode=query is supported"), true
+		return oauth.InvalidRequest("only response_mode=query is supported")
 	}
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
-		return req, client, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this application may not use the authorization code grant"), true
+		return oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this application may not use the authorization code grant")
 	}
 
+	scope, scopeOK := oauth.ParseScope(params.Get("scope"))
 	allowed, _ := oauth.ParseScope(client.Scope)
 	switch {
 	case !scopeOK:
-		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the scope parameter is malformed"), true
+		return oauth.Errorf(oauth.CodeInvalidScope, 400, "the scope parameter is malformed")
 	case len(scope) == 0:
-		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the request asks for no scope"), true
+		return oauth.Errorf(oauth.CodeInvalidScope, 400, "the request asks for no scope")
 	case !scope.SubsetOf(allowed):
-		return req, client, oauth.Errorf(oauth.CodeInvalidScope, 400, "the application may not ask for: %s", scope.Minus(allowed)), true
+		return oauth.Errorf(oauth.CodeInvalidScope, 400, "the application may not ask for: %s", scope.Minus(allowed))
 	}
 	req.Scope = scope.String()
 
@@ -170,43 +227,43 @@ func parseAuthorizeRequest(r *http.Request, st store.Store, params url.Values, r
 	req.CodeChallengeMethod = params.Get("code_challenge_method")
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
-		return req, client, oauth.InvalidRequest("code_challenge_method without code_challenge"), true
+		return oauth.InvalidRequest("code_challenge_method without code_challenge")
 	case req.CodeChallenge == "" && client.Public() && requirePKCE:
 		// RFC 9700 §2.1.1: public clients "MUST use PKCE"; OAuth 2.1 §4.1.1
 		// makes the server require it of them.
-		return req, client, oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256"), true
+		return oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256")
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oauth.MethodS256:
 		// An absent method means "plain" (RFC 7636 §4.3), which we refuse.
-		return req, client, oauth.InvalidRequest("code_challenge_method must be S256; plain is not allowed"), true
+		return oauth.InvalidRequest("code_challenge_method must be S256; plain is not allowed")
 	case req.CodeChallenge != "" && !oauth.ValidChallenge(req.CodeChallenge):
-		return req, client, oauth.InvalidRequest("code_challenge must be 43 base64url characters"), true
+		return oauth.InvalidRequest("code_challenge must be 43 base64url characters")
 	}
 
 	req.Nonce = params.Get("nonce")
 	if len(req.Nonce) > 512 {
-		return req, client, oauth.InvalidRequest("nonce is longer than 512 characters"), true
+		return oauth.InvalidRequest("nonce is longer than 512 characters")
 	}
 	prompt := strings.Fields(params.Get("prompt"))
 	for _, p := range prompt {
 		if p != "none" && p != "login" && p != "consent" && p != "select_account" {
-			return req, client, oauth.InvalidRequest("unknown prompt value"), true
+			return oauth.InvalidRequest("unknown prompt value")
 		}
 	}
 	// OpenID Connect Core §3.1.2.1: "If this parameter contains none with
 	// any other value, an error is returned."
 	if slices.Contains(prompt, "none") && len(prompt) > 1 {
-		return req, client, oauth.InvalidRequest("prompt=none cannot be combined with other values"), true
+		return oauth.InvalidRequest("prompt=none cannot be combined with other values")
 	}
 	req.Prompt = strings.Join(prompt, " ")
 	req.MaxAge = -1
 	if s := params.Get("max_age"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return req, client, oauth.InvalidRequest("max_age must be a non-negative number of seconds"), true
+			return oauth.InvalidRequest("max_age must be a non-negative number of seconds")
 		}
 		req.MaxAge = n
 	}
-	return req, client, nil, true
+	return nil
 }
 
 func hasPrompt(req store.AuthRequest, p string) bool {
@@ -357,15 +414,4 @@ func cookieValue(r *http.Request, name string) string {
 		return ""
 	}
 	return c.Value
-}
-
-// withAbsoluteURI makes an error_uri that names one of ImageHost's own pages
-// absolute: RFC 6749 §4.1.2.1 wants a URI a person can open from anywhere.
-func withAbsoluteURI(issuer string, e *oauth.Error) *oauth.Error {
-	if strings.HasPrefix(e.URI, "/") {
-		abs := *e
-		abs.URI = issuer + e.URI
-		return &abs
-	}
-	return e
 }

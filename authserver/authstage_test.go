@@ -93,17 +93,14 @@ func TestFreshLoginCannotBeSkipped(t *testing.T) {
 			}
 
 			// The fresh login: its time is in the ID token.
-			loginAt := ts.clock.now().Truncate(time.Second)
-			form := formValues(t, body(t, b.get("/login?request="+url.QueryEscape(id))))
-			form.Set("username", "alice")
-			form.Set("password", "wonderland")
-			back := location(t, b.post("/login", form))
+			signedInAt := ts.clock.now().Truncate(time.Second)
+			back := location(t, loginAt(t, b, "/login?request="+url.QueryEscape(id), "alice", "wonderland"))
 			code := back.Query().Get("code")
 			if code == "" {
 				t.Fatalf("after the fresh login: %s", back)
 			}
-			if at := authTimeOf(t, ts, code, verifier); at.Before(loginAt) {
-				t.Fatalf("auth_time %v is older than the fresh login at %v", at, loginAt)
+			if at := authTimeOf(t, ts, code, verifier); at.Before(signedInAt) {
+				t.Fatalf("auth_time %v is older than the fresh login at %v", at, signedInAt)
 			}
 		})
 	}
@@ -118,10 +115,7 @@ func TestConsentNeedsThisRequestsLogin(t *testing.T) {
 	b := ts.browser()
 	id := pendingAt(t, ts, b, "/login", ts.authURL(appID, appRedirect, "openid photos.read", "s",
 		oauth.S256Challenge(oauth2.GenerateVerifier()), "prompt", "login"))
-	form := formValues(t, body(t, b.get("/login?request="+url.QueryEscape(id))))
-	form.Set("username", "alice")
-	form.Set("password", "wonderland")
-	if loc := location(t, b.post("/login", form)); loc.Path != "/consent" {
+	if loc := location(t, loginAt(t, b, "/login?request="+url.QueryEscape(id), "alice", "wonderland")); loc.Path != "/consent" {
 		t.Fatalf("after the login for the request: %s", loc)
 	}
 
@@ -146,10 +140,7 @@ func TestConsentNeedsThisRequestsLogin(t *testing.T) {
 	}
 
 	// Log in for the request again, then the session ends before Allow.
-	form = formValues(t, body(t, b.get("/login?request="+url.QueryEscape(id))))
-	form.Set("username", "alice")
-	form.Set("password", "wonderland")
-	if loc := location(t, b.post("/login", form)); loc.Path != "/consent" {
+	if loc := location(t, loginAt(t, b, "/login?request="+url.QueryEscape(id), "alice", "wonderland")); loc.Path != "/consent" {
 		t.Fatalf("after logging in again: %s", loc)
 	}
 	for _, c := range b.client.Jar.Cookies(issuer) {
@@ -192,10 +183,7 @@ func TestConsentGivesOneCode(t *testing.T) {
 	ts := newTestServer(t)
 	b := ts.browser()
 	id := pendingAt(t, ts, b, "/login", ts.authURL(appID, appRedirect, "openid photos.read", "s", oauth.S256Challenge(oauth2.GenerateVerifier())))
-	form := formValues(t, body(t, b.get("/login?request="+url.QueryEscape(id))))
-	form.Set("username", "alice")
-	form.Set("password", "wonderland")
-	if loc := location(t, b.post("/login", form)); loc.Path != "/consent" {
+	if loc := location(t, loginAt(t, b, "/login?request="+url.QueryEscape(id), "alice", "wonderland")); loc.Path != "/consent" {
 		t.Fatalf("after login: %s", loc)
 	}
 	allow := consentForm(t, b, id)
@@ -245,10 +233,7 @@ func TestConsentForARemovedClient(t *testing.T) {
 	ts := newTestServer(t)
 	b := ts.browser()
 	id := pendingAt(t, ts, b, "/login", ts.authURL(appID, appRedirect, "openid photos.read", "s", oauth.S256Challenge(oauth2.GenerateVerifier())))
-	form := formValues(t, body(t, b.get("/login?request="+url.QueryEscape(id))))
-	form.Set("username", "alice")
-	form.Set("password", "wonderland")
-	location(t, b.post("/login", form))
+	location(t, loginAt(t, b, "/login?request="+url.QueryEscape(id), "alice", "wonderland"))
 	if err := ts.store.DeleteClient(context.Background(), appID, ts.clock.now()); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ const (
 type backchannel struct {
 	issuer string
 	keys   *signing.KeySet
-	store  store.Store
+	store  clientLookup
 	http   *http.Client  // from outboundPolicy: no redirects, no private addresses
 	slots  chan struct{} // one per notification in flight; shared by every request
 	now    func() time.Time
@@ -72,7 +72,7 @@ type backchannel struct {
 }
 
 // newBackchannel makes the one back-channel sender of a server.
-func newBackchannel(cfg Config, keys *signing.KeySet, st store.Store, now func() time.Time, log *slog.Logger) backchannel {
+func newBackchannel(cfg Config, keys *signing.KeySet, st clientLookup, now func() time.Time, log *slog.Logger) backchannel {
 	return backchannel{issuer: cfg.Issuer, keys: keys, store: st, http: outboundPolicy(cfg).Client(backchannelTimeout),
 		slots: make(chan struct{}, backchannelSlots), now: now, log: log}
 }

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,11 +38,13 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	verb := args[0]
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := getenv("IMAGEHOST_DATA_DIR")
-	if dataDir == "" {
-		dataDir = ".data/imagehost"
+	// The database is the server's, found by serve's own data-dir setting:
+	// its flag, its IMAGEHOST_DATA_DIR, its default.
+	var cfg Config
+	dataDir := slices.DeleteFunc(configVars(&cfg), func(v configVar) bool { return v.flag != "data-dir" })
+	if err := bindConfig(fs, dataDir, getenv); err != nil {
+		return "", nil, err
 	}
-	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the SQLite database (env IMAGEHOST_DATA_DIR)")
 	define(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return "", nil, err
@@ -49,7 +52,7 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	st, err := openStore(ctx, dataDir)
+	st, err := openStore(ctx, cfg.DataDir)
 	return verb, st, err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -8,6 +9,12 @@ import (
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/store"
 )
+
+// clientLookup is what finding a client takes of the store: authenticating
+// one at the back channel, or checking the client of an authorization request.
+type clientLookup interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+}
 
 // authenticateClient identifies the client of a back-channel request
 // (RFC 6749 §2.3). ImageHost accepts:
@@ -17,7 +24,7 @@ import (
 //     themselves with PKCE.
 //
 // An unknown client and a wrong secret get the same answer.
-func authenticateClient(r *http.Request, form url.Values, st store.Store) (store.Client, *oauth.Error) {
+func authenticateClient(r *http.Request, form url.Values, st clientLookup) (store.Client, *oauth.Error) {
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
 	_, postedSecret := form["client_secret"]
@@ -64,7 +71,7 @@ func authenticateClient(r *http.Request, form url.Values, st store.Store) (store
 
 // clientRequest reads a back-channel request's form (RFC 6749 §3.2) and
 // authenticates the client that sent it.
-func clientRequest(r *http.Request, st store.Store) (url.Values, store.Client, *oauth.Error) {
+func clientRequest(r *http.Request, st clientLookup) (url.Values, store.Client, *oauth.Error) {
 	form, e := oauth.ParseForm(r)
 	if e != nil {
 		return nil, store.Client{}, e

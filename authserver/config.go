@@ -55,8 +55,26 @@ type configVar struct {
 	boolean               bool // a flag that needs no value: -demo
 }
 
+// parseConfig reads the settings from args, then the IMAGEHOST_*
+// variables, then the defaults.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := bindConfig(fs, configVars(&c), getenv); err != nil {
+		return c, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+// configVars is the table of ImageHost's settings, each set into c.
+func configVars(c *Config) []configVar {
 	durations := func(d *time.Duration) func(string) error {
 		return func(s string) error {
 			v, err := time.ParseDuration(s)
@@ -89,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return err
 		}
 	}
-	vars := []configVar{
+	return []configVar{
 		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
 		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
 		{"data-dir", "IMAGEHOST_DATA_DIR", ".data/imagehost", "directory for the SQLite database", text(&c.DataDir), false},
@@ -124,16 +142,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
 		{"demo-m2m-client-secret", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET", "", "secret of the demo machine-to-machine client (empty: generated and printed)", text(&c.DemoM2MClientSecret), false},
 	}
+}
 
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// bindConfig sets each of vars from its variable, or its default, and
+// makes it a flag of fs, so that a flag given later wins.
+func bindConfig(fs *flag.FlagSet, vars []configVar, getenv func(string) string) error {
 	for _, v := range vars {
 		def := v.def
 		if env := getenv(v.env); env != "" {
 			def = env
 		}
 		if err := v.set(def); err != nil {
-			return c, fmt.Errorf("%s=%q: %w", v.env, def, err)
+			return fmt.Errorf("%s=%q: %w", v.env, def, err)
 		}
 		usage := fmt.Sprintf("%s (env %s, default %q)", v.usage, v.env, v.def)
 		if v.boolean {
@@ -142,13 +162,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			fs.Func(v.flag, usage, v.set)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return c, nil
+	return nil
 }
 
 // withIssuer fills in the issuer from the address we actually listen on.

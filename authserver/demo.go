@@ -33,7 +33,15 @@ const (
 	demoM2MClientID = "photo-sync"
 )
 
-func seedDemo(ctx context.Context, cfg Config, st store.Store, secrets demoSecrets, out io.Writer) error {
+// demoStore is a store the demo can be seeded in: one that remembers it was.
+type demoStore interface {
+	store.Store
+	store.DemoBookkeeping
+}
+
+// seedDemo seeds the demo's users on its first run, and brings its clients in
+// line with cfg on every run, printing what it did to out.
+func seedDemo(ctx context.Context, cfg Config, st demoStore, secrets demoSecrets, out io.Writer) error {
 	now := time.Now()
 	seededAt, err := st.DemoSeededAt(ctx)
 	firstRun := errors.Is(err, store.ErrNotFound)

@@ -7,8 +7,10 @@ package main
 // apply; the client belongs to the user who made it.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,8 +25,29 @@ import (
 // maxClientsPerUser bounds what one account can register.
 const maxClientsPerUser = 20
 
+// developerConsole is the console's pages and forms.
+type developerConsole struct {
+	issuer   string
+	store    consoleStore
+	sessions loginSessions
+	activity *activityLog
+	now      func() time.Time
+	secure   bool
+	log      *slog.Logger
+}
+
+// consoleStore is what the console does with clients: list the user's,
+// register one, rotate its secret, delete it.
+type consoleStore interface {
+	ListClients(ctx context.Context) ([]store.Client, error)
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	CreateClient(ctx context.Context, c store.Client) error
+	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
+	DeleteClient(ctx context.Context, id string, now time.Time) error
+}
+
 // developerPage renders the console for the signed-in user.
-func developerPage(w http.ResponseWriter, r *http.Request, a authorizer, who signedIn, status int, vm pages.DeveloperView) {
+func developerPage(w http.ResponseWriter, r *http.Request, a developerConsole, who signedIn, status int, vm pages.DeveloperView) {
 	clients, err := ownClients(r, a.store, who.user.ID)
 	if err != nil {
 		internalError(w, r, a.log, "list clients", err)
@@ -41,7 +64,8 @@ func developerPage(w http.ResponseWriter, r *http.Request, a authorizer, who sig
 	render(w, r, status, pages.Developer(vm))
 }
 
-func ownClients(r *http.Request, st store.Store, userID string) ([]store.Client, error) {
+// ownClients lists the clients userID registered in the console.
+func ownClients(r *http.Request, st consoleStore, userID string) ([]store.Client, error) {
 	all, err := st.ListClients(r.Context())
 	if err != nil {
 		return nil, err
@@ -55,37 +79,28 @@ func ownClients(r *http.Request, st store.Store, userID string) ([]store.Client,
 	return own, nil
 }
 
-// requireUser returns the signed-in user, or sends the browser to log in.
-func (a authorizer) requireUser(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
-	who, ok := a.sessions.current(r)
-	if !ok {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-	}
-	return who, ok
-}
-
 // handleDeveloper serves GET /developer.
-func handleDeveloper(a authorizer) http.Handler {
+func handleDeveloper(a developerConsole) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if who, ok := a.requireUser(w, r); ok {
+		if who, ok := a.sessions.require(w, r); ok {
 			developerPage(w, r, a, who, http.StatusOK, pages.DeveloperView{})
 		}
 	})
 }
 
 // developerForm checks the CSRF token and the session of a console form.
-func (a authorizer) developerForm(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
+func (a developerConsole) developerForm(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
 	if err := r.ParseForm(); err != nil || !validCSRF(r) {
 		errorPage(w, r, http.StatusForbidden, "The form had expired", "Go back to the developer console and try again.", oauth.CodeInvalidRequest)
 		return signedIn{}, false
 	}
-	return a.requireUser(w, r)
+	return a.sessions.require(w, r)
 }
 
 // handleCreateClient serves POST /developer/clients. A chosen access-token
 // lifetime may not exceed maxTTL, the server's cap; URIs that ImageHost
 // calls keep to policy, as for dynamic registration.
-func handleCreateClient(a authorizer, maxTTL time.Duration, policy outbound.Policy) http.Handler {
+func handleCreateClient(a developerConsole, maxTTL time.Duration, policy outbound.Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, ok := a.developerForm(w, r)
 		if !ok {
@@ -136,7 +151,7 @@ func handleCreateClient(a authorizer, maxTTL time.Duration, policy outbound.Poli
 
 // clientForm checks a console form about one app, as developerForm does,
 // and finds that app, named in the path, among the user's own.
-func (a authorizer) clientForm(w http.ResponseWriter, r *http.Request) (signedIn, store.Client, bool) {
+func (a developerConsole) clientForm(w http.ResponseWriter, r *http.Request) (signedIn, store.Client, bool) {
 	who, ok := a.developerForm(w, r)
 	if !ok {
 		return who, store.Client{}, false
@@ -154,7 +169,7 @@ func (a authorizer) clientForm(w http.ResponseWriter, r *http.Request) (signedIn
 
 // handleRotateSecret serves POST /developer/clients/{id}/rotate. The old
 // secret stops working at once.
-func handleRotateSecret(a authorizer) http.Handler {
+func handleRotateSecret(a developerConsole) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, c, ok := a.clientForm(w, r)
 		if !ok {
@@ -173,7 +188,7 @@ func handleRotateSecret(a authorizer) http.Handler {
 // handleDeleteClient serves POST /developer/clients/{id}/delete, which also
 // ends every grant and token of the client: the store records the client
 // as revoked, and the photos API refuses its tokens at once.
-func handleDeleteClient(a authorizer) http.Handler {
+func handleDeleteClient(a developerConsole) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, c, ok := a.clientForm(w, r)
 		if !ok {

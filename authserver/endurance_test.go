@@ -6,7 +6,6 @@ package main
 // once, and every revocation must hold.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,24 +47,6 @@ func (l *ledger) pick(i int) *family {
 		return nil
 	}
 	return l.families[i%len(l.families)]
-}
-
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestMixedLoad(t *testing.T) {

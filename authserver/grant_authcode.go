@@ -13,6 +13,9 @@ import (
 	"oauthdemo/authserver/store"
 )
 
+// authorizationCode redeems a code for a grant: an access token, a refresh
+// token if the grant may have them, and an ID token if the user signed in
+// with OpenID Connect.
 func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client store.Client) (tokenResponse, *oauth.Error) {
 	code, redirectURI, verifier := form.Get("code"), form.Get("redirect_uri"), form.Get("code_verifier")
 	if code == "" {
@@ -82,26 +85,46 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		return refuse(oauth.InvalidGrant("code_verifier sent, but the authorization request had no code_challenge"), "a code_verifier for a code issued without PKCE (a downgrade attempt)")
 	}
 
+	// RFC 6749 §4.1.4: the response is §5.1's, with a refresh token when
+	// the grant may have them.
 	scope, _ := oauth.ParseScope(ac.Scope)
-	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: ac.UserID, Scope: ac.Scope,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef}
-	var refreshToken string
-	var rt *store.RefreshToken
-	if mayRefresh(client, scope) {
-		raw, stored := ti.newRefreshToken(grantID, ac.Scope)
-		refreshToken, rt = raw, &stored
-	}
-	resp, e := ti.issue(r, client, g, scope, true, ac.Nonce, refreshToken)
+	resp, e := ti.accessTokenResponse(ctx, now, client, ac.UserID, scope, grantID, ac.AuthTime)
 	if e != nil {
 		return tokenResponse{}, e
 	}
+	var rt *store.RefreshToken
+	if mayRefresh(client, scope) {
+		raw, stored := ti.newRefreshToken(grantID, ac.Scope)
+		resp.RefreshToken, rt = raw, &stored
+	}
+	// OpenID Connect Core §3.1.3.3: "In addition to the response parameters
+	// specified by OAuth 2.0, the following parameters MUST be included in
+	// the response: id_token: ID Token value associated with the
+	// authenticated session." This is the one step that makes the code flow
+	// a sign-in, for a request whose scope has openid.
+	if scope.Has(oauth.ScopeOpenID) {
+		user, err := ti.store.UserByID(ctx, ac.UserID)
+		if err != nil {
+			// The user was deleted after the code was issued.
+			return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
+		}
+		// Core §3.1.2.1, nonce: the value "is passed through unmodified from
+		// the Authentication Request to the ID Token".
+		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, ac.Nonce, ac.SessionID, ac.AuthTime, resp.AccessToken)
+		if err != nil {
+			ti.log.ErrorContext(ctx, "mint ID token", "err", err)
+			return tokenResponse{}, oauth.ServerError()
+		}
+	}
 	// The grant and its first refresh token are stored together, after
 	// every token was minted: no half-written grant survives a failure.
+	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: ac.UserID, Scope: ac.Scope,
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef}
 	if err := ti.store.CreateGrant(ctx, g, rt); err != nil {
 		ti.log.ErrorContext(ctx, "create grant", "err", err)
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "tokens issued for code", "client_id", client.ID, "user_id", ac.UserID, "grant_id", grantID, "refresh", rt != nil)
-	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, rt != nil, "code and PKCE verifier checked"))
+	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, "code and PKCE verifier checked"))
 	return resp, nil
 }

@@ -17,6 +17,7 @@ import (
 // userScopes are meaningless without a user.
 var userScopes = []string{oauth.ScopeOpenID, oauth.ScopeProfile, oauth.ScopeEmail, oauth.ScopeOfflineAccess}
 
+// clientCredentials gives a confidential client an access token of its own.
 func (ti tokenIssuer) clientCredentials(r *http.Request, form url.Values, client store.Client) (tokenResponse, *oauth.Error) {
 	// RFC 6749 §4.4: "The client credentials grant type MUST only be used
 	// by confidential clients."
@@ -25,20 +26,11 @@ func (ti tokenIssuer) clientCredentials(r *http.Request, form url.Values, client
 	}
 	allowed, _ := oauth.ParseScope(client.Scope)
 	allowed = allowed.Without(userScopes...)
-	scope, e := requestedScope(form)
+	scope, e := requestedScope(form, allowed, "this client may not ask for")
 	if e != nil {
 		return tokenResponse{}, e
 	}
-	if len(scope) == 0 {
-		scope = allowed
-	} else if !scope.SubsetOf(allowed) {
-		return tokenResponse{}, oauth.Errorf(oauth.CodeInvalidScope, 400, "this client may not ask for: %s", scope.Minus(allowed))
-	}
-	now := ti.now()
-	at, err := ti.mint.accessToken(now, client, client.ID, scope.String(), "", time.Time{})
-	if err != nil {
-		ti.log.ErrorContext(r.Context(), "mint access token", "err", err)
-		return tokenResponse{}, oauth.ServerError()
-	}
-	return tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: at.expiresIn(now), Scope: scope.String()}, nil
+	// RFC 6749 §4.4.3: the response is §5.1's; its subject is the client,
+	// and there is no grant behind it to revoke.
+	return ti.accessTokenResponse(r.Context(), ti.now(), client, client.ID, scope, "", time.Time{})
 }

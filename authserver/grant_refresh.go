@@ -12,6 +12,8 @@ import (
 	"oauthdemo/authserver/store"
 )
 
+// refreshToken exchanges a refresh token for a new access token and its
+// successor.
 func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client store.Client) (tokenResponse, *oauth.Error) {
 	raw := form.Get("refresh_token")
 	if raw == "" {
@@ -44,7 +46,7 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 		// access token, and nothing is revoked.
 		ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "LAB: refresh token reuse allowed", "lab mode has reuse detection switched off; a spent refresh token was accepted")
 		scope, _ := oauth.ParseScope(old.Scope)
-		return ti.issue(r, client, g, scope, false, "", "")
+		return ti.accessTokenResponse(ctx, now, client, g.UserID, scope, g.ID, g.AuthTime)
 	}
 	if !old.UsedAt.IsZero() {
 		return tokenResponse{}, ti.reuseDetected(r, g)
@@ -58,14 +60,9 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	// originally granted". A narrower scope applies to the new access token;
 	// the new refresh token keeps the old one's scope.
 	granted, _ := oauth.ParseScope(old.Scope)
-	scope, e := requestedScope(form)
+	scope, e := requestedScope(form, granted, "the refresh token was not granted")
 	if e != nil {
 		return tokenResponse{}, e
-	}
-	if len(scope) == 0 {
-		scope = granted
-	} else if !scope.SubsetOf(granted) {
-		return tokenResponse{}, oauth.Errorf(oauth.CodeInvalidScope, 400, "the refresh token was not granted: %s", scope.Minus(granted))
 	}
 
 	// No new ID token: OpenID Connect Core §12.2 says the refresh response
@@ -75,11 +72,12 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	if _, err := ti.store.UserByID(ctx, g.UserID); err != nil {
 		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
 	}
-	nextRaw, next := ti.newRefreshToken(g.ID, old.Scope)
-	resp, e := ti.issue(r, client, g, scope, false, "", nextRaw)
+	resp, e := ti.accessTokenResponse(ctx, now, client, g.UserID, scope, g.ID, g.AuthTime)
 	if e != nil {
 		return tokenResponse{}, e
 	}
+	nextRaw, next := ti.newRefreshToken(g.ID, old.Scope)
+	resp.RefreshToken = nextRaw
 	// Rotation (RFC 9700 §4.14.2): the old token becomes invalid the moment
 	// its successor exists. If another request rotated it first, this is a
 	// reuse, even if it came a millisecond later.
@@ -93,7 +91,7 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	}
 	ti.log.InfoContext(ctx, "refresh token rotated", "client_id", client.ID, "grant_id", g.ID)
 	ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "refresh token rotated",
-		ti.describeIssue(resp, true, "the old refresh token is spent; a second use of it would revoke the whole family"))
+		ti.describeIssue(resp, "the old refresh token is spent; a second use of it would revoke the whole family"))
 	return resp, nil
 }
 

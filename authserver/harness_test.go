@@ -22,6 +22,7 @@ import (
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 	"oauthdemo/authserver/store/sqlite"
+	"oauthdemo/e2e/harness"
 )
 
 // testClock is the injected clock: real time plus whatever the test skipped.
@@ -63,8 +64,8 @@ type testServer struct {
 	store    *sqlite.Store
 	keys     *signing.KeySet
 	clock    *testClock
-	dataDir  string      // holds imagehost.db, for the operator's command line
-	logs     *syncBuffer // everything the server logged
+	dataDir  string             // holds imagehost.db, for the operator's command line
+	logs     *harness.LogBuffer // everything the server logged
 	activity *activityLog
 	revoked  *revocation.Set
 }
@@ -72,7 +73,7 @@ type testServer struct {
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, logs: &syncBuffer{}, dataDir: t.TempDir()}
+	ts := &testServer{t: t, clock: &testClock{}, logs: &harness.LogBuffer{}, dataDir: t.TempDir()}
 	st, err := sqlite.Open(ctx, filepath.Join(ts.dataDir, "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -112,11 +113,9 @@ func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	actCtx, stopActivity := context.WithCancel(context.Background())
-	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
-	followed := make(chan struct{})
-	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
-	t.Cleanup(func() { stopActivity(); <-ts.activity.stopped; <-followed }) // runs before the store closes
+	var stopBackground func()
+	ts.activity, stopBackground = startBackground(ctx, st, ts.revoked, ts.clock.now, log)
+	t.Cleanup(stopBackground) // runs before the store closes
 	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -241,33 +240,12 @@ func location(t testing.TB, resp *http.Response) *url.URL {
 }
 
 // authorize runs the browser through /authorize, login (as user, unless
-// the browser is signed in already) and consent (allow), and returns where
-// ImageHost finally sends it: the client's redirect URI with the response.
+// the browser is signed in already) and consent (allow), as a person
+// would (harness.SignIn), and returns where ImageHost finally sends it: the
+// client's redirect URI with the response.
 func (b *browser) authorize(authURL, user, pw string) *url.URL {
 	b.t.Helper()
-	next := location(b.t, b.get(authURL))
-	for i := 0; i < 5; i++ {
-		if !strings.HasPrefix(next.String(), b.ts.URL) && next.Host != "" {
-			return next
-		}
-		switch next.Path {
-		case "/login":
-			page := body(b.t, b.get(next.String()))
-			form := formValues(b.t, page)
-			form.Set("username", user)
-			form.Set("password", pw)
-			next = location(b.t, b.post("/login", form))
-		case "/consent":
-			page := body(b.t, b.get(next.String()))
-			form := formValues(b.t, page)
-			form.Set("decision", "allow")
-			next = location(b.t, b.post("/consent", form))
-		default:
-			b.t.Fatalf("unexpected redirect to %s", next)
-		}
-	}
-	b.t.Fatal("too many redirects")
-	return nil
+	return harness.MustSignIn(b.t, b.client, b.abs(authURL), user, pw)
 }
 
 // authURL builds an authorization request for the test app with PKCE.

@@ -7,9 +7,8 @@ package main
 // every page. Outside lab mode none of this is reachable.
 
 import (
-	"net"
+	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 
 	"oauthdemo/authserver/oauth"
@@ -54,12 +53,6 @@ func (l *labSwitches) set(defence string, on bool) {
 	l.disabled[defence] = !on
 }
 
-// loopbackOnly reports whether addr listens on a loopback address only.
-func loopbackOnly(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	return err == nil && isLoopback(host)
-}
-
 // loopbackHostOnly answers only requests whose Host header names this
 // machine's loopback: localhost, 127.0.0.0/8 or [::1], with any port.
 // Listening on loopback is not enough: a page on another site can rebind
@@ -77,16 +70,6 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 	})
 }
 
-// loopbackHost reports whether a Host header (host, or host:port) names a
-// loopback address or localhost.
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]") // no port
-	}
-	return strings.EqualFold(host, "localhost") || isLoopback(host)
-}
-
 // withLabBanner marks every request's context as lab mode, for the
 // banner every page shows.
 func withLabBanner(next http.Handler) http.Handler {
@@ -96,7 +79,7 @@ func withLabBanner(next http.Handler) http.Handler {
 }
 
 // handleLab serves GET and POST /lab: the switches.
-func handleLab(a authorizer, lab *labSwitches) http.Handler {
+func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil || !validCSRF(r) {
@@ -107,13 +90,13 @@ func handleLab(a authorizer, lab *labSwitches) http.Handler {
 				if d.Name == r.PostForm.Get("defence") {
 					on := r.PostForm.Get("on") == "true"
 					lab.set(d.Name, on)
-					a.log.WarnContext(r.Context(), "lab switch", "defence", d.Name, "on", on)
+					log.WarnContext(r.Context(), "lab switch", "defence", d.Name, "on", on)
 				}
 			}
 			http.Redirect(w, r, "/lab", http.StatusSeeOther)
 			return
 		}
-		vm := pages.LabView{CSRF: csrfToken(w, r, a.secure)}
+		vm := pages.LabView{CSRF: csrfToken(w, r, secureCookies)}
 		for _, d := range labDefences {
 			d.On = lab.on(d.Name)
 			vm.Switches = append(vm.Switches, d)

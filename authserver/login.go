@@ -230,11 +230,16 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 	})
 }
 
+// accountLookup finds the account a username names.
+type accountLookup interface {
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+}
+
 // check reports whether the password is right, and returns the user when
 // the username exists. For an unknown user it still checks a hash, so the
 // answer takes as long either way. Under load it returns password.ErrBusy.
-func (p passwordChecker) check(ctx context.Context, st store.Store, username, pw string) (store.User, bool, error) {
-	u, err := st.UserByUsername(ctx, username)
+func (p passwordChecker) check(ctx context.Context, accounts accountLookup, username, pw string) (store.User, bool, error) {
+	u, err := accounts.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		_, err := p.hasher.Verify(ctx, pw, p.dummyHash)
 		return store.User{}, false, err

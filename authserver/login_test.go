@@ -10,9 +10,17 @@ import (
 	"time"
 )
 
+// loginForm fills in the login page as user and posts it.
 func loginForm(t *testing.T, b *browser, user, pw string) *http.Response {
 	t.Helper()
-	form := formValues(t, body(t, b.get("/login")))
+	return loginAt(t, b, "/login", user, pw)
+}
+
+// loginAt fills in the login page at page, /login or a pending request's,
+// as user and posts it.
+func loginAt(t *testing.T, b *browser, page, user, pw string) *http.Response {
+	t.Helper()
+	form := formValues(t, body(t, b.get(page)))
 	form.Set("username", user)
 	form.Set("password", pw)
 	return b.post("/login", form)

@@ -4,12 +4,15 @@ package main
 // followed by Back-Channel Logout to every app that asked for it.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -18,8 +21,29 @@ import (
 	"oauthdemo/authserver/store"
 )
 
+// logoutEndpoint is the end_session_endpoint.
+type logoutEndpoint struct {
+	issuer   string
+	store    logoutStore
+	sessions loginSessions
+	keys     oauth.PublicKeys // that verify an id_token_hint
+	logouts  backchannel      // tells the apps
+	activity *activityLog
+	now      func() time.Time
+	secure   bool
+	log      *slog.Logger
+}
+
+// logoutStore is what signing out does in storage, besides ending the
+// session: find the client that sent the user, and end the session's grants.
+type logoutStore interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	ActiveGrantsForUser(ctx context.Context, userID string) ([]store.Grant, error)
+	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
+}
+
 // handleLogout serves GET and POST /logout.
-func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Handler {
+func handleLogout(a logoutEndpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		params := r.URL.Query()
 		if r.Method == http.MethodPost {
@@ -43,7 +67,7 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 		var hinted idTokenClaims
 		if hint != "" {
 			// The hint may have expired; it only has to be ours.
-			payload, _, e := oauth.VerifyJWT(hint, keys, jose.RS256)
+			payload, _, e := oauth.VerifyJWT(hint, a.keys, jose.RS256)
 			if e != nil || json.Unmarshal(payload, &hinted) != nil || hinted.Issuer != a.issuer || len(hinted.Audience) != 1 {
 				errorPage(w, r, http.StatusBadRequest, "Invalid sign-out request", "The id_token_hint is not an ID token ImageHost issued.", oauth.CodeInvalidRequest)
 				return
@@ -96,7 +120,7 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID, "grants_ended", ended)
 			a.activity.record(r.Context(), who.user.ID, clientID, "", "signed out",
 				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", ended))
-			bc.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
+			a.logouts.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
 		}
 		if postLogout != "" {
 			u, _ := url.Parse(postLogout) // registered URIs parse
@@ -118,7 +142,7 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 // offline_access is the user's leave to act while they are away (OpenID
 // Connect Core §11), so it stays. It returns the user's grants that were
 // active, which the apps to tell are taken from, and how many it ended.
-func endSessionGrants(r *http.Request, a authorizer, who signedIn) ([]store.Grant, int) {
+func endSessionGrants(r *http.Request, a logoutEndpoint, who signedIn) ([]store.Grant, int) {
 	ctx := r.Context()
 	grants, err := a.store.ActiveGrantsForUser(ctx, who.user.ID)
 	if err != nil {

@@ -7,8 +7,9 @@
 //	authserver clients add|list|set-resource-server|remove
 //	authserver keys rotate|list
 //
-// Every command takes the same flags and IMAGEHOST_* variables; run
-// "authserver serve -h" for the list.
+// serve takes a flag and an IMAGEHOST_* variable for each setting; run
+// "authserver serve -h" for the list. The other commands work on serve's
+// database, which they find by the same -data-dir or IMAGEHOST_DATA_DIR.
 package main
 
 import (

@@ -66,6 +66,31 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestCommandsFindTheServersDatabase: the operator's commands find the
+// database as serve does, by -data-dir, else IMAGEHOST_DATA_DIR.
+func TestCommandsFindTheServersDatabase(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if out, err := runCmd(t, env("IMAGEHOST_DATA_DIR", dir), "correct horse\n", "users", "add", "-username", "carol"); err != nil {
+		t.Fatalf("users add: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		found  bool
+	}{
+		{"the variable", env("IMAGEHOST_DATA_DIR", dir), nil, true},
+		{"the flag", env(), []string{"-data-dir", dir}, true},
+		{"the flag over the variable", env("IMAGEHOST_DATA_DIR", other), []string{"-data-dir", dir}, true},
+		{"another directory", env("IMAGEHOST_DATA_DIR", other), nil, false},
+	} {
+		out, err := runCmd(t, tc.getenv, "", append([]string{"users", "list"}, tc.args...)...)
+		if err != nil || strings.Contains(out, "carol") != tc.found {
+			t.Errorf("%s: users list: err %v, found carol %v, want %v", tc.name, err, !tc.found, tc.found)
+		}
+	}
+}
+
 func errString(err error) string {
 	if err == nil {
 		return ""

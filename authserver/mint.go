@@ -84,8 +84,9 @@ type idTokenClaims struct {
 	Email             string           `json:"email,omitempty"`
 }
 
-// idToken mints an ID token, signed with RS256 (OpenID Connect Core §15.1).
-func (m minter) idToken(now time.Time, client store.Client, u store.User, scope oauth.Scope, nonce, sid string, authTime time.Time, at accessToken) (string, error) {
+// idToken mints an ID token, signed with RS256 (OpenID Connect Core §15.1),
+// for the access token issued with it.
+func (m minter) idToken(now time.Time, client store.Client, u store.User, scope oauth.Scope, nonce, sid string, authTime time.Time, accessToken string) (string, error) {
 	c := idTokenClaims{
 		Issuer:          m.issuer,
 		Subject:         u.ID,
@@ -94,7 +95,7 @@ func (m minter) idToken(now time.Time, client store.Client, u store.User, scope 
 		IssuedAt:        jwt.NewNumericDate(now),
 		AuthTime:        jwt.NewNumericDate(authTime),
 		Nonce:           nonce,
-		AccessTokenHash: atHash(at.raw),
+		AccessTokenHash: atHash(accessToken),
 		AuthorizedParty: client.ID,
 		SessionID:       sid,
 	}

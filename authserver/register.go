@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -202,14 +201,6 @@ func validateRedirectURI(s string) error {
 		return errors.New("a private-use scheme must be a reverse domain name (RFC 8252 §7.1)")
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // knownScopeSet is every scope ImageHost supports, as a set.

@@ -21,13 +21,17 @@ const (
 
 // addRoutes lists every endpoint of ImageHost.
 func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, lab *labSwitches, now func() time.Time, log *slog.Logger) {
-	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: cfg.secureCookies()}
-	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(),
+	secure := cfg.secureCookies()
+	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure}
+	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: secure,
 		activity: activity, lab: lab, log: log}
+	logouts := newBackchannel(cfg, keys, st, now, log)
+	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
+	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
+	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
-	logouts := newBackchannel(cfg, keys, st, now, log)
 	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
 		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
@@ -50,14 +54,14 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, passwords)))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
-	mux.Handle("GET /logout", handleLogout(authz, keys, logouts))
-	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(authz, keys, logouts)))
-	mux.Handle("GET /account", handleAccount(authz))
-	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(authz, logouts)))
-	mux.Handle("GET /developer", handleDeveloper(authz))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
-	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(authz)))
-	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(authz)))
+	mux.Handle("GET /logout", handleLogout(signOut))
+	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(signOut)))
+	mux.Handle("GET /account", handleAccount(account))
+	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(account, logouts)))
+	mux.Handle("GET /developer", handleDeveloper(console))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
+	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
+	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))
@@ -78,8 +82,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 
 	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", loopbackHostOnly(handleLab(authz, lab)))
-		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(authz, lab))))
+		mux.Handle("GET /lab", loopbackHostOnly(handleLab(lab, secure, log)))
+		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(lab, secure, log))))
 	}
 
 	// Pages and files.

@@ -72,17 +72,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
 	}
-	followCtx, stopFollowing := context.WithCancel(ctx)
-	followed := make(chan struct{})
-	go func() { revoked.Follow(followCtx, followRevocationsEvery, log); close(followed) }()
-	defer func() { stopFollowing(); <-followed }() // before the store closes
+	activity, stopBackground := startBackground(ctx, st, revoked, time.Now, log)
+	defer stopBackground() // before the store closes
 	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, revoked, time.Now)
 	if err != nil {
 		return err
 	}
 
-	activity := newActivityLog(ctx, st, time.Now, log)
-	defer func() { <-activity.stopped }() // before the store closes: the writer flushes on shutdown
 	srv := &http.Server{
 		Handler:           newServer(cfg, st, keys, apiTokens, revoked, activity, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -119,6 +115,19 @@ const defaultMemoryLimit = 48 << 20
 // reads revocations another process made (the operator's command line),
 // so they take effect within a second.
 const followRevocationsEvery = 500 * time.Millisecond
+
+// startBackground starts what works beside the handlers until ctx is done
+// or stop is called: the activity log's writer, and the revocation list
+// following the store for revocations made by other processes. stop ends
+// both and waits for them, the activity log written out; it must run
+// before the store closes.
+func startBackground(ctx context.Context, st store.Store, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (activity *activityLog, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	activity = newActivityLog(ctx, st, now, log)
+	followed := make(chan struct{})
+	go func() { revoked.Follow(ctx, followRevocationsEvery, log); close(followed) }()
+	return activity, func() { cancel(); <-activity.stopped; <-followed }
+}
 
 // openStore opens the database in dataDir, creating the directory on first run.
 func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {

@@ -17,10 +17,19 @@ const sessionCookie = "imagehost_session"
 
 // loginSessions starts, finds and ends users' login sessions at ImageHost.
 type loginSessions struct {
-	store  store.Store
+	store  sessionStore
 	now    func() time.Time
 	ttl    time.Duration
 	secure bool
+}
+
+// sessionStore is what login sessions keep in storage: the sessions, by the
+// hash of their cookie, and their users.
+type sessionStore interface {
+	CreateSession(ctx context.Context, s store.Session) error
+	SessionByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	UserByID(ctx context.Context, id string) (store.User, error)
 }
 
 // signedIn is a valid login session and its user.
@@ -44,6 +53,16 @@ func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
 		return signedIn{}, false
 	}
 	return signedIn{sess, u}, true
+}
+
+// require returns the request's session and its user, or sends the browser
+// to sign in and reports false: the pages of a signed-in user start here.
+func (ls loginSessions) require(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
+	who, ok := ls.current(r)
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return who, ok
 }
 
 // start ends any session the browser had and begins a new one for u. A new

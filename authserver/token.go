@@ -5,6 +5,7 @@ package main
 // grant_authcode.go, grant_refresh.go, grant_clientcreds.go.
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,13 +31,26 @@ type tokenResponse struct {
 
 // tokenIssuer holds what every grant needs.
 type tokenIssuer struct {
-	store      store.Store
+	store      tokenStore
 	mint       minter
 	now        func() time.Time
 	refreshTTL time.Duration
 	activity   *activityLog
 	lab        *labSwitches // nil outside lab mode
 	log        *slog.Logger
+}
+
+// tokenStore is what the token endpoint does with storage: find the client,
+// redeem a code into a grant, rotate a grant's refresh tokens, revoke a
+// grant whose code or refresh token was used twice, and look up the user.
+type tokenStore interface {
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (store.AuthCode, error)
+	CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error
+	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
+	RefreshToken(ctx context.Context, tokenHash []byte) (store.RefreshToken, store.Grant, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) error
 }
 
 // handleToken serves POST /token.
@@ -49,7 +63,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 			} else {
 				ti.log.InfoContext(r.Context(), "token request refused", "error", e.Code, "reason", e.Description)
 			}
-			oauth.WriteError(w, withAbsoluteURI(ti.mint.issuer, e))
+			oauth.WriteError(w, e.WithAbsoluteURI(ti.mint.issuer))
 			return
 		}
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
@@ -91,29 +105,16 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	}
 }
 
-// issue mints the tokens for a user's grant: an access token always, an ID
-// token when withIDToken and scope has openid, and refreshToken when not empty.
-func (ti tokenIssuer) issue(r *http.Request, client store.Client, g store.Grant, scope oauth.Scope, withIDToken bool, nonce, refreshToken string) (tokenResponse, *oauth.Error) {
-	now := ti.now()
-	at, err := ti.mint.accessToken(now, client, g.UserID, scope.String(), g.ID, g.AuthTime)
+// accessTokenResponse mints an access token for subject and returns what
+// every grant's response holds: RFC 6749 §5.1's access_token, token_type,
+// expires_in and scope. Each grant adds its own parts.
+func (ti tokenIssuer) accessTokenResponse(ctx context.Context, now time.Time, client store.Client, subject string, scope oauth.Scope, grantID string, authTime time.Time) (tokenResponse, *oauth.Error) {
+	at, err := ti.mint.accessToken(now, client, subject, scope.String(), grantID, authTime)
 	if err != nil {
-		ti.log.ErrorContext(r.Context(), "mint access token", "err", err)
+		ti.log.ErrorContext(ctx, "mint access token", "err", err)
 		return tokenResponse{}, oauth.ServerError()
 	}
-	resp := tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: at.expiresIn(now), RefreshToken: refreshToken, Scope: scope.String()}
-	if withIDToken && scope.Has(oauth.ScopeOpenID) {
-		user, err := ti.store.UserByID(r.Context(), g.UserID)
-		if err != nil {
-			// The user was deleted after the grant was made.
-			return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
-		}
-		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, nonce, g.SessionID, g.AuthTime, at)
-		if err != nil {
-			ti.log.ErrorContext(r.Context(), "mint ID token", "err", err)
-			return tokenResponse{}, oauth.ServerError()
-		}
-	}
-	return resp, nil
+	return tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: at.expiresIn(now), Scope: scope.String()}, nil
 }
 
 // newRefreshToken makes a refresh token for the grant: 256 random bits, of
@@ -130,23 +131,30 @@ func mayRefresh(client store.Client, scope oauth.Scope) bool {
 	return scope.Has(oauth.ScopeOfflineAccess) && slices.Contains(client.GrantTypes, "refresh_token")
 }
 
-// requestedScope parses the optional scope parameter of a token request.
-func requestedScope(form url.Values) (oauth.Scope, *oauth.Error) {
+// requestedScope reads the optional scope parameter of a token request:
+// omitted, it stands for all of allowed; given, it may only narrow it.
+// outside says, in the error, why a scope beyond allowed is refused.
+func requestedScope(form url.Values, allowed oauth.Scope, outside string) (oauth.Scope, *oauth.Error) {
 	s, ok := oauth.ParseScope(form.Get("scope"))
-	if !ok {
+	switch {
+	case !ok:
 		return nil, oauth.Errorf(oauth.CodeInvalidScope, 400, "the scope parameter is malformed")
+	case len(s) == 0:
+		return allowed, nil
+	case !s.SubsetOf(allowed):
+		return nil, oauth.Errorf(oauth.CodeInvalidScope, 400, "%s: %s", outside, s.Minus(allowed))
 	}
 	return s, nil
 }
 
 // describeIssue says, for the activity log, what a token response carried
 // and which keys signed it.
-func (ti tokenIssuer) describeIssue(resp tokenResponse, refresh bool, checks string) string {
+func (ti tokenIssuer) describeIssue(resp tokenResponse, checks string) string {
 	s := fmt.Sprintf("%s; access token (ES256, key %s, %d s)", checks, ti.mint.keys.ActiveKeyID(signing.ES256), resp.ExpiresIn)
 	if resp.IDToken != "" {
 		s += fmt.Sprintf(", ID token (RS256, key %s)", ti.mint.keys.ActiveKeyID(signing.RS256))
 	}
-	if refresh {
+	if resp.RefreshToken != "" {
 		s += ", a new refresh token"
 	}
 	return s + " for scope " + resp.Scope

@@ -8,19 +8,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite"
 
 	"oauthdemo/e2e/harness"
@@ -30,48 +26,6 @@ const (
 	crashAppURL   = "http://localhost:8080" // registered redirect URI; never called
 	crashVerifier = "crash-test-pkce-verifier-0123456789abcdefghijk"
 )
-
-var hiddenField = regexp.MustCompile(`name="(csrf_token|request)" value="([^"]*)"`)
-
-// signIn makes a Go HTTP client that is signed in at ImageHost as user and
-// has consented for the demo app, so /authorize answers it with a code.
-func signIn(t *testing.T, issuer, user, pw string) (*http.Client, string) {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	authURL := issuer + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {harness.AppClientID},
-		"redirect_uri": {crashAppURL + "/callback"}, "scope": {"openid offline_access photos.read"}, "state": {"s"},
-		"code_challenge": {oauth2.S256ChallengeFromVerifier(crashVerifier)}, "code_challenge_method": {"S256"}}.Encode()
-	next := func(resp *http.Response, err error) (string, string) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.Header.Get("Location"), string(body)
-	}
-	form := func(page string) url.Values {
-		v := url.Values{}
-		for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
-			v.Set(m[1], m[2])
-		}
-		return v
-	}
-	loc, _ := next(c.Get(authURL))
-	_, page := next(c.Get(issuer + loc))
-	f := form(page)
-	f.Set("username", user)
-	f.Set("password", pw)
-	loc, _ = next(c.PostForm(issuer+"/login", f))
-	_, page = next(c.Get(issuer + loc))
-	f = form(page)
-	f.Set("decision", "allow")
-	if loc, _ = next(c.PostForm(issuer+"/consent", f)); !strings.Contains(loc, "code=") {
-		t.Fatalf("consent did not end with a code: %s", loc)
-	}
-	return c, authURL
-}
 
 // grant is what a client holds of one grant.
 type grant struct {
@@ -88,7 +42,13 @@ func TestCrashRecovery(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	dataDir := t.TempDir()
 	ih := harness.ImageHostAt(t, addr, dataDir, crashAppURL)
-	browser, authURL := signIn(t, ih.URL, "alice", "wonderland")
+	// alice signs in and allows once; from then on /authorize answers
+	// her browser with a code at once.
+	browser := harness.NewBrowser()
+	authURL := harness.AuthorizeURL(ih.URL, crashAppURL+"/callback", "openid offline_access photos.read", "s", crashVerifier)
+	if _, err := harness.Code(harness.MustSignIn(t, browser, authURL, "alice", "wonderland")); err != nil {
+		t.Fatal(err)
+	}
 
 	post := func(form url.Values) (int, map[string]string, error) {
 		req, _ := http.NewRequest("POST", ih.URL+"/token", strings.NewReader(form.Encode()))
@@ -119,16 +79,16 @@ func TestCrashRecovery(t *testing.T) {
 				default:
 				}
 				if i%3 == 0 || len(mine) == 0 { // a code flow
-					resp, err := browser.Get(authURL)
+					callback, err := harness.SignIn(t.Context(), browser, authURL, "alice", "wonderland")
 					if err != nil {
+						return // the server died under this request
+					}
+					code, err := harness.Code(callback)
+					if err != nil {
+						t.Errorf("authorization: %v", err)
 						return
 					}
-					resp.Body.Close()
-					loc, _ := resp.Location()
-					if loc == nil {
-						return
-					}
-					status, out, err := post(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+					status, out, err := post(url.Values{"grant_type": {"authorization_code"}, "code": {code},
 						"redirect_uri": {crashAppURL + "/callback"}, "code_verifier": {crashVerifier}})
 					if err != nil {
 						return // the server died under this request

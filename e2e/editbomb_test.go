@@ -13,7 +13,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -23,52 +22,6 @@ import (
 
 	"oauthdemo/e2e/harness"
 )
-
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
-
-// formOf returns the hidden fields of a page's forms, the first of each name.
-func formOf(page string) url.Values {
-	v := url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		if !v.Has(m[1]) {
-			v.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
-		}
-	}
-	return v
-}
-
-// connectedUser signs user in to PhotoEditorApp through ImageHost, as a
-// browser without JavaScript would, and returns the browser and a page of
-// the app.
-func connectedUser(t *testing.T, app, imageHost *harness.Process, user, pw string) (*http.Client, string) {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	page := func(resp *http.Response, err error) (*http.Response, string) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
-	_, home := page(c.Get(app.URL + "/"))
-	_, login := page(c.PostForm(app.URL+"/connect", formOf(home)))
-	f := formOf(login)
-	f.Set("username", user)
-	f.Set("password", pw)
-	resp, body := page(c.PostForm(imageHost.URL+"/login", f))
-	if strings.HasPrefix(resp.Request.URL.Path, "/consent") {
-		f = formOf(body)
-		f.Set("decision", "allow")
-		resp, body = page(c.PostForm(imageHost.URL+"/consent", f))
-	}
-	if resp.Request.URL.String() != app.URL+"/photos" {
-		t.Fatalf("connecting ended at %s", resp.Request.URL)
-	}
-	return c, body
-}
 
 // peakRSS is p's VmHWM, in bytes.
 func peakRSS(t *testing.T, p *harness.Process) int64 {
@@ -89,9 +42,13 @@ func TestEditBombs(t *testing.T) {
 		maxRSS   = 300 << 20
 		answerIn = 10 * time.Second
 	)
-	imageHost, app := harness.Pair(t)
-	browser, page := connectedUser(t, app, imageHost, "alice", "wonderland")
-	csrf := formOf(page).Get("_csrf")
+	_, app := harness.Pair(t)
+	browser := harness.NewBrowser()
+	page, err := connect(t.Context(), browser, app.URL, "alice", "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := harness.HiddenFields(page).Get("_csrf")
 
 	// The largest image ImageHost accepts, 4000×3000, at 16 bits a channel:
 	// a small file, 96 MB once decoded. One per edit, so that no edit finds

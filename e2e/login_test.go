@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -30,21 +29,14 @@ const peakRSSLimit = 160 << 20
 // a burst can reuse both.
 func loginForm(t *testing.T, issuer string) (cookie *http.Cookie, token string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(issuer + "/login")
+	browser := harness.NewBrowser()
+	form, err := harness.Form(t.Context(), browser, issuer+"/login")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
-		if m[1] == "csrf_token" {
-			token = m[2]
-		}
-	}
+	token = form.Get("csrf_token")
 	u, _ := url.Parse(issuer)
-	for _, ck := range jar.Cookies(u) {
+	for _, ck := range browser.Jar.Cookies(u) {
 		if ck.Name == "imagehost_csrf" {
 			cookie = ck
 		}

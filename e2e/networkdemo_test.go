@@ -6,22 +6,16 @@ package e2e
 // secret there, and the whole flow works with the generated values only.
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"oauthdemo/e2e/harness"
 )
-
-var anyHiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
 
 func TestNetworkDemo(t *testing.T) {
 	ihPort, appPort := harness.FreePort(t), harness.FreePort(t)
@@ -44,50 +38,16 @@ func TestNetworkDemo(t *testing.T) {
 	// now refuses: it must take the generated one from the file.
 	harness.App(t, appPort, issuer, fmt.Sprintf("PHOTOEDITOR_ADDR=0.0.0.0:%d", appPort), "PHOTOEDITOR_DEMO_SECRETS="+secretsFile)
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	page := func(resp *http.Response, err error) (*http.Response, string) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+	// The app takes alice to ImageHost, which refuses her published password
+	// and accepts the generated one.
+	browser := harness.NewBrowser()
+	var refused *harness.RefusedError
+	if _, err := connect(t.Context(), browser, appURL, "alice", "wonderland"); !errors.As(err, &refused) || refused.Status != http.StatusUnauthorized {
+		t.Fatalf("alice's published password on a network: %v, want 401", err)
 	}
-	hidden := func(html string) url.Values {
-		v := url.Values{}
-		for _, m := range anyHiddenField.FindAllStringSubmatch(html, -1) {
-			if !v.Has(m[1]) {
-				v.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
-			}
-		}
-		return v
-	}
-	signIn := func(pw string) (*http.Response, string) {
-		t.Helper()
-		_, home := page(browser.Get(appURL + "/"))
-		resp, login := page(browser.PostForm(appURL+"/connect", hidden(home)))
-		if resp.Request.URL.Path != "/login" {
-			t.Fatalf("Connect led to %s", resp.Request.URL)
-		}
-		form := hidden(login)
-		form.Set("username", "alice")
-		form.Set("password", pw)
-		return page(browser.PostForm(issuer+"/login", form))
-	}
-
-	if resp, _ := signIn("wonderland"); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("alice's published password on a network: %s, want 401", resp.Status)
-	}
-	resp, body := signIn(alicePassword)
-	if resp.Request.URL.Path == "/consent" {
-		form := hidden(body)
-		form.Set("decision", "allow")
-		resp, body = page(browser.PostForm(issuer+"/consent", form))
-	}
+	body, err := connect(t.Context(), browser, appURL, "alice", alicePassword)
 	// The app redeemed the code with its client secret: the generated one.
-	if resp.Request.URL.String() != appURL+"/photos" || resp.StatusCode != http.StatusOK || !strings.Contains(body, "Connected to ImageHost as Alice") {
-		t.Fatalf("the flow ended at %s with %d:\n%s", resp.Request.URL, resp.StatusCode, body)
+	if err != nil || !strings.Contains(body, "Connected to ImageHost as Alice") {
+		t.Fatalf("the flow with the generated password: %v\n%s", err, body)
 	}
 }

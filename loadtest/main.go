@@ -7,9 +7,9 @@
 // vegeta is a tool of its own module file, tools/load.mod, so that only
 // this task downloads it: the demo and the tests never need it.
 //
-// It starts the built ImageHost on a fresh database with the demo's seed,
-// prepares what each scenario needs (tokens, authorization codes) over
-// HTTP, runs each scenario with 64 concurrent keep-alive connections, and
+// It starts the built ImageHost on a fresh database with the settings the
+// tests use (e2e/harness), prepares what each scenario needs (tokens,
+// authorization codes) over HTTP, signing in as the tests do, runs each scenario with 64 concurrent keep-alive connections, and
 // prints requests per second, p50/p99 latency and errors per endpoint,
 // ImageHost's peak RSS, and how fast the binary is ready on an existing
 // database.
@@ -21,35 +21,26 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/oauth2"
+	"oauthdemo/e2e/harness"
 )
 
-// Values of the demo seed this tool starts ImageHost with.
 const (
-	appID      = "photoeditorapp"
-	appSecret  = "loadtest-app-secret-0123456789abcdef"
-	appURL     = "http://localhost:8080"
-	m2mID      = "photo-sync"
-	m2mSecret  = "loadtest-m2m-secret-0123456789abcdef"
+	appURL     = "http://localhost:8080" // PhotoEditorApp's, for its redirect URI; never called
 	verifier   = "loadtest-pkce-verifier-0123456789abcdefghijklmnop"
 	workers    = 64
 	formHeader = "application/x-www-form-urlencoded"
@@ -69,7 +60,7 @@ type options struct {
 	codes    int
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	var o options
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&o.binary, "authserver", "bin/authserver", "the built ImageHost binary")
@@ -103,15 +94,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer ih.stop()
-	fmt.Fprintf(out, "ImageHost %s (pid %d), baseline %s, %d workers\n\n", ih.url, ih.cmd.Process.Pid, bareURL, workers)
+	defer ih.Stop()
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ImageHost's output:\n%s", ih.Output())
+		}
+	}()
+	fmt.Fprintf(out, "ImageHost %s (pid %d), baseline %s, %d workers\n\n", ih.URL, ih.Pid(), bareURL, workers)
 
-	m2mToken, err := clientCredentials(ih.url)
+	m2mToken, err := clientCredentials(ih.URL)
 	if err != nil {
 		return err
 	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(m2mID+":"+m2mSecret))
-	appBasic := "Basic " + base64.StdEncoding.EncodeToString([]byte(appID+":"+appSecret))
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(harness.M2MClientID+":"+harness.M2MClientSecret))
+	appBasic := "Basic " + base64.StdEncoding.EncodeToString([]byte(harness.AppClientID+":"+harness.AppClientSecret))
 	ccBody := "grant_type=client_credentials"
 
 	var results []result
@@ -129,27 +125,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := timed("bare handler (baseline)", target{Method: "POST", URL: bareURL + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
 		return err
 	}
-	if err := timed("token: client_credentials", target{Method: "POST", URL: ih.url + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
+	if err := timed("token: client_credentials", target{Method: "POST", URL: ih.URL + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
 		return err
 	}
-	if err := timed("photos API: GET /api/photos (JWT)", target{Method: "GET", URL: ih.url + "/api/photos", Header: http.Header{"Authorization": {"Bearer " + m2mToken}}}); err != nil {
+	if err := timed("photos API: GET /api/photos (JWT)", target{Method: "GET", URL: ih.URL + "/api/photos", Header: http.Header{"Authorization": {"Bearer " + m2mToken}}}); err != nil {
 		return err
 	}
-	if err := timed("introspection", target{Method: "POST", URL: ih.url + "/introspect", Body: "token=" + m2mToken, Header: hdr(formHeader, basic)}); err != nil {
+	if err := timed("introspection", target{Method: "POST", URL: ih.URL + "/introspect", Body: "token=" + m2mToken, Header: hdr(formHeader, basic)}); err != nil {
 		return err
 	}
 
 	// Authorization codes: one per request, minted beforehand through the
 	// real front channel (alice is signed in and has consented).
 	fmt.Fprintf(out, "  (minting %d authorization codes)\n", o.codes)
-	codes, err := mintCodes(ih.url, o.codes)
+	codes, err := mintCodes(ctx, ih.URL, o.codes)
 	if err != nil {
 		return err
 	}
 	var redeem []target
 	for _, c := range codes {
 		body := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {appURL + "/callback"}, "code_verifier": {verifier}}
-		redeem = append(redeem, target{Method: "POST", URL: ih.url + "/token", Body: body.Encode(), Header: hdr(formHeader, appBasic)})
+		redeem = append(redeem, target{Method: "POST", URL: ih.URL + "/token", Body: body.Encode(), Header: hdr(formHeader, appBasic)})
 	}
 	r, err := attack(ctx, o.vegeta, work, "token: authorization_code", redeem, 0, true)
 	if err := add(r, err); err != nil {
@@ -158,17 +154,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// Refresh: every refresh token the redemptions returned, each once.
 	var refresh []target
 	for _, rt := range r.refreshTokens {
-		refresh = append(refresh, target{Method: "POST", URL: ih.url + "/token", Body: "grant_type=refresh_token&refresh_token=" + rt, Header: hdr(formHeader, appBasic)})
+		refresh = append(refresh, target{Method: "POST", URL: ih.URL + "/token", Body: "grant_type=refresh_token&refresh_token=" + rt, Header: hdr(formHeader, appBasic)})
 	}
 	if err := add(attack(ctx, o.vegeta, work, "token: refresh_token (rotation)", refresh, 0, false)); err != nil {
 		return err
 	}
 
-	rss, err := ih.peakRSS()
+	rss, err := ih.PeakRSS()
 	if err != nil {
 		return err
 	}
-	ih.stop()
+	ih.Stop()
 	ready, err := timeToReady(ctx, o.binary, dataDir)
 	if err != nil {
 		return err
@@ -295,77 +291,15 @@ func attack(ctx context.Context, vegeta, dir, name string, targets []target, dur
 	return r, nil
 }
 
-// imageHost is the running server.
-type imageHost struct {
-	url  string
-	cmd  *exec.Cmd
-	once sync.Once
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func startImageHost(ctx context.Context, binary, dataDir string) (*imageHost, error) {
-	addr, err := freeAddr()
+// startImageHost starts the binary with the tests' settings on a free
+// port. Its photos API checks tokens as JWTs, whatever the environment
+// says: that is the scenario measured.
+func startImageHost(ctx context.Context, binary, dataDir string) (*harness.Process, error) {
+	port, err := harness.Port()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, binary)
-	cmd.Env = append(os.Environ(), "IMAGEHOST_ADDR="+addr, "IMAGEHOST_ISSUER=", "IMAGEHOST_DATA_DIR="+dataDir,
-		"IMAGEHOST_DEMO=true", "IMAGEHOST_DEMO_USERS=alice:wonderland", "IMAGEHOST_DEMO_APP_URL="+appURL,
-		"IMAGEHOST_DEMO_APP_CLIENT_SECRET="+appSecret, "IMAGEHOST_DEMO_M2M_CLIENT_SECRET="+m2mSecret,
-		"IMAGEHOST_LOG_LEVEL=warn", "IMAGEHOST_API_TOKEN_CHECK=jwt")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	ih := &imageHost{url: "http://" + addr, cmd: cmd}
-	if err := waitReady(ih.url, 30*time.Second); err != nil {
-		ih.stop()
-		return nil, err
-	}
-	return ih, nil
-}
-
-func (ih *imageHost) stop() {
-	ih.once.Do(func() {
-		ih.cmd.Process.Signal(os.Interrupt)
-		ih.cmd.Wait()
-	})
-}
-
-// peakRSS reads the process's high-water mark of resident memory.
-func (ih *imageHost) peakRSS() (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ih.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	if m == nil {
-		return 0, errors.New("no VmHWM in /proc status")
-	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb << 10, nil
-}
-
-func waitReady(base string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s", base, limit)
+	return harness.StartImageHost(ctx, binary, fmt.Sprintf("127.0.0.1:%d", port), dataDir, appURL, "IMAGEHOST_API_TOKEN_CHECK=jwt")
 }
 
 // timeToReady starts the binary again on the now existing database and
@@ -377,14 +311,14 @@ func timeToReady(ctx context.Context, binary, dataDir string) (time.Duration, er
 		return 0, err
 	}
 	d := time.Since(start)
-	ih.stop()
+	ih.Stop()
 	return d, nil
 }
 
 func clientCredentials(base string) (string, error) {
 	req, _ := http.NewRequest("POST", base+"/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", formHeader)
-	req.SetBasicAuth(m2mID, m2mSecret)
+	req.SetBasicAuth(harness.M2MClientID, harness.M2MClientSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
@@ -399,53 +333,20 @@ func clientCredentials(base string) (string, error) {
 	return tok.AccessToken, nil
 }
 
-var hiddenRE = regexp.MustCompile(`name="(csrf_token|request)" value="([^"]*)"`)
-
 // mintCodes signs alice in through the login and consent pages once, then
 // asks /authorize for n codes, which it now answers at once.
-func mintCodes(base string, n int) ([]string, error) {
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	authURL := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {appID}, "redirect_uri": {appURL + "/callback"},
-		"scope": {"openid profile offline_access photos.read"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
-		"state": {"load"}}.Encode()
-	step := func(resp *http.Response, err error) (*url.URL, string, error) {
+func mintCodes(ctx context.Context, base string, n int) ([]string, error) {
+	browser := harness.NewBrowser()
+	authURL := harness.AuthorizeURL(base, appURL+"/callback", "openid profile offline_access photos.read", "load", verifier)
+	code := func() (string, error) {
+		callback, err := harness.SignIn(ctx, browser, authURL, "alice", "wonderland")
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		loc, _ := resp.Location()
-		return loc, string(body), nil
+		return harness.Code(callback)
 	}
-	form := func(page string) url.Values {
-		v := url.Values{}
-		for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
-			v.Set(m[1], m[2])
-		}
-		return v
-	}
-	loc, _, err := step(client.Get(authURL))
-	if err != nil || loc == nil {
-		return nil, fmt.Errorf("authorize: %v", err)
-	}
-	_, page, err := step(client.Get(base + loc.RequestURI()))
-	if err != nil {
-		return nil, err
-	}
-	f := form(page)
-	f.Set("username", "alice")
-	f.Set("password", "wonderland")
-	if loc, _, err = step(client.PostForm(base+"/login", f)); err != nil || loc == nil {
-		return nil, fmt.Errorf("login: %v", err)
-	}
-	if _, page, err = step(client.Get(base + loc.RequestURI())); err != nil {
-		return nil, err
-	}
-	f = form(page)
-	f.Set("decision", "allow")
-	if _, _, err = step(client.PostForm(base+"/consent", f)); err != nil {
-		return nil, err
+	if _, err := code(); err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
 	}
 
 	codes := make([]string, n)
@@ -454,12 +355,12 @@ func mintCodes(base string, n int) ([]string, error) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
-				loc, _, err := step(client.Get(authURL))
-				if err != nil || loc == nil || loc.Query().Get("code") == "" {
-					errs <- fmt.Errorf("mint code %d: %v %v", i, err, loc)
+				c, err := code()
+				if err != nil {
+					errs <- fmt.Errorf("mint code %d: %w", i, err)
 					return
 				}
-				codes[i] = loc.Query().Get("code")
+				codes[i] = c
 			}
 		})
 	}

@@ -55,6 +55,19 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
 
+// WithAbsoluteURI returns e with an error_uri that names one of the
+// server's own pages ("/docs/...") made absolute against base, the issuer:
+// the client shows the URI wherever it likes, and RFC 6749 §4.1.2.1 wants
+// "a human-readable web page" a person can open from there.
+func (e *Error) WithAbsoluteURI(base string) *Error {
+	if !strings.HasPrefix(e.URI, "/") {
+		return e
+	}
+	abs := *e
+	abs.URI = base + e.URI
+	return &abs
+}
+
 // Errorf builds an Error with the given code, status and description.
 func Errorf(code string, status int, format string, args ...any) *Error {
 	return &Error{Code: code, Status: status, Description: fmt.Sprintf(format, args...)}
@@ -147,7 +160,9 @@ func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string) 
 // RedirectError is the one writer for errors of the authorization endpoint
 // once client_id and redirect_uri are trusted (RFC 6749 §4.1.2.1): it sends
 // the browser back to the client with error, state and iss (RFC 9207 §2).
+// An error_uri of the issuer's own is made absolute.
 func RedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, issuer string, e *Error) {
+	e = e.WithAbsoluteURI(issuer)
 	q := url.Values{}
 	q.Set("error", e.Code)
 	if e.Description != "" {

@@ -342,15 +342,22 @@ type Store interface {
 	// ActivityForUser returns the user's newest entries, newest first.
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
 
+	// DeleteExpired removes auth requests, codes and sessions that expired
+	// before now, revocations older than RevocationRetention and activity
+	// older than ActivityRetention.
+	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
+// DemoBookkeeping remembers when the demo's users were seeded, so that a
+// user removed since is not seeded again on the next start. Only the demo
+// needs it, so it is not part of Store: a backend that never runs the demo
+// need not keep it. The SQLite store does; storetest checks it of every
+// store that does.
+type DemoBookkeeping interface {
 	// DemoSeededAt returns when the demo's users were seeded, or ErrNotFound
 	// if they never were.
 	DemoSeededAt(ctx context.Context) (time.Time, error)
 	// MarkDemoSeeded records that the demo's users were seeded at t. Only
 	// the first mark counts.
 	MarkDemoSeeded(ctx context.Context, t time.Time) error
-
-	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, revocations older than RevocationRetention and activity
-	// older than ActivityRetention.
-	DeleteExpired(ctx context.Context, now time.Time) error
 }

@@ -1,7 +1,13 @@
-// Package harness runs the project's two servers as real processes for
-// tests: it builds the binaries, starts them on free ports with their own
-// data directories, and stops them at the end of the test. The tests then
-// talk to them only over HTTP, as a browser or another company would.
+// Package harness runs the project's two servers as real processes, with
+// the project's settings, for the tests and for tools such as loadtest: it
+// builds the binaries, starts them on free ports with their own data
+// directories, and stops them again. Callers then talk to them only over
+// HTTP, as a browser or another company would; signin.go signs a user in
+// at ImageHost that way.
+//
+// The functions that do the work return errors, so a tool can use them;
+// the ones that take a testing.TB are thin wrappers for tests, which fail
+// the test instead and stop the process when the test ends.
 package harness
 
 import (
@@ -19,60 +25,135 @@ import (
 	"time"
 )
 
-// Demo values the harness starts ImageHost with.
+// Demo values the harness starts ImageHost with, and PhotoEditorApp with
+// them.
 const (
 	AppClientID        = "photoeditorapp"
 	AppClientSecret    = "harness-app-secret-0123456789abcdef"
+	M2MClientID        = "photo-sync"
 	M2MClientSecret    = "harness-m2m-secret-0123456789abcdef"
 	InitialAccessToken = "harness-initial-access-token"
+	DemoUsers          = "alice:wonderland,bob:builder"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+// Timing of a start and a stop.
+const (
+	readyWithin = 30 * time.Second       // a process that is not answering by then failed to start
+	readyPoll   = 5 * time.Millisecond   // how often /healthz is asked; fine enough to time a start
+	stopWithin  = 10 * time.Second       // after Ctrl-C, before the process is killed
+	pollTimeout = 500 * time.Millisecond // one /healthz request
 )
 
-// Binaries builds ./authserver and ./app once per test process and returns
-// the directory holding them.
-func Binaries(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "oauthdemo-bin-")
-		if buildErr != nil {
-			return
-		}
-		for _, pkg := range []string{"authserver", "app"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, pkg), "oauthdemo/"+pkg)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+// ImageHostSettings are the settings ImageHost runs with under the harness:
+// on addr, with its database in dataDir, and the demo's seed (the users of
+// DemoUsers, the PhotoEditorApp client for appURL, the machine client) with
+// the harness's secrets. Settings appended after them win.
+func ImageHostSettings(addr, dataDir, appURL string) []string {
+	return []string{
+		"IMAGEHOST_ADDR=" + addr,
+		"IMAGEHOST_ISSUER=",
+		"IMAGEHOST_DATA_DIR=" + dataDir,
+		"IMAGEHOST_DEMO=true",
+		"IMAGEHOST_DEMO_USERS=" + DemoUsers,
+		"IMAGEHOST_DEMO_APP_URL=" + appURL,
+		"IMAGEHOST_DEMO_APP_CLIENT_SECRET=" + AppClientSecret,
+		"IMAGEHOST_DEMO_M2M_CLIENT_SECRET=" + M2MClientSecret,
+		"IMAGEHOST_INITIAL_ACCESS_TOKEN=" + InitialAccessToken,
+		"IMAGEHOST_LOG_LEVEL=warn",
 	}
-	return buildDir
 }
 
-// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+// AppSettings are the settings PhotoEditorApp runs with under the harness:
+// on port, as http://localhost:<port>, another host name than ImageHost's
+// 127.0.0.1 so that a browser keeps the two parties' cookies apart, with
+// issuer as its ImageHost and its data in dataDir.
+func AppSettings(port int, issuer, dataDir string) []string {
+	return []string{
+		fmt.Sprintf("PHOTOEDITOR_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("PHOTOEDITOR_BASE_URL=http://localhost:%d", port),
+		"PHOTOEDITOR_ISSUER=" + issuer,
+		"PHOTOEDITOR_PHOTOS_API=",
+		"PHOTOEDITOR_CLIENT_ID=" + AppClientID,
+		"PHOTOEDITOR_CLIENT_SECRET=" + AppClientSecret,
+		"PHOTOEDITOR_MACHINE_CLIENT_ID=" + M2MClientID,
+		"PHOTOEDITOR_MACHINE_CLIENT_SECRET=" + M2MClientSecret,
+		"PHOTOEDITOR_DATA_DIR=" + dataDir,
+		"PHOTOEDITOR_LOG_LEVEL=warn",
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Process is a running server.
 type Process struct {
 	URL    string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *LogBuffer
 	exited chan struct{} // closed once the process has ended
+	stop   sync.Once
+}
+
+// Start runs binary with env on top of this process's environment, and
+// waits until url/healthz answers, for at most 30 seconds or until ctx is
+// done. ctx bounds the wait only; the process runs until Stop or Kill.
+func Start(ctx context.Context, binary, url string, env []string) (*Process, error) {
+	p := &Process{URL: url, out: &LogBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("harness: start %s: %w", binary, err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	ctx, cancel := context.WithTimeout(ctx, readyWithin)
+	defer cancel()
+	for !p.ready(ctx) {
+		select {
+		case <-ctx.Done():
+			p.Kill()
+			return nil, fmt.Errorf("harness: %s did not become ready at %s:\n%s", filepath.Base(binary), url, p.Output())
+		case <-p.exited:
+			return nil, fmt.Errorf("harness: %s ended before it was ready:\n%s", filepath.Base(binary), p.Output())
+		case <-time.After(readyPoll):
+		}
+	}
+	return p, nil
+}
+
+// ready reports whether the process answers its health check.
+func (p *Process) ready(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// StartImageHost starts the ImageHost binary with ImageHostSettings;
+// extraEnv may override any of them.
+func StartImageHost(ctx context.Context, binary, addr, dataDir, appURL string, extraEnv ...string) (*Process, error) {
+	return Start(ctx, binary, "http://"+addr, append(ImageHostSettings(addr, dataDir, appURL), extraEnv...))
+}
+
+// StartApp starts the PhotoEditorApp binary with AppSettings; extraEnv may
+// override any of them.
+func StartApp(ctx context.Context, binary string, port int, issuer, dataDir string, extraEnv ...string) (*Process, error) {
+	return Start(ctx, binary, fmt.Sprintf("http://localhost:%d", port), append(AppSettings(port, issuer, dataDir), extraEnv...))
+}
+
+// Stop ends the process as Ctrl-C would, and waits for it; one that has
+// not ended within 10 seconds is killed. Stopping twice is harmless.
+func (p *Process) Stop() {
+	p.stop.Do(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.exited:
+		case <-time.After(stopWithin):
+			p.Kill()
+		}
+	})
 }
 
 // Kill ends the process at once with SIGKILL, as a crash would, and waits.
@@ -80,6 +161,9 @@ func (p *Process) Kill() {
 	p.cmd.Process.Kill()
 	<-p.exited
 }
+
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // PeakRSS is the most resident memory the process has used so far, in
 // bytes: VmHWM, the "high water mark" Linux keeps in /proc/<pid>/status.
@@ -103,61 +187,92 @@ func (p *Process) PeakRSS() (int64, error) {
 // Output is what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 
-type syncBuffer struct {
+// LogBuffer collects what a server writes, from any number of goroutines:
+// a process's output, or the log of a server running in a test.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *LogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String is everything written so far.
+func (s *LogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-// start runs binary with env and waits until url/healthz answers.
-func start(tb testing.TB, binary, url string, env []string) *Process {
-	tb.Helper()
-	p := &Process{URL: url, out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
+// Port returns a TCP port that was free a moment ago on 127.0.0.1.
+func Port() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("harness: free port: %w", err)
 	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	tb.Cleanup(func() {
-		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			p.Kill()
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// Build builds ./authserver and ./app once per process and returns the
+// directory holding them.
+func Build() (string, error) {
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "oauthdemo-bin-")
+		if buildErr != nil {
+			return
 		}
-		if tb.Failed() {
-			tb.Logf("%s output:\n%s", filepath.Base(binary), p.Output())
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+		for _, pkg := range []string{"authserver", "app"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, pkg), "oauthdemo/"+pkg)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
 			}
 		}
-		select {
-		case <-ctx.Done():
-			tb.Fatalf("%s did not become ready at %s:\n%s", binary, url, p.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
+	})
+	return buildDir, buildErr
+}
+
+// The wrappers for tests.
+
+// Binaries is Build for a test.
+func Binaries(tb testing.TB) string {
+	tb.Helper()
+	dir, err := Build()
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return dir
+}
+
+// FreePort is Port for a test.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	port, err := Port()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return port
+}
+
+// stopAtCleanup stops p when the test ends, and shows its output if the
+// test failed.
+func stopAtCleanup(tb testing.TB, p *Process, name string) {
+	tb.Cleanup(func() {
+		p.Stop()
+		if tb.Failed() {
+			tb.Logf("%s output:\n%s", name, p.Output())
+		}
+	})
 }
 
 // ImageHost starts the authorization server with the demo's seed data
@@ -172,39 +287,24 @@ func ImageHost(tb testing.TB, appURL string, extraEnv ...string) *Process {
 // same two again after a crash bring the same server back.
 func ImageHostAt(tb testing.TB, addr, dataDir, appURL string, extraEnv ...string) *Process {
 	tb.Helper()
-	env := []string{
-		"IMAGEHOST_ADDR=" + addr,
-		"IMAGEHOST_ISSUER=",
-		"IMAGEHOST_DATA_DIR=" + dataDir,
-		"IMAGEHOST_DEMO=true",
-		"IMAGEHOST_DEMO_USERS=alice:wonderland,bob:builder",
-		"IMAGEHOST_DEMO_APP_URL=" + appURL,
-		"IMAGEHOST_DEMO_APP_CLIENT_SECRET=" + AppClientSecret,
-		"IMAGEHOST_DEMO_M2M_CLIENT_SECRET=" + M2MClientSecret,
-		"IMAGEHOST_INITIAL_ACCESS_TOKEN=" + InitialAccessToken,
-		"IMAGEHOST_LOG_LEVEL=warn",
+	p, err := StartImageHost(tb.Context(), filepath.Join(Binaries(tb), "authserver"), addr, dataDir, appURL, extraEnv...)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return start(tb, filepath.Join(Binaries(tb), "authserver"), "http://"+addr, append(env, extraEnv...))
+	stopAtCleanup(tb, p, "authserver")
+	return p
 }
 
-// App starts PhotoEditorApp on port, as http://localhost:<port>: another
-// host name than ImageHost's 127.0.0.1, so the browser keeps the two
-// parties' cookies apart.
+// App starts PhotoEditorApp on port, as http://localhost:<port>, with
+// issuer as its ImageHost.
 func App(tb testing.TB, port int, issuer string, extraEnv ...string) *Process {
 	tb.Helper()
-	env := []string{
-		fmt.Sprintf("PHOTOEDITOR_ADDR=127.0.0.1:%d", port),
-		fmt.Sprintf("PHOTOEDITOR_BASE_URL=http://localhost:%d", port),
-		"PHOTOEDITOR_ISSUER=" + issuer,
-		"PHOTOEDITOR_PHOTOS_API=",
-		"PHOTOEDITOR_CLIENT_ID=" + AppClientID,
-		"PHOTOEDITOR_CLIENT_SECRET=" + AppClientSecret,
-		"PHOTOEDITOR_MACHINE_CLIENT_ID=photo-sync",
-		"PHOTOEDITOR_MACHINE_CLIENT_SECRET=" + M2MClientSecret,
-		"PHOTOEDITOR_DATA_DIR=" + tb.TempDir(),
-		"PHOTOEDITOR_LOG_LEVEL=warn",
+	p, err := StartApp(tb.Context(), filepath.Join(Binaries(tb), "app"), port, issuer, tb.TempDir(), extraEnv...)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return start(tb, filepath.Join(Binaries(tb), "app"), fmt.Sprintf("http://localhost:%d", port), append(env, extraEnv...))
+	stopAtCleanup(tb, p, "app")
+	return p
 }
 
 // Pair starts ImageHost and PhotoEditorApp configured for each other.
