@@ -19,7 +19,6 @@ import (
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
-	"oauthdemo/authserver/store/sqlite"
 )
 
 // stringList is a repeatable flag.
@@ -29,7 +28,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // subcommand parses flags for "authserver <noun> <verb>" and opens the store.
-func subcommand(ctx context.Context, noun string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (string, *sqlite.Store, error) {
+func subcommand(ctx context.Context, noun string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (string, ownedStore, error) {
 	if len(args) == 0 {
 		return "", nil, fmt.Errorf("usage: authserver %s <command> [flags]", noun)
 	}
@@ -41,6 +40,9 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 		dataDir = ".data/imagehost"
 	}
 	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the SQLite database (env IMAGEHOST_DATA_DIR)")
+	var databaseURL string
+	fs.StringVar(&databaseURL, "database-url", "", "PostgreSQL database as a postgres:// URL, instead of SQLite (env IMAGEHOST_DATABASE_URL)")
+	databaseURL = getenv("IMAGEHOST_DATABASE_URL") // not the flag's shown default: it may hold a password
 	define(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return "", nil, err
@@ -48,7 +50,7 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	st, err := openStore(ctx, dataDir)
+	st, err := openStore(ctx, databaseURL, dataDir)
 	return verb, st, err
 }
 

@@ -19,6 +19,7 @@ type Config struct {
 	Addr               string        // where to listen
 	Issuer             string        // the "iss" of every token; derived from Addr when empty
 	DataDir            string        // holds imagehost.db
+	DatabaseURL        string        // a postgres:// URL; empty: SQLite in DataDir
 	InitialAccessToken string        // guards dynamic client registration; empty turns it off
 	AccessTokenTTL     time.Duration // default lifetime of access tokens
 	IDTokenTTL         time.Duration
@@ -60,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
 		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
 		{"data-dir", "IMAGEHOST_DATA_DIR", ".data/imagehost", "directory for the SQLite database", text(&c.DataDir), false},
+		{"database-url", "IMAGEHOST_DATABASE_URL", "", "PostgreSQL database as a postgres:// URL, for several instances (empty: SQLite in the data directory)", text(&c.DatabaseURL), false},
 		{"initial-access-token", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "", "bearer token required for dynamic client registration (empty: registration off)", text(&c.InitialAccessToken), false},
 		{"access-token-ttl", "IMAGEHOST_ACCESS_TOKEN_TTL", "5m", "access token lifetime (e.g. 30s for workshops)", durations(&c.AccessTokenTTL), false},
 		{"id-token-ttl", "IMAGEHOST_ID_TOKEN_TTL", "1h", "ID token lifetime", durations(&c.IDTokenTTL), false},
@@ -145,6 +147,12 @@ func (c Config) Validate() error {
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
+	}
+	if c.DatabaseURL != "" {
+		// The URL may hold a password: the message does not repeat it.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("database-url must be a postgres:// URL")
+		}
 	}
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")

@@ -54,12 +54,13 @@ const (
 	iat          = "initial-access-token-for-tests"
 )
 
-// testServer is a real ImageHost on a real SQLite file, over real HTTP.
+// testServer is a real ImageHost on a real SQLite file (or another store),
+// over real HTTP.
 type testServer struct {
 	t        testing.TB
 	URL      string
 	cfg      Config
-	store    *sqlite.Store
+	store    store.Store
 	keys     *signing.KeySet
 	clock    *testClock
 	logs     *syncBuffer // everything the server logged
@@ -68,14 +69,20 @@ type testServer struct {
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, logs: &syncBuffer{}}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "imagehost.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ts.store = st
+	return newTestServerOn(t, st, configure...)
+}
+
+// newTestServerOn is newTestServer on an empty store the caller opened and
+// closes.
+func newTestServerOn(t testing.TB, st store.Store, configure ...func(*Config)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	ts := &testServer{t: t, clock: &testClock{}, logs: &syncBuffer{}, store: st}
 
 	srv := httptest.NewUnstartedServer(nil)
 	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)

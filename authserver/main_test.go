@@ -84,6 +84,8 @@ func TestConfigValidation(t *testing.T) {
 		{"code lifetime over 10 minutes", nil, []string{"-code-ttl", "1h"}, false},
 		{"unknown token check", env("IMAGEHOST_API_TOKEN_CHECK", "trust-me"), nil, false},
 		{"short initial access token", env("IMAGEHOST_INITIAL_ACCESS_TOKEN", "abc"), nil, false},
+		{"PostgreSQL database", env("IMAGEHOST_DATABASE_URL", "postgres://imagehost@db.example/imagehost"), nil, true},
+		{"database URL of another kind", nil, []string{"-database-url", "mysql://imagehost@db.example/imagehost"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

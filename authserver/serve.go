@@ -17,6 +17,7 @@ import (
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/postgres"
 	"oauthdemo/authserver/store/sqlite"
 )
 
@@ -49,7 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	st, err := openStore(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -102,12 +103,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
 const defaultMemoryLimit = 48 << 20
 
-// openStore opens the database in dataDir, creating the directory on first run.
-func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+// ownedStore is a store that its opener closes.
+type ownedStore interface {
+	store.Store
+	Close() error
+}
+
+// openStore opens the PostgreSQL database at databaseURL when there is one
+// (several instances can share it), and otherwise the SQLite database in
+// dataDir, creating the directory on first run.
+func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, error) {
+	// Each branch returns a nil interface on error, not a nil *Store in one.
+	if databaseURL != "" {
+		st, err := postgres.Open(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
