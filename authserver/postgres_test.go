@@ -1,21 +1,29 @@
 package main
 
 // ImageHost on PostgreSQL: the whole program started through run with a
-// database URL.
+// database URL, and the round trips to the database each token request
+// costs.
 
 import (
 	"bufio"
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/postgres"
 	"oauthdemo/authserver/store/postgres/pgtest"
 )
 
@@ -27,6 +35,31 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	pg.Stop()
 	os.Exit(code)
+}
+
+// newPostgresStore opens a fresh, migrated PostgreSQL database for one test,
+// closed when the test ends. A tracer, if given, sees every query.
+func newPostgresStore(tb testing.TB, tracer pgx.QueryTracer) *postgres.Store {
+	tb.Helper()
+	ctx := context.Background()
+	dbURL := pg.DatabaseFrom(tb, "imagehost", func(ctx context.Context, dbURL string) error {
+		s, err := postgres.Open(ctx, dbURL)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	cfg, err := postgres.ParseConfig(dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	st, err := postgres.OpenConfig(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
 
 // TestServeOnPostgres runs ImageHost through run with IMAGEHOST_DATABASE_URL
@@ -96,5 +129,96 @@ func TestServeOnPostgres(t *testing.T) {
 		(SELECT count(*) FROM refresh_tokens)`, idToken.Subject).Scan(&grants, &refreshTokens)
 	if err != nil || grants != 1 || refreshTokens != 2 {
 		t.Fatalf("PostgreSQL holds %d grants of alice's and %d refresh tokens (%v), want 1 and 2 (the first, rotated once)", grants, refreshTokens, err)
+	}
+}
+
+// roundTrips counts the queries, and batches, whose context carries a
+// counter (countRoundTrips). Once a connection has prepared a statement each
+// of them is one round trip to PostgreSQL: pgx sends BEGIN and COMMIT as
+// queries too, and a batch in one go.
+type roundTrips struct{}
+
+type roundTripsKey struct{}
+
+func countRoundTrips(ctx context.Context) (context.Context, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return context.WithValue(ctx, roundTripsKey{}, n), n
+}
+
+func (roundTrips) add(ctx context.Context) context.Context {
+	if n, ok := ctx.Value(roundTripsKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
+	return ctx
+}
+
+func (r roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return r.add(ctx)
+}
+func (roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return r.add(ctx)
+}
+func (roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestTokenEndpointRoundTripsOnPostgres counts the round trips to PostgreSQL
+// of each kind of token request. Each one is network latency that every
+// request pays, with several instances in front of one database: a new one
+// on these paths should be a decision, made here.
+func TestTokenEndpointRoundTripsOnPostgres(t *testing.T) {
+	st := newPostgresStore(t, roundTrips{})
+	bs := benchServerOf(t, newTestServerOn(t, st))
+	now := bs.clock.now()
+	verifier := strings.Repeat("v", 43)
+	codeRequest := func() *http.Request {
+		code := oauth.NewToken()
+		err := st.SaveAuthCode(context.Background(), store.AuthCode{CodeHash: oauth.HashToken(code), ClientID: appID, UserID: "sub-alice",
+			RedirectURI: appRedirect, Scope: "openid offline_access photos.read", Nonce: "n", CodeChallenge: oauth.S256Challenge(verifier),
+			CodeChallengeMethod: "S256", AuthTime: now, ExpiresAt: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect},
+			"code_verifier": {verifier}}.Encode(), appID, appSecret)
+	}
+	refreshRequest := func() *http.Request {
+		return tokenRequest("grant_type=refresh_token&refresh_token="+bs.grantFor(t, now), appID, appSecret)
+	}
+	tests := []struct {
+		name    string
+		request func() *http.Request
+		budget  int64 // round trips at most
+	}{
+		{"client_credentials", func() *http.Request {
+			return tokenRequest("grant_type=client_credentials", m2mID, m2mSecret)
+		}, 1}, // the client
+		{"authorization_code", codeRequest, 4}, // the client, consume the code, the user, the grant with its refresh token
+		{"refresh_token", refreshRequest, 4},   // the client, the refresh token with its grant, the user, the rotation
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 3 { // each connection prepares a statement once; count what follows
+				serveOK(t, bs.h, tc.request())
+			}
+			ctx, n := countRoundTrips(context.Background())
+			serveOK(t, bs.h, tc.request().WithContext(ctx))
+			t.Logf("%s: %d round trips to PostgreSQL", tc.name, n.Load())
+			if n.Load() == 0 {
+				t.Fatal("no round trip counted: the tracer sees no query")
+			}
+			if n.Load() > tc.budget {
+				t.Fatalf("%s took %d round trips to PostgreSQL, budget %d", tc.name, n.Load(), tc.budget)
+			}
+		})
+	}
+}
+
+func serveOK(t *testing.T, h http.Handler, req *http.Request) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body.String())
 	}
 }
