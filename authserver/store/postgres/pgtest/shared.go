@@ -32,7 +32,10 @@ type Shared struct {
 func (sh *Shared) Server(tb testing.TB) *Server {
 	tb.Helper()
 	sh.once.Do(func() { sh.srv, sh.err = Start(context.Background()) })
-	if errors.Is(sh.err, ErrNotInstalled) && !strings.EqualFold(os.Getenv("CI"), "true") {
+	if errors.Is(sh.err, ErrNotInstalled) {
+		if strings.EqualFold(os.Getenv("CI"), "true") {
+			tb.Fatal("PostgreSQL is not installed, and CI must run the PostgreSQL tests (.ci/run installs it)")
+		}
 		tb.Skip("PostgreSQL is not installed: install it (Debian: apt-get install postgresql) to run the PostgreSQL tests")
 	}
 	if sh.err != nil {
