@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
 	"time"
@@ -188,9 +189,17 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 
 // nanos is how a time is stored: nanoseconds since 1970 in UTC, or NULL
 // for the zero time. The instant survives; the time zone does not need to.
+// Nanoseconds in an int64 reach from 1678 to 2262; a time beyond is stored
+// as the nearest end, so that comparisons stay right (an expiry in 3000 is
+// still after now), where UnixNano would wrap around.
 func nanos(t time.Time) any {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return nil
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return int64(math.MinInt64)
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return int64(math.MaxInt64)
 	}
 	return t.UnixNano()
 }

@@ -117,7 +117,8 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", s.dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=", // the socket only
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", // tests only: no durability
-		"-c", "shared_buffers=32MB", "-c", "max_connections=200", "-c", "jit=off")
+		"-c", "shared_buffers=32MB", "-c", "jit=off",
+		"-c", "max_connections=200") // a pool per test database, several at once
 	s.cmd.Env = []string{"LC_ALL=C"}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
