@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,5 +136,82 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if s, err := postgres.Open(ctx, url); err == nil {
 		s.Close()
 		t.Fatal("Open accepted a schema newer than the program")
+	}
+}
+
+// TestPoolCapsConnections releases a burst of requests at once: however many
+// there are, one instance holds at most its pool's connections to
+// PostgreSQL, the cap that keeps several instances under the server's
+// max_connections.
+func TestPoolCapsConnections(t *testing.T) {
+	ctx := context.Background()
+	url := pg.DatabaseFrom(t, "imagehost", migrated)
+	cfg, err := postgres.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := max(4, runtime.NumCPU()) // the documented default
+	var mu sync.Mutex
+	backends := map[uint32]bool{} // the server processes that answered
+	cfg.ConnConfig.Tracer = backendTracer(func(pid uint32) {
+		mu.Lock()
+		defer mu.Unlock()
+		backends[pid] = true
+	})
+	s, err := postgres.OpenConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	const burst = 64
+	var ready, wg sync.WaitGroup
+	start := make(chan struct{})
+	for range burst {
+		ready.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Done()
+			<-start
+			if _, err := s.CountPhotos(ctx, "u-alice"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	ready.Wait()
+	close(start)
+	wg.Wait()
+	if len(backends) == 0 || len(backends) > limit {
+		t.Fatalf("%d requests at once used %d connections, want between 1 and the pool's %d", burst, len(backends), limit)
+	}
+}
+
+// backendTracer reports the server process behind each query's connection.
+type backendTracer func(pid uint32)
+
+func (f backendTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	f(conn.PgConn().PID())
+	return ctx
+}
+
+func (backendTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestErrorsHideThePassword: a database URL holds a password, and Open's
+// errors end up in logs.
+func TestErrorsHideThePassword(t *testing.T) {
+	for _, url := range []string{
+		"postgres://imagehost:s3cret-pw@127.0.0.1:1/imagehost?connect_timeout=5", // nothing listens there
+		"postgres://imagehost:s3cret-pw@db.example/imagehost?pool_max_conns=many",
+		"postgres://imagehost:s3cret-pw@db.example:port/imagehost",
+	} {
+		s, err := postgres.Open(context.Background(), url)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Fatalf("the error shows the password: %v", err)
+		}
 	}
 }

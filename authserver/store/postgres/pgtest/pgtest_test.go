@@ -52,6 +52,17 @@ func TestStartCreateStop(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT text, current_user FROM greeting").Scan(&text, &user); err != nil || text != "hello" {
 		t.Fatalf("copy of the template: %q, %v", text, err)
 	}
+	// Nobody else on the machine can reach the server: no TCP, and the
+	// socket's directory is its owner's alone.
+	var listen string
+	if err := conn.QueryRow(ctx, "SHOW listen_addresses").Scan(&listen); err != nil || listen != "" {
+		t.Fatalf("listen_addresses = %q (%v), want none", listen, err)
+	}
+	if fi, err := os.Stat(srv.Dir()); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the server's directory has mode %v, want 0700", fi.Mode().Perm())
+	}
 	conn.Close(ctx)
 	if err := srv.DropDatabase(ctx, name); err != nil {
 		t.Fatal(err)
