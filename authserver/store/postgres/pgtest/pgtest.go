@@ -71,7 +71,9 @@ type Server struct {
 // (Linux's PR_SET_PDEATHSIG): if this process dies without calling Stop, the
 // kernel sends the server SIGQUIT (immediate shutdown) at once. The signal
 // belongs to the thread that started the child, so that thread is locked to
-// a goroutine that lives as long as the server.
+// a goroutine that lives as long as the server. As root, the child takes the
+// postgres user's credentials itself (SysProcAttr.Credential) rather than
+// through runuser, which would receive the signal in postgres's place.
 func Start(ctx context.Context) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
