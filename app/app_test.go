@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -22,9 +23,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -667,6 +670,15 @@ func TestRevealAllowed(t *testing.T) {
 		{"[::1]:5000", "127.0.0.1:8080", true},
 		{"192.0.2.7:5000", "localhost:8080", false},
 		{"127.0.0.1:5000", "192.168.1.20:8080", false},
+		{"127.0.0.1:5000", "LOCALHOST:8080", true},
+		{"127.0.0.1:5000", "127.8.9.10", true},
+		{"127.0.0.1:5000", "[::1]", true},
+		{"[::1]:5000", "[::1]:8080", true},
+		// DNS rebinding: a page of another site whose name now points here.
+		{"127.0.0.1:5000", "rebind.example:8080", false},
+		{"127.0.0.1:5000", "localhost.rebind.example", false},
+		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", false},
+		{"127.0.0.1:5000", "", false},
 	}
 	for _, tc := range tests {
 		req := httptest.NewRequest("GET", "/flow", nil)
@@ -681,14 +693,107 @@ func TestMachineToMachine(t *testing.T) {
 	a := newTestApp(t)
 	u := newUser(t)
 	a.connect(u, "alice", "wonderland")
-	_, page := u.get(a.URL + "/flow")
-	_, page = u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
-	for _, want := range []string{`sub=&#34;photo-sync&#34;`, "refresh token: false", "it sees 1 photo(s), all its own uploads",
-		"404, as if it did not exist", `data-step="M"`} {
-		if !strings.Contains(page, want) {
-			t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
+	// Twice: the demonstration leaves nothing behind, so the machine sees
+	// its one upload each time, and none afterwards.
+	for range 2 {
+		_, page := u.get(a.URL + "/flow")
+		_, page = u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+		for _, want := range []string{`sub=&#34;photo-sync&#34;`, "refresh token: false", "it sees 1 photo(s), all its own uploads",
+			"404, as if it did not exist", "it removed its upload again", `data-step="M"`} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("the machine demonstration lacks %q:\n%s", want, page)
+			}
 		}
 	}
+	if n := a.machinePhotos(); n != 0 {
+		t.Fatalf("the machine keeps %d photos after the demonstrations, want 0", n)
+	}
+}
+
+// machinePhotos counts the photos the machine client keeps at ImageHost.
+func (a *testApp) machinePhotos() int {
+	a.t.Helper()
+	req, _ := http.NewRequest("POST", a.imageHost.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("photo-sync", harness.M2MClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", a.imageHost.URL+"/api/photos", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var list []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		a.t.Fatalf("the machine's photo list: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	return len(list)
+}
+
+// TestWorkshopButtonsNeedAConnection: a browser that is not connected
+// cannot have the app act at ImageHost: no upload as the machine client, no
+// attack sent.
+func TestWorkshopButtonsNeedAConnection(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	for _, path := range []string{"/flow/machine", "/flow/attack/redirect-uri", "/flow/attack/forged-state", "/flow/expire"} {
+		_, page := u.get(a.URL + "/flow")
+		resp, page := u.post(a.URL+path, url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+		if resp.Request.URL.Path != "/" || !strings.Contains(page, "Connect with ImageHost first") {
+			t.Fatalf("POST %s, not connected: ended at %s\n%s", path, resp.Request.URL, page)
+		}
+	}
+	if _, page := u.get(a.URL + "/flow"); strings.Contains(page, `data-step="M"`) || strings.Contains(page, `data-step="!"`) {
+		t.Fatal("the refused buttons still sent requests to ImageHost")
+	}
+	if n := a.machinePhotos(); n != 0 {
+		t.Fatalf("an anonymous browser had the machine client upload %d photos", n)
+	}
+}
+
+// TestLabAnswersOnlyOnLoopback: a DNS-rebinding page, whose requests come
+// from this machine under its own host name, can neither read the lab's
+// page (and its CSRF token) nor switch a defence off.
+func TestLabAnswersOnlyOnLoopback(t *testing.T) {
+	a := newTestAppWith(t, func(c *Config) { c.Lab = true }, "IMAGEHOST_LAB=true")
+	u := newUser(t)
+	_, page := u.get(a.URL + "/lab")
+	form := hidden(page)
+	form.Set("check", checkState)
+	form.Set("on", "false")
+	forged := func(method string, body url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(method, a.URL+"/lab", strings.NewReader(body.Encode()))
+		req.Host = "rebind.example:" + a.URL[strings.LastIndex(a.URL, ":")+1:]
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range u.client.Jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
+		resp, err := u.noFollow().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readBody(t, resp)
+	}
+	if resp, body := forged("GET", nil); resp.StatusCode != http.StatusForbidden || strings.Contains(body, form.Get("_csrf")) {
+		t.Fatalf("GET /lab with Host rebind.example: %d", resp.StatusCode)
+	}
+	if resp, _ := forged("POST", form); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST /lab with Host rebind.example: %d", resp.StatusCode)
+	}
+	if _, page := u.get(a.URL + "/lab"); strings.Contains(page, `class="off"`) {
+		t.Fatalf("a forged request switched a check off:\n%s", page)
+	}
+	// From localhost, the same form works.
+	labFlip(t, u, a.URL, "check", checkState, false)
 }
 
 // labFlip sets one of a lab page's switches through its form.
@@ -781,5 +886,178 @@ func TestLabModeAttacksSucceedWithDefencesOff(t *testing.T) {
 	labFlip(t, u, a.imageHost.URL, "defence", "refresh-reuse-detection", true)
 	if page := a.attack(u, "reuse-refresh"); !strings.Contains(page, "invalid_grant") {
 		t.Fatalf("refresh reuse with detection back on:\n%s", page)
+	}
+}
+
+// TestBackChannelAnswersAreBounded: an issuer that answers discovery with
+// an endless document gets an error page, and the app stops reading.
+func TestBackChannelAnswersAreBounded(t *testing.T) {
+	var written atomic.Int64
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"issuer":"`)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for written.Load() < 256<<20 {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer hostile.Close()
+	cfg, err := parseConfig(nil, func(k string) string {
+		return map[string]string{"PHOTOEDITOR_ISSUER": hostile.URL, "PHOTOEDITOR_CLIENT_SECRET": "s", "PHOTOEDITOR_DATA_DIR": t.TempDir()}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	key := func(n int) []byte { return bytes.Repeat([]byte{7}, n) }
+	app := httptest.NewServer(newServer(cfg, store, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer app.Close()
+	u := newUser(t)
+	_, home := u.get(app.URL + "/")
+	resp, page := u.post(app.URL+"/connect", hidden(home))
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "ImageHost is not answering") {
+		t.Fatalf("connect with an endless discovery document: %d\n%.500s", resp.StatusCode, page)
+	}
+	if n := written.Load(); n > 4*maxResponseBytes {
+		t.Fatalf("the app read %d MB of an answer, want about %d MB at most", n>>20, maxResponseBytes>>20)
+	}
+}
+
+// TestRevealNeverShowsClientCredentials: Reveal shows the attendee's own
+// tokens, never the app's credentials (nor the machine client's), which
+// the code exchange, the attacks and the machine demonstration send.
+func TestRevealNeverShowsClientCredentials(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	_, page := u.get(a.URL + "/flow")
+	u.post(a.URL+"/flow/machine", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+	a.attack(u, "replay-code")
+	basic := func(id, secret string) string {
+		return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+	}
+	_, revealed := u.get(a.URL + "/flow?reveal=1")
+	_, md := u.get(a.URL + "/flow/export.md")
+	_, har := u.get(a.URL + "/flow/export.har")
+	for what, out := range map[string]string{"Reveal": revealed, "Markdown": md, "HAR": har} {
+		for name, secret := range map[string]string{
+			"the app's secret": harness.AppClientSecret, "the app's Basic credentials": basic(harness.AppClientID, harness.AppClientSecret),
+			"the machine's secret": harness.M2MClientSecret, "the machine's Basic credentials": basic("photo-sync", harness.M2MClientSecret),
+		} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s shows %s", what, name)
+			}
+		}
+	}
+	if !strings.Contains(revealed, "client credentials: never recorded") || !strings.Contains(revealed, `data-name="code_verifier"`) {
+		t.Fatal("Reveal should still show the exchanges, with the credentials marked as never recorded")
+	}
+}
+
+// TestInspectorEscapesRecordedValues: what a crafted link puts in the
+// recording is text on the inspector's page, never markup or a link.
+func TestInspectorEscapesRecordedValues(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	a.startConnect(u)
+	u.get(a.URL + "/callback?" + url.Values{"state": {`"><script>alert(1)</script>`}, "next": {"javascript:alert(1)"},
+		"error": {"x"}, "error_description": {`<img src=x onerror=alert(1)>`}}.Encode())
+	_, page := u.get(a.URL + "/flow")
+	for _, raw := range []string{"<script>alert", "<img src=x", `href="javascript:`} {
+		if strings.Contains(page, raw) {
+			t.Fatalf("the inspector shows %q as markup", raw)
+		}
+	}
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Fatal("the recorded values are not on the page as text")
+	}
+}
+
+var jwtRE = regexp.MustCompile(`eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+`)
+
+// TestLogoutLeavesNothingUsable: after Log out or Disconnect, the same
+// browser's inspector holds nothing of the previous user's flow, even
+// revealed, and the tokens the app held no longer work at ImageHost.
+func TestLogoutLeavesNothingUsable(t *testing.T) {
+	// Both ways the photos API checks tokens must see the revocation at
+	// once: asking ImageHost (introspect), and checking the JWT locally
+	// against ImageHost's revocation list (jwt, the default).
+	for _, run := range []struct{ mode, path string }{
+		{"jwt", "/logout"}, {"jwt", "/disconnect"}, {"introspect", "/logout"}, {"introspect", "/disconnect"},
+	} {
+		path := run.path
+		t.Run(run.mode+path, func(t *testing.T) {
+			a := newTestApp(t, "IMAGEHOST_API_TOKEN_CHECK="+run.mode)
+			u := newUser(t)
+			a.connect(u, "alice", "wonderland")
+			// A refresh, so that the recording holds two access tokens.
+			_, page := u.get(a.URL + "/flow")
+			u.post(a.URL+"/flow/expire", url.Values{"_csrf": {hidden(page).Get("_csrf")}})
+			u.get(a.URL + "/photos")
+			sess := a.session(u)
+			_, before := u.get(a.URL + "/flow?reveal=1")
+			var accessTokens []string
+			for _, tok := range jwtRE.FindAllString(before, -1) {
+				header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+				if strings.Contains(string(header), "at+jwt") && !slices.Contains(accessTokens, tok) {
+					accessTokens = append(accessTokens, tok)
+				}
+			}
+			if len(accessTokens) < 2 || !strings.Contains(before, sess.RefreshToken) || !strings.Contains(before, "Sunset over the sea") {
+				t.Fatalf("before: %d access tokens revealed, the refresh token and the photo titles should be there", len(accessTokens))
+			}
+
+			resp, err := u.noFollow().PostForm(a.URL+path, hidden(page))
+			if err != nil || resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST %s: %v %v", path, resp.Status, err)
+			}
+			resp.Body.Close()
+			_, after := u.get(a.URL + "/flow?reveal=1")
+			if !strings.Contains(after, "Nothing recorded yet") || len(jwtRE.FindAllString(after, -1)) != 0 ||
+				strings.Contains(after, sess.RefreshToken) || strings.Contains(after, "Sunset over the sea") {
+				t.Fatalf("after %s the inspector still shows the previous flow:\n%.3000s", path, after)
+			}
+			for _, export := range []string{"/flow/export.md", "/flow/export.har"} {
+				if _, body := u.get(a.URL + export); strings.Contains(body, "Sunset") || strings.Contains(body, "6-7") {
+					t.Fatalf("after %s, %s still holds the previous flow", path, export)
+				}
+			}
+
+			// At ImageHost: the refresh token is refused, and every access
+			// token the recording held is inactive.
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sess.RefreshToken}}
+			req, _ := http.NewRequest("POST", a.imageHost.URL+"/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(harness.AppClientID, harness.AppClientSecret)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_grant") {
+				t.Fatalf("the old refresh token at the token endpoint: %d %s", resp.StatusCode, body)
+			}
+			for i, tok := range accessTokens {
+				if a.introspect(tok) {
+					t.Fatalf("access token %d of the old recording is still active at ImageHost", i)
+				}
+				req, _ := http.NewRequest("GET", a.imageHost.URL+"/api/photos", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("access token %d of the old recording at the photos API: %d", i, resp.StatusCode)
+				}
+			}
+		})
 	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// LabAttacker is an ImageHost account ("user:password") the lab's
 	// attacker logs in with, to inject their own authorization code.
 	LabAttacker string
+	// DemoSecrets is, for the demo only, ImageHost's demo-secrets file:
+	// where it keeps the secrets it generated instead of demo.env's
+	// published ones (demosecrets.go).
+	DemoSecrets string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -57,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.MachineClientID, "machine-client-id", "PHOTOEDITOR_MACHINE_CLIENT_ID", "", "a machine client for the workshop's client credentials demonstration"},
 		{&c.MachineClientSecret, "machine-client-secret", "PHOTOEDITOR_MACHINE_CLIENT_SECRET", "", "its secret"},
 		{&c.LabAttacker, "lab-attacker", "PHOTOEDITOR_LAB_ATTACKER", "", "lab mode: the attacker's ImageHost account, user:password"},
+		{&c.DemoSecrets, "demo-secrets", "PHOTOEDITOR_DEMO_SECRETS", "", "demo only: ImageHost's demo-secrets file; its client secrets replace the published ones, and off loopback they are required"},
 	}
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.SetOutput(stderr)

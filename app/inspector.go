@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,17 +45,26 @@ var diagram = []struct {
 
 // revealAllowed: secrets may be shown unmasked only to a browser on this
 // machine, asking on a loopback address.
-func revealAllowed(c echo.Context) bool {
-	req := c.Request()
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil || !isLoopback(host) {
-		return false
+func revealAllowed(c echo.Context) bool { return loopbackRequest(c.Request()) }
+
+// loopbackRequest reports whether a request comes from this machine and
+// names it by a loopback name or address. Both matter: a page from another
+// site that rebinds its own domain name to 127.0.0.1 (DNS rebinding) sends
+// requests from this machine, but with its own domain in Host.
+func loopbackRequest(req *http.Request) bool {
+	remote, _, err := net.SplitHostPort(req.RemoteAddr)
+	return err == nil && isLoopback(remote) && loopbackHost(req.Host)
+}
+
+// loopbackHost reports whether a Host header names this machine:
+// localhost, an address in 127.0.0.0/8 or [::1], with any port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1] // [::1] without a port
 	}
-	h := req.Host
-	if hh, _, err := net.SplitHostPort(h); err == nil {
-		h = hh
-	}
-	return isLoopback(h)
+	return isLoopback(strings.ToLower(host))
 }
 
 func isLoopback(host string) bool {
@@ -99,7 +109,7 @@ func handleInspector(p *provider, g gallery, rec *flow.Recorder) echo.HandlerFun
 				xv.FlowRef = flowRef(state)
 			}
 			if id := headerOf(ex.Response.Headers, "X-Request-Id"); id != "" {
-				xv.ImageHostLink = p.issuer + "/account#req-" + id
+				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
@@ -222,6 +232,26 @@ func handleExportHAR(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	}
 }
 
+// connectedOrLab lets a workshop button that acts at ImageHost through only
+// for a browser connected to it, or in lab mode (loopback only). Otherwise
+// anyone could have the app send requests to ImageHost, and upload there
+// as its machine client, as often as they like.
+func connectedOrLab(g gallery, lab *labSwitches) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if lab != nil {
+				return next(c)
+			}
+			if _, err := g.connection(c); errors.Is(err, errNotConnected) {
+				return redirectWithFlash(c, g.cs, "/", "Connect with ImageHost first: the workshop's buttons act at ImageHost for a connected user.")
+			} else if err != nil {
+				return g.fail(c, err)
+			}
+			return next(c)
+		}
+	}
+}
+
 // handleExpireNow serves POST /flow/expire: the app forgets that its access
 // token is still valid, so the next API call refreshes it. The token itself
 // stays valid at ImageHost until its own expiry.
@@ -294,7 +324,7 @@ func refreshFamily(exchanges []flow.Exchange) []views.FamilyEvent {
 		anchor := fmt.Sprintf("x%d", ex.Seq)
 		sent := ex.Request.Param("refresh_token")
 		switch {
-		case ex.Step == flow.StepRevoke:
+		case ex.Step == flow.StepRevoke && ex.Request.Param("token_type_hint") != "access_token":
 			out = append(out, views.FamilyEvent{Anchor: anchor, What: "revoked by the app (RFC 7009)", Tokens: short(ex.Request.Param("token")), Bad: true})
 		case ex.Step == flow.StepToken && issued(ex) != "":
 			out = append(out, views.FamilyEvent{Anchor: anchor, What: "issued with the code", Tokens: short(issued(ex))})

@@ -63,6 +63,20 @@ func labBanner(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// loopbackOnly answers only a request from this machine that names it by
+// a loopback name or address (loopbackRequest): the lab's page holds a CSRF
+// token, and a DNS-rebinding page that could read it could switch a
+// defence off.
+func loopbackOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !loopbackRequest(c.Request()) {
+			return &pageError{status: http.StatusForbidden, title: "Lab switches are local",
+				message: "The lab's switches answer only at this machine's own address, such as http://localhost.", retry: "/"}
+		}
+		return next(c)
+	}
+}
+
 // handleLab serves GET and POST /lab.
 func handleLab(cs cookieSessions, lab *labSwitches) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -1,8 +1,8 @@
 package main
 
 // Ending the connection, from either side:
-//   - Disconnect: the app revokes its refresh token at ImageHost (RFC 7009)
-//     and forgets the session.
+//   - Disconnect: the app revokes its tokens at ImageHost (RFC 7009), forgets
+//     the session, and clears the browser's recorded flow, which holds them.
 //   - Log out: Disconnect, then RP-Initiated Logout at ImageHost, which ends
 //     the user's ImageHost session too.
 //   - Back-channel logout: ImageHost tells the app that the user signed out
@@ -24,17 +24,17 @@ import (
 )
 
 // handleDisconnect serves POST /disconnect.
-func handleDisconnect(p *provider, cs cookieSessions, store *tokenstore.Store, log *slog.Logger) echo.HandlerFunc {
+func handleDisconnect(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		endLocalSession(c, p, cs, store, log)
+		endLocalSession(c, p, cs, store, rec, log)
 		return redirectWithFlash(c, cs, "/", "Disconnected: PhotoEditorApp no longer has access to your ImageHost photos.")
 	}
 }
 
 // handleLogout serves POST /logout.
-func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, baseURL string, log *slog.Logger) echo.HandlerFunc {
+func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, baseURL string, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess := endLocalSession(c, p, cs, store, log)
+		sess := endLocalSession(c, p, cs, store, rec, log)
 		if err := cs.save(c, cs.get(c)); err != nil {
 			return err
 		}
@@ -52,13 +52,23 @@ func handleLogout(p *provider, cs cookieSessions, store *tokenstore.Store, baseU
 	}
 }
 
-// endLocalSession revokes the refresh token at ImageHost and forgets the
-// session; it returns what the session was.
-func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *tokenstore.Store, log *slog.Logger) tokenstore.Session {
+// endLocalSession revokes the session's tokens at ImageHost, forgets the
+// session, and clears the browser's recorded flow; it returns what the
+// session was.
+//
+// On a shared or projected laptop the next person must find nothing usable:
+// the recording holds every token of the flow (Reveal shows them), so it
+// goes, and the flow id with it; the tokens themselves stop working at
+// ImageHost.
+func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *tokenstore.Store, rec *flow.Recorder, log *slog.Logger) tokenstore.Session {
 	ctx := c.Request().Context()
 	bs := cs.get(c)
 	id := bs.sessionID()
 	bs.clearSessionID()
+	flowID := bs.flowID()
+	bs.clearFlowID()
+	defer rec.Reset(flowID) // last: the revocations below are recorded in it
+
 	if id == "" {
 		return tokenstore.Session{}
 	}
@@ -66,9 +76,17 @@ func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *toke
 	if err != nil {
 		return sess
 	}
-	if sess.RefreshToken != "" {
-		if err := revoke(ctx, p, sess.RefreshToken); err != nil {
-			log.WarnContext(ctx, "revoke refresh token", "err", err)
+	ctx = flow.WithStep(ctx, flow.StepRevoke)
+	// RFC 7009 §2.1: revoking the refresh token revokes the grant, and so
+	// every access token issued under it, at least for whoever asks
+	// ImageHost; the access token goes on its deny list too, for a resource
+	// server that checks it.
+	for _, t := range []struct{ token, hint string }{{sess.RefreshToken, "refresh_token"}, {sess.AccessToken, "access_token"}} {
+		if t.token == "" {
+			continue
+		}
+		if err := revoke(ctx, p, p.clientID, p.clientSecret, t.token, t.hint); err != nil {
+			log.WarnContext(ctx, "revoke token", "token_type_hint", t.hint, "err", err)
 		}
 	}
 	if err := store.Delete(ctx, id); err != nil {
@@ -77,9 +95,11 @@ func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store *toke
 	return sess
 }
 
-// revoke asks ImageHost to revoke a refresh token (RFC 7009 §2.1), which
-// also ends the access tokens of the same grant.
-func revoke(ctx context.Context, p *provider, refreshToken string) error {
+// revoke asks ImageHost to revoke a token the client clientID holds (RFC
+// 7009 §2.1); hint is "refresh_token" or "access_token". Revoking a refresh
+// token also ends the access tokens of the same grant. The caller's ctx
+// says which step of the flow this is.
+func revoke(ctx context.Context, p *provider, clientID, clientSecret, token, hint string) error {
 	d, err := p.discover(ctx)
 	if err != nil {
 		return err
@@ -87,13 +107,13 @@ func revoke(ctx context.Context, p *provider, refreshToken string) error {
 	if d.revocationURL == "" {
 		return errors.New("ImageHost has no revocation endpoint")
 	}
-	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
-	req, err := http.NewRequestWithContext(flow.WithStep(ctx, flow.StepRevoke), http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.clientSecret))
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return err

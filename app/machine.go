@@ -62,7 +62,8 @@ func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientS
 		robot := staticTokens(tok.AccessToken)
 		var out []string
 		out = append(out, fmt.Sprintf("token for sub=%q (the client itself: no user), scope %q, refresh token: %v", claims.Sub, claims.Scope, tok.RefreshToken != ""))
-		if _, err := g.api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID); err != nil {
+		uploaded, err := g.api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID)
+		if err != nil {
 			out = append(out, "upload: "+err.Error())
 		}
 		list, err := g.api.List(ctx, robot)
@@ -84,6 +85,18 @@ func handleMachine(p *provider, g gallery, rec *flow.Recorder, clientID, clientS
 					out = append(out, "asking for a user's photo: ImageHost served it!")
 				}
 			}
+		}
+		// Leave nothing behind: the upload goes, and the token with it
+		// (RFC 7009), so a run of the demonstration costs ImageHost nothing.
+		if uploaded.ID != "" {
+			if err := g.api.Delete(ctx, robot, uploaded.ID); err != nil {
+				out = append(out, "removing its upload: "+err.Error())
+			} else {
+				out = append(out, "it removed its upload again")
+			}
+		}
+		if err := revoke(ctx, p, clientID, clientSecret, tok.AccessToken, "access_token"); err != nil {
+			out = append(out, "revoking its token: "+err.Error())
 		}
 		return redirectWithFlash(c, g.cs, "/flow", "Machine to machine: "+strings.Join(out, "; ")+".")
 	}

@@ -30,5 +30,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg, err = withDemoSecrets(ctx, cfg, demoSecretsWait, stdout); err != nil {
+		return err
+	}
 	return serve(ctx, cfg, stdout, stderr)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"oauthdemo/app/imagehost"
+	"oauthdemo/app/photoedit"
 	"oauthdemo/app/tokenstore"
 	"oauthdemo/views"
 )
@@ -25,6 +26,7 @@ type gallery struct {
 	store  *tokenstore.Store
 	keeper *tokenKeeper
 	api    imagehost.Client
+	editor *photoedit.Editor
 	log    *slog.Logger
 }
 
@@ -125,22 +127,24 @@ func handlePhotos(g gallery) echo.HandlerFunc {
 }
 
 // handleImage serves GET /photos/:id/image: the bytes, fetched with the
-// user's token and passed on, so the browser needs no token to show them.
+// user's token and passed on as they come, so the browser needs no token to
+// show them and the app holds no photo in memory.
 func handleImage(g gallery) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		conn, err := g.connection(c)
 		if err != nil {
 			return g.fail(c, err)
 		}
-		data, contentType, err := g.api.Image(c.Request().Context(), conn.tokens, c.Param("id"))
+		body, contentType, err := g.api.OpenImage(c.Request().Context(), conn.tokens, c.Param("id"))
 		if err != nil {
 			return g.fail(c, err)
 		}
+		defer body.Close()
 		if !strings.HasPrefix(contentType, "image/") {
 			return imageHostDown(fmt.Errorf("photo served as %q", contentType))
 		}
 		c.Response().Header().Set("Cache-Control", "private, max-age=300")
-		return c.Blob(http.StatusOK, contentType, data)
+		return c.Stream(http.StatusOK, contentType, body)
 	}
 }
 
@@ -155,14 +159,21 @@ func handleUpload(g gallery) echo.HandlerFunc {
 		if err != nil {
 			return redirectWithFlash(c, g.cs, "/photos", "Choose an image to upload.")
 		}
+		tooLarge := fmt.Sprintf("That image is larger than %d MB, the most ImageHost keeps.", imagehost.MaxImageBytes>>20)
+		if fh.Size > imagehost.MaxImageBytes {
+			return redirectWithFlash(c, g.cs, "/photos", tooLarge)
+		}
 		f, err := fh.Open()
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, 8<<20+1))
+		data, err := io.ReadAll(io.LimitReader(f, imagehost.MaxImageBytes+1))
 		if err != nil {
 			return err
+		}
+		if len(data) > imagehost.MaxImageBytes {
+			return redirectWithFlash(c, g.cs, "/photos", tooLarge)
 		}
 		_, err = g.api.Upload(c.Request().Context(), conn.tokens, fh.Filename, data, c.FormValue("title"))
 		var api *imagehost.Error

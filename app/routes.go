@@ -17,8 +17,8 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	// The OAuth flow.
 	e.POST("/connect", handleConnect(p, g.cs, rec, lab, cfg.BaseURL))
 	e.GET("/callback", handleCallback(p, g.cs, g.store, rec, lab, cfg.BaseURL, log))
-	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, log))
-	e.POST("/logout", handleLogout(p, g.cs, g.store, cfg.BaseURL, log))
+	e.POST("/disconnect", handleDisconnect(p, g.cs, g.store, rec, log))
+	e.POST("/logout", handleLogout(p, g.cs, g.store, rec, cfg.BaseURL, log))
 	e.POST("/backchannel-logout", handleBackchannelLogout(p, g.store, log))
 
 	// The photos, through ImageHost's API.
@@ -29,19 +29,21 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, g gallery, rec *flow.Recor
 	e.POST("/photos/:id/edit", handleEdit(g))
 	e.POST("/photos/:id/delete", handleDelete(g))
 
-	// Workshop mode: the flow inspector.
+	// Workshop mode: the flow inspector. Its buttons that act at ImageHost
+	// are for connected browsers (or lab mode) only.
+	atImageHost := connectedOrLab(g, lab)
 	e.GET("/flow", handleInspector(p, g, rec))
 	e.GET("/flow/export.md", handleExportMarkdown(g.cs, rec))
 	e.GET("/flow/export.har", handleExportHAR(g.cs, rec))
-	e.POST("/flow/expire", handleExpireNow(g))
+	e.POST("/flow/expire", handleExpireNow(g), atImageHost)
 	e.POST("/flow/reset", handleResetFlow(g.cs, rec))
-	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker))
-	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret))
+	e.POST("/flow/attack/:name", handleAttack(p, g, rec, lab, cfg.LabAttacker), atImageHost)
+	e.POST("/flow/machine", handleMachine(p, g, rec, cfg.MachineClientID, cfg.MachineClientSecret), atImageHost)
 
-	// Lab mode only: the app's checks' switches.
+	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(g.cs, lab))
-		e.POST("/lab", handleLab(g.cs, lab))
+		e.GET("/lab", handleLab(g.cs, lab), loopbackOnly)
+		e.POST("/lab", handleLab(g.cs, lab), loopbackOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))

@@ -12,6 +12,7 @@ import (
 
 	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
+	"oauthdemo/app/photoedit"
 	"oauthdemo/app/tokenstore"
 )
 
@@ -19,20 +20,22 @@ import (
 func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
 	// Workshop mode records the back-channel exchanges of each browser's
-	// flow, as they pass through the app's HTTP client.
+	// flow, as they pass through the app's HTTP client; under the recorder,
+	// no answer may be longer than maxResponseBytes.
 	rec := flow.NewRecorder(now)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: base, Recorder: rec}
+	recording.Transport = &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
 	g := gallery{cs: cs, store: store, log: log,
 		keeper: &tokenKeeper{store: store, provider: p, now: now},
-		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient}}
+		api:    imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
+		editor: photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait})}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

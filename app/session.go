@@ -150,6 +150,9 @@ func (b browserSession) ensureFlowID() string {
 	return id
 }
 
+// clearFlowID forgets this browser's recorded flow: the next one starts anew.
+func (b browserSession) clearFlowID() { delete(b.s.Values, keyFlow) }
+
 // Flash messages live in the cookie until the next page shows them; these
 // bounds keep the cookie's worst case small (see TestSessionCookieSize).
 const (

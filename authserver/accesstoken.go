@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/store"
 )
 
 // tokenChecker checks access tokens as only the authorization server can:
-// beyond the signature and claims any resource server can check, it knows
-// which tokens and grants were revoked. Userinfo and introspection use it.
+// beyond the signature and claims any resource server can check, it asks
+// the store, the source of truth, whether the token, its grant, its client
+// or its user was revoked. Userinfo and introspection use it.
 type tokenChecker struct {
 	issuer   string
 	keys     oauth.PublicKeys
@@ -28,19 +30,13 @@ func (tc tokenChecker) check(ctx context.Context, raw string) (oauth.AccessToken
 	if e != nil {
 		return c, e
 	}
-	revoked, err := tc.store.AccessTokenRevoked(ctx, c.ID)
+	rs, err := tc.store.RevocationsOf(ctx, revocation.Keys(c))
 	if err != nil {
-		tc.log.ErrorContext(ctx, "check deny list", "err", err)
+		tc.log.ErrorContext(ctx, "check revocations", "err", err)
 		return c, oauth.ServerError()
 	}
-	if revoked {
+	if revocation.Revokes(rs, c) {
 		return c, oauth.Errorf(oauth.CodeInvalidToken, 401, "the token was revoked")
-	}
-	if c.GrantID != "" {
-		g, err := tc.store.GrantByID(ctx, c.GrantID)
-		if err != nil || g.Revoked() {
-			return c, oauth.Errorf(oauth.CodeInvalidToken, 401, "the grant of this token was revoked")
-		}
 	}
 	return c, nil
 }

@@ -85,8 +85,16 @@ func handleRevokeApp(a authorizer, bc backchannel) http.Handler {
 			return
 		}
 		a.log.InfoContext(r.Context(), "app access revoked by user", "client_id", clientID, "user_id", who.user.ID, "grants", len(grants))
+		if len(grants) == 0 {
+			// An app the user never let in holds no session of theirs to
+			// end, and is not told: anyone could otherwise have ImageHost
+			// post to any registered URL, for any client_id they name.
+			a.activity.record(r.Context(), who.user.ID, clientID, "", "access revoked by you", "the app held no grant; consent forgotten")
+			http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+			return
+		}
 		a.activity.record(r.Context(), who.user.ID, clientID, "", "access revoked by you",
-			fmt.Sprintf("%d grant(s) and their refresh tokens revoked, consent forgotten, the app told by back-channel logout", len(grants)))
+			fmt.Sprintf("%d grant(s) and their refresh tokens and access tokens revoked, consent forgotten, the app told by back-channel logout", len(grants)))
 		// No sid: the user's sessions at the app end, whichever they are
 		// (Back-Channel Logout §2.4: sub alone names all of them).
 		bc.notify(r.Context(), []store.Client{client}, who.user.ID, "")

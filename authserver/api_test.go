@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +36,17 @@ func pngBytes(t *testing.T) []byte {
 	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// overPixelCap is a small PNG of 4001×3000 pixels, just over the cap.
+func overPixelCap(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewPaletted(image.Rect(0, 0, 4001, 3000), color.Palette{color.Black})
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -123,6 +137,9 @@ func TestPhotosAPIUploads(t *testing.T) {
 		{"png header then garbage", "broken.png", append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 40)...), http.StatusUnsupportedMediaType},
 		{"empty file", "empty.png", nil, http.StatusUnsupportedMediaType},
 		{"too large", "big.png", bytes.Repeat([]byte{1}, 11<<20), http.StatusRequestEntityTooLarge},
+		// A decompression bomb: a small file with more pixels than the
+		// photos' consumers can decode (PhotoEditorApp: 12 megapixels).
+		{"over 12 megapixels", "bomb.png", overPixelCap(t), http.StatusBadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,3 +318,142 @@ func TestPhotosAPIWithIntrospection(t *testing.T) {
 		t.Fatalf("token of a revoked grant: %s, want 401", resp.Status)
 	}
 }
+
+// TestPhotosAPIQuota: a burst of uploads, released together, stops at the
+// owner's quota, each refusal a clear JSON error; the bytes quota holds for
+// edits too.
+func TestPhotosAPIQuota(t *testing.T) {
+	const quota = 5
+	png1 := pngBytes(t)
+	ts := newTestServer(t, func(c *Config) { c.MaxPhotosPerOwner, c.MaxBytesPerOwner = quota, int64(quota*len(png1)) })
+	client := bearerClient(mintRobotToken(t, ts))
+	const n = 24
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	status := make([]int, n)
+	bodies := make([]string, n)
+	for i := range n {
+		var buf bytes.Buffer
+		ct := newMultipart(&buf, "file", "a.png", png1)
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest("POST", ts.URL+"/api/photos", &buf)
+			req.Header.Set("Content-Type", ct)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status[i], bodies[i] = resp.StatusCode, string(b)
+		})
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for i, s := range status {
+		switch {
+		case s == http.StatusCreated:
+			created++
+		case s != http.StatusForbidden || !strings.Contains(bodies[i], `"error":"quota_exceeded"`) || !strings.Contains(bodies[i], "at most 5 photos"):
+			t.Fatalf("upload %d past the quota: %d %s", i, s, bodies[i])
+		}
+	}
+	var list []struct{ ID string }
+	getJSON(t, client, ts.URL+"/api/photos", &list)
+	if created != quota || len(list) != quota {
+		t.Fatalf("%d of %d concurrent uploads succeeded and %d photos are kept, want %d", created, n, len(list), quota)
+	}
+	// The byte quota is full too: an edit that makes a photo larger is refused.
+	var buf bytes.Buffer
+	ct := newMultipart(&buf, "file", "b.png", largerPNG(t))
+	req, _ := http.NewRequest("PUT", ts.URL+"/api/photos/"+list[0].ID, &buf)
+	req.Header.Set("Content-Type", ct)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(b, "quota_exceeded") {
+		t.Fatalf("a larger edit past the byte quota: %d %s", resp.StatusCode, b)
+	}
+}
+
+// largerPNG is a valid PNG a little larger than pngBytes.
+func largerPNG(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	return buf.Bytes()
+}
+
+// TestPhotosAPIPages: the list comes a page at a time, newest first, with a
+// Link to the next page; limits are checked.
+func TestPhotosAPIPages(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.MaxPhotosPerOwner = 2 * maxPageSizeForTest })
+	client := bearerClient(mintRobotToken(t, ts))
+	var want []string
+	for i := range 7 {
+		resp := upload(t, client, ts.URL+"/api/photos", "a.png", pngBytes(t), fmt.Sprint("photo ", i))
+		var p struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		want = append([]string{p.ID}, want...) // newest first
+		ts.clock.advance(time.Second)
+	}
+	var got []string
+	next := ts.URL + "/api/photos?limit=3"
+	for pages := 0; next != ""; pages++ {
+		if pages == 3 {
+			t.Fatal("the pages do not end")
+		}
+		resp, err := client.Get(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if len(page) > 3 {
+			t.Fatalf("a page of %d photos, limit 3", len(page))
+		}
+		for _, p := range page {
+			got = append(got, p.ID)
+		}
+		next = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			target, rel, _ := strings.Cut(link, ">; ")
+			if rel != `rel="next"` || !strings.HasPrefix(target, "</api/photos?") {
+				t.Fatalf("Link: %q", link)
+			}
+			next = ts.URL + strings.TrimPrefix(target, "<")
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paged through %v, want %v", got, want)
+	}
+	resp := apiCall(t, "GET", ts.URL+"/api/photos", mintRobotToken(t, ts))
+	if b := body(t, resp); resp.Header.Get("Link") != "" || strings.Count(b, `"id"`) != 7 {
+		t.Fatalf("the default page (50) should hold all 7, with no Link: %q", resp.Header.Get("Link"))
+	}
+	for _, q := range []string{"limit=0", "limit=-1", "limit=ten", "cursor=not-a-cursor", "cursor=" + "eA"} {
+		resp := apiCall(t, "GET", ts.URL+"/api/photos?"+q, mintRobotToken(t, ts))
+		if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "invalid_request") {
+			t.Fatalf("?%s: %d %s", q, resp.StatusCode, b)
+		}
+	}
+	// Asking for more than the most gives the most.
+	for range maxPageSizeForTest - 7 + 1 {
+		upload(t, client, ts.URL+"/api/photos", "a.png", pngBytes(t), "more").Body.Close()
+	}
+	resp = apiCall(t, "GET", ts.URL+"/api/photos?limit=100000", mintRobotToken(t, ts))
+	if b := body(t, resp); strings.Count(b, `"id"`) != maxPageSizeForTest || resp.Header.Get("Link") == "" {
+		t.Fatalf("limit=100000 gave %d photos, want %d and a Link", strings.Count(b, `"id"`), maxPageSizeForTest)
+	}
+}
+
+// maxPageSizeForTest is the photos API's largest page.
+const maxPageSizeForTest = 100

@@ -214,39 +214,29 @@ func hasPrompt(req store.AuthRequest, p string) bool {
 }
 
 // proceed takes a stored request one step further: to login, to consent, or
-// to the code. who is the browser's login session, if signedIn.
+// to the code, as next says. who is the browser's login session, if signedIn.
 func (a authorizer) proceed(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, who signedIn, signedIn bool) {
-	// A login that happened for this very request satisfies prompt=login
-	// and max_age; an older session may not.
-	loggedInForThis := signedIn && req.UserID == who.user.ID
-	needLogin := !signedIn
-	if signedIn && !loggedInForThis {
-		needLogin = hasPrompt(req, "login") || hasPrompt(req, "select_account") ||
-			(req.MaxAge >= 0 && a.now().Sub(who.session.AuthTime) > time.Duration(req.MaxAge)*time.Second)
+	st, err := a.next(r, req, who, signedIn)
+	if err != nil {
+		internalError(w, r, a.log, "next stage", err)
+		return
 	}
-	if needLogin {
+	switch st {
+	case stageLogin:
 		if hasPrompt(req, "none") {
 			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeLoginRequired, 400, "the user is not signed in"))
 			return
 		}
 		http.Redirect(w, r, "/login?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
-		return
-	}
-
-	missing, err := a.missingConsent(r, who.user, req)
-	if err != nil {
-		internalError(w, r, a.log, "read consent", err)
-		return
-	}
-	if len(missing) > 0 || hasPrompt(req, "consent") {
+	case stageConsent:
 		if hasPrompt(req, "none") {
 			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeConsentRequired, 400, "the user has not allowed this application yet"))
 			return
 		}
 		http.Redirect(w, r, "/consent?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
-		return
+	case stageCode:
+		a.issueCode(w, r, req, who)
 	}
-	a.issueCode(w, r, req, who)
 }
 
 // missingConsent returns the requested scopes the user has not granted yet.
@@ -264,17 +254,37 @@ func (a authorizer) missingConsent(r *http.Request, user store.User, req store.A
 
 // finishWithError ends the request and sends err back to the client.
 func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, e *oauth.Error) {
+	if !a.end(w, r, req) {
+		return
+	}
 	if who, ok := a.sessions.current(r); ok {
 		a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "authorization ended with an error", e.Code+": "+e.Description)
-	}
-	if err := a.store.DeleteAuthRequest(r.Context(), req.ID); err != nil {
-		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
 	}
 	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
 }
 
+// end ends the pending request, so that it answers once: a consent form
+// posted twice (a double click, a replay) must not give two codes. It
+// reports false, having answered with an error page, when the request had
+// ended already.
+func (a authorizer) end(w http.ResponseWriter, r *http.Request, req store.AuthRequest) bool {
+	err := a.store.DeleteAuthRequest(r.Context(), req.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		errorPage(w, r, http.StatusBadRequest, "This sign-in has expired",
+			"It was finished already. Go back to the application and start again.", oauth.CodeInvalidRequest)
+		return false
+	} else if err != nil {
+		internalError(w, r, a.log, "end auth request", err)
+		return false
+	}
+	return true
+}
+
 // issueCode ends the request with an authorization code (RFC 6749 §4.1.2).
 func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.AuthRequest, who signedIn) {
+	if !a.end(w, r, req) {
+		return
+	}
 	sess, user := who.session, who.user
 	code := oauth.NewToken()
 	err := a.store.SaveAuthCode(r.Context(), store.AuthCode{
@@ -297,9 +307,6 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 	if err != nil {
 		internalError(w, r, a.log, "save auth code", err)
 		return
-	}
-	if err := a.store.DeleteAuthRequest(r.Context(), req.ID); err != nil {
-		a.log.WarnContext(r.Context(), "delete auth request", "err", err)
 	}
 	a.log.InfoContext(r.Context(), "authorization code issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
 	pkce := "without PKCE"
@@ -331,7 +338,12 @@ func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id st
 		return req, store.Client{}, false
 	}
 	client, err := a.store.ClientByID(r.Context(), req.ClientID)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted while the user was signing in: nothing may go back to it.
+		errorPage(w, r, http.StatusBadRequest, "This application was removed",
+			"The application that asked to sign you in is no longer registered with ImageHost.", oauth.CodeInvalidRequest)
+		return req, store.Client{}, false
+	} else if err != nil {
 		internalError(w, r, a.log, "load client", fmt.Errorf("client %s: %w", req.ClientID, err))
 		return req, store.Client{}, false
 	}

@@ -33,11 +33,11 @@ type benchServer struct {
 func newBenchServer(b *testing.B) benchServer { return benchServerOf(b, newTestServer(b)) }
 
 func benchServerOf(tb testing.TB, ts *testServer) benchServer {
-	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.clock.now)
+	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.revoked, ts.clock.now)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.activity, ts.clock.now, discardLogger())}
+	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())}
 }
 
 // onEachStore runs bench on SQLite, then on PostgreSQL.

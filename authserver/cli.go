@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
@@ -70,6 +71,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if username == "" {
 			return errors.New("users add: -username is required; the password is read from standard input")
 		}
+		if len(username) > maxUsernameLength {
+			return fmt.Errorf("users add: a username has at most %d characters", maxUsernameLength)
+		}
 		pw, err := bufio.NewReader(stdin).ReadString('\n')
 		pw = strings.TrimRight(pw, "\r\n")
 		if (err != nil && err != io.EOF) || len(pw) < 8 {
@@ -99,10 +103,10 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return fmt.Errorf("users remove %q: %w", username, err)
 		}
-		if err := st.DeleteUser(ctx, u.ID); err != nil {
+		if err := st.DeleteUser(ctx, u.ID, time.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed user %s\n", username)
+		fmt.Fprintf(stdout, "removed user %s (a running server refuses their access tokens within a second)\n", username)
 	default:
 		return fmt.Errorf("unknown command users %q (want add, list or remove)", verb)
 	}
@@ -111,7 +115,7 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 
 func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var id, name, scope, backchannel string
-	var public bool
+	var public, resourceServer, off bool
 	var ttl time.Duration
 	var redirects, postLogout, grants stringList
 	verb, st, err := subcommand(ctx, "clients", args, getenv, stderr, func(fs *flag.FlagSet) {
@@ -120,6 +124,8 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		fs.StringVar(&scope, "scope", "", "scopes the client may ask for (default: all)")
 		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "where to post logout tokens")
 		fs.BoolVar(&public, "public", false, "a public client: no secret, PKCE required")
+		fs.BoolVar(&resourceServer, "resource-server", false, "add: a resource server, which may introspect every client's tokens (RFC 7662 §4)")
+		fs.BoolVar(&off, "off", false, "set-resource-server: clear the flag instead")
 		fs.DurationVar(&ttl, "access-token-ttl", 0, "access token lifetime for this client (default: the server's)")
 		fs.Var(&redirects, "redirect-uri", "registered redirect URI (repeatable)")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "registered post-logout redirect URI (repeatable)")
@@ -139,14 +145,19 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if public {
 			md.TokenEndpointAuthMethod = "none"
 		}
-		c, e := newClientFromMetadata(&md)
+		// The operator may name any address; the running server still
+		// checks it against its own policy at every call.
+		c, e := newClientFromMetadata(&md, outbound.Policy{AllowLoopback: true, AllowLAN: true})
 		if e != nil {
 			return fmt.Errorf("clients add: %s", e.Description)
 		}
 		if ttl < 0 || ttl > 24*time.Hour {
 			return errors.New("clients add: -access-token-ttl must be between 0 and 24h")
 		}
-		c.ID, c.AccessTokenTTL, c.CreatedAt = id, ttl, time.Now()
+		if resourceServer && public {
+			return errors.New("clients add: a resource server must authenticate to introspect; it cannot be -public")
+		}
+		c.ID, c.AccessTokenTTL, c.ResourceServer, c.CreatedAt = id, ttl, resourceServer, time.Now()
 		if c.ID == "" {
 			c.ID = oauth.NewID()
 		}
@@ -174,16 +185,37 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			if c.Public() {
 				kind = "public"
 			}
+			if c.ResourceServer {
+				kind += ",resource-server"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
 		}
 		return tw.Flush()
+	case "set-resource-server":
+		// Only the operator decides which clients are resource servers;
+		// registration and the developer console never can.
+		c, err := st.ClientByID(ctx, id)
+		if err != nil {
+			return fmt.Errorf("clients set-resource-server %q: %w", id, err)
+		}
+		if c.Public() && !off {
+			return fmt.Errorf("clients set-resource-server %q: a public client cannot authenticate to introspect", id)
+		}
+		if err := st.SetClientResourceServer(ctx, id, !off); err != nil {
+			return fmt.Errorf("clients set-resource-server %q: %w", id, err)
+		}
+		if off {
+			fmt.Fprintf(stdout, "client %s is no longer a resource server: introspection tells it about its own tokens only\n", id)
+		} else {
+			fmt.Fprintf(stdout, "client %s is a resource server: introspection tells it about every client's tokens\n", id)
+		}
 	case "remove":
-		if err := st.DeleteClient(ctx, id); err != nil {
+		if err := st.DeleteClient(ctx, id, time.Now()); err != nil {
 			return fmt.Errorf("clients remove %q: %w", id, err)
 		}
-		fmt.Fprintf(stdout, "removed client %s\n", id)
+		fmt.Fprintf(stdout, "removed client %s (a running server refuses its access tokens within a second)\n", id)
 	default:
-		return fmt.Errorf("unknown command clients %q (want add, list or remove)", verb)
+		return fmt.Errorf("unknown command clients %q (want add, list, set-resource-server or remove)", verb)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"oauthdemo/authserver/store"
 )
 
 // Config is everything ImageHost can be told at start-up. Each field has a
@@ -22,12 +24,19 @@ type Config struct {
 	DatabaseURL        string        // a postgres:// URL; empty: SQLite in DataDir
 	InitialAccessToken string        // guards dynamic client registration; empty turns it off
 	AccessTokenTTL     time.Duration // default lifetime of access tokens
+	MaxAccessTokenTTL  time.Duration // no access token lives longer, whatever its client asked for
 	IDTokenTTL         time.Duration
 	RefreshTokenTTL    time.Duration
 	CodeTTL            time.Duration
 	SessionTTL         time.Duration
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+
+	// What each owner (a user, or a client for itself) may keep at the
+	// photos API: without a bound, anyone with a token could fill the disk.
+	MaxPhotosPerOwner int
+	MaxBytesPerOwner  int64
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
@@ -57,6 +66,30 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 	}
 	text := func(p *string) func(string) error { return func(s string) error { *p = s; return nil } }
+	number := func(p *int) func(string) error {
+		return func(s string) error {
+			v, err := strconv.Atoi(s)
+			*p = v
+			return err
+		}
+	}
+	// byteSize reads 100MB, 512KB, 1GB (powers of 1024) or a number of bytes.
+	byteSize := func(p *int64) func(string) error {
+		return func(s string) error {
+			digits, unit := s, int64(1)
+			for suffix, u := range map[string]int64{"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30} {
+				if d, ok := strings.CutSuffix(s, suffix); ok {
+					digits, unit = d, u
+				}
+			}
+			v, err := strconv.ParseInt(digits, 10, 64)
+			if err == nil && (v < 0 || v > (1<<62)/unit) {
+				err = errors.New("out of range")
+			}
+			*p = v * unit
+			return err
+		}
+	}
 	vars := []configVar{
 		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
 		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
@@ -64,15 +97,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"database-url", "IMAGEHOST_DATABASE_URL", "", "PostgreSQL database as a postgres:// URL, for several instances (empty: SQLite in the data directory)", text(&c.DatabaseURL), false},
 		{"initial-access-token", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "", "bearer token required for dynamic client registration (empty: registration off)", text(&c.InitialAccessToken), false},
 		{"access-token-ttl", "IMAGEHOST_ACCESS_TOKEN_TTL", "5m", "access token lifetime (e.g. 30s for workshops)", durations(&c.AccessTokenTTL), false},
+		{"max-access-token-ttl", "IMAGEHOST_MAX_ACCESS_TOKEN_TTL", "1h", "longest access token lifetime a client may choose (at most 24h)", durations(&c.MaxAccessTokenTTL), false},
 		{"id-token-ttl", "IMAGEHOST_ID_TOKEN_TTL", "1h", "ID token lifetime", durations(&c.IDTokenTTL), false},
 		{"refresh-token-ttl", "IMAGEHOST_REFRESH_TOKEN_TTL", "720h", "refresh token lifetime", durations(&c.RefreshTokenTTL), false},
 		{"code-ttl", "IMAGEHOST_CODE_TTL", "1m", "authorization code lifetime", durations(&c.CodeTTL), false},
 		{"session-ttl", "IMAGEHOST_SESSION_TTL", "12h", "login session lifetime", durations(&c.SessionTTL), false},
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
+		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
+			return err
+		}, true},
+		{"allow-lan-uris", "IMAGEHOST_ALLOW_LAN_URIS", "false", "let back-channel logout URIs point into private networks and this machine (a workshop LAN)", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.AllowLANURIs = v
 			return err
 		}, true},
 		{"lab", "IMAGEHOST_LAB", "false", "lab mode: defences can be switched off at /lab (loopback only)", func(s string) error {
@@ -134,11 +175,19 @@ func (c Config) Validate() error {
 			return fmt.Errorf("issuer %q must have no query, fragment or trailing slash", c.Issuer)
 		}
 	}
-	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
+	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "max-access-token-ttl": c.MaxAccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
 		"refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "session-ttl": c.SessionTTL} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %v", name, d)
 		}
+	}
+	// The store keeps revocations for store.RevocationRetention: a token
+	// living longer could outlive the record of its revocation.
+	if c.MaxAccessTokenTTL > store.RevocationRetention {
+		return fmt.Errorf("max-access-token-ttl must be at most %v", store.RevocationRetention)
+	}
+	if c.AccessTokenTTL > c.MaxAccessTokenTTL {
+		return fmt.Errorf("access-token-ttl %v is longer than max-access-token-ttl %v", c.AccessTokenTTL, c.MaxAccessTokenTTL)
 	}
 	if c.CodeTTL > 10*time.Minute {
 		// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10
@@ -156,6 +205,9 @@ func (c Config) Validate() error {
 	}
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
+	}
+	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
+		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
 	if c.Lab && !loopbackOnly(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
@@ -176,5 +228,5 @@ func (c Config) resource() string { return c.Issuer + "/api" }
 
 // maxTokenTTL is how long a retired signing key must stay published.
 func (c Config) maxTokenTTL() time.Duration {
-	return max(c.AccessTokenTTL, c.IDTokenTTL, 24*time.Hour)
+	return max(c.MaxAccessTokenTTL, c.IDTokenTTL, 24*time.Hour)
 }

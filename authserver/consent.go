@@ -21,6 +21,12 @@ func handleConsentPage(a authorizer) http.Handler {
 		if !ok {
 			return
 		}
+		if st, err := a.next(r, req, who, true); err != nil || st != stageConsent {
+			// Nothing to ask, or something to do first: the request goes
+			// where its stage says.
+			a.proceed(w, r, req, client, who, true)
+			return
+		}
 		requested, _ := oauth.ParseScope(req.Scope)
 		missing, err := a.missingConsent(r, who.user, req)
 		if err != nil {
@@ -57,8 +63,14 @@ func handleConsent(a authorizer) http.Handler {
 				"Go back to the application and start again.", oauth.CodeInvalidRequest)
 			return
 		}
-		req, _, who, ok := a.consentContext(w, r, r.PostForm.Get("request"))
+		req, client, who, ok := a.consentContext(w, r, r.PostForm.Get("request"))
 		if !ok {
+			return
+		}
+		if st, err := a.next(r, req, who, true); err != nil || st == stageLogin {
+			// The login this answer rests on is missing, stale or another
+			// session's: sign in first.
+			a.proceed(w, r, req, client, who, true)
 			return
 		}
 		switch r.PostForm.Get("decision") {
@@ -95,8 +107,8 @@ func handleConsent(a authorizer) http.Handler {
 	})
 }
 
-// consentContext loads the pending request and checks that the signed-in
-// user is the one who logged in for it.
+// consentContext loads the pending request and the browser's session. The
+// caller must still ask next whether the request has reached consent.
 func (a authorizer) consentContext(w http.ResponseWriter, r *http.Request, id string) (store.AuthRequest, store.Client, signedIn, bool) {
 	req, client, ok := a.pendingRequest(w, r, id)
 	if !ok {
@@ -105,11 +117,6 @@ func (a authorizer) consentContext(w http.ResponseWriter, r *http.Request, id st
 	who, ok := a.sessions.current(r)
 	if !ok {
 		http.Redirect(w, r, "/login?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
-		return req, client, who, false
-	}
-	if req.UserID != "" && req.UserID != who.user.ID {
-		errorPage(w, r, http.StatusBadRequest, "Signed in as someone else",
-			"You signed in as another user in the meantime. Go back to the application and start again.", oauth.CodeInvalidRequest)
 		return req, client, who, false
 	}
 	return req, client, who, true

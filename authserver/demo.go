@@ -2,7 +2,8 @@ package main
 
 // The demo's seed data: users, the PhotoEditorApp client, a machine client
 // and a few photos. The values come from configuration (demo.env for
-// `go tool task demo`). Users and their photos are seeded on the demo's
+// `go tool task demo`), or, on a network, are generated (demosecrets.go).
+// Users and their photos are seeded on the demo's
 // first run only (the database remembers it); the clients are brought in
 // line with the configuration on every run, since PhotoEditorApp's settings
 // depend on them.
@@ -32,7 +33,7 @@ const (
 	demoM2MClientID = "photo-sync"
 )
 
-func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) error {
+func seedDemo(ctx context.Context, cfg Config, st store.Store, secrets demoSecrets, out io.Writer) error {
 	now := time.Now()
 	seededAt, err := st.DemoSeededAt(ctx)
 	firstRun := errors.Is(err, store.ErrNotFound)
@@ -40,6 +41,13 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 		return err
 	}
 	fmt.Fprintln(out, "Demo data:")
+	switch {
+	case secrets.file != "" && len(secrets.fresh) > 0:
+		fmt.Fprintf(out, "  ImageHost listens on %s, beyond this machine: demo.env's published secrets are refused.\n"+
+			"  These were generated, are shown this once, and are kept in %s.\n", cfg.Addr, secrets.file)
+	case secrets.file != "":
+		fmt.Fprintf(out, "  Secrets generated for a network address, kept in %s.\n", secrets.file)
+	}
 	for _, entry := range strings.Split(cfg.DemoUsers, ",") {
 		username, pw, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		if !ok || username == "" || pw == "" {
@@ -53,7 +61,15 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 			fmt.Fprintf(out, "  user    %-14s (%s)\n", username, note)
 			continue
 		}
-		fmt.Fprintf(out, "  user    %-14s password %-14s (%s)\n", username, pw, note)
+		if u, err := st.UserByUsername(ctx, username); err != nil {
+			return err
+		} else if reset, err := resetPublishedPassword(ctx, st, secrets, u, pw); err != nil {
+			return err
+		} else if reset {
+			note += "; its published password replaced"
+			secrets.fresh[pw] = true // shown, this once
+		}
+		fmt.Fprintf(out, "  user    %-14s password %-14s (%s)\n", username, secrets.show(pw), note)
 	}
 	// Marked only once every user is in: a first run cut short seeds again.
 	if firstRun {
@@ -68,16 +84,16 @@ func seedDemo(ctx context.Context, cfg Config, st store.Store, out io.Writer) er
 		BackchannelLogoutURI:   cfg.DemoAppURL + "/backchannel-logout",
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		Scope:                  "openid profile email offline_access photos.read photos.write", CreatedAt: now}
-	if err := seedClient(ctx, st, app, cfg.DemoAppClientSecret, out); err != nil {
+	if err := seedClient(ctx, st, app, cfg.DemoAppClientSecret, secrets.show, out); err != nil {
 		return err
 	}
 	m2m := store.Client{ID: demoM2MClientID, Name: "Photo Sync Robot", GrantTypes: []string{"client_credentials"},
 		Scope: "photos.read photos.write", CreatedAt: now}
-	if err := seedClient(ctx, st, m2m, cfg.DemoM2MClientSecret, out); err != nil {
+	if err := seedClient(ctx, st, m2m, cfg.DemoM2MClientSecret, secrets.show, out); err != nil {
 		return err
 	}
 	if cfg.InitialAccessToken != "" {
-		fmt.Fprintf(out, "  registration initial access token: %s\n", cfg.InitialAccessToken)
+		fmt.Fprintf(out, "  registration initial access token: %s\n", secrets.show(cfg.InitialAccessToken))
 	}
 	return nil
 }
@@ -123,7 +139,7 @@ func seedUser(ctx context.Context, st store.Store, username, pw string, now time
 		at := now.Add(time.Duration(i) * time.Second)
 		p := store.Photo{ID: oauth.NewID(), Owner: u.ID, Title: art.title, ContentType: "image/png",
 			Data: data, Size: len(data), CreatedAt: at, UpdatedAt: at}
-		if err := st.CreatePhoto(ctx, p); err != nil {
+		if err := st.CreatePhoto(ctx, p, store.Quota{}); err != nil {
 			return false, fmt.Errorf("create photo for %s: %w", username, err)
 		}
 	}
@@ -132,7 +148,8 @@ func seedUser(ctx context.Context, st store.Store, username, pw string, now time
 
 // seedClient creates c, or updates its secret to the configured one. With
 // no configured secret, a new client gets a generated one, printed once.
-func seedClient(ctx context.Context, st store.Store, c store.Client, secret string, out io.Writer) error {
+// show is how a secret appears in the output.
+func seedClient(ctx context.Context, st store.Store, c store.Client, secret string, show func(string) string, out io.Writer) error {
 	existing, err := st.ClientByID(ctx, c.ID)
 	switch {
 	case err == nil && secret != "" && !oauth.TokenMatches(secret, existing.SecretHash):
@@ -153,6 +170,8 @@ func seedClient(ctx context.Context, st store.Store, c store.Client, secret stri
 	}
 	if secret == "" {
 		secret = "(set when it was created)"
+	} else {
+		secret = show(secret)
 	}
 	fmt.Fprintf(out, "  client  %-14s secret   %s\n", c.ID, secret)
 	return nil

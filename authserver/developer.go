@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/store"
 )
@@ -81,8 +82,10 @@ func (a authorizer) developerForm(w http.ResponseWriter, r *http.Request) (signe
 	return a.requireUser(w, r)
 }
 
-// handleCreateClient serves POST /developer/clients.
-func handleCreateClient(a authorizer) http.Handler {
+// handleCreateClient serves POST /developer/clients. A chosen access-token
+// lifetime may not exceed maxTTL, the server's cap; URIs that ImageHost
+// calls keep to policy, as for dynamic registration.
+func handleCreateClient(a authorizer, maxTTL time.Duration, policy outbound.Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, ok := a.developerForm(w, r)
 		if !ok {
@@ -106,15 +109,15 @@ func handleCreateClient(a authorizer) http.Handler {
 			fail("Give the app a name.")
 			return
 		}
-		client, e := newClientFromMetadata(&md)
+		client, e := newClientFromMetadata(&md, policy)
 		if e != nil {
 			fail(e.Description + ".")
 			return
 		}
 		if s := strings.TrimSpace(vm.FormTTL); s != "" {
 			secs, err := strconv.Atoi(s)
-			if err != nil || secs < 5 || secs > 24*3600 {
-				fail("The access token lifetime must be a number of seconds from 5 to 86400.")
+			if maxSecs := int(maxTTL / time.Second); err != nil || secs < 5 || secs > maxSecs {
+				fail(fmt.Sprintf("The access token lifetime must be a number of seconds from 5 to %d.", maxSecs))
 				return
 			}
 			client.AccessTokenTTL = time.Duration(secs) * time.Second
@@ -168,14 +171,15 @@ func handleRotateSecret(a authorizer) http.Handler {
 }
 
 // handleDeleteClient serves POST /developer/clients/{id}/delete, which also
-// ends every grant and token of the client.
+// ends every grant and token of the client: the store records the client
+// as revoked, and the photos API refuses its tokens at once.
 func handleDeleteClient(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, c, ok := a.clientForm(w, r)
 		if !ok {
 			return
 		}
-		if err := a.store.DeleteClient(r.Context(), c.ID); err != nil {
+		if err := a.store.DeleteClient(r.Context(), c.ID, a.now()); err != nil {
 			internalError(w, r, a.log, "delete client", err)
 			return
 		}

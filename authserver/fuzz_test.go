@@ -24,11 +24,11 @@ func fuzzHandler(f *testing.F) http.Handler {
 // serverHandler builds ts's handler again, for in-process calls that skip
 // the network: fuzzing makes many thousands of requests.
 func serverHandler(f *testing.F, ts *testServer) http.Handler {
-	apiTokens, err := newAPITokenVerifier(f.Context(), ts.cfg, ts.store, ts.keys, ts.clock.now)
+	apiTokens, err := newAPITokenVerifier(f.Context(), ts.cfg, ts.store, ts.keys, ts.revoked, ts.clock.now)
 	if err != nil {
 		f.Fatal(err)
 	}
-	return newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.activity, ts.clock.now, discardLogger())
+	return newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())
 }
 
 func serveFuzz(t *testing.T, h http.Handler, req *http.Request) {

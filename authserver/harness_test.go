@@ -18,6 +18,7 @@ import (
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/password"
+	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 	"oauthdemo/authserver/store/sqlite"
@@ -63,18 +64,23 @@ type testServer struct {
 	store    store.Store
 	keys     *signing.KeySet
 	clock    *testClock
+	dataDir  string      // holds imagehost.db, for the operator's command line; "" on another store
 	logs     *syncBuffer // everything the server logged
 	activity *activityLog
+	revoked  *revocation.Set
 }
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "imagehost.db"))
+	dataDir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return newTestServerOn(t, st, configure...)
+	ts := newTestServerOn(t, st, configure...)
+	ts.dataDir = dataDir
+	return ts
 }
 
 // newTestServerOn is newTestServer on an empty store the caller opened and
@@ -103,19 +109,25 @@ func newTestServerOn(t testing.TB, st store.Store, configure ...func(*Config)) *
 		t.Fatal(err)
 	}
 	ts.seed()
-	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, ts.keys, ts.clock.now)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logTo io.Writer = ts.logs
 	if testing.Verbose() {
 		logTo = io.MultiWriter(ts.logs, testWriter{t})
 	}
 	log := slog.New(slog.NewTextHandler(logTo, nil))
+	ts.revoked, err = revocation.Load(ctx, st, ts.clock.now, cfg.MaxAccessTokenTTL, revocation.DefaultLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, ts.keys, ts.revoked, ts.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	actCtx, stopActivity := context.WithCancel(context.Background())
 	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
-	t.Cleanup(func() { stopActivity(); <-ts.activity.stopped }) // runs before the store closes
-	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.activity, ts.clock.now, log)
+	followed := make(chan struct{})
+	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
+	t.Cleanup(func() { stopActivity(); <-ts.activity.stopped; <-followed }) // runs before the store closes
+	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return ts

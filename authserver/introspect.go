@@ -1,7 +1,10 @@
 package main
 
-// Token introspection: RFC 7662. A resource server (any authenticated
-// confidential client) asks whether a token is active and what it allows.
+// Token introspection: RFC 7662. A resource server asks whether a token is
+// active and what it allows. Any confidential client may ask, but only about
+// its own tokens, unless the operator marked it as a resource server
+// ("authserver clients set-resource-server"): a client registered in the
+// console must not learn who is behind another app's token.
 
 import (
 	"net/http"
@@ -45,24 +48,38 @@ func handleIntrospect(tc tokenChecker) http.Handler {
 		}
 		// The token_type_hint only says where to look first (RFC 7662 §2.1);
 		// both kinds are cheap to tell apart, so it is not needed.
+		//
+		// RFC 7662 §4: the server "SHOULD require protected resources to be
+		// specifically authorized to call the introspection endpoint". A
+		// client that is not learns about its own tokens only; of any other
+		// it hears what §2.3 prescribes for "a token the protected resource
+		// is not allowed to know about": "active" set to false.
+		mayKnow := func(issuedTo string) bool { return issuedTo == client.ID || client.ResourceServer }
 		resp := introspection{Active: false}
-		if claims, e := tc.check(r.Context(), token); e == nil {
+		claims, e := tc.check(r.Context(), token)
+		switch {
+		case e == nil && mayKnow(claims.ClientID):
 			resp = introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer",
 				Exp: claims.Expiry.Time().Unix(), Iat: claims.IssuedAt.Time().Unix(), Sub: claims.Subject,
 				Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID}
 			if u, err := tc.store.UserByID(r.Context(), claims.Subject); err == nil {
 				resp.Username = u.Username
 			}
-		} else if e.Status >= 500 {
+		case e == nil:
+			// Another client's access token: inactive, to this caller.
+		case e.Status >= 500:
 			oauth.WriteError(w, e)
 			return
-		} else if rt, g, err := tc.store.RefreshToken(r.Context(), oauth.HashToken(token)); err == nil &&
-			g.ClientID == client.ID && !g.Revoked() && rt.UsedAt.IsZero() && tc.now().Before(rt.ExpiresAt) {
-			// A refresh token is only ever shown to the client that holds it.
-			resp = introspection{Active: true, Scope: rt.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
-				Exp: rt.ExpiresAt.Unix(), Iat: rt.IssuedAt.Unix(), Sub: g.UserID, Iss: tc.issuer}
-			if u, err := tc.store.UserByID(r.Context(), g.UserID); err == nil {
-				resp.Username = u.Username
+		default:
+			// Not an access token; perhaps a refresh token, which is only
+			// ever shown to the client that holds it.
+			if rt, g, err := tc.store.RefreshToken(r.Context(), oauth.HashToken(token)); err == nil &&
+				g.ClientID == client.ID && !g.Revoked() && rt.UsedAt.IsZero() && tc.now().Before(rt.ExpiresAt) {
+				resp = introspection{Active: true, Scope: rt.Scope, ClientID: g.ClientID, TokenType: "refresh_token",
+					Exp: rt.ExpiresAt.Unix(), Iat: rt.IssuedAt.Unix(), Sub: g.UserID, Iss: tc.issuer}
+				if u, err := tc.store.UserByID(r.Context(), g.UserID); err == nil {
+					resp.Username = u.Username
+				}
 			}
 		}
 		// RFC 7662 §2.2: for an inactive token, "the authorization server

@@ -9,6 +9,7 @@ package main
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"oauthdemo/authserver/oauth"
@@ -57,6 +58,33 @@ func (l *labSwitches) set(defence string, on bool) {
 func loopbackOnly(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && isLoopback(host)
+}
+
+// loopbackHostOnly answers only requests whose Host header names this
+// machine's loopback: localhost, 127.0.0.0/8 or [::1], with any port.
+// Listening on loopback is not enough: a page on another site can rebind
+// its own host name to 127.0.0.1 (DNS rebinding), and the browser then lets
+// it read what ImageHost answers, the lab's CSRF token included, and post
+// a switch. Such requests still carry the other site's name as their Host.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			errorPage(w, r, http.StatusForbidden, "The lab answers on this machine only",
+				"Open it as http://localhost or http://127.0.0.1, on the machine that runs ImageHost.", oauth.CodeAccessDenied)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header (host, or host:port) names a
+// loopback address or localhost.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]") // no port
+	}
+	return strings.EqualFold(host, "localhost") || isLoopback(host)
 }
 
 // withLabBanner marks every request's context as lab mode, for the

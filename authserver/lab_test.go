@@ -78,3 +78,65 @@ func TestNoLabOutsideLabMode(t *testing.T) {
 		t.Fatalf("lab mode on a public address: %v", err)
 	}
 }
+
+// TestLabAnswersOnlyLoopbackNames: a page on another site that rebinds its
+// own host name to 127.0.0.1 (DNS rebinding) reaches the lab with that name
+// in the Host header, and can read what the lab answers it: the page, its
+// CSRF token and cookie, then post a switch. The lab must answer such a
+// request with neither the page nor a switch.
+func TestLabAnswersOnlyLoopbackNames(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Lab = true })
+	b := ts.browser()
+	form := formValues(t, body(t, b.get("/lab")))
+	form.Set("defence", defencePKCE)
+	form.Set("on", "false")
+	// The rebinding page's requests: its own Host, and a CSRF cookie and
+	// token that match (on its own origin it could read both).
+	do := func(method, host string) (*http.Response, string) {
+		t.Helper()
+		var r io.Reader
+		if method == http.MethodPost {
+			r = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, ts.URL+"/lab", r)
+		req.Host = host
+		req.AddCookie(&http.Cookie{Name: csrfCookie, Value: form.Get(csrfField)})
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body(t, resp)
+	}
+	for _, host := range []string{"attacker.example", "attacker.example:9090", "localhost.attacker.example",
+		"127.0.0.1.nip.io:9090", "0.0.0.0:9090"} {
+		resp, page := do(http.MethodGet, host)
+		if resp.StatusCode < 400 || resp.StatusCode > 499 || strings.Contains(page, `name="csrf_token"`) {
+			t.Errorf("GET /lab with Host %q: %d, want a 4xx page without the form", host, resp.StatusCode)
+		}
+		if resp, _ := do(http.MethodPost, host); resp.StatusCode < 400 || resp.StatusCode > 499 {
+			t.Errorf("POST /lab with Host %q: %d, want 4xx", host, resp.StatusCode)
+		}
+	}
+	if !ts.labOn(t, b, defencePKCE) {
+		t.Fatal("a forged Host switched PKCE off")
+	}
+	for _, host := range []string{"localhost", "LOCALHOST:9090", "127.0.0.1:9090", "127.1.2.3", "[::1]:9090", "[::1]"} {
+		if resp, _ := do(http.MethodGet, host); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /lab with Host %q: %d, want 200", host, resp.StatusCode)
+		}
+	}
+}
+
+// labOn reads a switch off the lab page.
+func (ts *testServer) labOn(t *testing.T, b *browser, defence string) bool {
+	t.Helper()
+	page := body(t, b.get("/lab"))
+	i := strings.Index(page, `value="`+defence+`"`)
+	if i < 0 {
+		t.Fatalf("the lab page has no switch %q", defence)
+	}
+	return !strings.Contains(page[i:min(len(page), i+400)], `name="on" value="true"`)
+}

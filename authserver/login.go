@@ -5,6 +5,7 @@ package main
 // these are the rules RFC 9700 and OWASP give for doing it safely.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -20,16 +21,95 @@ import (
 	"oauthdemo/authserver/throttle"
 )
 
-// loginThrottle limits failed sign-ins per account and per client IP.
+// The limits of signing in (SECURITY.md lists them with their tests).
+const (
+	// maxUsernameLength bounds the throttle's keys. No account has a longer
+	// name: "authserver users add" refuses one.
+	maxUsernameLength = 64
+	// Sign-in attempts allowed per account and per address in signInWindow.
+	// A successful one clears its account's count and takes itself back
+	// from its address's.
+	accountAttempts = 5
+	addressAttempts = 20
+	signInWindow    = 5 * time.Minute
+	// throttleKeys bounds each throttle's table: full, the accounts' holds
+	// about 4 MiB, the addresses' 10 MiB (measured).
+	throttleKeys = 10_000
+	// passwordMemory is the most argon2id memory password checks may hold
+	// at once: six hashes of password.HashMemory (19 MiB) each.
+	passwordMemory = 128 << 20
+	// A check that finds the memory taken waits at most passwordMaxWait,
+	// and at most passwordMaxWaiting checks wait; the others, and those
+	// that waited in vain, are asked to come back after busyRetryAfter.
+	passwordMaxWait    = 2 * time.Second
+	passwordMaxWaiting = 32
+	busyRetryAfter     = 5 * time.Second
+)
+
+// loginThrottle limits sign-in attempts per account and per client address.
 type loginThrottle struct {
 	perAccount *throttle.Limiter
-	perIP      *throttle.Limiter
+	perAddress *throttle.Limiter
 }
 
 func newLoginThrottle(now func() time.Time) loginThrottle {
 	return loginThrottle{
-		perAccount: throttle.New(5, 5*time.Minute, now),
-		perIP:      throttle.New(20, 5*time.Minute, now),
+		perAccount: throttle.New(accountAttempts, signInWindow, throttleKeys, now),
+		perAddress: throttle.New(addressAttempts, signInWindow, throttleKeys, now),
+	}
+}
+
+// signInAttempt is one attempt, counted against its account and address
+// before the password is checked.
+type signInAttempt struct {
+	limits           loginThrottle
+	accountKey       string
+	account, address throttle.Attempt
+}
+
+// reserve counts an attempt for username from r's address, or says how long
+// to wait. Each limiter checks and counts in one locked step, so of a
+// concurrent burst exactly the limit gets through, however slow the
+// password check that follows.
+func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt, time.Duration) {
+	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
+	var wait time.Duration
+	if a.account, wait = t.perAccount.Reserve(a.accountKey); wait > 0 {
+		return a, wait
+	}
+	if a.address, wait = t.perAddress.Reserve(addressKey(r)); wait > 0 {
+		a.account.Release()
+		return a, wait
+	}
+	return a, 0
+}
+
+// notMade takes the attempt back: the password was never checked.
+func (a signInAttempt) notMade() {
+	a.account.Release()
+	a.address.Release()
+}
+
+// succeeded clears the account's failures and takes the address's attempt
+// back. The address keeps its other failures: one valid account must not
+// let an attacker wipe the count of their guesses at others.
+func (a signInAttempt) succeeded() {
+	a.limits.perAccount.Reset(a.accountKey)
+	a.address.Release()
+}
+
+// passwordChecker checks passwords within the memory budget.
+type passwordChecker struct {
+	hasher *password.Hasher
+	// dummyHash is checked for unknown usernames, so that the answer takes
+	// as long, and waits for the same budget, as for a real account.
+	dummyHash string
+}
+
+func newPasswordChecker() passwordChecker {
+	return passwordChecker{
+		hasher:    password.NewHasher(passwordMemory, passwordMaxWait, passwordMaxWaiting),
+		dummyHash: password.Hash("no user has this password"),
 	}
 }
 
@@ -52,7 +132,7 @@ func handleLoginPage(a authorizer) http.Handler {
 }
 
 // handleLogin serves POST /login.
-func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Handler {
+func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in form could not be read.", "invalid_request")
@@ -78,9 +158,17 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			return
 		}
 
-		accountKey := "account:" + strings.ToLower(vm.Username)
-		ipKey := "ip:" + clientIP(r)
-		if wait := max(limits.perAccount.Check(accountKey), limits.perIP.Check(ipKey)); wait > 0 {
+		if len(vm.Username) > maxUsernameLength {
+			// No account has such a name, and it would make a large
+			// throttle key. The answer is the usual one.
+			a.log.InfoContext(r.Context(), "login failed", "username_length", len(vm.Username), "ip", clientIP(r))
+			vm.Error = "Wrong username or password."
+			render(w, r, http.StatusUnauthorized, pages.Login(vm))
+			return
+		}
+
+		attempt, wait := limits.reserve(r, vm.Username)
+		if wait > 0 {
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -89,15 +177,23 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			return
 		}
 
-		user, ok, err := checkPassword(r, a.store, vm.Username, r.PostForm.Get("password"), dummyHash)
+		user, ok, err := passwords.check(r.Context(), a.store, vm.Username, r.PostForm.Get("password"))
+		if errors.Is(err, password.ErrBusy) {
+			attempt.notMade()
+			a.log.WarnContext(r.Context(), "login busy: password checks at capacity", "ip", clientIP(r))
+			w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
+			vm.Error = "ImageHost is busy. Please try again in a few seconds."
+			render(w, r, http.StatusServiceUnavailable, pages.Login(vm))
+			return
+		}
 		if err != nil {
+			attempt.notMade()
 			internalError(w, r, a.log, "check password", err)
 			return
 		}
 		if !ok {
+			// The attempt stays counted: it was a failure.
 			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
-			limits.perAccount.Fail(accountKey)
-			limits.perIP.Fail(ipKey)
 			a.log.InfoContext(r.Context(), "login failed", "username", vm.Username, "ip", clientIP(r))
 			// One message for an unknown user and a wrong password, so the
 			// form does not tell an attacker which usernames exist.
@@ -105,7 +201,7 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			render(w, r, http.StatusUnauthorized, pages.Login(vm))
 			return
 		}
-		limits.perAccount.Reset(accountKey)
+		attempt.succeeded()
 
 		who, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {
@@ -118,31 +214,38 @@ func handleLogin(a authorizer, limits loginThrottle, dummyHash string) http.Hand
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return
 		}
-		if err := a.store.SetAuthRequestLogin(r.Context(), req.ID, user.ID, who.session.AuthTime); err != nil {
+		// The login is bound to this request and this session: it satisfies
+		// prompt=login and max_age for no other (see authstage.go).
+		err = a.store.SetAuthRequestLogin(r.Context(), req.ID, user.ID, who.session.ID, who.session.AuthTime)
+		if errors.Is(err, store.ErrNotFound) { // it ended while the password was checked
+			errorPage(w, r, http.StatusBadRequest, "This sign-in has expired",
+				"You are signed in, but the application's request has ended. Go back to the application and start again.", "invalid_request")
+			return
+		} else if err != nil {
 			internalError(w, r, a.log, "record login", err)
 			return
 		}
-		req.UserID, req.AuthTime = user.ID, who.session.AuthTime
+		req.UserID, req.SessionID, req.AuthTime = user.ID, who.session.ID, who.session.AuthTime
 		a.proceed(w, r, req, client, who, true)
 	})
 }
 
-// checkPassword reports whether the password is right, and returns the
-// user when the username exists. For an unknown user it still computes a
-// hash, so the answer takes as long either way.
-func checkPassword(r *http.Request, st store.Store, username, pw, dummyHash string) (store.User, bool, error) {
-	u, err := st.UserByUsername(r.Context(), username)
+// check reports whether the password is right, and returns the user when
+// the username exists. For an unknown user it still checks a hash, so the
+// answer takes as long either way. Under load it returns password.ErrBusy.
+func (p passwordChecker) check(ctx context.Context, st store.Store, username, pw string) (store.User, bool, error) {
+	u, err := st.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		password.Verify(pw, dummyHash)
-		return store.User{}, false, nil
+		_, err := p.hasher.Verify(ctx, pw, p.dummyHash)
+		return store.User{}, false, err
 	} else if err != nil {
 		return store.User{}, false, err
 	}
-	ok, err := password.Verify(pw, u.PasswordHash)
-	if err != nil {
+	ok, err := p.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil && !errors.Is(err, password.ErrBusy) {
 		return u, false, fmt.Errorf("user %s: %w", u.ID, err)
 	}
-	return u, ok, nil
+	return u, ok, err
 }
 
 // clientIP is the address the request came from. ImageHost does not trust
@@ -153,4 +256,18 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// addressKey is the throttle key of the request's address: the IPv4
+// address, or the /64 network of an IPv6 one, since a single subscriber
+// usually holds a whole /64.
+func addressKey(r *http.Request) string {
+	ip := net.ParseIP(clientIP(r))
+	if ip == nil {
+		return "ip:" + clientIP(r)
+	}
+	if ip.To4() == nil {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	return "ip:" + ip.String()
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,6 +107,85 @@ func TestLoginThrottling(t *testing.T) {
 	ts.clock.advance(5*time.Minute + time.Second)
 	if resp := loginForm(t, b, "alice", "wonderland"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %s", resp.Status)
+	}
+}
+
+// TestLoginThrottleUnderABurst: 40 wrong passwords for alice at once are
+// counted before any is checked, so only the limit of them is; once the
+// block ends, her right password works again.
+func TestLoginThrottleUnderABurst(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	form := formValues(t, body(t, b.get("/login")))
+	form.Set("username", "alice")
+	const n = 40
+	statuses := make(chan int, n)
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			f := url.Values{"csrf_token": form["csrf_token"], "username": {"alice"}, "password": {fmt.Sprintf("guess-%d", i)}}
+			ready.Done()
+			<-start
+			resp, err := b.client.PostForm(ts.URL+"/login", f)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusUnauthorized] != accountAttempts || counts[http.StatusTooManyRequests] != n-accountAttempts {
+		t.Fatalf("answers %v: want %d wrong-password answers and 429 for the rest", counts, accountAttempts)
+	}
+	if resp := loginForm(t, b, "alice", "wonderland"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the right password during the block: %s", resp.Status)
+	}
+	ts.clock.advance(signInWindow + time.Second)
+	if resp := loginForm(t, b, "alice", "wonderland"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the right password after the block: %s", resp.Status)
+	}
+}
+
+// TestLoginLongUsername: a username longer than any account's is refused
+// with the usual answer, and never becomes a throttle key.
+func TestLoginLongUsername(t *testing.T) {
+	ts := newTestServer(t)
+	resp := loginForm(t, ts.browser(), strings.Repeat("a", 10_000), "whatever")
+	if page := body(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Wrong username or password.") {
+		t.Fatalf("a 10,000-character username: %s", resp.Status)
+	}
+	out, err := runCmd(t, env("IMAGEHOST_DATA_DIR", t.TempDir()), "correct horse\n", "users", "add", "-username", strings.Repeat("a", maxUsernameLength+1))
+	if err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Fatalf("users add with a long username: %v\n%s", err, out)
+	}
+}
+
+func TestAddressKey(t *testing.T) {
+	tests := []struct{ name, remote, want string }{
+		{"IPv4", "192.0.2.7:5555", "ip:192.0.2.7"},
+		{"IPv6: its /64", "[2001:db8:1:2:3:4:5:6]:5555", "ip:2001:db8:1:2::"},
+		{"another address of the same /64", "[2001:db8:1:2:ffff::1]:80", "ip:2001:db8:1:2::"},
+		{"another /64", "[2001:db8:1:3::1]:80", "ip:2001:db8:1:3::"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := addressKey(&http.Request{RemoteAddr: tc.remote}); got != tc.want {
+				t.Fatalf("addressKey(%s) = %s, want %s", tc.remote, got, tc.want)
+			}
+		})
 	}
 }
 

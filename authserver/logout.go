@@ -6,6 +6,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -91,9 +92,11 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 				internalError(w, r, a.log, "end session", err)
 				return
 			}
-			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID)
-			a.activity.record(r.Context(), who.user.ID, clientID, "", "signed out", "session ended; apps that asked were told by back-channel logout")
-			bc.notifyUser(r.Context(), who.user.ID, who.session.ID)
+			grants, ended := endSessionGrants(r, a, who)
+			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID, "grants_ended", ended)
+			a.activity.record(r.Context(), who.user.ID, clientID, "", "signed out",
+				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", ended))
+			bc.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
 		}
 		if postLogout != "" {
 			u, _ := url.Parse(postLogout) // registered URIs parse
@@ -107,4 +110,32 @@ func handleLogout(a authorizer, keys oauth.PublicKeys, bc backchannel) http.Hand
 		}
 		render(w, r, http.StatusOK, pages.SignedOut())
 	})
+}
+
+// endSessionGrants revokes the grants made in the ending session without
+// offline_access: the user let those apps in while signed in, so their
+// access ends with the session, access tokens included. A grant with
+// offline_access is the user's leave to act while they are away (OpenID
+// Connect Core §11), so it stays. It returns the user's grants that were
+// active, which the apps to tell are taken from, and how many it ended.
+func endSessionGrants(r *http.Request, a authorizer, who signedIn) ([]store.Grant, int) {
+	ctx := r.Context()
+	grants, err := a.store.ActiveGrantsForUser(ctx, who.user.ID)
+	if err != nil {
+		a.log.ErrorContext(ctx, "logout: list grants", "err", err)
+		return nil, 0
+	}
+	ended := 0
+	for _, g := range grants {
+		scope, _ := oauth.ParseScope(g.Scope)
+		if g.SessionID != who.session.ID || scope.Has(oauth.ScopeOfflineAccess) {
+			continue
+		}
+		if err := a.store.RevokeGrant(ctx, g.ID, "the user signed out", a.now()); err != nil {
+			a.log.ErrorContext(ctx, "logout: revoke grant", "grant_id", g.ID, "err", err)
+			continue
+		}
+		ended++
+	}
+	return grants, ended
 }

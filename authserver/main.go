@@ -4,7 +4,7 @@
 //
 //	authserver serve [flags]        run the server (the default)
 //	authserver users add|list|remove
-//	authserver clients add|list|remove
+//	authserver clients add|list|set-resource-server|remove
 //	authserver keys rotate|list
 //
 // Every command takes the same flags and IMAGEHOST_* variables; run

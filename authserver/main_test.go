@@ -45,6 +45,12 @@ func TestCommands(t *testing.T) {
 		{[]string{"clients", "add", "-id", "cli-app", "-name", "CLI App", "-redirect-uri", "http://127.0.0.1:9999/cb"}, "", "client secret (shown only now)", false},
 		{[]string{"clients", "add", "-id", "bad", "-redirect-uri", "http://evil.example/cb"}, "", "loopback", true},
 		{[]string{"clients", "list"}, "", "cli-app", false},
+		{[]string{"clients", "add", "-id", "api", "-name", "An API", "-grant-type", "client_credentials", "-resource-server"}, "", "added client api", false},
+		{[]string{"clients", "list"}, "", "confidential,resource-server", false},
+		{[]string{"clients", "set-resource-server", "-id", "api", "-off"}, "", "no longer a resource server", false},
+		{[]string{"clients", "set-resource-server", "-id", "cli-app"}, "", "client cli-app is a resource server", false},
+		{[]string{"clients", "set-resource-server", "-id", "nobody"}, "", "not found", true},
+		{[]string{"clients", "add", "-id", "pub", "-public", "-resource-server", "-redirect-uri", "http://127.0.0.1:9999/cb"}, "", "cannot be -public", true},
 		{[]string{"keys", "list"}, "", "KID", false},
 		{[]string{"keys", "rotate"}, "", "new keys made", false},
 		{[]string{"clients", "remove", "-id", "cli-app"}, "", "removed client cli-app", false},
@@ -79,6 +85,9 @@ func TestConfigValidation(t *testing.T) {
 		{"issuer with query", env("IMAGEHOST_ISSUER", "http://127.0.0.1:9090?x=1"), nil, false},
 		{"relative issuer", env("IMAGEHOST_ISSUER", "/imagehost"), nil, false},
 		{"30 s access tokens", env("IMAGEHOST_ACCESS_TOKEN_TTL", "30s"), nil, true},
+		{"access tokens longer than the cap", env("IMAGEHOST_ACCESS_TOKEN_TTL", "2h"), nil, false},
+		{"a cap above 24 h", env("IMAGEHOST_MAX_ACCESS_TOKEN_TTL", "25h", "IMAGEHOST_ACCESS_TOKEN_TTL", "25h"), nil, false},
+		{"a cap of 24 h", env("IMAGEHOST_MAX_ACCESS_TOKEN_TTL", "24h", "IMAGEHOST_ACCESS_TOKEN_TTL", "2h"), nil, true},
 		{"bad duration", env("IMAGEHOST_ACCESS_TOKEN_TTL", "soon"), nil, false},
 		{"negative duration", nil, []string{"-access-token-ttl", "-1m"}, false},
 		{"code lifetime over 10 minutes", nil, []string{"-code-ttl", "1h"}, false},
@@ -86,6 +95,10 @@ func TestConfigValidation(t *testing.T) {
 		{"short initial access token", env("IMAGEHOST_INITIAL_ACCESS_TOKEN", "abc"), nil, false},
 		{"PostgreSQL database", env("IMAGEHOST_DATABASE_URL", "postgres://imagehost@db.example/imagehost"), nil, true},
 		{"database URL of another kind", nil, []string{"-database-url", "mysql://imagehost@db.example/imagehost"}, false},
+		{"photo quota", env("IMAGEHOST_MAX_PHOTOS_PER_OWNER", "20", "IMAGEHOST_MAX_BYTES_PER_OWNER", "1GB"), nil, true},
+		{"no photo quota", env("IMAGEHOST_MAX_PHOTOS_PER_OWNER", "0"), nil, false},
+		{"byte quota in words", env("IMAGEHOST_MAX_BYTES_PER_OWNER", "lots"), nil, false},
+		{"byte quota out of range", nil, []string{"-max-bytes-per-owner", "99999999999GB"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +118,10 @@ func TestConfigValidation(t *testing.T) {
 	cfg, _ := parseConfig([]string{"-access-token-ttl", "45s"}, env("IMAGEHOST_ACCESS_TOKEN_TTL", "30s"), io.Discard)
 	if cfg.AccessTokenTTL != 45*time.Second {
 		t.Fatalf("a flag must win over the environment: %v", cfg.AccessTokenTTL)
+	}
+	cfg, _ = parseConfig(nil, env("IMAGEHOST_MAX_BYTES_PER_OWNER", "512KB"), io.Discard)
+	if cfg.MaxBytesPerOwner != 512<<10 || cfg.MaxPhotosPerOwner != 100 {
+		t.Fatalf("quota: %d photos, %d bytes", cfg.MaxPhotosPerOwner, cfg.MaxBytesPerOwner)
 	}
 }
 

@@ -18,8 +18,11 @@ type minter struct {
 	issuer    string
 	audience  string // the photos API's resource identifier
 	keys      *signing.KeySet
-	accessTTL time.Duration
-	idTTL     time.Duration
+	accessTTL time.Duration // unless the client chose its own
+	// maxAccessTTL caps every access token's lifetime, whatever the client
+	// chose: the photos API remembers a revocation only that long.
+	maxAccessTTL time.Duration
+	idTTL        time.Duration
 }
 
 // accessToken is an issued access token and what the response says of it.
@@ -40,6 +43,9 @@ func (m minter) accessToken(now time.Time, client store.Client, subject, scope, 
 	if client.AccessTokenTTL > 0 {
 		ttl = client.AccessTokenTTL
 	}
+	// A client stored with a longer lifetime (by the command line, or
+	// before the cap was lowered) gets the cap.
+	ttl = min(ttl, m.maxAccessTTL)
 	c := oauth.AccessTokenClaims{
 		Issuer:   m.issuer,
 		Subject:  subject,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/store"
 )
 
@@ -44,8 +45,9 @@ type registrationResponse struct {
 	clientMetadata
 }
 
-// handleRegister serves POST /register.
-func handleRegister(st store.Store, initialAccessToken string, now func() time.Time, log *slog.Logger) http.Handler {
+// handleRegister serves POST /register. A backchannel_logout_uri must keep
+// to policy, as ImageHost will post to it.
+func handleRegister(st store.Store, initialAccessToken string, policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, e := oauth.BearerToken(r)
 		if e == nil && subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 {
@@ -70,7 +72,7 @@ func handleRegister(st store.Store, initialAccessToken string, now func() time.T
 			oauth.WriteError(w, oauth.Errorf(oauth.CodeInvalidClientMetadata, 400, "the body must be a JSON object of client metadata"))
 			return
 		}
-		client, e := newClientFromMetadata(&md)
+		client, e := newClientFromMetadata(&md, policy)
 		if e != nil {
 			oauth.WriteError(w, e)
 			return
@@ -97,8 +99,10 @@ func handleRegister(st store.Store, initialAccessToken string, now func() time.T
 }
 
 // newClientFromMetadata validates metadata (filling in RFC 7591 §2's
-// defaults) and returns the client it describes, without id or secret.
-func newClientFromMetadata(md *clientMetadata) (store.Client, *oauth.Error) {
+// defaults) and returns the client it describes, without id or secret. The
+// backchannel_logout_uri, which ImageHost itself will call, must keep to
+// policy (outbound.Policy.CheckURL).
+func newClientFromMetadata(md *clientMetadata, policy outbound.Policy) (store.Client, *oauth.Error) {
 	bad := func(format string, args ...any) *oauth.Error {
 		return oauth.Errorf(oauth.CodeInvalidClientMetadata, 400, format, args...)
 	}
@@ -146,8 +150,8 @@ func newClientFromMetadata(md *clientMetadata) (store.Client, *oauth.Error) {
 		}
 	}
 	if md.BackchannelLogoutURI != "" {
-		if err := validateRedirectURI(md.BackchannelLogoutURI); err != nil {
-			return store.Client{}, bad("backchannel_logout_uri: %v", err)
+		if err := policy.CheckURL(md.BackchannelLogoutURI); err != nil {
+			return store.Client{}, bad("backchannel_logout_uri %q: %v", oauth.Truncate(md.BackchannelLogoutURI), err)
 		}
 	}
 	if md.Scope == "" {

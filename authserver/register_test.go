@@ -45,6 +45,17 @@ func TestRegistrationErrors(t *testing.T) {
 		{"unknown scope", iat, `{"redirect_uris":["https://app.example/cb"],"scope":"admin"}`, 400, "invalid_client_metadata"},
 		{"public client credentials", iat, `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, 400, "invalid_client_metadata"},
 		{"redirect URIs of the wrong type", iat, `{"redirect_uris":"https://app.example/cb"}`, 400, "invalid_client_metadata"},
+		// ImageHost itself posts to the back-channel logout URI: no
+		// private, link-local or metadata address, however written.
+		{"back-channel URI on a private address", iat, bcMetadata("https://10.0.0.1/backchannel-logout"), 400, "invalid_client_metadata"},
+		{"back-channel URI on a LAN over http", iat, bcMetadata("http://192.168.1.23:3000/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI at the metadata service", iat, bcMetadata("https://169.254.169.254/latest/meta-data/"), 400, "invalid_client_metadata"},
+		{"back-channel URI, IPv4-mapped private address", iat, bcMetadata("https://[::ffff:172.16.0.1]/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI, link-local IPv6", iat, bcMetadata("https://[fe80::1]/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI, an address as a number", iat, bcMetadata("https://167772161/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI, 0.0.0.0", iat, bcMetadata("https://0.0.0.0:8080/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI with a private-use scheme", iat, bcMetadata("com.example.app:/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI over http on a public host", iat, bcMetadata("http://app.example/bc"), 400, "invalid_client_metadata"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +67,22 @@ func TestRegistrationErrors(t *testing.T) {
 				t.Fatalf("401 without a Bearer challenge")
 			}
 		})
+	}
+}
+
+// bcMetadata is client metadata with a back-channel logout URI.
+func bcMetadata(uri string) string {
+	return `{"redirect_uris":["https://app.example/cb"],"backchannel_logout_uri":"` + uri + `"}`
+}
+
+// TestRegisterBackchannelURI: the demo's loopback back-channel URI and a
+// public https one are fine while ImageHost itself runs on loopback.
+func TestRegisterBackchannelURI(t *testing.T) {
+	ts := newTestServer(t)
+	for _, uri := range []string{"http://localhost:8080/backchannel-logout", "http://127.0.0.1:8080/bc", "https://app.example/bc"} {
+		if status, out, _ := register(t, ts, iat, bcMetadata(uri)); status != 201 {
+			t.Fatalf("%s: %d %v", uri, status, out)
+		}
 	}
 }
 

@@ -40,13 +40,15 @@ func handleRevoke(tc tokenChecker) http.Handler {
 				tc.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "revoked by the app", "the app revoked its refresh token, and with it the grant (RFC 7009)")
 			}
 		} else if claims, e := oauth.ParseAccessToken(token, tc.keys, tc.issuer, "", now); e == nil && claims.ClientID == client.ID {
-			if err := tc.store.RevokeAccessToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
+			// RFC 7009 §2: servers "SHOULD support the revocation of access
+			// tokens". The jti is recorded; the photos API refuses it from now on.
+			if err := tc.store.RevokeAccessToken(ctx, claims.ID, now); err != nil {
 				tc.log.ErrorContext(ctx, "revoke access token", "err", err)
 				oauth.WriteError(w, oauth.ServerError())
 				return
 			}
 			tc.log.InfoContext(ctx, "access token revoked", "client_id", client.ID, "jti", claims.ID)
-			tc.activity.record(ctx, claims.Subject, client.ID, "", "access token revoked by the app", "jti "+claims.ID+" is on the deny list until it expires")
+			tc.activity.record(ctx, claims.Subject, client.ID, "", "access token revoked by the app", "jti "+claims.ID+" is refused from now on (RFC 7009)")
 		}
 		// RFC 7009 §2.2: "The authorization server responds with HTTP status
 		// code 200 if the token has been revoked successfully or if the

@@ -8,7 +8,6 @@ import (
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
-	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
@@ -26,15 +25,16 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: cfg.secureCookies(),
 		activity: activity, lab: lab, log: log}
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
-		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, idTTL: cfg.IDTokenTTL}}
+		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
-	logouts := backchannel{issuer: cfg.Issuer, keys: keys, store: st, now: now, log: log, http: &http.Client{Timeout: 3 * time.Second}}
-	api := photos.API{Store: st, Tokens: apiTokens, ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
+	logouts := newBackchannel(cfg, keys, st, now, log)
+	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
+		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}
 	throttle := newLoginThrottle(now)
-	dummyHash := password.Hash("no user has this password")
+	passwords := newPasswordChecker()
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -47,7 +47,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, dummyHash)))
+	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, passwords)))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
 	mux.Handle("GET /logout", handleLogout(authz, keys, logouts))
@@ -55,7 +55,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /account", handleAccount(authz))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(authz, logouts)))
 	mux.Handle("GET /developer", handleDeveloper(authz))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz)))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(authz, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(authz)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(authz)))
 
@@ -66,7 +66,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {
-		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, now, log)))
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, outboundPolicy(cfg), now, log)))
 	}
 
 	// The protected resource: the photos API.
@@ -76,10 +76,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("PUT /api/photos/{id}", limitBody(photos.MaxUploadBytes, api.Require(oauth.ScopePhotosWrite, api.Replace())))
 	mux.Handle("DELETE /api/photos/{id}", api.Require(oauth.ScopePhotosWrite, api.Delete()))
 
-	// Lab mode only: the defences' switches.
+	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", handleLab(authz, lab))
-		mux.Handle("POST /lab", limitBody(formLimit, handleLab(authz, lab)))
+		mux.Handle("GET /lab", loopbackHostOnly(handleLab(authz, lab)))
+		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(authz, lab))))
 	}
 
 	// Pages and files.

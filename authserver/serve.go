@@ -15,6 +15,7 @@ import (
 
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/photos"
+	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 	"oauthdemo/authserver/store/postgres"
@@ -60,11 +61,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	if cfg.Demo {
-		if err := seedDemo(ctx, cfg, st, stdout); err != nil {
+		var secrets demoSecrets
+		if cfg, secrets, err = withDemoSecrets(cfg); err != nil {
+			return err
+		}
+		if err := seedDemo(ctx, cfg, st, secrets, stdout); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
 	}
-	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, time.Now)
+	revoked, err := revocation.Load(ctx, st, time.Now, cfg.MaxAccessTokenTTL, revocation.DefaultLimit)
+	if err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { revoked.Follow(followCtx, followRevocationsEvery, log); close(followed) }()
+	defer func() { stopFollowing(); <-followed }() // before the store closes
+	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, revoked, time.Now)
 	if err != nil {
 		return err
 	}
@@ -72,7 +85,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	activity := newActivityLog(ctx, st, time.Now, log)
 	defer func() { <-activity.stopped }() // before the store closes: the writer flushes on shutdown
 	srv := &http.Server{
-		Handler:           newServer(cfg, st, keys, apiTokens, activity, time.Now, log),
+		Handler:           newServer(cfg, st, keys, apiTokens, revoked, activity, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -102,6 +115,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
 const defaultMemoryLimit = 48 << 20
+
+// followRevocationsEvery is how often the photos API's revocation list
+// reads revocations another process made (the operator's command line, or
+// another instance on the same PostgreSQL database), so they take effect
+// within a second.
+const followRevocationsEvery = 500 * time.Millisecond
 
 // ownedStore is a store that its opener closes.
 type ownedStore interface {
@@ -163,18 +182,22 @@ func housekeeping(ctx context.Context, st store.Store, keys *signing.KeySet, log
 const apiClientID = "imagehost-photos-api"
 
 // newAPITokenVerifier builds the photos API's token check: local JWT
-// validation, or RFC 7662 introspection over HTTP, as configured. For
-// introspection the API gets a fresh client secret at every start; only its
-// hash is stored.
-func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, now func() time.Time) (photos.TokenVerifier, error) {
+// validation against the revocation list, or RFC 7662 introspection over
+// HTTP, as configured. For introspection the API gets a fresh client secret
+// at every start; only its hash is stored. It is a resource server, so
+// introspection tells it about every client's tokens (RFC 7662 §4).
+func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time) (photos.TokenVerifier, error) {
 	if cfg.APITokenCheck == "jwt" {
-		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Now: now}, nil
+		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Revoked: revoked,
+			MaxLifetime: cfg.MaxAccessTokenTTL, Now: now}, nil
 	}
 	secret := oauth.NewToken()
 	err := st.SetClientSecret(ctx, apiClientID, oauth.HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		err = st.CreateClient(ctx, store.Client{ID: apiClientID, SecretHash: oauth.HashToken(secret),
-			Name: "ImageHost Photos API", GrantTypes: []string{}, CreatedAt: now()})
+			Name: "ImageHost Photos API", GrantTypes: []string{}, ResourceServer: true, CreatedAt: now()})
+	} else if err == nil {
+		err = st.SetClientResourceServer(ctx, apiClientID, true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("photos API client: %w", err)

@@ -6,13 +6,17 @@ import (
 	"time"
 
 	"oauthdemo/authserver/photos"
+	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 )
 
 // newServer wires ImageHost's handlers into one http.Handler. Every
 // dependency comes in as a parameter; nothing is global.
-func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, now func() time.Time, log *slog.Logger) http.Handler {
+func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, revoked *revocation.Set, activity *activityLog, now func() time.Time, log *slog.Logger) http.Handler {
+	// Every revocation a handler makes reaches the photos API's revocation
+	// list before the handler goes on (revocation.Tracking).
+	st = revocation.Tracking(st, revoked)
 	mux := http.NewServeMux()
 	var lab *labSwitches
 	if cfg.Lab {

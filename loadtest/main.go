@@ -1,8 +1,11 @@
 // Command loadtest measures ImageHost under load, over real HTTP, with the
-// vegeta load generator (go tool vegeta), next to a bare net/http handler
+// vegeta load generator, next to a bare net/http handler
 // that returns a fixed JSON, measured in the same run on the same machine.
 //
-//	go tool task load          (builds bin/authserver, then runs this)
+//	go tool task load          (builds bin/authserver and bin/vegeta, then runs this)
+//
+// vegeta is a tool of its own module file, tools/load.mod, so that only
+// this task downloads it: the demo and the tests never need it.
 //
 // It starts the built ImageHost on a fresh database with the demo's seed,
 // prepares what each scenario needs (tokens, authorization codes) over
@@ -61,6 +64,7 @@ func main() {
 
 type options struct {
 	binary   string
+	vegeta   string
 	duration time.Duration
 	codes    int
 }
@@ -69,6 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&o.binary, "authserver", "bin/authserver", "the built ImageHost binary")
+	fs.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "the built vegeta binary (go build -modfile=tools/load.mod -o bin/vegeta github.com/tsenart/vegeta/v12)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed scenario runs")
 	fs.IntVar(&o.codes, "codes", 8000, "authorization codes to redeem (and refresh tokens to rotate)")
 	if err := fs.Parse(args); err != nil {
@@ -119,7 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	timed := func(name string, t target) error {
-		return add(attack(ctx, work, name, []target{t}, o.duration, false))
+		return add(attack(ctx, o.vegeta, work, name, []target{t}, o.duration, false))
 	}
 	if err := timed("bare handler (baseline)", target{Method: "POST", URL: bareURL + "/token", Body: ccBody, Header: hdr(formHeader, basic)}); err != nil {
 		return err
@@ -146,7 +151,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		body := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {appURL + "/callback"}, "code_verifier": {verifier}}
 		redeem = append(redeem, target{Method: "POST", URL: ih.url + "/token", Body: body.Encode(), Header: hdr(formHeader, appBasic)})
 	}
-	r, err := attack(ctx, work, "token: authorization_code", redeem, 0, true)
+	r, err := attack(ctx, o.vegeta, work, "token: authorization_code", redeem, 0, true)
 	if err := add(r, err); err != nil {
 		return err
 	}
@@ -155,7 +160,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, rt := range r.refreshTokens {
 		refresh = append(refresh, target{Method: "POST", URL: ih.url + "/token", Body: "grant_type=refresh_token&refresh_token=" + rt, Header: hdr(formHeader, appBasic)})
 	}
-	if err := add(attack(ctx, work, "token: refresh_token (rotation)", refresh, 0, false)); err != nil {
+	if err := add(attack(ctx, o.vegeta, work, "token: refresh_token (rotation)", refresh, 0, false)); err != nil {
 		return err
 	}
 
@@ -228,7 +233,7 @@ func (r result) errors() int { return r.Requests - r.StatusCodes["200"] }
 // attack runs vegeta: with duration > 0, the single target repeatedly for
 // that long; with duration 0, each target exactly once. keepBodies collects
 // the refresh tokens of the responses.
-func attack(ctx context.Context, dir, name string, targets []target, duration time.Duration, keepBodies bool) (result, error) {
+func attack(ctx context.Context, vegeta, dir, name string, targets []target, duration time.Duration, keepBodies bool) (result, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, t := range targets {
@@ -237,7 +242,7 @@ func attack(ctx context.Context, dir, name string, targets []target, duration ti
 		}
 	}
 	resultsFile := filepath.Join(dir, "results.bin")
-	args := []string{"tool", "vegeta", "attack", "-format=json", "-rate=0", fmt.Sprintf("-workers=%d", workers),
+	args := []string{"attack", "-format=json", "-rate=0", fmt.Sprintf("-workers=%d", workers),
 		fmt.Sprintf("-max-workers=%d", workers), fmt.Sprintf("-connections=%d", workers), fmt.Sprintf("-max-connections=%d", workers),
 		"-timeout=30s", "-output=" + resultsFile}
 	if duration > 0 {
@@ -245,12 +250,12 @@ func attack(ctx context.Context, dir, name string, targets []target, duration ti
 	} else {
 		args = append(args, "-lazy", "-duration=0")
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, vegeta, args...)
 	cmd.Stdin, cmd.Stderr = &buf, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("%s: vegeta attack: %w", name, err)
 	}
-	report, err := exec.CommandContext(ctx, "go", "tool", "vegeta", "report", "-type=json", resultsFile).Output()
+	report, err := exec.CommandContext(ctx, vegeta, "report", "-type=json", resultsFile).Output()
 	if err != nil {
 		return result{}, fmt.Errorf("%s: vegeta report: %w", name, err)
 	}
@@ -269,7 +274,7 @@ func attack(ctx context.Context, dir, name string, targets []target, duration ti
 		r.Errors = slices.DeleteFunc(r.Errors, func(e string) bool { return strings.Contains(e, "no targets to attack") })
 	}
 	if keepBodies {
-		encoded, err := exec.CommandContext(ctx, "go", "tool", "vegeta", "encode", "-to=json", resultsFile).Output()
+		encoded, err := exec.CommandContext(ctx, vegeta, "encode", "-to=json", resultsFile).Output()
 		if err != nil {
 			return result{}, fmt.Errorf("%s: vegeta encode: %w", name, err)
 		}

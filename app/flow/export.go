@@ -10,6 +10,13 @@ import (
 )
 
 // Markdown writes the flow as a transcript for handouts. Secrets are masked.
+//
+// What was recorded came from outside, some of it from whoever crafted a
+// link: a callback's query, an error description. None of it may end the
+// block it stands in or start Markdown of its own. So each message goes in
+// a code fence longer than any run of backticks inside it, each value stays
+// on one line (oneLine), and notes, outside the fences, have the
+// characters that mean something in Markdown escaped (inlineText).
 func Markdown(exchanges []Exchange) string {
 	var b strings.Builder
 	b.WriteString("# OAuth 2.0 / OpenID Connect flow transcript\n\nRecorded by PhotoEditorApp's workshop mode. Secrets are masked.\n")
@@ -21,29 +28,99 @@ func Markdown(exchanges []Exchange) string {
 		if info.Spec != "" {
 			fmt.Fprintf(&b, "- Spec: %s\n- Prevents: %s\n\n", info.Spec, info.Prevents)
 		}
-		if ex.Note != "" {
-			fmt.Fprintf(&b, "%s\n\n", ex.Note)
+		if note := inlineText(ex.Note); note != "" {
+			fmt.Fprintf(&b, "%s\n\n", note)
 		}
-		fmt.Fprintf(&b, "```http\n%s %s\n", ex.Request.Method, ex.Request.URL)
+		var req strings.Builder
+		fmt.Fprintf(&req, "%s %s\n", oneLine(ex.Request.Method), oneLine(ex.Request.URL))
 		for _, kv := range ex.Request.Headers {
-			fmt.Fprintf(&b, "%s: %s\n", kv.Name, kv.Value)
+			fmt.Fprintf(&req, "%s: %s\n", oneLine(kv.Name), oneLine(kv.Value))
 		}
 		for _, kv := range ex.Request.Params {
-			fmt.Fprintf(&b, "  %s = %s\n", kv.Name, kv.Value)
+			fmt.Fprintf(&req, "  %s = %s\n", oneLine(kv.Name), oneLine(kv.Value))
 		}
-		b.WriteString("```\n")
+		fenced(&b, "http", req.String())
 		if ex.Response.Status != 0 {
-			fmt.Fprintf(&b, "\n```http\n%d %s\n", ex.Response.Status, http.StatusText(ex.Response.Status))
+			var resp strings.Builder
+			fmt.Fprintf(&resp, "%d %s\n", ex.Response.Status, http.StatusText(ex.Response.Status))
 			for _, kv := range ex.Response.Headers {
-				fmt.Fprintf(&b, "%s: %s\n", kv.Name, kv.Value)
+				fmt.Fprintf(&resp, "%s: %s\n", oneLine(kv.Name), oneLine(kv.Value))
 			}
-			if ex.Response.Body != "" {
-				fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(ex.Response.Body, "\n"))
+			// A body keeps its lines: inside the fence they are only text.
+			if body := strings.TrimRight(ex.Response.Body, "\r\n"); body != "" {
+				fmt.Fprintf(&resp, "\n%s\n", body)
 			}
-			b.WriteString("```\n")
+			b.WriteString("\n")
+			fenced(&b, "http", resp.String())
 		}
 	}
 	return b.String()
+}
+
+// fenced writes content, which ends with a line break, as a fenced code
+// block. CommonMark §4.5: the closing fence must be "at least as long as
+// the opening code fence", so a fence longer than any run of backticks in
+// the content cannot be closed from inside it.
+func fenced(b *strings.Builder, info, content string) {
+	longest, run := 0, 0
+	for _, c := range []byte(content) {
+		if c == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", max(3, longest+1))
+	b.WriteString(fence + info + "\n" + content + fence + "\n")
+}
+
+// oneLine keeps a value on one line: a backslash, a line break or another
+// control character becomes an escape, as in a Go string literal.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteRune(r)
+		case r < 0x20, r == 0x7f, r == 0x85, r == 0x2028, r == 0x2029:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// markdownSpecial are the characters that can start inline Markdown or
+// HTML: emphasis, code, links and images, autolinks, raw HTML, entities,
+// tables, strikethrough.
+const markdownSpecial = "\\`*_[]<>!|~&"
+
+// inlineText makes a note one line of plain Markdown text: oneLine, then a
+// backslash before each of markdownSpecial (CommonMark §2.4), and before
+// whatever would make the line a heading, quote, list or thematic break.
+func inlineText(s string) string {
+	s = strings.TrimLeft(oneLine(s), " \t")
+	var b strings.Builder
+	for i, r := range s {
+		if strings.ContainsRune(markdownSpecial, r) || (i == 0 && strings.ContainsRune("#>-+=", r)) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	// "1. " or "1) " at the start would begin an ordered list.
+	if digits := len(out) - len(strings.TrimLeft(out, "0123456789")); digits > 0 && digits < len(out) && (out[digits] == '.' || out[digits] == ')') {
+		out = out[:digits] + "\\" + out[digits:]
+	}
+	return out
 }
 
 // HAR types: the parts of HAR 1.2 (the HTTP Archive format browsers' dev
@@ -146,7 +223,8 @@ func HAR(exchanges []Exchange) ([]byte, error) {
 				Headers: nv(ex.Request.Headers), QueryString: query, HeadersSize: -1, BodySize: len(ex.Request.Body)},
 			Response: harResponse{Status: ex.Response.Status, StatusText: http.StatusText(ex.Response.Status), HTTPVersion: "HTTP/1.1",
 				Cookies: []harNV{}, Headers: nv(ex.Response.Headers), HeadersSize: -1, BodySize: len(ex.Response.Body),
-				Content: harContent{Size: len(ex.Response.Body), MimeType: headerValue(ex.Response.Headers, "Content-Type"), Text: ex.Response.Body}},
+				Content:     harContent{Size: len(ex.Response.Body), MimeType: headerValue(ex.Response.Headers, "Content-Type"), Text: ex.Response.Body},
+				RedirectURL: headerValue(ex.Response.Headers, "Location")},
 			Timings: harTimings{Wait: ms},
 			Comment: "step " + string(ex.Step) + ": " + Info(ex.Step).Title,
 		}

@@ -39,13 +39,59 @@ func TestMaskedExchange(t *testing.T) {
 			t.Errorf("masked exchange still shows %q", secret)
 		}
 	}
-	for _, visible := range []string{"visible-state", "authorization_code", "Bearer", "Basic c2Vjcm…"} {
+	for _, visible := range []string{"visible-state", "authorization_code", "Bearer", "Basic ••••"} {
 		if !strings.Contains(all, visible) {
 			t.Errorf("masking hid %q, which is not secret", visible)
 		}
 	}
 	if ex.Request.Params[0].Value != "secret-code-123456" {
 		t.Fatal("Masked changed the original")
+	}
+}
+
+// TestClientCredentialsAreNeverRecorded: what the recorder keeps, which
+// Reveal shows unmasked, holds none of the app's own credentials; the
+// attendee's tokens and codes are kept for Reveal.
+func TestClientCredentialsAreNeverRecorded(t *testing.T) {
+	r := NewRecorder(time.Now)
+	basic := "cGhvdG9lZGl0b3JhcHA6dGhlLWFwcHMtc2VjcmV0"
+	seq := r.Add("f", Exchange{Step: StepToken, Request: Message{
+		Headers: []KV{{"Authorization", "Basic " + basic}, {"DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.proof.sig"}},
+		Params:  []KV{{"client_secret", "the-apps-secret"}, {"code", "the-users-code-123"}, {"client_assertion", "eyJhbGciOi.assertion.sig"}},
+		Body:    "client_assertion=eyJhbGciOi.assertion.sig&client_secret=the-apps-secret&code=the-users-code-123"}})
+	r.Update("f", seq, func(ex *Exchange) {
+		ex.Request.Params = append(ex.Request.Params, KV{"client_secret", "added-later-secret"})
+	})
+	kept := fmt.Sprint(r.Exchanges("f"))
+	for _, credential := range []string{basic, "the-apps-secret", "assertion.sig", "proof.sig", "added-later-secret"} {
+		if strings.Contains(kept, credential) {
+			t.Errorf("the recorder keeps the client credential %q", credential)
+		}
+	}
+	if !strings.Contains(kept, "the-users-code-123") || !strings.Contains(kept, "Basic ") {
+		t.Error("the recorder lost what Reveal may show")
+	}
+}
+
+// TestCopiesOfSecretsAreMasked: a code travels in a Location header and in
+// the body of the redirect too; masked, no copy of it is left.
+func TestCopiesOfSecretsAreMasked(t *testing.T) {
+	code := "the-attackers-code-0123456789"
+	ex := Exchange{Step: StepAttack, Note: "ImageHost redirected to http://localhost:8080/callback?code=" + code,
+		Request: Message{Method: "POST", URL: "http://127.0.0.1:9090/consent"},
+		Response: Message{Status: 303, Headers: []KV{{"Location", "http://localhost:8080/callback?code=" + code + "&state=s&iss=x"}},
+			Body: `<a href="http://localhost:8080/callback?code=` + code + `&amp;state=s">See Other</a>.`}}
+	har, _ := HAR([]Exchange{ex})
+	for what, out := range map[string]string{"masked": fmt.Sprint(ex.Masked()), "Markdown": Markdown([]Exchange{ex}), "HAR": string(har)} {
+		if strings.Contains(out, code) {
+			t.Errorf("the %s exchange still shows the code", what)
+		}
+		if !strings.Contains(out, "state=s") {
+			t.Errorf("the %s exchange lost the Location's other parameters", what)
+		}
+	}
+	if !strings.Contains(string(har), `"redirectURL": "http://localhost:8080/callback?code=the-at`) {
+		t.Errorf("the HAR entry's redirectURL is not the masked Location:\n%s", har)
 	}
 }
 
@@ -67,6 +113,66 @@ func TestRecorderBounds(t *testing.T) {
 	}
 	if r.Exchanges("nobody") != nil {
 		t.Fatal("an unknown flow has exchanges")
+	}
+	// Bytes too: a flow of large callbacks (an attacker's query strings)
+	// keeps at most MaxFlowBytes.
+	big := strings.Repeat("x", 60<<10)
+	for range 40 {
+		r.Add("large", Exchange{Step: StepCallback, Request: Message{Params: []KV{{"x", big}}}})
+	}
+	total := 0
+	for _, ex := range r.Exchanges("large") {
+		for _, kv := range ex.Request.Params {
+			total += len(kv.Name) + len(kv.Value)
+		}
+	}
+	if total > MaxFlowBytes || len(r.Exchanges("large")) == 0 {
+		t.Fatalf("a flow holds %d KiB in %d exchanges, want at most %d KiB", total>>10, len(r.Exchanges("large")), MaxFlowBytes>>10)
+	}
+}
+
+// endless is a body that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestTransportRecordsBoundedBodies: the recorder reads no more of a body
+// than it records, however long the body, and the caller still gets all of it.
+func TestTransportRecordsBoundedBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"`)
+		io.Copy(w, endless{})
+	}))
+	defer srv.Close()
+	rec := NewRecorder(time.Now)
+	client := &http.Client{Transport: &Transport{Base: http.DefaultTransport, Recorder: rec}}
+	ctx, cancel := context.WithTimeout(WithStep(WithID(context.Background(), "f"), StepToken), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/token", strings.NewReader(strings.Repeat("y", 100<<10)))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("an endless answer was not handed on: %v", err)
+	}
+	got, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil || len(got) != 1<<20 || !strings.HasPrefix(string(got), `{"access_token":"xxx`) {
+		t.Fatalf("the caller got %d bytes (%v), not the answer as sent", len(got), err)
+	}
+	ex := rec.Exchanges("f")[0]
+	for what, body := range map[string]string{"request": ex.Request.Body, "response": ex.Response.Body} {
+		if len(body) > maxBody+100 || !strings.Contains(body, "(cut: only the first 16 KiB are recorded)") {
+			t.Fatalf("the %s body is recorded as %d bytes, without saying it was cut", what, len(body))
+		}
+	}
+	// Cut off, the token response no longer parses: its token is masked anyway.
+	if m := ex.Masked().Response.Body; strings.Contains(m, "xxxxxxxxxxxx") || !strings.Contains(m, "(cut: ") {
+		t.Fatalf("the cut token response, masked:\n%.200s", m)
 	}
 }
 

@@ -3,18 +3,31 @@ package flow
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"strings"
 )
 
-// maskJSON masks token members of a JSON object and indents it; a body that
-// is not a JSON object is returned as it was.
-func maskJSON(body string) string {
+// secretMember is a JSON string member named like a secret parameter, its
+// value possibly cut off by the recorder's bound on bodies.
+var secretMember = regexp.MustCompile(`"([a-z_]+)"\s*:\s*"((?:[^"\\\n]|\\.)*)`)
+
+// maskJSON masks token members of a JSON object and indents it. A body that
+// does not parse (one the recorder cut off, say) gets the values of its
+// secret members masked where they stand.
+func maskJSON(body string, secret func(string) bool, mask func(string) string) string {
 	var obj map[string]any
 	if err := json.Unmarshal([]byte(body), &obj); err != nil {
-		return body
+		return secretMember.ReplaceAllStringFunc(body, func(m string) string {
+			sub := secretMember.FindStringSubmatch(m)
+			if !secret(sub[1]) {
+				return m
+			}
+			return strings.TrimSuffix(m, sub[2]) + mask(sub[2])
+		})
 	}
 	for k, v := range obj {
-		if s, ok := v.(string); ok && IsSecret(k) {
-			obj[k] = Mask(s)
+		if s, ok := v.(string); ok && secret(k) {
+			obj[k] = mask(s)
 		}
 	}
 	var buf bytes.Buffer

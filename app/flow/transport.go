@@ -2,6 +2,7 @@ package flow
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -19,7 +20,7 @@ type Transport struct {
 
 // recordedHeaders are the headers worth showing; the rest is noise.
 var recordedHeaders = []string{"Authorization", "Content-Type", "Accept", "Cache-Control", "Pragma",
-	"Www-Authenticate", "Location", "X-Request-Id", "Content-Length"}
+	"Www-Authenticate", "Location", "Link", "X-Request-Id", "Content-Length"}
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -31,10 +32,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.Request = Message{Method: req.Method, URL: withoutQuery(req), Params: ParamsOf(req.URL.RawQuery), Headers: pick(req.Header)}
 	if req.Body != nil && req.GetBody != nil {
 		if body, err := req.GetBody(); err == nil {
-			b, _ := io.ReadAll(io.LimitReader(body, maxBody))
+			b, _ := io.ReadAll(io.LimitReader(body, maxBody+1))
 			body.Close()
-			ex.Request.Body = string(b)
-			if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+			ex.Request.Body = recordedBody(b)
+			if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" && len(b) <= maxBody {
 				ex.Request.Params = append(ex.Request.Params, ParamsOf(string(b))...)
 			}
 		}
@@ -52,22 +53,35 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasPrefix(ct, "image/") {
 		ex.Response.Body = "(" + ct + " image)"
 	} else {
-		// ImageHost's JSON answers are small: read the whole body, give
-		// the caller an identical one, and record at most maxBody of it.
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		// Record the start of the body, reading no more of it than that:
+		// the caller gets the same bytes, the part read here followed by
+		// the rest, still unread, however long it is.
+		head, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		if err != nil {
+			resp.Body.Close()
+			ex.Note = "the answer broke off: " + err.Error()
+			t.Recorder.Add(id, ex)
 			return nil, err
 		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		if len(b) > maxBody {
-			ex.Response.Body = string(b[:maxBody]) + "…"
-		} else {
-			ex.Response.Body = indentJSON(string(b))
-		}
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+		ex.Response.Body = recordedBody(head)
 	}
 	t.Recorder.Add(id, ex)
 	return resp, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// recordedBody is what the recorder keeps of a body whose first bytes (at
+// most maxBody+1 of them) are b: all of it, or maxBody and a mark.
+func recordedBody(b []byte) string {
+	if len(b) > maxBody {
+		return strings.ToValidUTF8(string(b[:maxBody]), "") + fmt.Sprintf("\n… (cut: only the first %d KiB are recorded)", maxBody>>10)
+	}
+	return indentJSON(string(b))
 }
 
 func withoutQuery(req *http.Request) string {

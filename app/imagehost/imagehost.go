@@ -15,6 +15,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,36 +62,130 @@ type Client struct {
 	HTTP    *http.Client
 }
 
-// List returns the user's photos.
+// Listing bounds: the client asks for pages of pageSize photos, the most
+// ImageHost gives, and follows at most maxPages of them.
+const (
+	pageSize = 100
+	maxPages = 10
+	maxPage  = 1 << 20 // bytes of one page's JSON
+)
+
+// List returns the user's photos, newest first, following the API's pages
+// (a Link header with rel="next", RFC 8288) up to maxPages of them.
 func (c Client) List(ctx context.Context, tokens Tokens) ([]Photo, error) {
-	var out []Photo
-	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL, nil)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("imagehost: decode photo list: %w", err)
+	next := c.BaseURL + "?limit=" + strconv.Itoa(pageSize)
+	out := []Photo{}
+	for range maxPages {
+		var page []Photo
+		resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxPage)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("imagehost: decode photo list: %w", err)
+		}
+		out = append(out, page...)
+		if next, err = c.nextPage(resp); err != nil || next == "" {
+			return out, err
+		}
 	}
 	return out, nil
 }
 
-// Image returns a photo's bytes and content type.
-func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, string, error) {
+// nextPage is the URL of the page after resp's, or "" if it was the last.
+// The client sends its bearer token with every page, so it follows only a
+// link to the same endpoint: the link comes from a response, and a token
+// must never go to another server (RFC 6750 §5.3).
+func (c Client) nextPage(resp *http.Response) (string, error) {
+	for _, link := range strings.Split(resp.Header.Get("Link"), ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(link), ">")
+		if !ok || !strings.HasPrefix(target, "<") || !hasParam(params, "rel", "next") {
+			continue
+		}
+		u, err := resp.Request.URL.Parse(target[1:])
+		base, _ := url.Parse(c.BaseURL)
+		if err != nil || base == nil || u.Scheme != base.Scheme || u.Host != base.Host || u.Path != base.Path {
+			return "", fmt.Errorf("imagehost: the next page is at %q, not at the photos API", target[1:])
+		}
+		return u.String(), nil
+	}
+	return "", nil
+}
+
+// hasParam reports whether a link's parameters (";rel=next; ...") give
+// name the value want, among others ("rel" may list several).
+func hasParam(params, name, want string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) && slices.Contains(strings.Fields(strings.Trim(v, `"`)), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxImageBytes is the largest photo ImageHost keeps, and so the most the
+// client reads of one.
+const MaxImageBytes = 8 << 20
+
+// ErrTooLarge is returned for a photo larger than MaxImageBytes.
+var ErrTooLarge = errors.New("imagehost: photo larger than expected")
+
+// OpenImage returns a photo's bytes as a stream, and its content type; the
+// caller closes it. A photo that says it is larger than MaxImageBytes is
+// ErrTooLarge, and a stream that runs past it ends with ErrTooLarge.
+func (c Client) OpenImage(ctx context.Context, tokens Tokens, id string) (io.ReadCloser, string, error) {
 	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, c.photoURL(id), nil)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.ContentLength > MaxImageBytes {
+		resp.Body.Close()
+		return nil, "", fmt.Errorf("%w: %d bytes", ErrTooLarge, resp.ContentLength)
+	}
+	return &limitedBody{ReadCloser: resp.Body, left: MaxImageBytes}, resp.Header.Get("Content-Type"), nil
+}
+
+// Image returns a photo's bytes and content type, at most MaxImageBytes.
+func (c Client) Image(ctx context.Context, tokens Tokens, id string) ([]byte, string, error) {
+	body, contentType, err := c.OpenImage(ctx, tokens, id)
+	if err != nil {
+		return nil, "", err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
 	if err != nil {
 		return nil, "", fmt.Errorf("imagehost: read image: %w", err)
 	}
-	return data, resp.Header.Get("Content-Type"), nil
+	return data, contentType, nil
+}
+
+// limitedBody ends a body with ErrTooLarge once more than left bytes came.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, ErrTooLarge
+	}
+	// Read one byte more than allowed, to tell "exactly left" from "more".
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n + int(l.left), ErrTooLarge
+	}
+	return n, err
 }
 
 // Upload adds a photo.

@@ -14,6 +14,7 @@ package photos
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
@@ -23,6 +24,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,16 +38,27 @@ import (
 const (
 	MaxUploadBytes = 10 << 20 // the whole request body
 	maxImageBytes  = 8 << 20
-	maxPixels      = 40_000_000 // guards against decompression bombs
-	maxTitle       = 200
+	// maxPixels guards against decompression bombs: a small file that
+	// decodes to a huge image. It is no more than what the photos'
+	// consumers can decode and edit: 12 megapixels is PhotoEditorApp's
+	// limit (app/photoedit.MaxPixels), a phone camera's photo.
+	maxPixels = 12_000_000
+	maxTitle  = 200
+)
+
+// Pages of the photo list: their size when the client does not say, and
+// the most a client may ask for.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 100
 )
 
 // Store is what the API needs from storage.
 type Store interface {
-	CreatePhoto(ctx context.Context, p store.Photo) error
-	ListPhotos(ctx context.Context, owner string) ([]store.Photo, error)
+	CreatePhoto(ctx context.Context, p store.Photo, q store.Quota) error
+	ListPhotos(ctx context.Context, owner string, after store.PhotoCursor, limit int) ([]store.Photo, error)
 	PhotoByID(ctx context.Context, owner, id string) (store.Photo, error)
-	UpdatePhoto(ctx context.Context, p store.Photo) error
+	UpdatePhoto(ctx context.Context, p store.Photo, q store.Quota) error
 	DeletePhoto(ctx context.Context, owner, id string) error
 }
 
@@ -64,6 +78,8 @@ type TokenVerifier interface {
 type API struct {
 	Store  Store
 	Tokens TokenVerifier
+	// Quota bounds what each owner (a user, or a client for itself) keeps.
+	Quota store.Quota
 	// ResourceMetadata is the URL of RFC 9728 metadata, advertised in
 	// every WWW-Authenticate challenge.
 	ResourceMetadata string
@@ -121,13 +137,40 @@ func toJSON(p store.Photo) photoJSON {
 		URL: "/api/photos/" + p.ID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
-// List serves GET /api/photos: the caller's photos, newest first.
+// List serves GET /api/photos: the caller's photos, newest first, a page
+// at a time. ?limit= sets the page's size (default 50, at most 100); when
+// more photos follow, the answer has a Link header (RFC 8288) to the next
+// page, whose cursor parameter is opaque to the client.
 func (a API) List() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := a.Store.ListPhotos(r.Context(), tokenFrom(r).Subject)
+		q := r.URL.Query()
+		limit := defaultPageSize
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				oauth.WriteError(w, oauth.InvalidRequest("limit must be a positive number"))
+				return
+			}
+			limit = min(n, maxPageSize)
+		}
+		var after store.PhotoCursor
+		if s := q.Get("cursor"); s != "" {
+			var ok bool
+			if after, ok = decodeCursor(s); !ok {
+				oauth.WriteError(w, oauth.InvalidRequest("the cursor is malformed; send back the one the Link header gave"))
+				return
+			}
+		}
+		// One more than the page holds tells whether another page follows.
+		list, err := a.Store.ListPhotos(r.Context(), tokenFrom(r).Subject, after, limit+1)
 		if err != nil {
 			a.serverError(w, r, "list photos", err)
 			return
+		}
+		if len(list) > limit {
+			list = list[:limit]
+			next := url.Values{"limit": {strconv.Itoa(limit)}, "cursor": {encodeCursor(list[limit-1])}}
+			w.Header().Set("Link", "<"+r.URL.Path+"?"+next.Encode()+`>; rel="next"`)
 		}
 		out := make([]photoJSON, 0, len(list))
 		for _, p := range list {
@@ -135,6 +178,26 @@ func (a API) List() http.Handler {
 		}
 		oauth.WriteJSON(w, http.StatusOK, out)
 	})
+}
+
+// encodeCursor names the place after p in a listing. Clients only pass it
+// back; a forged one can only page through the caller's own photos.
+func encodeCursor(p store.Photo) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(p.CreatedAt.UTC().Format(time.RFC3339Nano) + " " + p.ID))
+}
+
+// decodeCursor is the inverse of encodeCursor.
+func decodeCursor(s string) (store.PhotoCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return store.PhotoCursor{}, false
+	}
+	at, id, ok := strings.Cut(string(b), " ")
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if !ok || err != nil || id == "" {
+		return store.PhotoCursor{}, false
+	}
+	return store.PhotoCursor{CreatedAt: t, ID: id}, true
 }
 
 // Get serves GET /api/photos/{id}: the image bytes.
@@ -163,7 +226,10 @@ func (a API) Upload() http.Handler {
 		now := a.Now()
 		p := store.Photo{ID: oauth.NewID(), Owner: tokenFrom(r).Subject, Title: title, ContentType: contentType,
 			Data: data, Size: len(data), CreatedAt: now, UpdatedAt: now}
-		if err := a.Store.CreatePhoto(r.Context(), p); err != nil {
+		if err := a.Store.CreatePhoto(r.Context(), p, a.Quota); errors.Is(err, store.ErrQuotaExceeded) {
+			oauth.WriteError(w, a.quotaExceeded())
+			return
+		} else if err != nil {
 			a.serverError(w, r, "create photo", err)
 			return
 		}
@@ -189,7 +255,10 @@ func (a API) Replace() http.Handler {
 			p.Title = title
 		}
 		p.Data, p.ContentType, p.Size, p.UpdatedAt = data, contentType, len(data), a.Now()
-		if err := a.Store.UpdatePhoto(r.Context(), p); err != nil {
+		if err := a.Store.UpdatePhoto(r.Context(), p, a.Quota); errors.Is(err, store.ErrQuotaExceeded) {
+			oauth.WriteError(w, a.quotaExceeded())
+			return
+		} else if err != nil {
 			a.serverError(w, r, "update photo", err)
 			return
 		}
@@ -223,6 +292,17 @@ func (a API) load(w http.ResponseWriter, r *http.Request) (store.Photo, bool) {
 		return p, false
 	}
 	return p, true
+}
+
+// quotaExceeded is the answer to a write past the owner's quota: 403, as
+// for any request the server understood and will not carry out.
+func (a API) quotaExceeded() *oauth.Error {
+	size := fmt.Sprintf("%d MB", a.Quota.Bytes>>20)
+	if a.Quota.Bytes < 1<<20 {
+		size = fmt.Sprintf("%d bytes", a.Quota.Bytes)
+	}
+	return oauth.Errorf("quota_exceeded", http.StatusForbidden,
+		"ImageHost keeps at most %d photos and %s of photos for each owner; delete some first", a.Quota.Photos, size)
 }
 
 func notFound(w http.ResponseWriter) {
@@ -262,7 +342,7 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 		return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusUnsupportedMediaType, "the file is not a PNG, JPEG or GIF image")
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
-		return nil, "", "", oauth.InvalidRequest("the image dimensions are out of range")
+		return nil, "", "", oauth.InvalidRequest("the image must have at most %d megapixels", maxPixels/1_000_000)
 	}
 	title = strings.TrimSpace(r.FormValue("title"))
 	if title == "" {

@@ -13,22 +13,48 @@ import (
 	"oauthdemo/authserver/oauth"
 )
 
+// RevocationList tells whether an access token was revoked before it
+// expired. *revocation.Set implements it.
+type RevocationList interface {
+	Revoked(ctx context.Context, c oauth.AccessTokenClaims) (bool, error)
+}
+
 // JWTVerifier checks an access token locally: signature against the
-// published keys, "typ", "iss", "aud" and expiry (RFC 9068 §4). It is fast
-// and needs no call to the authorization server, but it cannot know that a
-// token was revoked before it expires: that is why access tokens are short-lived.
+// published keys, "typ", "iss", "aud" and expiry (RFC 9068 §4), and then
+// the authorization server's revocation list. A signature alone cannot say
+// that a token was revoked before it expires; an API in another process
+// would have to introspect, or follow revocation events. This API runs in
+// ImageHost's process and reads the list there, in microseconds.
 type JWTVerifier struct {
 	Keys     oauth.PublicKeys
 	Issuer   string
 	Audience string
-	Now      func() time.Time
+	Revoked  RevocationList
+	// MaxLifetime is the longest an access token may live ("exp" minus
+	// "iat"). A longer-lived token is refused: the revocation list forgets
+	// a revocation once every token it could concern has expired, and it
+	// counts on tokens living no longer than this.
+	MaxLifetime time.Duration
+	Now         func() time.Time
 }
 
 // Verify implements TokenVerifier.
-func (v JWTVerifier) Verify(_ context.Context, raw string) (Token, *oauth.Error) {
+func (v JWTVerifier) Verify(ctx context.Context, raw string) (Token, *oauth.Error) {
 	c, e := oauth.ParseAccessToken(raw, v.Keys, v.Issuer, v.Audience, v.Now())
 	if e != nil {
 		return Token{}, e
+	}
+	// RFC 9068 §2.2: "iat" is REQUIRED; without it the lifetime is unknown.
+	// A second more is allowed: "iat" and "exp" are whole seconds.
+	if c.IssuedAt == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) > v.MaxLifetime+time.Second {
+		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token lives longer than ImageHost issues tokens for")
+	}
+	revoked, err := v.Revoked.Revoked(ctx, c)
+	if err != nil {
+		return Token{}, oauth.ServerError()
+	}
+	if revoked {
+		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token was revoked")
 	}
 	return Token{Subject: c.Subject, ClientID: c.ClientID, Scope: c.Scopes()}, nil
 }

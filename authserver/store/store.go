@@ -25,6 +25,9 @@ var (
 	// token) was used before. The record is returned alongside, so the caller
 	// can revoke what was issued from it.
 	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrQuotaExceeded: the write would take an owner past their Quota;
+	// nothing was written.
+	ErrQuotaExceeded = errors.New("store: quota exceeded")
 )
 
 // User is a person with an ImageHost account.
@@ -49,7 +52,11 @@ type Client struct {
 	BackchannelLogoutURI   string
 	AccessTokenTTL         time.Duration // 0: the server's default
 	OwnerUserID            string        // who registered it in the developer console; "" for operators
-	CreatedAt              time.Time
+	// ResourceServer marks a client that protects resources and may learn,
+	// by introspection, about tokens issued to other clients (RFC 7662 §4).
+	// Only the operator sets it, never registration or the console.
+	ResourceServer bool
+	CreatedAt      time.Time
 }
 
 // Public reports whether the client has no secret (RFC 6749 §2.1).
@@ -71,6 +78,7 @@ type AuthRequest struct {
 	MaxAge              int // seconds; -1 when absent
 	BrowserHash         []byte
 	UserID              string    // set once the user has logged in for this request
+	SessionID           string    // the login session that login began
 	AuthTime            time.Time // when that login happened
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
@@ -164,6 +172,20 @@ type Photo struct {
 	UpdatedAt   time.Time
 }
 
+// Quota bounds one owner's photos: how many, and their bytes together.
+// A zero field sets no bound.
+type Quota struct {
+	Photos int
+	Bytes  int64
+}
+
+// PhotoCursor is a place in an owner's listing: the photo a page ended
+// with. The zero cursor is the start, before the newest photo.
+type PhotoCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
 // Activity is one decision ImageHost took about a user's account: an
 // authorization, a consent, a token issued or refused, a revocation.
 type Activity struct {
@@ -180,6 +202,38 @@ type Activity struct {
 // ActivityRetention is how long the activity log keeps an entry.
 const ActivityRetention = 30 * 24 * time.Hour
 
+// RevocationKind names the access-token claim a Revocation matches.
+type RevocationKind string
+
+// The kinds of revocation. A grant or a single token is revoked outright; a
+// client or a subject is revoked for every token issued up to RevokedAt,
+// so that a client re-created under the same id starts afresh.
+const (
+	RevokedGrant   RevocationKind = "grant"   // the "grant_id" claim: every token of a revoked grant
+	RevokedToken   RevocationKind = "token"   // the "jti" claim: one access token revoked at /revoke
+	RevokedClient  RevocationKind = "client"  // the "client_id" claim: the client was deleted
+	RevokedSubject RevocationKind = "subject" // the "sub" claim: the user was deleted
+)
+
+// RevocationKey names what was revoked.
+type RevocationKey struct {
+	Kind RevocationKind
+	ID   string // a grant id, a jti, a client_id or a sub
+}
+
+// Revocation is something revoked that access tokens still in circulation
+// may refer to. The store records one whenever a grant is revoked, an access
+// token is revoked, or a user or client is deleted, in the same transaction.
+type Revocation struct {
+	RevocationKey
+	RevokedAt time.Time
+}
+
+// RevocationRetention is how long the store keeps a revocation: as long as
+// the longest access-token lifetime ImageHost may be configured with, after
+// which every token it could concern has expired.
+const RevocationRetention = 24 * time.Hour
+
 // Store keeps ImageHost's state. Every method is safe for concurrent use.
 // Times go in and come out in UTC.
 type Store interface {
@@ -187,18 +241,29 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	DeleteUser(ctx context.Context, id string) error
+	// SetUserPassword replaces the user's password hash.
+	SetUserPassword(ctx context.Context, id, passwordHash string) error
+	// DeleteUser deletes the user with their grants, sessions, photos and
+	// activity, and records a RevokedSubject revocation at now.
+	DeleteUser(ctx context.Context, id string, now time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
 	ClientByID(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
-	DeleteClient(ctx context.Context, id string) error
+	// SetClientResourceServer sets or clears the client's ResourceServer flag.
+	SetClientResourceServer(ctx context.Context, id string, on bool) error
+	// DeleteClient deletes the client and everything issued to it, and
+	// records a RevokedClient revocation at now.
+	DeleteClient(ctx context.Context, id string, now time.Time) error
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
-	// SetAuthRequestLogin records that userID logged in for the request.
-	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// SetAuthRequestLogin records that userID logged in for the request,
+	// beginning login session sessionID at authTime.
+	SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error
+	// DeleteAuthRequest ends the request, atomically: of concurrent calls
+	// for one request exactly one succeeds, the others get ErrNotFound.
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SaveAuthCode(ctx context.Context, c AuthCode) error
@@ -211,11 +276,13 @@ type Store interface {
 	// token, in one transaction.
 	CreateGrant(ctx context.Context, g Grant, rt *RefreshToken) error
 	GrantByID(ctx context.Context, id string) (Grant, error)
-	// RevokeGrant revokes the grant and so every refresh token of its family.
-	// Revoking a revoked or unknown grant is not an error.
+	// RevokeGrant revokes the grant and so every refresh token of its family,
+	// and records a RevokedGrant revocation. Revoking a revoked or unknown
+	// grant is not an error, and records nothing.
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
-	// RevokeUserClientGrants revokes every active grant userID gave clientID
-	// and forgets the consent; it returns the revoked grants.
+	// RevokeUserClientGrants revokes every active grant userID gave clientID,
+	// recording a revocation for each, and forgets the consent; it returns
+	// the revoked grants.
 	RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]Grant, error)
 	// ActiveGrantsForUser lists the user's grants that are not revoked.
 	ActiveGrantsForUser(ctx context.Context, userID string) ([]Grant, error)
@@ -235,10 +302,16 @@ type Store interface {
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
-	// RevokeAccessToken puts an access token's "jti" on the deny list until
-	// the token would have expired anyway.
-	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
-	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// RevokeAccessToken records a RevokedToken revocation of the access
+	// token with that "jti"; revoking it twice is not an error.
+	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+	// RevocationsSince returns at most limit revocations recorded at or
+	// after t, oldest first. It is how a cache of them (revocation.Set)
+	// loads at start and catches up with revocations made elsewhere.
+	RevocationsSince(ctx context.Context, t time.Time, limit int) ([]Revocation, error)
+	// RevocationsOf returns the revocations recorded for any of keys;
+	// keys nobody revoked are left out.
+	RevocationsOf(ctx context.Context, keys []RevocationKey) ([]Revocation, error)
 
 	SaveSigningKey(ctx context.Context, k SigningKey) error
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -247,12 +320,20 @@ type Store interface {
 	// DeleteSigningKeysRetiredBefore removes keys retired before t.
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
 
-	CreatePhoto(ctx context.Context, p Photo) error
-	// ListPhotos returns owner's photos, newest first, without their bytes.
-	ListPhotos(ctx context.Context, owner string) ([]Photo, error)
+	// CreatePhoto stores a new photo if its owner stays within q, and
+	// returns ErrQuotaExceeded otherwise. The check and the insert are one
+	// atomic step: uploads at the same moment cannot together overshoot.
+	CreatePhoto(ctx context.Context, p Photo, q Quota) error
+	// ListPhotos returns at most limit of owner's photos, newest first
+	// (then by id, descending), without their bytes, starting after the
+	// photo the cursor names.
+	ListPhotos(ctx context.Context, owner string, after PhotoCursor, limit int) ([]Photo, error)
 	// PhotoByID returns the photo with its bytes; another owner's photo is ErrNotFound.
 	PhotoByID(ctx context.Context, owner, id string) (Photo, error)
-	UpdatePhoto(ctx context.Context, p Photo) error
+	// UpdatePhoto replaces the title, type and bytes of one of p.Owner's
+	// photos, if the owner stays within q with the new bytes in place of
+	// the old (ErrQuotaExceeded otherwise), atomically as CreatePhoto.
+	UpdatePhoto(ctx context.Context, p Photo, q Quota) error
 	DeletePhoto(ctx context.Context, owner, id string) error
 	CountPhotos(ctx context.Context, owner string) (int, error)
 
@@ -268,8 +349,8 @@ type Store interface {
 	// the first mark counts.
 	MarkDemoSeeded(ctx context.Context, t time.Time) error
 
-	// DeleteExpired removes auth requests, codes, sessions and deny-list
-	// entries that expired before now, and activity older than
-	// ActivityRetention.
+	// DeleteExpired removes auth requests, codes and sessions that expired
+	// before now, revocations older than RevocationRetention and activity
+	// older than ActivityRetention.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }

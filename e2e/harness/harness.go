@@ -81,6 +81,25 @@ func (p *Process) Kill() {
 	<-p.exited
 }
 
+// PeakRSS is the most resident memory the process has used so far, in
+// bytes: VmHWM, the "high water mark" Linux keeps in /proc/<pid>/status.
+func (p *Process) PeakRSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kB int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kB); err != nil {
+				return 0, fmt.Errorf("peak RSS: %q: %w", line, err)
+			}
+			return kB << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("peak RSS: no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
 // Output is what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 

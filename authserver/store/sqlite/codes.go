@@ -11,14 +11,14 @@ import (
 )
 
 const authRequestColumns = `id, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method,
-	prompt, max_age, browser_hash, user_id, auth_time, created_at, expires_at`
+	prompt, max_age, browser_hash, user_id, session_id, auth_time, created_at, expires_at`
 
 // SaveAuthRequest stores a validated authorization request.
 func (s *Store) SaveAuthRequest(ctx context.Context, r store.AuthRequest) error {
 	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO auth_requests ("+authRequestColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO auth_requests ("+authRequestColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		r.ID, r.ClientID, r.RedirectURI, r.Scope, r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod,
-		r.Prompt, r.MaxAge, r.BrowserHash, r.UserID, fmtTime(r.AuthTime), fmtTime(r.CreatedAt), fmtTime(r.ExpiresAt))
+		r.Prompt, r.MaxAge, r.BrowserHash, r.UserID, r.SessionID, fmtTime(r.AuthTime), fmtTime(r.CreatedAt), fmtTime(r.ExpiresAt))
 	return mapErr("sqlite: save auth request", err)
 }
 
@@ -27,21 +27,23 @@ func (s *Store) AuthRequestByID(ctx context.Context, id string) (store.AuthReque
 	var r store.AuthRequest
 	err := s.read.QueryRowContext(ctx, "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id).Scan(
 		&r.ID, &r.ClientID, &r.RedirectURI, &r.Scope, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod,
-		&r.Prompt, &r.MaxAge, &r.BrowserHash, &r.UserID, timeField{&r.AuthTime}, timeField{&r.CreatedAt}, timeField{&r.ExpiresAt})
+		&r.Prompt, &r.MaxAge, &r.BrowserHash, &r.UserID, &r.SessionID, timeField{&r.AuthTime}, timeField{&r.CreatedAt}, timeField{&r.ExpiresAt})
 	return r, mapErr("sqlite: auth request by id", err)
 }
 
-// SetAuthRequestLogin records who logged in for the request, and when.
-func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error {
-	res, err := s.write.ExecContext(ctx, "UPDATE auth_requests SET user_id = ?, auth_time = ? WHERE id = ?",
-		userID, fmtTime(authTime), id)
+// SetAuthRequestLogin records who logged in for the request, in which
+// session, and when.
+func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error {
+	res, err := s.write.ExecContext(ctx, "UPDATE auth_requests SET user_id = ?, session_id = ?, auth_time = ? WHERE id = ?",
+		userID, sessionID, fmtTime(authTime), id)
 	return mustAffect("sqlite: set auth request login", res, err)
 }
 
-// DeleteAuthRequest forgets a finished request.
+// DeleteAuthRequest ends a request. The single DELETE is atomic: of two
+// concurrent calls, one deletes the row and the other finds none.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	_, err := s.write.ExecContext(ctx, "DELETE FROM auth_requests WHERE id = ?", id)
-	return mapErr("sqlite: delete auth request", err)
+	res, err := s.write.ExecContext(ctx, "DELETE FROM auth_requests WHERE id = ?", id)
+	return mustAffect("sqlite: delete auth request", res, err)
 }
 
 const authCodeColumns = `code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,

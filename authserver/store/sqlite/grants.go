@@ -49,11 +49,22 @@ func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
 }
 
 // RevokeGrant marks the grant revoked; its refresh tokens stop working
-// because RotateRefreshToken and the token endpoint check the grant.
+// because RotateRefreshToken and the token endpoint check the grant. Its
+// access tokens are signed JWTs that no row holds, so the same transaction
+// records the revocation they are checked against.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Time) error {
-	_, err := s.write.ExecContext(ctx,
-		"UPDATE grants SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = ''",
-		fmtTime(now), reason, id)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE grants SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = ''",
+			fmtTime(now), reason, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // revoked before, or unknown: nothing new to record
+		}
+		return recordRevocation(ctx, tx, store.RevokedGrant, id, now)
+	})
 	return mapErr("sqlite: revoke grant", err)
 }
 
@@ -79,6 +90,11 @@ func (s *Store) RevokeUserClientGrants(ctx context.Context, userID, clientID, re
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		for _, g := range revoked {
+			if err := recordRevocation(ctx, tx, store.RevokedGrant, g.ID, now); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx,
 			"UPDATE grants SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND client_id = ? AND revoked_at = ''",

@@ -2,24 +2,59 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 
 	"oauthdemo/authserver/store"
 )
 
-// CreatePhoto stores a new photo.
-func (s *Store) CreatePhoto(ctx context.Context, p store.Photo) error {
-	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO photos (id, owner, title, content_type, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		p.ID, p.Owner, p.Title, p.ContentType, p.Data, fmtTime(p.CreatedAt), fmtTime(p.UpdatedAt))
+// CreatePhoto stores a new photo, within the owner's quota.
+func (s *Store) CreatePhoto(ctx context.Context, p store.Photo, q store.Quota) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The one write connection and BEGIN IMMEDIATE make the check and
+		// the insert one step: no other upload commits in between.
+		if err := checkQuota(ctx, tx, p.Owner, q, 1, int64(len(p.Data))); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO photos (id, owner, title, content_type, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			p.ID, p.Owner, p.Title, p.ContentType, p.Data, fmtTime(p.CreatedAt), fmtTime(p.UpdatedAt))
+		return err
+	})
 	return mapErr("sqlite: create photo", err)
 }
 
-const listPhotosQuery = `SELECT id, owner, title, content_type, length(data), created_at, updated_at
-	FROM photos WHERE owner = ? ORDER BY created_at DESC, id`
+// checkQuota returns ErrQuotaExceeded unless owner, with photos more
+// photos and bytes more bytes, stays within q. Only what grows is checked:
+// an owner over a quota lowered since may still shrink a photo.
+func checkQuota(ctx context.Context, tx *sql.Tx, owner string, q store.Quota, photos int, bytes int64) error {
+	if q == (store.Quota{}) {
+		return nil
+	}
+	var n int
+	var total int64
+	err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(data)), 0) FROM photos WHERE owner = ?", owner).Scan(&n, &total)
+	if err != nil {
+		return err
+	}
+	if (q.Photos > 0 && photos > 0 && n+photos > q.Photos) || (q.Bytes > 0 && bytes > 0 && total+bytes > q.Bytes) {
+		return fmt.Errorf("%w: %d photos, %d bytes", store.ErrQuotaExceeded, n, total)
+	}
+	return nil
+}
 
-// ListPhotos lists owner's photos, newest first, without their bytes.
-func (s *Store) ListPhotos(ctx context.Context, owner string) ([]store.Photo, error) {
-	rows, err := s.hot.listPhotos.QueryContext(ctx, owner)
+// listPhotosQuery lists a page of an owner's photos. Photos are ordered
+// newest first, then by id, both descending, so that a page can start
+// right after the last photo of the previous one: (created_at, id) below
+// the cursor's. An empty cursor time starts from the newest.
+const listPhotosQuery = `SELECT id, owner, title, content_type, length(data), created_at, updated_at
+	FROM photos WHERE owner = ? AND (? = '' OR (created_at, id) < (?, ?))
+	ORDER BY created_at DESC, id DESC LIMIT ?`
+
+// ListPhotos lists a page of owner's photos, newest first, without their bytes.
+func (s *Store) ListPhotos(ctx context.Context, owner string, after store.PhotoCursor, limit int) ([]store.Photo, error) {
+	at := fmtTime(after.CreatedAt)
+	rows, err := s.hot.listPhotos.QueryContext(ctx, owner, at, at, after.ID, limit)
 	if err != nil {
 		return nil, mapErr("sqlite: list photos", err)
 	}
@@ -45,12 +80,24 @@ func (s *Store) PhotoByID(ctx context.Context, owner, id string) (store.Photo, e
 	return p, mapErr("sqlite: photo", err)
 }
 
-// UpdatePhoto replaces the title, type and bytes of one of p.Owner's photos.
-func (s *Store) UpdatePhoto(ctx context.Context, p store.Photo) error {
-	res, err := s.write.ExecContext(ctx,
-		"UPDATE photos SET title = ?, content_type = ?, data = ?, updated_at = ? WHERE owner = ? AND id = ?",
-		p.Title, p.ContentType, p.Data, fmtTime(p.UpdatedAt), p.Owner, p.ID)
-	return mustAffect("sqlite: update photo", res, err)
+// UpdatePhoto replaces the title, type and bytes of one of p.Owner's
+// photos, within the owner's quota.
+func (s *Store) UpdatePhoto(ctx context.Context, p store.Photo, q store.Quota) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var old int64
+		err := tx.QueryRowContext(ctx, "SELECT length(data) FROM photos WHERE owner = ? AND id = ?", p.Owner, p.ID).Scan(&old)
+		if err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, tx, p.Owner, q, 0, int64(len(p.Data))-old); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			"UPDATE photos SET title = ?, content_type = ?, data = ?, updated_at = ? WHERE owner = ? AND id = ?",
+			p.Title, p.ContentType, p.Data, fmtTime(p.UpdatedAt), p.Owner, p.ID)
+		return err
+	})
+	return mapErr("sqlite: update photo", err)
 }
 
 // DeletePhoto deletes one of owner's photos.

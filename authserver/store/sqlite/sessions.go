@@ -32,24 +32,6 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return mapErr("sqlite: delete session", err)
 }
 
-// RevokeAccessToken adds a jti to the deny list; adding it twice is fine.
-func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
-		jti, fmtTime(expiresAt))
-	return mapErr("sqlite: revoke access token", err)
-}
-
-// AccessTokenRevoked reports whether the jti is on the deny list.
-func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var one int
-	err := s.hot.accessTokenRevoked.QueryRowContext(ctx, jti).Scan(&one)
-	if err == sql.ErrNoRows {
-		return false, nil
-	}
-	return err == nil, mapErr("sqlite: access token revoked", err)
-}
-
 // DeleteExpired removes what can no longer be used, in one transaction.
 // Grants and refresh tokens are kept: they are the audit trail of a family.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
@@ -59,11 +41,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 			"DELETE FROM auth_requests WHERE expires_at < ?",
 			"DELETE FROM auth_codes WHERE expires_at < ?",
 			"DELETE FROM sessions WHERE expires_at < ?",
-			"DELETE FROM revoked_access_tokens WHERE expires_at < ?",
 		} {
 			if _, err := tx.ExecContext(ctx, q, t); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM revocations WHERE revoked_at < ?", fmtTime(now.Add(-store.RevocationRetention))); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))
 		return err

@@ -48,7 +48,7 @@ type Store struct {
 }
 
 type hotStatements struct {
-	clientByID, userByID, refreshToken, grantByID, accessTokenRevoked, listPhotos *sql.Stmt
+	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -100,7 +100,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.hot.userByID, "SELECT " + userColumns + " FROM users WHERE id = ?"},
 		{&s.hot.refreshToken, refreshTokenQuery},
 		{&s.hot.grantByID, "SELECT " + grantColumns + " FROM grants WHERE id = ?"},
-		{&s.hot.accessTokenRevoked, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?"},
+		{&s.hot.revocationsOf, revocationsOfQuery},
 		{&s.hot.listPhotos, listPhotosQuery},
 	} {
 		stmt, err := s.read.PrepareContext(ctx, p.sql)
@@ -116,7 +116,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
-		s.hot.accessTokenRevoked, s.hot.listPhotos} {
+		s.hot.revocationsOf, s.hot.listPhotos} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"oauthdemo/authserver/store"
 )
@@ -54,10 +55,17 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return users, mapErr("sqlite: list users", rows.Err())
 }
 
+// SetUserPassword replaces the user's password hash.
+func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) error {
+	res, err := s.write.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", passwordHash, id)
+	return mustAffect("sqlite: set user password", res, err)
+}
+
 // DeleteUser deletes a user and, through foreign keys, their sessions,
 // consents, codes and grants. Their photos and activity go too, in the same
-// transaction.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+// transaction, which also records the user as a revoked subject: their
+// access tokens are signed JWTs that no row holds.
+func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ?", id)
 		if err := mustAffect("sqlite: delete user", res, err); err != nil {
@@ -68,7 +76,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return nil
+		return recordRevocation(ctx, tx, store.RevokedSubject, id, now)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return err

@@ -1,0 +1,120 @@
+package imagehost
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// fixedTokens hands out one token.
+type fixedTokens string
+
+func (t fixedTokens) AccessToken(context.Context) (string, error)     { return string(t), nil }
+func (t fixedTokens) Refresh(context.Context, string) (string, error) { return string(t), nil }
+
+// endless is a body that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestImagesAreBounded: an API that serves more than a photo can be is cut
+// off, whether it says so up front or not.
+func TestImagesAreBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		switch r.URL.Path {
+		case "/api/photos/declared":
+			w.Header().Set("Content-Length", strconv.Itoa(MaxImageBytes+1))
+			io.CopyN(w, endless{}, MaxImageBytes+1)
+		case "/api/photos/exact":
+			io.CopyN(w, endless{}, MaxImageBytes)
+		default: // chunked, and endless
+			io.Copy(w, endless{})
+		}
+	}))
+	defer srv.Close()
+	c := Client{BaseURL: srv.URL + "/api/photos", HTTP: srv.Client()}
+	ctx := context.Background()
+	for _, id := range []string{"declared", "endless"} {
+		data, _, err := c.Image(ctx, fixedTokens("t"), id)
+		if !errors.Is(err, ErrTooLarge) || len(data) > MaxImageBytes {
+			t.Errorf("%s: %d bytes, %v; want ErrTooLarge", id, len(data), err)
+		}
+	}
+	body, _, err := c.OpenImage(ctx, fixedTokens("t"), "endless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, body)
+	body.Close()
+	if !errors.Is(err, ErrTooLarge) || n > MaxImageBytes {
+		t.Errorf("streaming an endless photo: %d bytes, %v", n, err)
+	}
+	if data, _, err := c.Image(ctx, fixedTokens("t"), "exact"); err != nil || len(data) != MaxImageBytes {
+		t.Errorf("a photo of exactly MaxImageBytes: %d bytes, %v", len(data), err)
+	}
+}
+
+// TestListFollowsPages: the list is read page by page through the Link
+// header, never from another server, and never endlessly.
+func TestListFollowsPages(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		io.WriteString(w, "[]")
+	}))
+	defer other.Close()
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.Header.Get("Authorization") != "Bearer t" {
+			t.Errorf("a page asked for without the token")
+		}
+		page := r.URL.Query().Get("cursor")
+		switch r.URL.Path + "/" + page {
+		case "/api/photos/":
+			w.Header().Set("Link", `</api/photos?limit=100&cursor=2>; rel="next"`)
+			io.WriteString(w, `[{"id":"a"},{"id":"b"}]`)
+		case "/api/photos/2":
+			w.Header().Set("Link", `<http://`+r.Host+`/api/photos?cursor=3>; rel="prev next"`)
+			io.WriteString(w, `[{"id":"c"}]`)
+		case "/api/photos/3":
+			io.WriteString(w, `[{"id":"d"}]`)
+		case "/loop/":
+			w.Header().Set("Link", `</loop>; rel=next`)
+			io.WriteString(w, `[{"id":"again"}]`)
+		case "/away/":
+			w.Header().Set("Link", `<`+other.URL+`/away>; rel="next"`)
+			io.WriteString(w, `[{"id":"x"}]`)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	list, err := Client{BaseURL: srv.URL + "/api/photos", HTTP: srv.Client()}.List(ctx, fixedTokens("t"))
+	var ids []string
+	for _, p := range list {
+		ids = append(ids, p.ID)
+	}
+	if err != nil || strings.Join(ids, ",") != "a,b,c,d" {
+		t.Fatalf("List over three pages: %v, %v", ids, err)
+	}
+	requests.Store(0)
+	list, err = Client{BaseURL: srv.URL + "/loop", HTTP: srv.Client()}.List(ctx, fixedTokens("t"))
+	if n := requests.Load(); err != nil || n != maxPages || len(list) != maxPages {
+		t.Fatalf("a next link to itself: %d requests, %d photos, %v; want %d of each", n, len(list), err, maxPages)
+	}
+	if _, err = (Client{BaseURL: srv.URL + "/away", HTTP: srv.Client()}).List(ctx, fixedTokens("t")); err == nil || elsewhere.Load() != 0 {
+		t.Fatalf("a next link to another server: %v, %d requests there", err, elsewhere.Load())
+	}
+}

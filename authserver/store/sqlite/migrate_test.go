@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"oauthdemo/authserver/store"
+)
+
+// TestRevocationsMigration upgrades a database from before the revocations
+// table: what was revoked then (grants, the access-token deny list) is
+// revoked after, and access tokens of it stay refused.
+func TestRevocationsMigration(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "imagehost.db")
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	sort.Strings(names)
+	version := 0
+	for _, name := range names {
+		if name >= "migrations/0005" {
+			break
+		}
+		body, _ := migrations.ReadFile(name)
+		if _, err := db.ExecContext(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		version++
+	}
+	at := time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		fmt.Sprintf("PRAGMA user_version = %d", version),
+		`INSERT INTO users VALUES ('u1', 'alice', 'x', 'Alice', '', '` + fmtTime(at) + `')`,
+		`INSERT INTO clients VALUES ('app', NULL, 'App', '[]', '[]', '[]', '', '', 0, '', '` + fmtTime(at) + `')`,
+		`INSERT INTO grants (id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason)
+			VALUES ('g-revoked', 'app', 'u1', '', '', '', '', '` + fmtTime(at) + `', 'reuse'),
+			       ('g-active', 'app', 'u1', '', '', '', '', '', '')`,
+		`INSERT INTO revoked_access_tokens VALUES ('jti1', '` + fmtTime(at.Add(time.Hour)) + `')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.RevocationsOf(ctx, []store.RevocationKey{{Kind: store.RevokedGrant, ID: "g-revoked"},
+		{Kind: store.RevokedGrant, ID: "g-active"}, {Kind: store.RevokedToken, ID: "jti1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("after the migration: %+v, want the revoked grant and the deny-listed jti", got)
+	}
+	c, err := s.ClientByID(ctx, "app")
+	if err != nil || c.ResourceServer {
+		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server", c, err)
+	}
+}
