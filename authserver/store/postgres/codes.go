@@ -12,15 +12,15 @@ import (
 )
 
 const authRequestColumns = `id, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method,
-	prompt, max_age, browser_hash, user_id, auth_time, created_at, expires_at`
+	prompt, max_age, browser_hash, user_id, session_id, auth_time, created_at, expires_at`
 
 // SaveAuthRequest stores a validated authorization request.
 func (s *Store) SaveAuthRequest(ctx context.Context, r store.AuthRequest) error {
 	_, err := s.pool.Exec(ctx,
 		"INSERT INTO auth_requests ("+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		r.ID, r.ClientID, r.RedirectURI, r.Scope, r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod,
-		r.Prompt, r.MaxAge, r.BrowserHash, r.UserID, nanos(r.AuthTime), nanos(r.CreatedAt), nanos(r.ExpiresAt))
+		r.Prompt, r.MaxAge, r.BrowserHash, r.UserID, r.SessionID, nanos(r.AuthTime), nanos(r.CreatedAt), nanos(r.ExpiresAt))
 	return mapErr("postgres: save auth request", err)
 }
 
@@ -29,21 +29,24 @@ func (s *Store) AuthRequestByID(ctx context.Context, id string) (store.AuthReque
 	var r store.AuthRequest
 	err := s.pool.QueryRow(ctx, "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = $1", id).Scan(
 		&r.ID, &r.ClientID, &r.RedirectURI, &r.Scope, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod,
-		&r.Prompt, &r.MaxAge, &r.BrowserHash, &r.UserID, timeField{&r.AuthTime}, timeField{&r.CreatedAt}, timeField{&r.ExpiresAt})
+		&r.Prompt, &r.MaxAge, &r.BrowserHash, &r.UserID, &r.SessionID, timeField{&r.AuthTime}, timeField{&r.CreatedAt}, timeField{&r.ExpiresAt})
 	return r, mapErr("postgres: auth request by id", err)
 }
 
-// SetAuthRequestLogin records who logged in for the request, and when.
-func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE auth_requests SET user_id = $1, auth_time = $2 WHERE id = $3",
-		userID, nanos(authTime), id)
+// SetAuthRequestLogin records who logged in for the request, in which
+// session, and when.
+func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID, sessionID string, authTime time.Time) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE auth_requests SET user_id = $1, session_id = $2, auth_time = $3 WHERE id = $4",
+		userID, sessionID, nanos(authTime), id)
 	return mustAffect("postgres: set auth request login", tag, err)
 }
 
-// DeleteAuthRequest forgets a finished request.
+// DeleteAuthRequest ends a request. Of two concurrent DELETEs of the row,
+// the second waits for the first's row lock, then finds the row gone and
+// deletes nothing: exactly one call succeeds, the others get ErrNotFound.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, "DELETE FROM auth_requests WHERE id = $1", id)
-	return mapErr("postgres: delete auth request", err)
+	tag, err := s.pool.Exec(ctx, "DELETE FROM auth_requests WHERE id = $1", id)
+	return mustAffect("postgres: delete auth request", tag, err)
 }
 
 const authCodeColumns = `code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,

@@ -43,23 +43,37 @@ func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
 
 // RevokeGrant marks the grant revoked; its refresh tokens stop working
 // because RotateRefreshToken and the token endpoint check the grant. The
-// first revocation's time and reason stay.
+// first revocation's time and reason stay. Its access tokens are signed
+// JWTs that no row holds, so the same statement records the revocation they
+// are checked against, for the grant the UPDATE changed: a grant revoked
+// before, or unknown, records nothing.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Time) error {
-	_, err := s.pool.Exec(ctx,
-		"UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
-		nanos(now), reason, id)
+	_, err := s.pool.Exec(ctx, `WITH revoked AS (
+			UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL
+			RETURNING id
+		)
+		INSERT INTO revocations (kind, id, revoked_at) SELECT $4, id, $1 FROM revoked `+laterRevocationWins,
+		nanos(now), reason, id, string(store.RevokedGrant))
 	return mapErr("postgres: revoke grant", err)
 }
 
-// RevokeUserClientGrants revokes the user's grants to the client and deletes
-// the remembered consent, in one batch (one implicit transaction). The
-// UPDATE returns the grants it revoked, as they are now.
+// RevokeUserClientGrants revokes the user's grants to the client, records a
+// revocation for each, and deletes the remembered consent, in one batch
+// (one implicit transaction). The UPDATE returns the grants it revoked, as
+// they are now; a data-modifying WITH runs whether or not the query reads
+// it, so the revocations are recorded in the same statement.
 func (s *Store) RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]store.Grant, error) {
 	var revoked []store.Grant
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE grants SET revoked_at = $1, revoke_reason = $2
-		WHERE user_id = $3 AND client_id = $4 AND revoked_at IS NULL
-		RETURNING `+grantColumns, nanos(now), reason, userID, clientID).Query(func(rows pgx.Rows) error {
+	b.Queue(`WITH revoked AS (
+			UPDATE grants SET revoked_at = $1, revoke_reason = $2
+			WHERE user_id = $3 AND client_id = $4 AND revoked_at IS NULL
+			RETURNING `+grantColumns+`
+		), recorded AS (
+			INSERT INTO revocations (kind, id, revoked_at) SELECT $5, id, $1 FROM revoked `+laterRevocationWins+`
+		)
+		SELECT `+grantColumns+` FROM revoked ORDER BY created_at, id`,
+		nanos(now), reason, userID, clientID, string(store.RevokedGrant)).Query(func(rows pgx.Rows) error {
 		var err error
 		revoked, err = collect(rows, scanGrant)
 		return err

@@ -19,9 +19,11 @@
 //     transaction. Single-use values are taken by one conditional UPDATE
 //     (... WHERE consumed_at IS NULL): a second, concurrent UPDATE of the same
 //     row waits for the first to commit, then re-checks its WHERE against the
-//     row as the first left it, finds it used and changes nothing. No
-//     transaction here reads a row and then writes because of what it read,
-//     so none needs REPEATABLE READ or SERIALIZABLE, nor the retries their
+//     row as the first left it, finds it used and changes nothing. The one
+//     write decided by a count of other rows is a photo quota's: two
+//     uploads counting an owner's photos at once would both find room, so
+//     each first takes an advisory lock keyed by the owner (photos.go).
+//     Nothing needs REPEATABLE READ or SERIALIZABLE, nor the retries their
 //     serialization failures would call for.
 //   - Writes that must happen together are one statement, or one batch (a
 //     pgx batch without BEGIN runs in one implicit transaction and one round

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,24 +33,6 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return mapErr("postgres: delete session", err)
 }
 
-// RevokeAccessToken adds a jti to the deny list; adding it twice is fine.
-func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.pool.Exec(ctx,
-		"INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-		jti, nanos(expiresAt))
-	return mapErr("postgres: revoke access token", err)
-}
-
-// AccessTokenRevoked reports whether the jti is on the deny list.
-func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var one int
-	err := s.pool.QueryRow(ctx, "SELECT 1 FROM revoked_access_tokens WHERE jti = $1", jti).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, mapErr("postgres: access token revoked", err)
-}
-
 // DeleteExpired removes what can no longer be used, in one batch (one
 // implicit transaction). Grants and refresh tokens are kept: they are the
 // audit trail of a family.
@@ -61,7 +42,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	b.Queue("DELETE FROM auth_requests WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM auth_codes WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM sessions WHERE expires_at < $1", t)
-	b.Queue("DELETE FROM revoked_access_tokens WHERE expires_at < $1", t)
+	b.Queue("DELETE FROM revocations WHERE revoked_at < $1", nanos(now.Add(-store.RevocationRetention)))
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
 	return mapErr("postgres: delete expired", s.execBatch(ctx, b))
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,10 +48,17 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return users, mapErr("postgres: list users", err)
 }
 
+// SetUserPassword replaces the user's password hash.
+func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", passwordHash, id)
+	return mustAffect("postgres: set user password", tag, err)
+}
+
 // DeleteUser deletes a user and, through foreign keys, their sessions,
 // consents, codes and grants. Their photos and activity go too, in the same
-// transaction; only if the user existed.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+// transaction, only if the user existed; it also records the user as a
+// revoked subject: their access tokens are signed JWTs that no row holds.
+func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", id)
 		if err := mustAffect("postgres: delete user", tag, err); err != nil {
@@ -61,7 +69,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return nil
+		_, err = tx.Exec(ctx, recordRevocation, string(store.RevokedSubject), id, nanos(now))
+		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return err
