@@ -6,8 +6,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +25,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/revocation"
+	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 	"oauthdemo/authserver/store/postgres"
 	"oauthdemo/authserver/store/postgres/pgtest"
@@ -41,20 +46,32 @@ func TestMain(m *testing.M) {
 // closed when the test ends. A tracer, if given, sees every query.
 func newPostgresStore(tb testing.TB, tracer pgx.QueryTracer) *postgres.Store {
 	tb.Helper()
-	ctx := context.Background()
-	dbURL := pg.DatabaseFrom(tb, "imagehost", func(ctx context.Context, dbURL string) error {
+	return openPostgres(tb, newPostgresDatabase(tb), tracer)
+}
+
+// newPostgresDatabase returns the URL of a fresh, migrated database,
+// dropped when the test ends.
+func newPostgresDatabase(tb testing.TB) string {
+	tb.Helper()
+	return pg.DatabaseFrom(tb, "imagehost", func(ctx context.Context, dbURL string) error {
 		s, err := postgres.Open(ctx, dbURL)
 		if err != nil {
 			return err
 		}
 		return s.Close()
 	})
+}
+
+// openPostgres opens a store, with its own pool, on the database at dbURL,
+// closed when the test ends.
+func openPostgres(tb testing.TB, dbURL string, tracer pgx.QueryTracer) *postgres.Store {
+	tb.Helper()
 	cfg, err := postgres.ParseConfig(dbURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cfg.ConnConfig.Tracer = tracer
-	st, err := postgres.OpenConfig(ctx, cfg)
+	st, err := postgres.OpenConfig(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -220,5 +237,156 @@ func serveOK(t *testing.T, h http.Handler, req *http.Request) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body.String())
+	}
+}
+
+// TestTokenChecksRoundTripsOnPostgres counts the round trips to PostgreSQL
+// of the requests that check an access token, and of an upload. The photos
+// API checks revocations in memory (revocation.Set), no round trip; userinfo
+// and introspection ask the store, the source of truth, in one query for all
+// of a token's keys (its jti, grant, client and subject). An upload checks
+// the owner's quota and inserts in one batch.
+func TestTokenChecksRoundTripsOnPostgres(t *testing.T) {
+	st := newPostgresStore(t, roundTrips{})
+	bs := benchServerOf(t, newTestServerOn(t, st))
+	robotToken := mintRobotToken(t, bs.testServer)
+	rec := httptest.NewRecorder()
+	bs.h.ServeHTTP(rec, tokenRequest("grant_type=refresh_token&refresh_token="+bs.grantFor(t, bs.clock.now()), appID, appSecret))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("refresh: %d %s", rec.Code, rec.Body.String())
+	}
+	bearer := func(method, path, token string) *http.Request {
+		req := httptest.NewRequest(method, path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		return req
+	}
+	png := pngBytes(t)
+	tests := []struct {
+		name    string
+		request func() *http.Request
+		want    int
+		budget  int64 // round trips at most
+	}{
+		{"photos API list, jwt", func() *http.Request { return bearer("GET", "/api/photos", robotToken) }, 200,
+			1}, // the page of photos; revocations: none, in memory
+		{"photos API upload, jwt", func() *http.Request {
+			var buf bytes.Buffer
+			req := bearer("POST", "/api/photos", robotToken)
+			req.Header.Set("Content-Type", newMultipart(&buf, "file", "dot.png", png))
+			req.Body = io.NopCloser(&buf)
+			return req
+		}, 201, 1}, // the owner's lock, quota and insert in one batch
+		{"userinfo", func() *http.Request { return bearer("GET", "/userinfo", tok.AccessToken) }, 200,
+			2}, // revocations of the token's four keys, the user
+		{"introspection", func() *http.Request {
+			return tokenRequestTo("/introspect", "token="+robotToken, m2mID, m2mSecret)
+		}, 200, 3}, // the client, revocations of the token's keys, the user named by sub
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			serve := func(req *http.Request) {
+				t.Helper()
+				rec := httptest.NewRecorder()
+				bs.h.ServeHTTP(rec, req)
+				if rec.Code != tc.want {
+					t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body.String())
+				}
+			}
+			for range 3 { // each connection prepares a statement once; count what follows
+				serve(tc.request())
+			}
+			ctx, n := countRoundTrips(context.Background())
+			serve(tc.request().WithContext(ctx))
+			t.Logf("%s: %d round trips to PostgreSQL", tc.name, n.Load())
+			if n.Load() == 0 && tc.budget > 0 {
+				t.Fatal("no round trip counted: the tracer sees no query")
+			}
+			if n.Load() > tc.budget {
+				t.Fatalf("%s took %d round trips to PostgreSQL, budget %d", tc.name, n.Load(), tc.budget)
+			}
+		})
+	}
+}
+
+// anotherInstance starts a second ImageHost on st, a store of its own on
+// the database that first's store uses, as a second instance behind a load
+// balancer would run: the same configuration and issuer, its own listener,
+// signing-key set, revocation list and activity writer. Its URL is its own
+// listener's.
+func anotherInstance(t *testing.T, first *testServer, st store.Store) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	ts := &testServer{t: t, cfg: first.cfg, store: st, clock: first.clock, logs: &syncBuffer{}}
+	var err error
+	if ts.keys, err = signing.Open(ctx, st, ts.clock.now, ts.cfg.maxTokenTTL()); err != nil {
+		t.Fatal(err)
+	}
+	if ts.revoked, err = revocation.Load(ctx, st, ts.clock.now, ts.cfg.MaxAccessTokenTTL, revocation.DefaultLimit); err != nil {
+		t.Fatal(err)
+	}
+	apiTokens, err := newAPITokenVerifier(ctx, ts.cfg, st, ts.keys, ts.revoked, ts.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(ts.logs, nil))
+	actCtx, stop := context.WithCancel(context.Background())
+	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
+	followed := make(chan struct{})
+	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
+	t.Cleanup(func() { stop(); <-ts.activity.stopped; <-followed }) // runs before the store closes
+	srv := httptest.NewServer(newServer(ts.cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log))
+	t.Cleanup(srv.Close)
+	ts.URL = srv.URL
+	return ts
+}
+
+// TestRevocationReachesOtherInstancesOnPostgres: two instances on one
+// PostgreSQL database, the second's photos API checking tokens itself (jwt).
+// A token revoked at the first, by the client at /revoke or by the user on
+// the account page, stops opening the second's API within a second: the
+// second learns of it only from the database, by following the revocations
+// table.
+func TestRevocationReachesOtherInstancesOnPostgres(t *testing.T) {
+	tests := []struct {
+		name   string
+		issue  func(t *testing.T, ts *testServer) issued
+		revoke func(t *testing.T, ts *testServer, tok issued)
+	}{
+		{"RFC 7009 §2.2: the access token revoked",
+			func(t *testing.T, ts *testServer) issued {
+				return issued{access: mintRobotToken(t, ts), clientID: m2mID}
+			},
+			func(t *testing.T, ts *testServer, tok issued) {
+				postBasic(t, ts.URL+"/revoke", m2mID, m2mSecret, url.Values{"token": {tok.access}}).Body.Close()
+			}},
+		{"account page: Revoke access",
+			func(t *testing.T, ts *testServer) issued {
+				return aliceTokens(t, ts, "openid offline_access photos.read")
+			},
+			func(t *testing.T, ts *testServer, tok issued) {
+				form := formValues(t, body(t, tok.browser.get("/account")))
+				form.Set("client_id", appID)
+				location(t, tok.browser.post("/account/revoke", form))
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dbURL := newPostgresDatabase(t)
+			first := newTestServerOn(t, openPostgres(t, dbURL, nil))
+			second := anotherInstance(t, first, openPostgres(t, dbURL, nil))
+			tok := tc.issue(t, first)
+			bystander := first.userToken(t, "bob", "builder", "photos.read").AccessToken
+			if s := apiStatus(t, second, tok.access); s != http.StatusOK {
+				t.Fatalf("before the revocation the second instance's API answers %d", s)
+			}
+			tc.revoke(t, first, tok)
+			refusedWithin(t, second, tok.access, time.Second)
+			if s := apiStatus(t, second, bystander); s != http.StatusOK {
+				t.Fatalf("an unrelated token is refused too: %d", s)
+			}
+		})
 	}
 }
