@@ -30,6 +30,7 @@ type Config struct {
 	CodeTTL            time.Duration
 	SessionTTL         time.Duration
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
@@ -103,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"code-ttl", "IMAGEHOST_CODE_TTL", "1m", "authorization code lifetime", durations(&c.CodeTTL), false},
 		{"session-ttl", "IMAGEHOST_SESSION_TTL", "12h", "login session lifetime", durations(&c.SessionTTL), false},
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
+		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
@@ -196,6 +198,16 @@ func (c Config) Validate() error {
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
+	}
+	// With introspection, the photos API authenticates at /introspect as
+	// one client, whose secret's hash the database holds. Left to itself,
+	// each instance would set a new secret at its start, and so lock the
+	// photos API of every instance started before it out of introspection.
+	if c.APITokenCheck == "introspect" && c.DatabaseURL != "" && c.APIClientSecret == "" {
+		return errors.New("api-token-check introspect with a database-url needs api-client-secret, the same on every instance")
+	}
+	if c.APIClientSecret != "" && len(c.APIClientSecret) < 32 {
+		return errors.New("api-client-secret must be at least 32 characters")
 	}
 	if c.DatabaseURL != "" {
 		// The URL may hold a password: the message does not repeat it.

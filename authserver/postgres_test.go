@@ -390,3 +390,28 @@ func TestRevocationReachesOtherInstancesOnPostgres(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectionOnSeveralInstancesOnPostgres: with the photos API
+// checking tokens by introspection, instances on one database share the
+// API's client secret, so an instance starting does not lock the photos API
+// of those started before it out of /introspect. A revocation at one
+// reaches the other at once: introspection asks the database.
+func TestIntrospectionOnSeveralInstancesOnPostgres(t *testing.T) {
+	dbURL := newPostgresDatabase(t)
+	first := newTestServerOn(t, openPostgres(t, dbURL, nil), func(c *Config) {
+		c.APITokenCheck, c.APIClientSecret = "introspect", "photos-api-secret-for-tests-0123456789"
+	})
+	tok := mintRobotToken(t, first)
+	bystander := first.userToken(t, "bob", "builder", "photos.read").AccessToken
+	second := anotherInstance(t, first, openPostgres(t, dbURL, nil))
+	for _, ts := range []*testServer{first, second} {
+		if s := apiStatus(t, ts, tok); s != http.StatusOK {
+			t.Fatalf("with both instances started, %s's photos API answers %d", ts.URL, s)
+		}
+	}
+	postBasic(t, first.URL+"/revoke", m2mID, m2mSecret, url.Values{"token": {tok}}).Body.Close()
+	refusedWithin(t, second, tok, time.Second)
+	if s := apiStatus(t, second, bystander); s != http.StatusOK {
+		t.Fatalf("an unrelated token is refused too: %d", s)
+	}
+}

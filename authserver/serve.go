@@ -183,15 +183,19 @@ const apiClientID = "imagehost-photos-api"
 
 // newAPITokenVerifier builds the photos API's token check: local JWT
 // validation against the revocation list, or RFC 7662 introspection over
-// HTTP, as configured. For introspection the API gets a fresh client secret
-// at every start; only its hash is stored. It is a resource server, so
-// introspection tells it about every client's tokens (RFC 7662 §4).
+// HTTP, as configured. For introspection the API authenticates with the
+// configured secret, which instances sharing a database share, or else with
+// a new one at every start; only its hash is stored. It is a resource
+// server, so introspection tells it about every client's tokens (RFC 7662 §4).
 func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time) (photos.TokenVerifier, error) {
 	if cfg.APITokenCheck == "jwt" {
 		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Revoked: revoked,
 			MaxLifetime: cfg.MaxAccessTokenTTL, Now: now}, nil
 	}
-	secret := oauth.NewToken()
+	secret := cfg.APIClientSecret
+	if secret == "" {
+		secret = oauth.NewToken()
+	}
 	err := st.SetClientSecret(ctx, apiClientID, oauth.HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		err = st.CreateClient(ctx, store.Client{ID: apiClientID, SecretHash: oauth.HashToken(secret),
