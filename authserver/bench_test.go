@@ -5,6 +5,10 @@ package main
 // net/http handler that returns a fixed JSON, measured the same way:
 //
 //	go test ./authserver -run '^$' -bench . -benchmem
+//
+// The ones that write run on PostgreSQL too (sub-benchmarks sqlite and
+// postgres), over a unix socket to a throwaway server tuned for tests
+// (fsync off: see store/postgres/pgtest), so one run gives the ratio.
 
 import (
 	"context"
@@ -26,13 +30,20 @@ type benchServer struct {
 	h http.Handler
 }
 
-func newBenchServer(b *testing.B) benchServer {
-	ts := newTestServer(b)
+func newBenchServer(b *testing.B) benchServer { return benchServerOf(b, newTestServer(b)) }
+
+func benchServerOf(tb testing.TB, ts *testServer) benchServer {
 	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.revoked, ts.clock.now)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())}
+}
+
+// onEachStore runs bench on SQLite, then on PostgreSQL.
+func onEachStore(b *testing.B, bench func(*testing.B, benchServer)) {
+	b.Run("sqlite", func(b *testing.B) { bench(b, newBenchServer(b)) })
+	b.Run("postgres", func(b *testing.B) { bench(b, benchServerOf(b, newTestServerOn(b, newPostgresStore(b, nil)))) })
 }
 
 func (bs benchServer) serve(b *testing.B, req *http.Request, want int) {
@@ -72,7 +83,7 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 
 // grantFor stores a grant with a refresh token directly, as a code
 // redemption would, and returns the raw refresh token.
-func (bs benchServer) grantFor(b *testing.B, now time.Time) string {
+func (bs benchServer) grantFor(b testing.TB, now time.Time) string {
 	raw := oauth.NewToken()
 	id := oauth.NewID()
 	g := store.Grant{ID: id, ClientID: appID, UserID: "sub-alice", Scope: "offline_access openid photos.read", AuthTime: now, CreatedAt: now}
@@ -83,8 +94,9 @@ func (bs benchServer) grantFor(b *testing.B, now time.Time) string {
 	return raw
 }
 
-func BenchmarkTokenAuthorizationCode(b *testing.B) {
-	bs := newBenchServer(b)
+func BenchmarkTokenAuthorizationCode(b *testing.B) { onEachStore(b, benchTokenAuthorizationCode) }
+
+func benchTokenAuthorizationCode(b *testing.B, bs benchServer) {
 	now := bs.clock.now()
 	verifier := strings.Repeat("v", 43)
 	codes := make([]string, 0, b.N)
@@ -110,8 +122,9 @@ func BenchmarkTokenAuthorizationCode(b *testing.B) {
 	}
 }
 
-func BenchmarkTokenRefresh(b *testing.B) {
-	bs := newBenchServer(b)
+func BenchmarkTokenRefresh(b *testing.B) { onEachStore(b, benchTokenRefresh) }
+
+func benchTokenRefresh(b *testing.B, bs benchServer) {
 	rt := bs.grantFor(b, bs.clock.now())
 	for b.Loop() {
 		rec := httptest.NewRecorder()
@@ -149,8 +162,9 @@ func tokenRequestTo(path, body, id, secret string) *http.Request {
 	return req
 }
 
-func BenchmarkStoreClientByID(b *testing.B) {
-	bs := newBenchServer(b)
+func BenchmarkStoreClientByID(b *testing.B) { onEachStore(b, benchStoreClientByID) }
+
+func benchStoreClientByID(b *testing.B, bs benchServer) {
 	ctx := context.Background()
 	for b.Loop() {
 		if _, err := bs.store.ClientByID(ctx, appID); err != nil {
@@ -159,8 +173,9 @@ func BenchmarkStoreClientByID(b *testing.B) {
 	}
 }
 
-func BenchmarkStoreRotateRefreshToken(b *testing.B) {
-	bs := newBenchServer(b)
+func BenchmarkStoreRotateRefreshToken(b *testing.B) { onEachStore(b, benchStoreRotateRefreshToken) }
+
+func benchStoreRotateRefreshToken(b *testing.B, bs benchServer) {
 	ctx := context.Background()
 	now := bs.clock.now()
 	old := oauth.HashToken(bs.grantFor(b, now))

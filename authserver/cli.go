@@ -21,7 +21,6 @@ import (
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
-	"oauthdemo/authserver/store/sqlite"
 )
 
 // stringList is a repeatable flag.
@@ -31,18 +30,18 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // subcommand parses flags for "authserver <noun> <verb>" and opens the store.
-func subcommand(ctx context.Context, noun string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (string, *sqlite.Store, error) {
+func subcommand(ctx context.Context, noun string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (string, ownedStore, error) {
 	if len(args) == 0 {
 		return "", nil, fmt.Errorf("usage: authserver %s <command> [flags]", noun)
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	// The database is the server's, found by serve's own data-dir setting:
-	// its flag, its IMAGEHOST_DATA_DIR, its default.
+	// The database is the server's, found by serve's own settings: the
+	// flags, their IMAGEHOST_* variables, their defaults.
 	var cfg Config
-	dataDir := slices.DeleteFunc(configVars(&cfg), func(v configVar) bool { return v.flag != "data-dir" })
-	if err := bindConfig(fs, dataDir, getenv); err != nil {
+	database := slices.DeleteFunc(configVars(&cfg), func(v configVar) bool { return v.flag != "data-dir" && v.flag != "database-url" })
+	if err := bindConfig(fs, database, getenv); err != nil {
 		return "", nil, err
 	}
 	define(fs)
@@ -52,7 +51,7 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	st, err := openStore(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	return verb, st, err
 }
 

@@ -21,6 +21,7 @@ type Config struct {
 	Addr               string        // where to listen
 	Issuer             string        // the "iss" of every token; derived from Addr when empty
 	DataDir            string        // holds imagehost.db
+	DatabaseURL        string        // a postgres:// URL; empty: SQLite in DataDir
 	InitialAccessToken string        // guards dynamic client registration; empty turns it off
 	AccessTokenTTL     time.Duration // default lifetime of access tokens
 	MaxAccessTokenTTL  time.Duration // no access token lives longer, whatever its client asked for
@@ -29,6 +30,7 @@ type Config struct {
 	CodeTTL            time.Duration
 	SessionTTL         time.Duration
 	APITokenCheck      string // how the photos API checks tokens: "jwt" or "introspect"
+	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
@@ -111,6 +113,7 @@ func configVars(c *Config) []configVar {
 		{"addr", "IMAGEHOST_ADDR", "127.0.0.1:9090", "address to listen on", text(&c.Addr), false},
 		{"issuer", "IMAGEHOST_ISSUER", "", "issuer URL (default: http://<addr>)", text(&c.Issuer), false},
 		{"data-dir", "IMAGEHOST_DATA_DIR", ".data/imagehost", "directory for the SQLite database", text(&c.DataDir), false},
+		{"database-url", "IMAGEHOST_DATABASE_URL", "", "PostgreSQL database as a postgres:// URL, for several instances (empty: SQLite in the data directory)", text(&c.DatabaseURL), false},
 		{"initial-access-token", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "", "bearer token required for dynamic client registration (empty: registration off)", text(&c.InitialAccessToken), false},
 		{"access-token-ttl", "IMAGEHOST_ACCESS_TOKEN_TTL", "5m", "access token lifetime (e.g. 30s for workshops)", durations(&c.AccessTokenTTL), false},
 		{"max-access-token-ttl", "IMAGEHOST_MAX_ACCESS_TOKEN_TTL", "1h", "longest access token lifetime a client may choose (at most 24h)", durations(&c.MaxAccessTokenTTL), false},
@@ -119,6 +122,7 @@ func configVars(c *Config) []configVar {
 		{"code-ttl", "IMAGEHOST_CODE_TTL", "1m", "authorization code lifetime", durations(&c.CodeTTL), false},
 		{"session-ttl", "IMAGEHOST_SESSION_TTL", "12h", "login session lifetime", durations(&c.SessionTTL), false},
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
+		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
@@ -208,6 +212,22 @@ func (c Config) Validate() error {
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
+	}
+	// With introspection, the photos API authenticates at /introspect as
+	// one client, whose secret's hash the database holds. Left to itself,
+	// each instance would set a new secret at its start, and so lock the
+	// photos API of every instance started before it out of introspection.
+	if c.APITokenCheck == "introspect" && c.DatabaseURL != "" && c.APIClientSecret == "" {
+		return errors.New("api-token-check introspect with a database-url needs api-client-secret, the same on every instance")
+	}
+	if c.APIClientSecret != "" && len(c.APIClientSecret) < 32 {
+		return errors.New("api-client-secret must be at least 32 characters")
+	}
+	if c.DatabaseURL != "" {
+		// The URL may hold a password: the message does not repeat it.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("database-url must be a postgres:// URL")
+		}
 	}
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")

@@ -56,15 +56,16 @@ const (
 	iat          = "initial-access-token-for-tests"
 )
 
-// testServer is a real ImageHost on a real SQLite file, over real HTTP.
+// testServer is a real ImageHost on a real SQLite file (or another store),
+// over real HTTP.
 type testServer struct {
 	t        testing.TB
 	URL      string
 	cfg      Config
-	store    *sqlite.Store
+	store    store.Store
 	keys     *signing.KeySet
 	clock    *testClock
-	dataDir  string             // holds imagehost.db, for the operator's command line
+	dataDir  string             // holds imagehost.db, for the operator's command line; "" on another store
 	logs     *harness.LogBuffer // everything the server logged
 	activity *activityLog
 	revoked  *revocation.Set
@@ -72,14 +73,23 @@ type testServer struct {
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	ts := &testServer{t: t, clock: &testClock{}, logs: &harness.LogBuffer{}, dataDir: t.TempDir()}
-	st, err := sqlite.Open(ctx, filepath.Join(ts.dataDir, "imagehost.db"))
+	dataDir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "imagehost.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ts.store = st
+	ts := newTestServerOn(t, st, configure...)
+	ts.dataDir = dataDir
+	return ts
+}
+
+// newTestServerOn is newTestServer on an empty store the caller opened and
+// closes.
+func newTestServerOn(t testing.TB, st store.Store, configure ...func(*Config)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	ts := &testServer{t: t, clock: &testClock{}, logs: &harness.LogBuffer{}, store: st}
 
 	srv := httptest.NewUnstartedServer(nil)
 	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)

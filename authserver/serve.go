@@ -18,6 +18,7 @@ import (
 	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/postgres"
 	"oauthdemo/authserver/store/sqlite"
 )
 
@@ -50,7 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	st, err := openStore(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -112,8 +113,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 const defaultMemoryLimit = 48 << 20
 
 // followRevocationsEvery is how often the photos API's revocation list
-// reads revocations another process made (the operator's command line),
-// so they take effect within a second.
+// reads revocations another process made (the operator's command line, or
+// another instance on the same PostgreSQL database), so they take effect
+// within a second.
 const followRevocationsEvery = 500 * time.Millisecond
 
 // startBackground starts what works beside the handlers until ctx is done
@@ -129,12 +131,34 @@ func startBackground(ctx context.Context, st store.Store, revoked *revocation.Se
 	return activity, func() { cancel(); <-activity.stopped; <-followed }
 }
 
-// openStore opens the database in dataDir, creating the directory on first run.
-func openStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+// ownedStore is a store that its opener closes. Both stores keep the
+// demo's bookkeeping too.
+type ownedStore interface {
+	store.Store
+	store.DemoBookkeeping
+	Close() error
+}
+
+// openStore opens the PostgreSQL database at databaseURL when there is one
+// (several instances can share it), and otherwise the SQLite database in
+// dataDir, creating the directory on first run.
+func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, error) {
+	// Each branch returns a nil interface on error, not a nil *Store in one.
+	if databaseURL != "" {
+		st, err := postgres.Open(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -170,15 +194,19 @@ const apiClientID = "imagehost-photos-api"
 
 // newAPITokenVerifier builds the photos API's token check: local JWT
 // validation against the revocation list, or RFC 7662 introspection over
-// HTTP, as configured. For introspection the API gets a fresh client secret
-// at every start; only its hash is stored. It is a resource server, so
-// introspection tells it about every client's tokens (RFC 7662 §4).
+// HTTP, as configured. For introspection the API authenticates with the
+// configured secret, which instances sharing a database share, or else with
+// a new one at every start; only its hash is stored. It is a resource
+// server, so introspection tells it about every client's tokens (RFC 7662 §4).
 func newAPITokenVerifier(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time) (photos.TokenVerifier, error) {
 	if cfg.APITokenCheck == "jwt" {
 		return photos.JWTVerifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.resource(), Revoked: revoked,
 			MaxLifetime: cfg.MaxAccessTokenTTL, Now: now}, nil
 	}
-	secret := oauth.NewToken()
+	secret := cfg.APIClientSecret
+	if secret == "" {
+		secret = oauth.NewToken()
+	}
 	err := st.SetClientSecret(ctx, apiClientID, oauth.HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		err = st.CreateClient(ctx, store.Client{ID: apiClientID, SecretHash: oauth.HashToken(secret),
