@@ -195,6 +195,12 @@ func apply(data []byte, op string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: decode: %v", ErrNotImage, err)
 	}
+	// The header gave a GIF's screen; a GIF decodes to its first frame,
+	// which may be smaller, even empty (0×4): nothing to edit, and half
+	// size would divide by its width.
+	if src.Bounds().Empty() {
+		return nil, "", fmt.Errorf("%w: its first frame is %v, no pixels", ErrNotImage, src.Bounds().Size())
+	}
 	var dst image.Image
 	switch op {
 	case RotateLeft:

@@ -269,3 +269,38 @@ func TestEditorCaps(t *testing.T) {
 		t.Fatalf("after the slots and the memory came back: %v", err)
 	}
 }
+
+// emptyFrameGIF is a valid 4×4 GIF whose first frame, the one image.Decode
+// returns, is 0 pixels wide: its screen has pixels, its image has none.
+func emptyFrameGIF() []byte {
+	var b bytes.Buffer
+	b.WriteString("GIF89a")
+	b.Write([]byte{4, 0, 4, 0, 0x80, 0, 0})          // screen 4×4, a global palette of 2 colours
+	b.Write([]byte{0, 0, 0, 255, 255, 255})          // the palette
+	b.Write([]byte{0x2c, 0, 0, 0, 0, 0, 0, 4, 0, 0}) // image descriptor: 0×4 at (0, 0)
+	b.Write([]byte{2, 1, 0x2c, 0})                   // LZW minimum code size 2, one sub-block, end
+	b.WriteByte(0x3b)
+	return b.Bytes()
+}
+
+// TestEmptyFrameIsNotAnImage: a GIF whose first frame has no pixels passes
+// the header check (its screen is 4×4), and every operation refuses it as
+// not an image instead of dividing by its width.
+func TestEmptyFrameIsNotAnImage(t *testing.T) {
+	data := emptyFrameGIF()
+	if _, err := Cost(data); err != nil {
+		t.Fatalf("Cost: %v; the header is a sane 4×4 GIF", err)
+	}
+	for _, op := range Operations {
+		t.Run(op.Name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("panic: %v", p)
+				}
+			}()
+			if _, _, err := edit(t, roomy(), data, op.Name); !errors.Is(err, ErrNotImage) {
+				t.Fatalf("%v, want ErrNotImage", err)
+			}
+		})
+	}
+}
