@@ -110,6 +110,10 @@ func editFailed(c echo.Context, id string, err error) error {
 		return &pageError{status: http.StatusRequestEntityTooLarge, title: "Too large to edit",
 			message: fmt.Sprintf("PhotoEditorApp edits images of up to %d megapixels and %d MB.", photoedit.MaxPixels/1_000_000, photoedit.MaxBytes>>20),
 			retry:   "/photos", cause: err}
+	case errors.Is(err, photoedit.ErrTooComplex):
+		return &pageError{status: http.StatusUnprocessableEntity, title: "Too costly to edit",
+			message: fmt.Sprintf("This JPEG is stored as more than %d scans, each a pass over the whole image; PhotoEditorApp edits JPEGs of at most %d.", photoedit.MaxScans, photoedit.MaxScans),
+			retry:   "/photos", cause: err}
 	case errors.Is(err, photoedit.ErrUnknownOperation):
 		return &pageError{status: http.StatusBadRequest, title: "Unknown edit", message: "PhotoEditorApp cannot do that.", retry: retry}
 	case errors.Is(err, photoedit.ErrNotImage):

@@ -13,6 +13,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,41 @@ func overPixelCap(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// scanBomb is a progressive greyscale JPEG of 4000×3000 pixels made of n
+// AC scans of a few bytes each: every scan is one end-of-band run over all
+// the image's blocks, which a decoder still walks block by block. 2,000
+// scans are 56 KB, and seconds of a core to decode.
+func scanBomb(n int) []byte {
+	w, h := 4000, 3000
+	var b bytes.Buffer
+	segment := func(marker byte, body ...byte) {
+		b.Write([]byte{0xff, marker, byte((len(body) + 2) >> 8), byte(len(body) + 2)})
+		b.Write(body)
+	}
+	b.Write([]byte{0xff, 0xd8})
+	segment(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...)          // DQT: table 0, all ones
+	segment(0xc2, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)    // SOF2: one component
+	segment(0xc4, append([]byte{0x10, 1}, append(make([]byte, 15), 0xe0)...)...) // DHT: one 1-bit code, an EOB run
+	// 187,500 blocks: six codes, each a 0 bit (the symbol) and 14 one bits
+	// (a run of 32,767 blocks), padded with ones to whole bytes, each 0xFF
+	// byte followed by a stuffed 0x00.
+	bits := strings.Repeat("0"+strings.Repeat("1", 14), 6)
+	bits += strings.Repeat("1", (8-len(bits)%8)%8)
+	var scan []byte
+	for i := 0; i < len(bits); i += 8 {
+		v, _ := strconv.ParseUint(bits[i:i+8], 2, 8)
+		if scan = append(scan, byte(v)); v == 0xff {
+			scan = append(scan, 0)
+		}
+	}
+	for range n {
+		segment(0xda, 1, 1, 0x00, 1, 63, 0) // SOS: component 1, AC table 0, coefficients 1-63
+		b.Write(scan)
+	}
+	b.Write([]byte{0xff, 0xd9})
+	return b.Bytes()
 }
 
 // userToken runs the code flow as user and returns the access token.
@@ -140,6 +176,9 @@ func TestPhotosAPIUploads(t *testing.T) {
 		// A decompression bomb: a small file with more pixels than the
 		// photos' consumers can decode (PhotoEditorApp: 12 megapixels).
 		{"over 12 megapixels", "bomb.png", overPixelCap(t), http.StatusBadRequest},
+		// A scan bomb: a small JPEG that takes seconds of a core to decode.
+		{"a JPEG of 2,000 scans", "scans.jpg", scanBomb(2000), http.StatusBadRequest},
+		{"a JPEG of 10 scans", "progressive.jpg", scanBomb(10), http.StatusCreated},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

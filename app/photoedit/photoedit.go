@@ -6,6 +6,11 @@
 // editor reads the header first (image.DecodeConfig), refuses what is too
 // large, estimates what the rest will cost, and decodes only within a memory
 // budget shared by every edit in flight (see Editor).
+//
+// It is where an image costs time, too: a progressive JPEG is decoded scan
+// by scan, each scan a pass over the whole image, and a 56 KB file can hold
+// 2,000 of them (seconds of a core). So the editor counts a JPEG's scans
+// before decoding it, and refuses more than MaxScans.
 package photoedit
 
 import (
@@ -45,6 +50,11 @@ const (
 	MaxPixels = 12_000_000
 	// MaxBytes is the largest image file, read or written.
 	MaxBytes = 8 << 20
+	// MaxScans is the most scans a JPEG may have. Encoders write 1
+	// (baseline) or about 10 (progressive: libjpeg's script has 10 for
+	// colour, 6 for grey). Each scan is a pass over every 8×8 block of its
+	// components: at 12 megapixels, 100 scans take about a second of a core.
+	MaxScans = 100
 )
 
 // Errors of the editor; callers compare with errors.Is.
@@ -52,6 +62,7 @@ var (
 	ErrUnknownOperation = errors.New("photoedit: unknown operation")
 	ErrNotImage         = errors.New("photoedit: not a PNG, JPEG or GIF image")
 	ErrTooLarge         = errors.New("photoedit: image too large to edit")
+	ErrTooComplex       = errors.New("photoedit: image too costly to decode")
 	ErrBusy             = errors.New("photoedit: the editor is busy")
 )
 
@@ -68,8 +79,8 @@ func KnownOperation(op string) bool {
 // Cost estimates, from the image's header alone, the bytes of memory an
 // edit of data takes at its peak: the file itself, what the decoder
 // allocates, the result, and the encoded result. It returns ErrNotImage for
-// anything but a PNG, JPEG or GIF, and ErrTooLarge for more than MaxPixels
-// or MaxBytes.
+// anything but a PNG, JPEG or GIF, ErrTooLarge for more than MaxPixels or
+// MaxBytes, and ErrTooComplex for a JPEG of more than MaxScans scans.
 func Cost(data []byte) (int64, error) {
 	if len(data) > MaxBytes {
 		return 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
@@ -81,6 +92,11 @@ func Cost(data []byte) (int64, error) {
 	px := int64(cfg.Width) * int64(cfg.Height)
 	if cfg.Width <= 0 || cfg.Height <= 0 || px > MaxPixels {
 		return 0, fmt.Errorf("%w: %d×%d pixels", ErrTooLarge, cfg.Width, cfg.Height)
+	}
+	if format == "jpeg" {
+		if n := jpegScans(data, MaxScans); n > MaxScans {
+			return 0, fmt.Errorf("%w: a JPEG of more than %d scans", ErrTooComplex, MaxScans)
+		}
 	}
 	decoded, peak := decodeCost(data, cfg, format)
 	result := 4 * px // the edited image, 8-bit RGBA at most
@@ -163,6 +179,44 @@ func jpegFrame(data []byte) (progressive bool, samples int64) {
 		i += 2 + (int(data[i+2])<<8 | int(data[i+3]))
 	}
 	return true, worst
+}
+
+// jpegScans counts a JPEG's scans (SOS segments) the way image/jpeg finds
+// them, stopping once it has counted more than limit: it walks the segments
+// by their lengths, and between them skips what the decoder skips as it
+// looks for the next marker (a scan's entropy-coded data, stuffed 0xFF00
+// bytes, fill bytes, restart markers), up to the end of the image (EOI).
+func jpegScans(data []byte, limit int) int {
+	n := 0
+	i := 2 // after SOI
+	for i+1 < len(data) && n <= limit {
+		if data[i] != 0xff { // entropy-coded data, or stray bytes
+			i++
+			continue
+		}
+		marker := data[i+1]
+		i += 2
+		if marker == 0x00 { // a stuffed 0xFF data byte
+			continue
+		}
+		for marker == 0xff && i < len(data) { // fill bytes
+			marker = data[i]
+			i++
+		}
+		switch {
+		case marker == 0xd9: // EOI: the decoder stops here
+			return n
+		case marker >= 0xd0 && marker <= 0xd7: // RSTn: no length
+			continue
+		case marker == 0xda: // SOS: a scan begins
+			n++
+		}
+		if i+2 > len(data) {
+			break
+		}
+		i += int(data[i])<<8 | int(data[i+1]) // the length counts its own two bytes
+	}
+	return n
 }
 
 // frameSamples is the quarters of a sample a pixel has, from a frame

@@ -304,3 +304,97 @@ func TestEmptyFrameIsNotAnImage(t *testing.T) {
 		})
 	}
 }
+
+// scanBomb is a progressive greyscale JPEG of w×h pixels made of n AC
+// scans of a few bytes each: every scan is one end-of-band run over all the
+// image's blocks (codes of 32,767 blocks), which the decoder still walks
+// block by block. 2,000 scans of 4000×3000 are 56 KB, and seconds of a core.
+func scanBomb(w, h, n int) []byte {
+	var b bytes.Buffer
+	segment := func(marker byte, body ...byte) {
+		b.Write([]byte{0xff, marker, byte((len(body) + 2) >> 8), byte(len(body) + 2)})
+		b.Write(body)
+	}
+	b.Write([]byte{0xff, 0xd8})
+	segment(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...)...)          // DQT: table 0, all ones
+	segment(0xc2, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 1, 1, 0x11, 0)    // SOF2: one component
+	segment(0xc4, append([]byte{0x10, 1}, append(make([]byte, 15), 0xe0)...)...) // DHT: AC table 0, one 1-bit code: EOB run of 2^14+
+	blocks := ((w + 7) / 8) * ((h + 7) / 8)
+	// Each code is a 0 bit (the symbol) and 14 one bits (the run, 32767).
+	var bits []byte
+	for left := blocks; left > 0; left -= 32767 {
+		bits = append(bits, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+	}
+	for len(bits)%8 != 0 {
+		bits = append(bits, 1)
+	}
+	var scan []byte
+	for i := 0; i < len(bits); i += 8 {
+		var v byte
+		for _, bit := range bits[i : i+8] {
+			v = v<<1 | bit
+		}
+		scan = append(scan, v)
+		if v == 0xff {
+			scan = append(scan, 0) // stuffed
+		}
+	}
+	for range n {
+		segment(0xda, 1, 1, 0x00, 1, 63, 0) // SOS: component 1, AC table 0, coefficients 1-63
+		b.Write(scan)
+	}
+	b.Write([]byte{0xff, 0xd9})
+	return b.Bytes()
+}
+
+// TestScanBombsAreRefusedBeforeDecoding: a 4000×3000 JPEG of 2,000 tiny
+// scans (the review's, 56 KB, 5 s to decode) is refused from a count of
+// its scans, without decoding it; one of MaxScans is edited.
+func TestScanBombsAreRefusedBeforeDecoding(t *testing.T) {
+	data := scanBomb(4000, 3000, 2000)
+	t.Logf("a %d KB JPEG of 2,000 scans", len(data)>>10)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := edit(t, roomy(), data, Grayscale)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("2,000 scans: %v, want ErrTooComplex", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("refusing the scan bomb allocated %d MB: it was decoded", n>>20)
+	}
+	if _, err := Cost(scanBomb(4000, 3000, MaxScans+1)); !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("MaxScans+1 scans: %v, want ErrTooComplex", err)
+	}
+	if _, _, err := edit(t, roomy(), scanBomb(640, 480, MaxScans), Grayscale); err != nil {
+		t.Fatalf("MaxScans scans: %v", err)
+	}
+}
+
+func TestJPEGScans(t *testing.T) {
+	sos := []byte{0xff, 0xda, 0, 8, 1, 1, 0, 1, 63, 0}
+	jpeg := func(parts ...[]byte) []byte { return append([]byte{0xff, 0xd8}, bytes.Join(parts, nil)...) }
+	tests := []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"three scans", jpeg(sos, []byte{1, 2, 3}, sos, []byte{0xff, 0x00, 4}, sos, []byte{0xff, 0xd9}), 3},
+		{"fill bytes before a marker", jpeg(sos, []byte{0xff, 0xff, 0xff}, sos), 2},
+		{"restart markers in a scan's data", jpeg(sos, []byte{1, 0xff, 0xd0, 2, 0xff, 0xd1}, sos), 2},
+		{"an SOS marker inside a comment is no scan", jpeg([]byte{0xff, 0xfe, 0, 4, 0xff, 0xda}, sos), 1},
+		{"nothing after EOI counts", jpeg(sos, []byte{0xff, 0xd9}, sos, sos), 1},
+		{"a length past the end", jpeg(sos[:4]), 1},
+		{"a marker cut short", jpeg([]byte{0xff}), 0},
+		{"a zero length", jpeg([]byte{0xff, 0xe1, 0, 0}, sos), 1},
+	}
+	for _, tc := range tests {
+		if got := jpegScans(tc.data, MaxScans); got != tc.want {
+			t.Errorf("%s: %d scans, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Counting stops past the limit.
+	if got := jpegScans(scanBomb(64, 64, 500), 10); got != 11 {
+		t.Errorf("500 scans with a limit of 10: counted %d, want 11", got)
+	}
+}

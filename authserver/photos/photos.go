@@ -316,7 +316,8 @@ func (a API) serverError(w http.ResponseWriter, r *http.Request, what string, er
 
 // readUpload reads and checks an uploaded image: its size, that it really
 // is a PNG, JPEG or GIF (by decoding its header, not by trusting the
-// client's Content-Type), and that its dimensions are sane.
+// client's Content-Type), that its dimensions are sane, and that a JPEG
+// takes no more passes to decode than an encoder would write (maxScans).
 func readUpload(r *http.Request) (data []byte, contentType, title string, e *oauth.Error) {
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
 		var tooBig *http.MaxBytesError
@@ -343,6 +344,9 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
 		return nil, "", "", oauth.InvalidRequest("the image must have at most %d megapixels", maxPixels/1_000_000)
+	}
+	if format == "jpeg" && jpegScans(data, maxScans) > maxScans {
+		return nil, "", "", oauth.InvalidRequest("a JPEG may have at most %d scans", maxScans)
 	}
 	title = strings.TrimSpace(r.FormValue("title"))
 	if title == "" {
