@@ -7,10 +7,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"oauthdemo/app/flow"
@@ -44,7 +46,7 @@ type discovered struct {
 	issParameterSupported bool
 	// keys verifies any JWT ImageHost signed, access tokens included, for
 	// the workshop inspector.
-	keys *oidc.RemoteKeySet
+	keys *keySet
 }
 
 // withHTTP makes go-oidc and x/oauth2 use the app's HTTP client.
@@ -67,24 +69,40 @@ func (p *provider) discover(ctx context.Context) (*discovered, error) {
 		return nil, fmt.Errorf("discover %s: %w", p.issuer, err)
 	}
 	var extra struct {
-		Revocation string `json:"revocation_endpoint"`
-		JWKS       string `json:"jwks_uri"`
-		EndSession string `json:"end_session_endpoint"`
-		ISS        bool   `json:"authorization_response_iss_parameter_supported"`
+		Revocation string   `json:"revocation_endpoint"`
+		JWKS       string   `json:"jwks_uri"`
+		EndSession string   `json:"end_session_endpoint"`
+		ISS        bool     `json:"authorization_response_iss_parameter_supported"`
+		IDTokenAlg []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := op.Claims(&extra); err != nil {
 		return nil, fmt.Errorf("read discovery document: %w", err)
+	}
+	if extra.JWKS == "" {
+		return nil, fmt.Errorf("discover %s: no jwks_uri", p.issuer)
+	}
+	// The keys are fetched with the context of the verification that
+	// needs them, never with this request's: it would record every later
+	// fetch in the flow of the browser that happened to come first.
+	keys := &keySet{url: extra.JWKS, http: p.http, now: p.now}
+	// The algorithms ImageHost signs ID tokens with, among those the key
+	// set accepts; none listed means RS256, OIDC Core's mandatory one.
+	var algs []string
+	for _, alg := range extra.IDTokenAlg {
+		if slices.Contains(signingAlgs, jose.SignatureAlgorithm(alg)) {
+			algs = append(algs, alg)
+		}
 	}
 	p.d = &discovered{
 		oauth: oauth2.Config{
 			ClientID: p.clientID, ClientSecret: p.clientSecret, RedirectURL: p.redirectURI,
 			Endpoint: op.Endpoint(), Scopes: scopes,
 		},
-		verifier:              op.VerifierContext(p.withHTTP(context.WithoutCancel(ctx)), &oidc.Config{ClientID: p.clientID, Now: p.now}),
+		verifier:              oidc.NewVerifier(p.issuer, keys, &oidc.Config{ClientID: p.clientID, Now: p.now, SupportedSigningAlgs: algs}),
 		revocationURL:         extra.Revocation,
 		endSessionURL:         extra.EndSession,
 		issParameterSupported: extra.ISS,
-		keys:                  oidc.NewRemoteKeySet(p.withHTTP(context.WithoutCancel(ctx)), extra.JWKS),
+		keys:                  keys,
 	}
 	return p.d, nil
 }
