@@ -78,7 +78,12 @@ func handleImage(g gallery) echo.HandlerFunc {
 		if !strings.HasPrefix(contentType, "image/") {
 			return imageHostDown(fmt.Errorf("photo served as %q", contentType))
 		}
-		c.Response().Header().Set("Cache-Control", "private, max-age=300")
+		// Not even the browser's own cache keeps a photo: after Log out,
+		// or a sign-out at ImageHost that the browser never hears of, the
+		// next person at it would find the photos there. "no-store" holds
+		// whichever way the session ends; Clear-Site-Data on Log out would
+		// not reach the other ways, nor every browser.
+		c.Response().Header().Set("Cache-Control", "private, no-store")
 		return c.Stream(http.StatusOK, contentType, body)
 	}
 }
