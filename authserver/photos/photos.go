@@ -53,11 +53,23 @@ const (
 	maxPageSize     = 100
 )
 
+// Photo bytes in memory: what the API holds of photos at once (Memory),
+// each owner's share of it, and the longest a request waits for its bytes.
+// ImageHost's heap has a soft limit of 48 MiB (serve.go): this leaves room
+// for everything else it does. The budget holds two of the largest uploads,
+// or two of the largest photos, at once; an owner, one of them.
+const (
+	PhotoMemory      = 2 * 2 * MaxUploadBytes
+	PhotoMemoryShare = PhotoMemory / 2
+	PhotoMemoryWait  = 5 * time.Second
+)
+
 // Store is what the API needs from storage.
 type Store interface {
 	CreatePhoto(ctx context.Context, p store.Photo, q store.Quota) error
 	ListPhotos(ctx context.Context, owner string, after store.PhotoCursor, limit int) ([]store.Photo, error)
 	PhotoByID(ctx context.Context, owner, id string) (store.Photo, error)
+	PhotoData(ctx context.Context, owner, id string, max int) ([]byte, error)
 	UpdatePhoto(ctx context.Context, p store.Photo, q store.Quota) error
 	DeletePhoto(ctx context.Context, owner, id string) error
 }
@@ -80,6 +92,8 @@ type API struct {
 	Tokens TokenVerifier
 	// Quota bounds what each owner (a user, or a client for itself) keeps.
 	Quota store.Quota
+	// Memory bounds the photo bytes the API holds at once.
+	Memory *Memory
 	// ResourceMetadata is the URL of RFC 9728 metadata, advertised in
 	// every WWW-Authenticate challenge.
 	ResourceMetadata string
@@ -203,10 +217,13 @@ func decodeCursor(s string) (store.PhotoCursor, bool) {
 // Get serves GET /api/photos/{id}: the image bytes.
 func (a API) Get() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := a.load(w, r)
+		p, release, ok := a.read(w, r)
 		if !ok {
 			return
 		}
+		// Held until the last byte is written: a slow reader keeps them,
+		// for at most the server's write timeout.
+		defer release()
 		w.Header().Set("Content-Type", p.ContentType)
 		w.Header().Set("Cache-Control", "private, no-store")
 		w.Header().Set("Content-Disposition", "inline")
@@ -214,10 +231,76 @@ func (a API) Get() http.Handler {
 	})
 }
 
+// read loads the caller's photo named in the path with its bytes, holding
+// them in Memory first: the photo's size comes from the store before its
+// bytes do. The caller calls release once it is done with them.
+func (a API) read(w http.ResponseWriter, r *http.Request) (p store.Photo, release func(), ok bool) {
+	owner := tokenFrom(r).Subject
+	// A photo replaced by a larger one between its size and its bytes is
+	// looked up again, a few times.
+	for range 3 {
+		if p, ok = a.load(w, r); !ok {
+			return p, nil, false
+		}
+		release, err := a.Memory.Hold(r.Context(), owner, readCost(p.Size))
+		if err != nil {
+			a.busy(w, r, err)
+			return p, nil, false
+		}
+		p.Data, err = a.Store.PhotoData(r.Context(), owner, p.ID, p.Size)
+		if err == nil {
+			return p, release, true
+		}
+		release()
+		if !errors.Is(err, store.ErrNotFound) {
+			a.serverError(w, r, "read photo", err)
+			return p, nil, false
+		}
+	}
+	a.busy(w, r, ErrBusy)
+	return p, nil, false
+}
+
+// readCost is what reading a photo of size bytes holds: the bytes, and the
+// copy the database driver reads them into first.
+func readCost(size int) int64 { return 2 * int64(size) }
+
+// uploadCost is what an upload holds at most: its body (a request without
+// a length may be up to MaxUploadBytes), read into memory, and the copy the
+// database driver makes to store it.
+func uploadCost(r *http.Request) int64 {
+	n := r.ContentLength
+	if n < 0 || n > MaxUploadBytes {
+		n = MaxUploadBytes
+	}
+	return 2 * n
+}
+
+// busy answers a request whose bytes Memory could not give in time: 503
+// and when to come back. A request that is gone gets no answer.
+func (a API) busy(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	if !errors.Is(err, ErrBusy) {
+		a.serverError(w, r, "hold photo memory", err)
+		return
+	}
+	w.Header().Set("Retry-After", "2")
+	oauth.WriteError(w, oauth.Errorf(oauth.CodeTemporarilyUnavailable, http.StatusServiceUnavailable,
+		"ImageHost is busy with other photos; try again in a moment"))
+}
+
 // Upload serves POST /api/photos: multipart/form-data with the image in the
 // part "file" and an optional "title".
 func (a API) Upload() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, err := a.Memory.Hold(r.Context(), tokenFrom(r).Subject, uploadCost(r))
+		if err != nil {
+			a.busy(w, r, err)
+			return
+		}
+		defer release()
 		data, contentType, title, e := readUpload(r)
 		if e != nil {
 			oauth.WriteError(w, e)
@@ -242,10 +325,16 @@ func (a API) Upload() http.Handler {
 // title) for an existing photo, e.g. after editing it.
 func (a API) Replace() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := a.load(w, r)
+		p, ok := a.load(w, r) // without its old bytes: they are not needed
 		if !ok {
 			return
 		}
+		release, err := a.Memory.Hold(r.Context(), p.Owner, uploadCost(r))
+		if err != nil {
+			a.busy(w, r, err)
+			return
+		}
+		defer release()
 		data, contentType, title, e := readUpload(r)
 		if e != nil {
 			oauth.WriteError(w, e)
@@ -281,7 +370,7 @@ func (a API) Delete() http.Handler {
 	})
 }
 
-// load finds the caller's photo named in the path.
+// load finds the caller's photo named in the path, without its bytes.
 func (a API) load(w http.ResponseWriter, r *http.Request) (store.Photo, bool) {
 	p, err := a.Store.PhotoByID(r.Context(), tokenFrom(r).Subject, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -331,12 +420,13 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 		return nil, "", "", oauth.InvalidRequest("the body has no part named file")
 	}
 	defer f.Close()
-	data, err = io.ReadAll(io.LimitReader(f, maxImageBytes+1))
-	if err != nil {
-		return nil, "", "", oauth.InvalidRequest("the file could not be read")
-	}
-	if len(data) > maxImageBytes {
+	if hdr.Size > maxImageBytes {
 		return nil, "", "", oauth.Errorf(oauth.CodeInvalidRequest, http.StatusRequestEntityTooLarge, "the image is larger than 8 MB")
+	}
+	// The part's size is known: one buffer of it, not one that grows.
+	data = make([]byte, hdr.Size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, "", "", oauth.InvalidRequest("the file could not be read")
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {

@@ -166,7 +166,7 @@ type Photo struct {
 	Owner       string // the "sub" of the access token that uploaded it
 	Title       string
 	ContentType string
-	Data        []byte // empty in listings
+	Data        []byte // empty in listings and from PhotoByID; see PhotoData
 	Size        int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -328,8 +328,14 @@ type Store interface {
 	// (then by id, descending), without their bytes, starting after the
 	// photo the cursor names.
 	ListPhotos(ctx context.Context, owner string, after PhotoCursor, limit int) ([]Photo, error)
-	// PhotoByID returns the photo with its bytes; another owner's photo is ErrNotFound.
+	// PhotoByID returns the photo without its bytes (Size says how many);
+	// another owner's photo is ErrNotFound.
 	PhotoByID(ctx context.Context, owner, id string) (Photo, error)
+	// PhotoData returns the bytes of one of owner's photos if they are at
+	// most max bytes long: a caller sizes its buffer by PhotoByID's Size,
+	// and a photo replaced by a larger one in between is ErrNotFound, as is
+	// another owner's photo.
+	PhotoData(ctx context.Context, owner, id string, max int) ([]byte, error)
 	// UpdatePhoto replaces the title, type and bytes of one of p.Owner's
 	// photos, if the owner stays within q with the new bytes in place of
 	// the old (ErrQuotaExceeded otherwise), atomically as CreatePhoto.

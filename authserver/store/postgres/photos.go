@@ -110,14 +110,20 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, after store.PhotoC
 	return photos, mapErr("postgres: list photos", err)
 }
 
-// PhotoByID returns one of owner's photos with its bytes.
+// PhotoByID returns one of owner's photos without its bytes.
 func (s *Store) PhotoByID(ctx context.Context, owner, id string) (store.Photo, error) {
 	var p store.Photo
-	err := s.pool.QueryRow(ctx, `SELECT id, owner, title, content_type, data, created_at, updated_at
-		FROM photos WHERE owner = $1 AND id = $2`, owner, id).Scan(
-		&p.ID, &p.Owner, &p.Title, &p.ContentType, &p.Data, timeField{&p.CreatedAt}, timeField{&p.UpdatedAt})
-	p.Size = len(p.Data)
+	err := s.pool.QueryRow(ctx, "SELECT "+listPhotosColumns+" FROM photos WHERE owner = $1 AND id = $2", owner, id).Scan(
+		&p.ID, &p.Owner, &p.Title, &p.ContentType, &p.Size, timeField{&p.CreatedAt}, timeField{&p.UpdatedAt})
 	return p, mapErr("postgres: photo", err)
+}
+
+// PhotoData returns the bytes of one of owner's photos, if at most max.
+func (s *Store) PhotoData(ctx context.Context, owner, id string, max int) ([]byte, error) {
+	var data []byte
+	err := s.pool.QueryRow(ctx, "SELECT data FROM photos WHERE owner = $1 AND id = $2 AND octet_length(data) <= $3",
+		owner, id, max).Scan(&data)
+	return data, mapErr("postgres: photo data", err)
 }
 
 // UpdatePhoto replaces the title, type and bytes of one of p.Owner's

@@ -70,14 +70,21 @@ func (s *Store) ListPhotos(ctx context.Context, owner string, after store.PhotoC
 	return photos, mapErr("sqlite: list photos", rows.Err())
 }
 
-// PhotoByID returns one of owner's photos with its bytes.
+// PhotoByID returns one of owner's photos without its bytes.
 func (s *Store) PhotoByID(ctx context.Context, owner, id string) (store.Photo, error) {
 	var p store.Photo
-	err := s.read.QueryRowContext(ctx, `SELECT id, owner, title, content_type, data, created_at, updated_at
+	err := s.read.QueryRowContext(ctx, `SELECT id, owner, title, content_type, length(data), created_at, updated_at
 		FROM photos WHERE owner = ? AND id = ?`, owner, id).Scan(
-		&p.ID, &p.Owner, &p.Title, &p.ContentType, &p.Data, timeField{&p.CreatedAt}, timeField{&p.UpdatedAt})
-	p.Size = len(p.Data)
+		&p.ID, &p.Owner, &p.Title, &p.ContentType, &p.Size, timeField{&p.CreatedAt}, timeField{&p.UpdatedAt})
 	return p, mapErr("sqlite: photo", err)
+}
+
+// PhotoData returns the bytes of one of owner's photos, if at most max.
+func (s *Store) PhotoData(ctx context.Context, owner, id string, max int) ([]byte, error) {
+	var data []byte
+	err := s.read.QueryRowContext(ctx, "SELECT data FROM photos WHERE owner = ? AND id = ? AND length(data) <= ?",
+		owner, id, max).Scan(&data)
+	return data, mapErr("sqlite: photo data", err)
 }
 
 // UpdatePhoto replaces the title, type and bytes of one of p.Owner's

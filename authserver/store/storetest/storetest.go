@@ -557,19 +557,30 @@ func testPhotos(t *testing.T, s store.Store) {
 	if empty == nil || len(empty) != 0 {
 		t.Fatalf("ListPhotos of an owner with none = %#v, want an empty, non-nil list", empty)
 	}
+	// PhotoByID tells the size, and only PhotoData reads the bytes, so
+	// that a caller knows what the bytes will cost before it reads them.
 	got, err := s.PhotoByID(ctx, "u-alice", "p1")
 	must(t, err)
-	if string(got.Data) != "png1" || got.Title != "Cat" {
-		t.Fatalf("PhotoByID = %+v", got)
+	if got.Data != nil || got.Size != 4 || got.Title != "Cat" || got.ContentType != "image/png" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("PhotoByID = %+v, want Cat's 4 bytes counted, not read", got)
 	}
+	data, err := s.PhotoData(ctx, "u-alice", "p1", got.Size)
+	if err != nil || string(data) != "png1" {
+		t.Fatalf("PhotoData = %q, %v", data, err)
+	}
+	_, err = s.PhotoData(ctx, "u-alice", "p1", got.Size-1) // grown past what the caller made room for
+	wantErr(t, err, store.ErrNotFound)
 	_, err = s.PhotoByID(ctx, "u-alice", "p3") // bob's
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.PhotoData(ctx, "u-alice", "p3", 100)
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.DeletePhoto(ctx, "u-alice", "p3"), store.ErrNotFound)
 	p1.Data, p1.Title, p1.UpdatedAt = []byte("edited"), "Cat (grey)", t0.Add(time.Hour)
 	must(t, s.UpdatePhoto(ctx, p1, store.Quota{}))
 	got, _ = s.PhotoByID(ctx, "u-alice", "p1")
-	if string(got.Data) != "edited" || !got.UpdatedAt.Equal(t0.Add(time.Hour)) || !got.CreatedAt.Equal(t0) {
-		t.Fatalf("after UpdatePhoto = %+v", got)
+	data, _ = s.PhotoData(ctx, "u-alice", "p1", 100)
+	if string(data) != "edited" || got.Size != 6 || !got.UpdatedAt.Equal(t0.Add(time.Hour)) || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("after UpdatePhoto = %+v, %q", got, data)
 	}
 	p3.Owner = "u-alice"
 	wantErr(t, s.UpdatePhoto(ctx, p3, store.Quota{}), store.ErrNotFound)
