@@ -415,6 +415,10 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 		}
 		return nil, "", "", oauth.InvalidRequest("the body must be multipart/form-data with the image in a part named file")
 	}
+	// A file part over 1 MB went to a temporary file. net/http removes
+	// those of the request it handed in, but Require handed on a copy
+	// (WithContext), whose files would stay on disk for good.
+	defer r.MultipartForm.RemoveAll()
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
 		return nil, "", "", oauth.InvalidRequest("the body has no part named file")
