@@ -90,6 +90,11 @@ func (g connections) fail(c echo.Context, err error) error {
 	case errors.As(err, &api) && api.Status == http.StatusForbidden:
 		return &pageError{status: http.StatusForbidden, title: "ImageHost said no",
 			message: "ImageHost did not allow this: " + api.Description + ".", retry: "/photos"}
+	case errors.As(err, &api) && api.Status == http.StatusServiceUnavailable:
+		// ImageHost's photos API has no room for another photo just now.
+		c.Response().Header().Set("Retry-After", "5")
+		return &pageError{status: http.StatusServiceUnavailable, title: "ImageHost is busy",
+			message: "ImageHost has many photos on their way just now. Please try again in a moment.", retry: "/photos", cause: err}
 	case errors.As(err, &api):
 		return imageHostDown(err)
 	}

@@ -4,6 +4,7 @@ package main
 // standard image packages, and saves the result back (scope photos.write).
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,7 +86,7 @@ func handleEdit(g gallery) echo.HandlerFunc {
 		if err != nil {
 			return editFailed(c, id, err)
 		}
-		if _, err := g.api.Replace(ctx, conn.tokens, id, "edited."+contentType[len("image/"):], edited); err != nil {
+		if _, err := g.api.Replace(ctx, conn.tokens, id, "edited."+contentType[len("image/"):], bytes.NewReader(edited), int64(len(edited))); err != nil {
 			return g.fail(c, err)
 		}
 		label := op

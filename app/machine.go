@@ -13,6 +13,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -32,7 +33,7 @@ func (t staticTokens) Refresh(context.Context, string) (string, error) { return 
 type machineAPI interface {
 	List(ctx context.Context, tokens imagehost.Tokens) ([]imagehost.Photo, error)
 	Image(ctx context.Context, tokens imagehost.Tokens, id string) ([]byte, string, error)
-	Upload(ctx context.Context, tokens imagehost.Tokens, filename string, data []byte, title string) (imagehost.Photo, error)
+	Upload(ctx context.Context, tokens imagehost.Tokens, filename string, data io.ReaderAt, size int64, title string) (imagehost.Photo, error)
 	Delete(ctx context.Context, tokens imagehost.Tokens, id string) error
 }
 
@@ -64,7 +65,8 @@ func handleMachine(p *provider, g connections, api machineAPI, clientID, clientS
 		robot := staticTokens(tok.AccessToken)
 		var out []string
 		out = append(out, fmt.Sprintf("token for sub=%q (the client itself: no user), scope %q, refresh token: %v", claims.Sub, claims.Scope, tok.RefreshToken != ""))
-		uploaded, err := api.Upload(ctx, robot, "robot.png", robotImage(), "Uploaded by "+clientID)
+		robotPNG := robotImage()
+		uploaded, err := api.Upload(ctx, robot, "robot.png", bytes.NewReader(robotPNG), int64(len(robotPNG)), "Uploaded by "+clientID)
 		if err != nil {
 			out = append(out, "upload: "+err.Error())
 		}

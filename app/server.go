@@ -34,7 +34,8 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
 	conns := connections{cs: cs, store: store, keeper: &tokenKeeper{store: store, provider: p, now: now}}
 	g := gallery{connections: conns, api: imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
-		editor: photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait})}
+		editor:    photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait}),
+		transfers: newTransfers(transferBytes, transferWait)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -60,6 +61,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		kit.attacker = cfg.LabAttacker
 		e.Use(labBanner, labPolicy(lab))
 	}
+	e.Use(spoolUploads(g.transfers))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
 		CookieName:     "photoeditor_csrf",

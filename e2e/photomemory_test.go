@@ -17,6 +17,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -147,7 +149,9 @@ func TestImageHostPhotoBursts(t *testing.T) {
 		maxRSS   = 128 << 20
 		answerIn = 30 * time.Second
 	)
-	imageHost := harness.ImageHost(t, "http://localhost:1", "IMAGEHOST_MAX_BYTES_PER_OWNER=1000000000")
+	// Its temporary files go where the test can see them.
+	tmp := t.TempDir()
+	imageHost := harness.ImageHost(t, "http://localhost:1", "IMAGEHOST_MAX_BYTES_PER_OWNER=1000000000", "TMPDIR="+tmp)
 	token := machineToken(t, imageHost.URL)
 	photo := noisePNG(t)
 	upload := func() (int, string, error) {
@@ -207,6 +211,123 @@ func TestImageHostPhotoBursts(t *testing.T) {
 		t.Error("no upload was stored")
 	}
 	if peak > maxRSS {
-		t.Fatalf("ImageHost's peak RSS was %d MiB, over %d MiB", peak>>20, maxRSS>>20)
+		t.Errorf("ImageHost's peak RSS was %d MiB, over %d MiB", peak>>20, maxRSS>>20)
+	}
+	leftBehind(t, "ImageHost", tmp)
+}
+
+// leftBehind fails the test for every file in dir: a process's temporary
+// files that outlived the requests they were made for.
+func leftBehind(t *testing.T, who, dir string) {
+	t.Helper()
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 0 {
+		t.Errorf("%s left %d temporary files behind after the uploads, such as %s", who, len(files), files[0].Name())
 	}
 }
+
+// TestAppPhotoBursts: the review's burst at PhotoEditorApp, 16 uploads of
+// a 7.8 MB photo through its form at once, then 40 slow readers of one
+// through its image proxy. The app's peak memory stays bounded: an upload
+// is spooled to a temporary file and streamed to ImageHost from there, a
+// photo is streamed to the browser, and the bytes on their way are capped.
+func TestAppPhotoBursts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory test")
+	}
+	const (
+		uploads  = 16
+		reads    = 40
+		maxRSS   = 96 << 20
+		answerIn = 30 * time.Second
+	)
+	// Their temporary files go where the test can see them.
+	imageHostTmp, appTmp := t.TempDir(), t.TempDir()
+	appPort := harness.FreePort(t)
+	imageHost := harness.ImageHost(t, fmt.Sprintf("http://localhost:%d", appPort),
+		"IMAGEHOST_MAX_BYTES_PER_OWNER=1000000000", "TMPDIR="+imageHostTmp)
+	app := harness.App(t, appPort, imageHost.URL, "TMPDIR="+appTmp)
+	browser := harness.NewBrowser()
+	page, err := connect(t.Context(), browser, app.URL, "alice", "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := harness.HiddenFields(page).Get("_csrf")
+	photo := noisePNG(t)
+	noFollow := *browser
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	before := peakRSS(t, app)
+
+	// An upload the app took to ImageHost answers with a redirect to the
+	// gallery; a busy app or ImageHost, 503.
+	results := photoBurst(uploads, func(i int) (int, error) {
+		body, contentType := multipartPhoto(photo, url.Values{"_csrf": {csrf}, "title": {fmt.Sprintf("noise-%02d", i)}})
+		resp, err := noFollow.Post(app.URL+"/photos", contentType, body)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	})
+	count := tally(t, "upload", results, answerIn, http.StatusSeeOther, http.StatusServiceUnavailable)
+	afterUploads := peakRSS(t, app)
+	_, gallery := fetch(t, browser, app.URL+"/photos")
+	stored := strings.Count(gallery, `alt="noise-`)
+	t.Logf("%d uploads of a %.1f MB photo through the app at once: %d passed on, %d busy, %d in the gallery; the app's peak RSS %d MiB (%d MiB before)",
+		uploads, float64(len(photo))/1e6, count[http.StatusSeeOther], count[http.StatusServiceUnavailable], stored, afterUploads>>20, before>>20)
+	if stored == 0 {
+		t.Fatalf("no upload reached ImageHost:\n%.3000s", gallery)
+	}
+
+	// The image proxy, read slowly by many at once.
+	src := regexp.MustCompile(`src="(/photos/[^"]+/image\?v=[0-9]+)"[^>]*alt="noise-`).FindStringSubmatch(gallery)
+	if src == nil {
+		t.Fatal("no noise photo's image in the gallery")
+	}
+	results = photoBurst(reads, func(int) (int, error) {
+		resp, err := browser.Get(app.URL + htmlUnescape(src[1]))
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		time.Sleep(time.Second) // a slow reader
+		n, err := io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode == http.StatusOK && (err != nil || n != int64(len(photo))) {
+			return 0, fmt.Errorf("read %d of %d bytes: %v", n, len(photo), err)
+		}
+		return resp.StatusCode, nil
+	})
+	count = tally(t, "read", results, answerIn, http.StatusOK, http.StatusServiceUnavailable)
+	peak := peakRSS(t, app)
+	t.Logf("%d slow reads of it through the image proxy at once: %d sent, %d busy; the app's peak RSS %d MiB", reads, count[http.StatusOK], count[http.StatusServiceUnavailable], peak>>20)
+	if count[http.StatusOK] == 0 {
+		t.Error("no read was served")
+	}
+	if peak > maxRSS {
+		t.Errorf("the app's peak RSS was %d MiB, over %d MiB", peak>>20, maxRSS>>20)
+	}
+	leftBehind(t, "PhotoEditorApp", appTmp)
+	leftBehind(t, "ImageHost", imageHostTmp)
+}
+
+// fetch gets a page with browser.
+func fetch(t *testing.T, browser *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := browser.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// htmlUnescape undoes the escaping templ gives an attribute's value.
+func htmlUnescape(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }

@@ -194,14 +194,18 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Upload adds a photo.
-func (c Client) Upload(ctx context.Context, tokens Tokens, filename string, data []byte, title string) (Photo, error) {
-	return c.send(ctx, tokens, http.MethodPost, c.BaseURL, filename, data, title)
+// Upload adds a photo: size bytes of data, sent as they are read, never
+// held whole in memory (a file the app spooled an upload to, say). data is
+// read from its start at each attempt: a request refused for an expired
+// token is sent again.
+func (c Client) Upload(ctx context.Context, tokens Tokens, filename string, data io.ReaderAt, size int64, title string) (Photo, error) {
+	return c.send(ctx, tokens, http.MethodPost, c.BaseURL, filename, data, size, title)
 }
 
-// Replace stores new bytes for a photo, keeping its title.
-func (c Client) Replace(ctx context.Context, tokens Tokens, id, filename string, data []byte) (Photo, error) {
-	return c.send(ctx, tokens, http.MethodPut, c.photoURL(id), filename, data, "")
+// Replace stores new bytes for a photo, keeping its title; data is read as
+// Upload reads it.
+func (c Client) Replace(ctx context.Context, tokens Tokens, id, filename string, data io.ReaderAt, size int64) (Photo, error) {
+	return c.send(ctx, tokens, http.MethodPut, c.photoURL(id), filename, data, size, "")
 }
 
 // Delete deletes a photo.
@@ -220,27 +224,26 @@ func (c Client) photoURL(id string) string {
 	return c.BaseURL + "/" + strings.ReplaceAll(id, "/", "")
 }
 
-func (c Client) send(ctx context.Context, tokens Tokens, method, u, filename string, data []byte, title string) (Photo, error) {
+func (c Client) send(ctx context.Context, tokens Tokens, method, u, filename string, data io.ReaderAt, size int64, title string) (Photo, error) {
 	var p Photo
+	head, tail, contentType, err := multipartFrame(filename, title)
+	if err != nil {
+		return p, fmt.Errorf("imagehost: build upload: %w", err)
+	}
+	// The body is the form's frame around the photo's bytes, read from
+	// data as the request goes out; its length is known, so ImageHost
+	// knows what the upload will cost before reading it.
+	body := func() io.ReadCloser {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(head), io.NewSectionReader(data, 0, size), bytes.NewReader(tail)))
+	}
 	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
-		var buf bytes.Buffer
-		mw := multipart.NewWriter(&buf)
-		fw, err := mw.CreateFormFile("file", filename)
+		req, err := http.NewRequestWithContext(ctx, method, u, body())
 		if err != nil {
 			return nil, err
 		}
-		fw.Write(data)
-		if title != "" {
-			mw.WriteField("title", title)
-		}
-		if err := mw.Close(); err != nil {
-			return nil, err
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, &buf)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.ContentLength = int64(len(head)) + size + int64(len(tail))
+		req.GetBody = func() (io.ReadCloser, error) { return body(), nil }
+		req.Header.Set("Content-Type", contentType)
 		return req, nil
 	})
 	if err != nil {
@@ -251,6 +254,27 @@ func (c Client) send(ctx context.Context, tokens Tokens, method, u, filename str
 		return p, fmt.Errorf("imagehost: decode photo: %w", err)
 	}
 	return p, nil
+}
+
+// multipartFrame is a multipart/form-data body with an optional "title" and
+// the photo in the part "file", without the photo's bytes: what comes
+// before them, what comes after, and the body's content type.
+func multipartFrame(filename, title string) (head, tail []byte, contentType string, err error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if title != "" {
+		if err := mw.WriteField("title", title); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if _, err := mw.CreateFormFile("file", filename); err != nil {
+		return nil, nil, "", err
+	}
+	n := buf.Len()
+	if err := mw.Close(); err != nil { // writes the closing boundary
+		return nil, nil, "", err
+	}
+	return buf.Bytes()[:n], buf.Bytes()[n:], mw.FormDataContentType(), nil
 }
 
 // do sends the request built by build with a bearer token. On 401

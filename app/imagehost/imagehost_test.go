@@ -118,3 +118,54 @@ func TestListFollowsPages(t *testing.T) {
 		t.Fatalf("a next link to another server: %v, %d requests there", err, elsewhere.Load())
 	}
 }
+
+// rotatingTokens hands out "old" until asked to refresh, then "new".
+type rotatingTokens struct{ refreshed atomic.Bool }
+
+func (t *rotatingTokens) AccessToken(context.Context) (string, error) {
+	if t.refreshed.Load() {
+		return "new", nil
+	}
+	return "old", nil
+}
+
+func (t *rotatingTokens) Refresh(context.Context, string) (string, error) {
+	t.refreshed.Store(true)
+	return "new", nil
+}
+
+// TestUploadsStreamAndRetry: an upload goes out with its length declared,
+// its photo read from the io.ReaderAt it was given, and the whole of it is
+// sent again after ImageHost refuses an expired token.
+func TestUploadsStreamAndRetry(t *testing.T) {
+	photo := []byte(strings.Repeat("0123456789", 100_000)) // 1 MB
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		if r.ContentLength <= int64(len(photo)) {
+			t.Errorf("Content-Length %d: the length is not declared, or lacks the form around the photo", r.ContentLength)
+		}
+		f, hdr, err := r.FormFile("file")
+		if err != nil {
+			t.Errorf("attempt %d: %v", attempts.Load(), err)
+			return
+		}
+		got, _ := io.ReadAll(f)
+		if string(got) != string(photo) || hdr.Filename != "big.png" || r.FormValue("title") != "Big" {
+			t.Errorf("attempt %d: %d bytes of %q titled %q", attempts.Load(), len(got), hdr.Filename, r.FormValue("title"))
+		}
+		if r.Header.Get("Authorization") == "Bearer old" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"p1","title":"Big"}`)
+	}))
+	defer srv.Close()
+	c := Client{BaseURL: srv.URL + "/api/photos", HTTP: srv.Client()}
+	p, err := c.Upload(context.Background(), &rotatingTokens{}, "big.png", strings.NewReader(string(photo)), int64(len(photo)), "Big")
+	if err != nil || p.ID != "p1" || attempts.Load() != 2 {
+		t.Fatalf("Upload: %+v, %v after %d attempts; want p1 after a refresh and a second attempt", p, err, attempts.Load())
+	}
+}
