@@ -77,7 +77,13 @@ type attackKit struct {
 	rec       *flow.Recorder
 	photosAPI string // the photos API's URL
 	attacker  string // the lab's attacker account, "user:password"; "" outside lab mode
+	// expiry is the client whose access tokens live a second, for the
+	// expired-token demonstration; its id is "" when none is configured.
+	expiry clientCredentials
 }
+
+// clientCredentials are a client's id and secret (RFC 6749 §2.3.1).
+type clientCredentials struct{ id, secret string }
 
 // attackRun is one demonstration under way.
 type attackRun struct {

@@ -14,12 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"oauthdemo/app/flow"
 	"oauthdemo/app/tokenstore"
 )
 
 var expiredToken = attack{name: "expired-token", title: "API call with an expired token",
-	explain:   "Call the photos API with an access token the app held earlier in this flow, once its exp has passed.",
+	explain: "Get an access token from a client of the demo's whose tokens live one second, wait until its exp has passed " +
+		"(a second or two: this button takes that long), then call the photos API with it.",
 	stoppedBy: "the exp check (RFC 9068 §4)",
 	run:       attackRun.callWithExpiredToken}
 
@@ -33,9 +37,64 @@ var readTokenWrite = attack{name: "read-token-write", title: "A photos.read toke
 	stoppedBy: "scope checks (RFC 6750 §3.1 insufficient_scope)",
 	run:       attackRun.writeWithReadToken}
 
-// callWithExpiredToken calls the API with the newest access token of this
-// flow whose exp has passed: one the app held before a refresh.
+// How long the expired-token demonstration waits: past the token's exp
+// by expiryMargin (exp is in whole seconds, and ImageHost refuses from exp
+// on, by its own clock), and never longer than maxExpiryWait, in case the
+// expiry client was given longer-lived tokens.
+const (
+	expiryMargin  = 250 * time.Millisecond
+	maxExpiryWait = 5 * time.Second
+)
+
+// callWithExpiredToken calls the API with a token past its exp. The app
+// cannot make a token expire sooner (ImageHost signs exp = now + lifetime),
+// so it asks a client of the demo's whose tokens live a second (client
+// credentials, photos.read only), waits out that second, and calls.
+// Without such a client it falls back on a token of this flow's past.
 func (r attackRun) callWithExpiredToken() error {
+	if r.expiry.id == "" {
+		return r.callWithRecordedExpiredToken()
+	}
+	cc := clientcredentials.Config{ClientID: r.expiry.id, ClientSecret: r.expiry.secret, TokenURL: r.d.oauth.Endpoint.TokenURL}
+	tok, err := cc.Token(r.p.withHTTP(r.ctx))
+	var refused *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &refused):
+		return r.done(fmt.Sprintf("ImageHost gave the client %s no token (%d %s): is it seeded, with this secret?",
+			r.expiry.id, refused.Response.StatusCode, refused.ErrorCode))
+	case err != nil:
+		return r.done(unreachable(err))
+	}
+	_, _, exp := decodeJWT(tok.AccessToken)
+	if exp == 0 {
+		return r.done("the expiry client's access token has no exp.")
+	}
+	wait := time.Unix(exp, 0).Add(expiryMargin).Sub(r.p.now())
+	if wait > maxExpiryWait {
+		return r.done(fmt.Sprintf("the expiry client's token lives until %s, longer than this demonstration waits (%s); its tokens should live a second.",
+			time.Unix(exp, 0).Format("15:04:05"), maxExpiryWait))
+	}
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+	resp, err := r.callAPI(http.MethodGet, tok.AccessToken, nil, "")
+	if err != nil {
+		return r.done(unreachable(err))
+	}
+	challenge := resp.Header.Get("WWW-Authenticate")
+	return r.done(fmt.Sprintf("a token of %s that lived a second, sent once its exp (%s) had passed, after a wait of %s: %s; WWW-Authenticate: %s",
+		r.expiry.id, time.Unix(exp, 0).Format("15:04:05"), max(wait, 0).Round(100*time.Millisecond), answer(resp), challenge))
+}
+
+// callWithRecordedExpiredToken calls the API with the newest access token
+// of this flow whose exp has passed: one the app held before a refresh.
+func (r attackRun) callWithRecordedExpiredToken() error {
 	if _, err := r.conns.connection(r.c); err != nil {
 		return r.done("connect first.")
 	}
@@ -65,7 +124,8 @@ func (r attackRun) callWithExpiredToken() error {
 		if soonest.IsZero() {
 			return r.done("this flow has recorded no access token yet: connect first.")
 		}
-		return r.done(fmt.Sprintf("no access token of this flow has reached its exp yet: the first to expire does at %s, in %s, and from then on ImageHost refuses it. "+
+		return r.done(fmt.Sprintf("no access token of this flow has reached its exp yet (no expiry client is configured: PHOTOEDITOR_EXPIRY_CLIENT_ID and _SECRET; the demo sets them): "+
+			"the first to expire does at %s, in %s, and from then on ImageHost refuses it. "+
 			"Press again after that (the countdown under \"Tokens the app holds\" shows the current one's).",
 			soonest.Format("15:04:05"), soonest.Sub(now).Round(time.Second)))
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"oauthdemo/e2e/harness"
 )
 
 // TestCodeInjectionUsesARealCode: outside lab mode, the injected code is a
@@ -119,5 +121,27 @@ func TestTokenChangesTakeTurns(t *testing.T) {
 	// One refresh for the expired token, and three narrowings.
 	if n := a.session(u).Refreshes; n != 4 {
 		t.Fatalf("the session's tokens were rotated %d times, want 4", n)
+	}
+}
+
+// TestExpiredTokenAtOnce: on the default demo, whose tokens live 5
+// minutes, the expired-token button shows ImageHost's real refusal of a
+// token past its exp at once: a token of the expiry client, which lives a
+// second, waited out. The refusal is recorded with its WWW-Authenticate.
+func TestExpiredTokenAtOnce(t *testing.T) {
+	a := newTestAppWith(t, func(c *Config) {
+		c.ExpiryClientID, c.ExpiryClientSecret = harness.ExpiryClientID, harness.ExpiryClientSecret
+	})
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	page := a.attack(u, "expired-token")
+	for _, want := range []string{"ImageHost answered 401 invalid_token", "the token has expired", `WWW-Authenticate: Bearer`} {
+		if !strings.Contains(htmlUnescape(page), want) {
+			t.Fatalf("the expired-token button: %q is not on the page:\n%s", want, page)
+		}
+	}
+	_, md := u.get(a.URL + "/flow/export.md")
+	if !strings.Contains(md, "401") || !strings.Contains(md, "Www-Authenticate") {
+		t.Fatalf("the recorded flow lacks the API's 401 and its challenge:\n%s", md)
 	}
 }

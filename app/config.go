@@ -30,6 +30,11 @@ type Config struct {
 	// credentials demonstration; empty turns it off.
 	MachineClientID     string
 	MachineClientSecret string
+	// The client of the expired-token demonstration: its access tokens
+	// live a second (the demo seeds it at ImageHost); empty: the
+	// demonstration waits for a token of the browser's flow to expire.
+	ExpiryClientID     string
+	ExpiryClientSecret string
 	// Lab turns on lab mode: the app's defences can be switched off at
 	// /lab. Loopback only.
 	Lab bool
@@ -60,6 +65,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.LogLevel, "log-level", "PHOTOEDITOR_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{&c.MachineClientID, "machine-client-id", "PHOTOEDITOR_MACHINE_CLIENT_ID", "", "a machine client for the workshop's client credentials demonstration"},
 		{&c.MachineClientSecret, "machine-client-secret", "PHOTOEDITOR_MACHINE_CLIENT_SECRET", "", "its secret"},
+		{&c.ExpiryClientID, "expiry-client-id", "PHOTOEDITOR_EXPIRY_CLIENT_ID", "", "a client whose access tokens live a second, for the workshop's expired-token demonstration"},
+		{&c.ExpiryClientSecret, "expiry-client-secret", "PHOTOEDITOR_EXPIRY_CLIENT_SECRET", "", "its secret"},
 		{&c.LabAttacker, "lab-attacker", "PHOTOEDITOR_LAB_ATTACKER", "", "lab mode: the attacker's ImageHost account, user:password"},
 		{&c.DemoSecrets, "demo-secrets", "PHOTOEDITOR_DEMO_SECRETS", "", "demo only: ImageHost's demo-secrets file; its client secrets replace the published ones, and off loopback they are required"},
 	}

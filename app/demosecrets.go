@@ -52,6 +52,9 @@ func withDemoSecrets(ctx context.Context, cfg Config, wait time.Duration, out io
 	if cfg.MachineClientID != "" {
 		cfg.MachineClientSecret = secrets["PHOTOEDITOR_MACHINE_CLIENT_SECRET"]
 	}
+	if cfg.ExpiryClientID != "" {
+		cfg.ExpiryClientSecret = secrets["PHOTOEDITOR_EXPIRY_CLIENT_SECRET"]
+	}
 	fmt.Fprintf(out, "Client secrets: ImageHost's generated ones, from %s\n", cfg.DemoSecrets)
 	return cfg, nil
 }

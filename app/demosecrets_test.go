@@ -21,6 +21,8 @@ func demoEnv(t *testing.T, addr, secretsFile string) func(string) string {
 		"PHOTOEDITOR_CLIENT_SECRET":         publishedClientSecret,
 		"PHOTOEDITOR_MACHINE_CLIENT_ID":     "photo-sync",
 		"PHOTOEDITOR_MACHINE_CLIENT_SECRET": "demo-photo-sync-secret-not-for-production",
+		"PHOTOEDITOR_EXPIRY_CLIENT_ID":      "photoeditorapp-expiry",
+		"PHOTOEDITOR_EXPIRY_CLIENT_SECRET":  "demo-photoeditorapp-expiry-secret-not-for-production",
 		"PHOTOEDITOR_DATA_DIR":              t.TempDir(),
 		"PHOTOEDITOR_DEMO_SECRETS":          secretsFile,
 		"PHOTOEDITOR_LOG_LEVEL":             "warn",
@@ -53,12 +55,14 @@ func TestDemoSecretsOnANetwork(t *testing.T) {
 	}
 
 	// ImageHost wrote them (in its format): the app starts with them.
-	os.WriteFile(file, []byte("# generated\nPHOTOEDITOR_CLIENT_SECRET=generated-app-secret\nPHOTOEDITOR_MACHINE_CLIENT_SECRET=generated-m2m-secret\n"), 0o600)
+	os.WriteFile(file, []byte("# generated\nPHOTOEDITOR_CLIENT_SECRET=generated-app-secret\nPHOTOEDITOR_MACHINE_CLIENT_SECRET=generated-m2m-secret\n"+
+		"PHOTOEDITOR_EXPIRY_CLIENT_SECRET=generated-expiry-secret\n"), 0o600)
 	for _, addr := range []string{"127.0.0.1:0", "0.0.0.0:0"} {
 		cfg, _ := parseConfig(nil, demoEnv(t, addr, file), io.Discard)
 		cfg, err := withDemoSecrets(context.Background(), cfg, time.Minute, io.Discard)
-		if err != nil || cfg.ClientSecret != "generated-app-secret" || cfg.MachineClientSecret != "generated-m2m-secret" {
-			t.Fatalf("on %s with generated secrets: %q %q, %v", addr, cfg.ClientSecret, cfg.MachineClientSecret, err)
+		if err != nil || cfg.ClientSecret != "generated-app-secret" || cfg.MachineClientSecret != "generated-m2m-secret" ||
+			cfg.ExpiryClientSecret != "generated-expiry-secret" {
+			t.Fatalf("on %s with generated secrets: %q %q %q, %v", addr, cfg.ClientSecret, cfg.MachineClientSecret, cfg.ExpiryClientSecret, err)
 		}
 	}
 	ctx, cancel = context.WithCancel(context.Background())

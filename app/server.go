@@ -55,7 +55,8 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	e.Use(middleware.BodyLimit("11M"))
 	e.Use(flowContext(cs))
 	var lab *labSwitches
-	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI}
+	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI,
+		expiry: clientCredentials{id: cfg.ExpiryClientID, secret: cfg.ExpiryClientSecret}}
 	if cfg.Lab {
 		lab = newLabSwitches()
 		kit.attacker = cfg.LabAttacker

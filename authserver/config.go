@@ -48,6 +48,9 @@ type Config struct {
 	DemoAppURL          string // PhotoEditorApp's base URL
 	DemoAppClientSecret string
 	DemoM2MClientSecret string
+	// DemoExpiryClientSecret is the secret of the client whose tokens live
+	// a second, for PhotoEditorApp's expired-token demonstration.
+	DemoExpiryClientSecret string
 }
 
 // configVar describes one setting: its flag name, variable and default.
@@ -145,6 +148,7 @@ func configVars(c *Config) []configVar {
 		{"demo-app-url", "IMAGEHOST_DEMO_APP_URL", "http://localhost:8080", "PhotoEditorApp's base URL, for its demo client registration", text(&c.DemoAppURL), false},
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
 		{"demo-m2m-client-secret", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET", "", "secret of the demo machine-to-machine client (empty: generated and printed)", text(&c.DemoM2MClientSecret), false},
+		{"demo-expiry-client-secret", "IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET", "", "secret of the demo client whose access tokens live 1 s, for the expired-token demonstration (empty: generated and printed)", text(&c.DemoExpiryClientSecret), false},
 	}
 }
 

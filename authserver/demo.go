@@ -1,7 +1,7 @@
 package main
 
-// The demo's seed data: users, the PhotoEditorApp client, a machine client
-// and a few photos. The values come from configuration (demo.env for
+// The demo's seed data: users, the PhotoEditorApp client, a machine client,
+// a client for the expired-token demonstration, and a few photos. The values come from configuration (demo.env for
 // `go tool task demo`), or, on a network, are generated (demosecrets.go).
 // Users and their photos are seeded on the demo's
 // first run only (the database remembers it); the clients are brought in
@@ -29,9 +29,15 @@ import (
 
 // Client ids of the demo's clients.
 const (
-	demoAppClientID = "photoeditorapp"
-	demoM2MClientID = "photo-sync"
+	demoAppClientID    = "photoeditorapp"
+	demoM2MClientID    = "photo-sync"
+	demoExpiryClientID = "photoeditorapp-expiry"
 )
+
+// demoExpiryTokenTTL is how long the expiry demonstration's tokens live:
+// long enough to reach the photos API, short enough that the workshop sees
+// ImageHost refuse one a moment later.
+const demoExpiryTokenTTL = time.Second
 
 // demoStore is a store the demo can be seeded in: one that remembers it was.
 type demoStore interface {
@@ -98,6 +104,16 @@ func seedDemo(ctx context.Context, cfg Config, st demoStore, secrets demoSecrets
 	m2m := store.Client{ID: demoM2MClientID, Name: "Photo Sync Robot", GrantTypes: []string{"client_credentials"},
 		Scope: "photos.read photos.write", CreatedAt: now}
 	if err := seedClient(ctx, st, m2m, cfg.DemoM2MClientSecret, secrets.show, out); err != nil {
+		return err
+	}
+	// PhotoEditorApp's "API call with an expired token": the app cannot
+	// make a token expire (ImageHost signs exp = now + lifetime), so this
+	// client's tokens live a second, and read photos only: the app gets one,
+	// waits out its exp and shows ImageHost's refusal. The client sees only
+	// its own photos, and has none.
+	expiry := store.Client{ID: demoExpiryClientID, Name: "PhotoEditorApp's expired-token demonstration",
+		GrantTypes: []string{"client_credentials"}, Scope: "photos.read", AccessTokenTTL: demoExpiryTokenTTL, CreatedAt: now}
+	if err := seedClient(ctx, st, expiry, cfg.DemoExpiryClientSecret, secrets.show, out); err != nil {
 		return err
 	}
 	if cfg.InitialAccessToken != "" {

@@ -98,6 +98,7 @@ func withDemoSecrets(cfg Config) (Config, demoSecrets, error) {
 	cfg.DemoUsers = kept["IMAGEHOST_DEMO_USERS"]
 	cfg.DemoAppClientSecret = value("IMAGEHOST_DEMO_APP_CLIENT_SECRET", oauth.NewToken)
 	cfg.DemoM2MClientSecret = value("IMAGEHOST_DEMO_M2M_CLIENT_SECRET", oauth.NewToken)
+	cfg.DemoExpiryClientSecret = value("IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET", oauth.NewToken)
 	token := value("IMAGEHOST_INITIAL_ACCESS_TOKEN", oauth.NewToken)
 	if cfg.InitialAccessToken != "" { // registration stays off if it was
 		cfg.InitialAccessToken = token
@@ -105,6 +106,7 @@ func withDemoSecrets(cfg Config) (Config, demoSecrets, error) {
 	// PhotoEditorApp's names for its side of the same secrets, as in demo.env.
 	kept["PHOTOEDITOR_CLIENT_SECRET"] = cfg.DemoAppClientSecret
 	kept["PHOTOEDITOR_MACHINE_CLIENT_SECRET"] = cfg.DemoM2MClientSecret
+	kept["PHOTOEDITOR_EXPIRY_CLIENT_SECRET"] = cfg.DemoExpiryClientSecret
 
 	if len(d.fresh) > 0 {
 		if err := writeDemoSecrets(file, cfg.Addr, kept); err != nil {
@@ -149,7 +151,8 @@ func newDemoPassword() string {
 
 // demoSecretsKeys is the order the file lists them in.
 var demoSecretsKeys = []string{"IMAGEHOST_DEMO_USERS", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET",
-	"IMAGEHOST_INITIAL_ACCESS_TOKEN", "PHOTOEDITOR_CLIENT_SECRET", "PHOTOEDITOR_MACHINE_CLIENT_SECRET"}
+	"IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET", "IMAGEHOST_INITIAL_ACCESS_TOKEN", "PHOTOEDITOR_CLIENT_SECRET",
+	"PHOTOEDITOR_MACHINE_CLIENT_SECRET", "PHOTOEDITOR_EXPIRY_CLIENT_SECRET"}
 
 // writeDemoSecrets writes the file readable by its owner only, replacing
 // it whole, so that a reader never sees half of it.

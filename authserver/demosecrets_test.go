@@ -17,11 +17,12 @@ import (
 
 // The demo's published values, as in demo.env.
 var publishedDemo = map[string]string{
-	"IMAGEHOST_DEMO":                   "true",
-	"IMAGEHOST_DEMO_USERS":             "alice:wonderland,bob:builder",
-	"IMAGEHOST_DEMO_APP_CLIENT_SECRET": "demo-photoeditorapp-secret-not-for-production",
-	"IMAGEHOST_DEMO_M2M_CLIENT_SECRET": "demo-photo-sync-secret-not-for-production",
-	"IMAGEHOST_INITIAL_ACCESS_TOKEN":   "demo-registration-token-not-for-production",
+	"IMAGEHOST_DEMO":                      "true",
+	"IMAGEHOST_DEMO_USERS":                "alice:wonderland,bob:builder",
+	"IMAGEHOST_DEMO_APP_CLIENT_SECRET":    "demo-photoeditorapp-secret-not-for-production",
+	"IMAGEHOST_DEMO_M2M_CLIENT_SECRET":    "demo-photo-sync-secret-not-for-production",
+	"IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET": "demo-photoeditorapp-expiry-secret-not-for-production",
+	"IMAGEHOST_INITIAL_ACCESS_TOKEN":      "demo-registration-token-not-for-production",
 }
 
 // serveDemo runs ImageHost through run on addr with the published demo
@@ -151,6 +152,9 @@ func TestDemoOnANetworkRefusesPublishedSecrets(t *testing.T) {
 		if status := clientCredentialsStatus(t, base, demoM2MClientID, publishedDemo["IMAGEHOST_DEMO_M2M_CLIENT_SECRET"]); status != http.StatusUnauthorized {
 			t.Errorf("on a network, the published machine client secret: %d, want 401", status)
 		}
+		if status := clientCredentialsStatus(t, base, demoExpiryClientID, publishedDemo["IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET"]); status != http.StatusUnauthorized {
+			t.Errorf("on a network, the published expiry client secret: %d, want 401", status)
+		}
 		if status := clientCredentialsStatus(t, base, demoAppClientID, publishedDemo["IMAGEHOST_DEMO_APP_CLIENT_SECRET"]); status != http.StatusUnauthorized {
 			t.Errorf("on a network, the published app client secret: %d, want 401", status)
 		}
@@ -169,6 +173,9 @@ func TestDemoOnANetworkRefusesPublishedSecrets(t *testing.T) {
 		}
 		if status := clientCredentialsStatus(t, base, demoM2MClientID, generated["IMAGEHOST_DEMO_M2M_CLIENT_SECRET"]); status != http.StatusOK {
 			t.Errorf("on a network, the generated machine client secret: %d", status)
+		}
+		if status := clientCredentialsStatus(t, base, demoExpiryClientID, generated["IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET"]); status != http.StatusOK {
+			t.Errorf("on a network, the generated expiry client secret: %d", status)
 		}
 		if status := registerStatus(t, base, generated["IMAGEHOST_INITIAL_ACCESS_TOKEN"]); status != http.StatusCreated {
 			t.Errorf("on a network, the generated initial access token: %d", status)
@@ -190,14 +197,14 @@ func TestDemoOnANetworkRefusesPublishedSecrets(t *testing.T) {
 			t.Errorf("on a network, the output shows the published value %q:\n%s", v, printed)
 		}
 	}
-	for _, k := range []string{"IMAGEHOST_DEMO_USERS", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET",
-		"IMAGEHOST_INITIAL_ACCESS_TOKEN", "PHOTOEDITOR_CLIENT_SECRET", "PHOTOEDITOR_MACHINE_CLIENT_SECRET"} {
+	for _, k := range demoSecretsKeys {
 		if generated[k] == "" {
 			t.Fatalf("%s lacks %s", secretsFile, k)
 		}
 	}
-	if generated["PHOTOEDITOR_CLIENT_SECRET"] != generated["IMAGEHOST_DEMO_APP_CLIENT_SECRET"] {
-		t.Error("the app's client secret in the file is not the one ImageHost registered")
+	if generated["PHOTOEDITOR_CLIENT_SECRET"] != generated["IMAGEHOST_DEMO_APP_CLIENT_SECRET"] ||
+		generated["PHOTOEDITOR_EXPIRY_CLIENT_SECRET"] != generated["IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET"] {
+		t.Error("the app's client secrets in the file are not the ones ImageHost registered")
 	}
 	alicePassword := strings.TrimPrefix(strings.Split(generated["IMAGEHOST_DEMO_USERS"], ",")[0], "alice:")
 	if !strings.Contains(printed, alicePassword) || !strings.Contains(printed, generated["IMAGEHOST_DEMO_APP_CLIENT_SECRET"]) {

@@ -32,6 +32,8 @@ const (
 	AppClientSecret    = "harness-app-secret-0123456789abcdef"
 	M2MClientID        = "photo-sync"
 	M2MClientSecret    = "harness-m2m-secret-0123456789abcdef"
+	ExpiryClientID     = "photoeditorapp-expiry"
+	ExpiryClientSecret = "harness-expiry-secret-0123456789abcdef"
 	InitialAccessToken = "harness-initial-access-token"
 	DemoUsers          = "alice:wonderland,bob:builder"
 )
@@ -46,8 +48,8 @@ const (
 
 // ImageHostSettings are the settings ImageHost runs with under the harness:
 // on addr, with its database in dataDir, and the demo's seed (the users of
-// DemoUsers, the PhotoEditorApp client for appURL, the machine client) with
-// the harness's secrets. Settings appended after them win.
+// DemoUsers, the PhotoEditorApp client for appURL, the machine client, the
+// expired-token demonstration's client) with the harness's secrets. Settings appended after them win.
 func ImageHostSettings(addr, dataDir, appURL string) []string {
 	return []string{
 		"IMAGEHOST_ADDR=" + addr,
@@ -58,6 +60,7 @@ func ImageHostSettings(addr, dataDir, appURL string) []string {
 		"IMAGEHOST_DEMO_APP_URL=" + appURL,
 		"IMAGEHOST_DEMO_APP_CLIENT_SECRET=" + AppClientSecret,
 		"IMAGEHOST_DEMO_M2M_CLIENT_SECRET=" + M2MClientSecret,
+		"IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET=" + ExpiryClientSecret,
 		"IMAGEHOST_INITIAL_ACCESS_TOKEN=" + InitialAccessToken,
 		"IMAGEHOST_LOG_LEVEL=warn",
 	}
@@ -77,6 +80,8 @@ func AppSettings(port int, issuer, dataDir string) []string {
 		"PHOTOEDITOR_CLIENT_SECRET=" + AppClientSecret,
 		"PHOTOEDITOR_MACHINE_CLIENT_ID=" + M2MClientID,
 		"PHOTOEDITOR_MACHINE_CLIENT_SECRET=" + M2MClientSecret,
+		"PHOTOEDITOR_EXPIRY_CLIENT_ID=" + ExpiryClientID,
+		"PHOTOEDITOR_EXPIRY_CLIENT_SECRET=" + ExpiryClientSecret,
 		"PHOTOEDITOR_DATA_DIR=" + dataDir,
 		"PHOTOEDITOR_LOG_LEVEL=warn",
 	}
