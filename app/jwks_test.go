@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -127,6 +128,24 @@ func TestKeySetRefetchesOncePerCooldown(t *testing.T) {
 	raw, _ := jwt.Signed(hs).Claims(jwt.Claims{Subject: "alice"}).Serialize()
 	if _, err := ks.VerifySignature(ctx, raw); err == nil {
 		t.Fatal("an HS256 token verified")
+	}
+}
+
+// TestKeySetIsBounded: a key set larger than maxJWKSBytes is not read to
+// its end, and counts as a failed fetch: no key comes of it.
+func TestKeySetIsBounded(t *testing.T) {
+	key := newTestKey(t, "k1")
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.priv.Public(), KeyID: "k1", Algorithm: "ES256"}}})
+		// The keys, then more white space than the app reads.
+		w.Write(set[:len(set)-1])
+		w.Write(bytes.Repeat([]byte(" "), maxJWKSBytes))
+		w.Write([]byte("}"))
+	}))
+	defer jwks.Close()
+	ks := &keySet{url: jwks.URL, http: jwks.Client(), now: time.Now}
+	if _, err := ks.VerifySignature(context.Background(), key.sign(t, jwt.Claims{Subject: "alice"})); err == nil {
+		t.Fatal("a token verified against a key set over maxJWKSBytes")
 	}
 }
 
