@@ -109,10 +109,3 @@ func (m *Memory) leave(owner string, s *ownerShare) {
 		delete(m.owners, owner)
 	}
 }
-
-// owning is how many owners have requests in flight (for tests).
-func (m *Memory) owning() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.owners)
-}

@@ -62,6 +62,13 @@ func TestMemoryUnderABurst(t *testing.T) {
 	}
 }
 
+// owning is how many owners have a share: requests in flight.
+func (m *Memory) owning() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.owners)
+}
+
 // raise makes p at least v.
 func raise(p *atomic.Int64, v int64) {
 	for old := p.Load(); v > old && !p.CompareAndSwap(old, v); old = p.Load() {

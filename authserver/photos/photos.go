@@ -234,12 +234,13 @@ func (a API) Get() http.Handler {
 // read loads the caller's photo named in the path with its bytes, holding
 // them in Memory first: the photo's size comes from the store before its
 // bytes do. The caller calls release once it is done with them.
-func (a API) read(w http.ResponseWriter, r *http.Request) (p store.Photo, release func(), ok bool) {
+func (a API) read(w http.ResponseWriter, r *http.Request) (store.Photo, func(), bool) {
 	owner := tokenFrom(r).Subject
 	// A photo replaced by a larger one between its size and its bytes is
 	// looked up again, a few times.
 	for range 3 {
-		if p, ok = a.load(w, r); !ok {
+		p, ok := a.load(w, r)
+		if !ok {
 			return p, nil, false
 		}
 		release, err := a.Memory.Hold(r.Context(), owner, readCost(p.Size))
@@ -247,8 +248,7 @@ func (a API) read(w http.ResponseWriter, r *http.Request) (p store.Photo, releas
 			a.busy(w, r, err)
 			return p, nil, false
 		}
-		p.Data, err = a.Store.PhotoData(r.Context(), owner, p.ID, p.Size)
-		if err == nil {
+		if p.Data, err = a.Store.PhotoData(r.Context(), owner, p.ID, p.Size); err == nil {
 			return p, release, true
 		}
 		release()
@@ -258,7 +258,7 @@ func (a API) read(w http.ResponseWriter, r *http.Request) (p store.Photo, releas
 		}
 	}
 	a.busy(w, r, ErrBusy)
-	return p, nil, false
+	return store.Photo{}, nil, false
 }
 
 // readCost is what reading a photo of size bytes holds: the bytes, and the
