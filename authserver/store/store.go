@@ -227,6 +227,13 @@ type RevocationKey struct {
 type Revocation struct {
 	RevocationKey
 	RevokedAt time.Time
+	// Seq numbers the record in the order the store committed it: each
+	// record, and each later time recorded for the same key, gets a higher
+	// number than every record committed before it, and no number comes
+	// twice. A reader that remembers the highest it has read therefore
+	// misses nothing by asking for what came after, whatever the clocks of
+	// the processes that recorded them said (RevocationsSince).
+	Seq int64
 }
 
 // RevocationRetention is how long the store keeps a revocation: as long as
@@ -305,10 +312,11 @@ type Store interface {
 	// RevokeAccessToken records a RevokedToken revocation of the access
 	// token with that "jti"; revoking it twice is not an error.
 	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
-	// RevocationsSince returns at most limit revocations recorded at or
-	// after t, oldest first. It is how a cache of them (revocation.Set)
-	// loads at start and catches up with revocations made elsewhere.
-	RevocationsSince(ctx context.Context, t time.Time, limit int) ([]Revocation, error)
+	// RevocationsSince returns at most limit revocations whose Seq is
+	// greater than afterSeq, by Seq. It is how a cache of them
+	// (revocation.Set) loads at start (afterSeq 0) and catches up with
+	// revocations made elsewhere.
+	RevocationsSince(ctx context.Context, afterSeq int64, limit int) ([]Revocation, error)
 	// RevocationsOf returns the revocations recorded for any of keys;
 	// keys nobody revoked are left out.
 	RevocationsOf(ctx context.Context, keys []RevocationKey) ([]Revocation, error)

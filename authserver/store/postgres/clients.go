@@ -61,11 +61,15 @@ func (s *Store) SetClientResourceServer(ctx context.Context, id string, on bool)
 
 // DeleteClient deletes a client and, through foreign keys, everything
 // issued to it. Its access tokens are signed JWTs that no row holds, so the
-// same transaction records the client as revoked. It is a transaction, not
-// one statement, because the DELETE decides whether there is anything to
-// record: an unknown client is ErrNotFound.
+// same transaction records the client as revoked, after taking the
+// revocation lock (revocations.go). It is a transaction, not one statement,
+// because the DELETE decides whether there is anything to record: an
+// unknown client is ErrNotFound.
 func (s *Store) DeleteClient(ctx context.Context, id string, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockRevocations, revocationLock); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, "DELETE FROM clients WHERE id = $1", id)
 		if err := mustAffect("postgres: delete client", tag, err); err != nil {
 			return err

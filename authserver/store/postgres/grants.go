@@ -46,25 +46,29 @@ func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
 // first revocation's time and reason stay. Its access tokens are signed
 // JWTs that no row holds, so the same statement records the revocation they
 // are checked against, for the grant the UPDATE changed: a grant revoked
-// before, or unknown, records nothing.
+// before, or unknown, records nothing. The batch takes the revocation lock
+// (revocations.go) first.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `WITH revoked AS (
+	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
+	b.Queue(`WITH revoked AS (
 			UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL
 			RETURNING id
 		)
 		INSERT INTO revocations (kind, id, revoked_at) SELECT $4, id, $1 FROM revoked `+laterRevocationWins,
 		nanos(now), reason, id, string(store.RevokedGrant))
-	return mapErr("postgres: revoke grant", err)
+	return mapErr("postgres: revoke grant", s.execBatch(ctx, b))
 }
 
 // RevokeUserClientGrants revokes the user's grants to the client, records a
 // revocation for each, and deletes the remembered consent, in one batch
-// (one implicit transaction). The UPDATE returns the grants it revoked, as
+// (one implicit transaction) that takes the revocation lock first. The UPDATE returns the grants it revoked, as
 // they are now; a data-modifying WITH runs whether or not the query reads
 // it, so the revocations are recorded in the same statement.
 func (s *Store) RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]store.Grant, error) {
 	var revoked []store.Grant
 	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
 	b.Queue(`WITH revoked AS (
 			UPDATE grants SET revoked_at = $1, revoke_reason = $2
 			WHERE user_id = $3 AND client_id = $4 AND revoked_at IS NULL

@@ -386,4 +386,15 @@ func TestRevocationsMigration(t *testing.T) {
 	if err != nil || c.ResourceServer {
 		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server", c, err)
 	}
+	// Version 6: revocations are numbered.
+	numbered, err := s.RevocationsSince(ctx, 0, 10)
+	if err != nil || len(numbered) != 2 || numbered[0].Seq <= 0 || numbered[1].Seq <= numbered[0].Seq {
+		t.Fatalf("RevocationsSince(0) after the migration = %+v, %v; want both, numbered upwards", numbered, err)
+	}
+	if err := s.RevokeAccessToken(ctx, "after", at); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := s.RevocationsSince(ctx, numbered[1].Seq, 10); err != nil || len(next) != 1 || next[0].ID != "after" {
+		t.Fatalf("a revocation after the migration: %+v, %v; want it numbered after the migrated ones", next, err)
+	}
 }

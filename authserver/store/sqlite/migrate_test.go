@@ -69,4 +69,9 @@ func TestRevocationsMigration(t *testing.T) {
 	if err != nil || c.ResourceServer {
 		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server", c, err)
 	}
+	// Version 6: revocations are numbered.
+	numbered, err := s.RevocationsSince(ctx, 0, 10)
+	if err != nil || len(numbered) != 2 || numbered[0].Seq <= 0 || numbered[1].Seq <= numbered[0].Seq {
+		t.Fatalf("RevocationsSince(0) after the migration = %+v, %v; want both, numbered upwards", numbered, err)
+	}
 }

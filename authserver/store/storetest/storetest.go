@@ -37,6 +37,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"sessions", testSessions},
 		{"revocations recorded", testRevocationsRecorded},
 		{"revocations since and of", testRevocationQueries},
+		{"revocations numbered in commit order", testRevocationSeq},
+		{"revocations followed during a burst", testRevocationsFollowedDuringBurst},
 		{"signing keys", testSigningKeys},
 		{"photos", testPhotos},
 		{"photo pages", testPhotoPages},
@@ -424,7 +426,7 @@ func testSessions(t *testing.T, s store.Store) {
 // revocations returns every revocation the store holds, as a map.
 func revocations(t *testing.T, s store.Store) map[store.RevocationKey]time.Time {
 	t.Helper()
-	list, err := s.RevocationsSince(context.Background(), time.Time{}, 1000)
+	list, err := s.RevocationsSince(context.Background(), 0, 1000)
 	must(t, err)
 	m := map[store.RevocationKey]time.Time{}
 	for _, r := range list {
@@ -492,11 +494,19 @@ func testRevocationQueries(t *testing.T, s store.Store) {
 	for i := range 6 {
 		must(t, s.RevokeAccessToken(ctx, fmt.Sprint("jti", i), t0.Add(time.Duration(i)*time.Minute)))
 	}
-	since, err := s.RevocationsSince(ctx, t0.Add(2*time.Minute), 3)
+	all, err := s.RevocationsSince(ctx, 0, 100)
+	must(t, err)
+	if len(all) != 6 {
+		t.Fatalf("RevocationsSince(0) = %+v, want all 6", all)
+	}
+	since, err := s.RevocationsSince(ctx, all[1].Seq, 3)
 	must(t, err)
 	if len(since) != 3 || since[0].ID != "jti2" || since[2].ID != "jti4" || since[0].Kind != store.RevokedToken ||
 		!since[0].RevokedAt.Equal(t0.Add(2*time.Minute)) || since[0].RevokedAt.Location() != time.UTC {
-		t.Fatalf("RevocationsSince(t0+2m, 3) = %+v, want jti2..jti4, oldest first, in UTC", since)
+		t.Fatalf("RevocationsSince(seq of jti1, 3) = %+v, want jti2..jti4, in the order recorded, in UTC", since)
+	}
+	if rest, err := s.RevocationsSince(ctx, all[5].Seq, 100); err != nil || len(rest) != 0 {
+		t.Fatalf("RevocationsSince(the last seq) = %+v, %v; want nothing", rest, err)
 	}
 	// Of many keys, some revoked: more than one query's worth.
 	keys := []store.RevocationKey{key(store.RevokedGrant, "jti0"), key(store.RevokedToken, "nope")}
@@ -513,10 +523,112 @@ func testRevocationQueries(t *testing.T, s store.Store) {
 	}
 	// Kept for RevocationRetention, then gone.
 	must(t, s.DeleteExpired(ctx, t0.Add(store.RevocationRetention+2*time.Minute+time.Second)))
-	left, err := s.RevocationsSince(ctx, time.Time{}, 100)
+	left, err := s.RevocationsSince(ctx, 0, 100)
 	must(t, err)
 	if len(left) != 3 || left[0].ID != "jti3" {
 		t.Fatalf("after DeleteExpired: %+v, want jti3..jti5", left)
+	}
+}
+
+// testRevocationSeq: the numbers follow the order of recording, not the
+// times recorded, which come from the clocks of the processes that revoke.
+// A later revocation of the same key is numbered anew, and no number comes
+// twice, even once the row with the highest was deleted.
+func testRevocationSeq(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	must(t, s.RevokeAccessToken(ctx, "now", t0))
+	// An instance whose clock is an hour behind records next.
+	must(t, s.RevokeAccessToken(ctx, "behind", t0.Add(-time.Hour)))
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0))
+	list, err := s.RevocationsSince(ctx, 0, 100)
+	must(t, err)
+	if len(list) != 3 || list[0].ID != "now" || list[1].ID != "behind" || list[2].ID != "gone" ||
+		!(list[0].Seq < list[1].Seq && list[1].Seq < list[2].Seq) {
+		t.Fatalf("RevocationsSince(0) = %+v, want now, behind, gone, numbered upwards", list)
+	}
+	cursor := list[2].Seq
+	// Deleted again, later: the later time is news to a reader at cursor.
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone again", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(time.Minute)))
+	// Revoking it again at an earlier time moves nothing, and is no news.
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone again", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(-time.Minute)))
+	news, err := s.RevocationsSince(ctx, cursor, 100)
+	must(t, err)
+	if len(news) != 1 || news[0].ID != "gone" || !news[0].RevokedAt.Equal(t0.Add(time.Minute)) || news[0].Seq <= cursor {
+		t.Fatalf("after a later deletion, RevocationsSince(cursor) = %+v, want gone at t0+1m, numbered after %d", news, cursor)
+	}
+	cursor = news[0].Seq
+	// The retention deletes the newest row ("gone" is recorded last): a
+	// number is still never given twice, or a reader at cursor would skip
+	// what gets it.
+	must(t, s.DeleteExpired(ctx, t0.Add(store.RevocationRetention+2*time.Minute)))
+	must(t, s.RevokeAccessToken(ctx, "after", t0.Add(store.RevocationRetention+2*time.Minute)))
+	news, err = s.RevocationsSince(ctx, cursor, 100)
+	must(t, err)
+	if len(news) != 1 || news[0].ID != "after" {
+		t.Fatalf("after the newest row expired, RevocationsSince(cursor) = %+v, want the new revocation", news)
+	}
+}
+
+// testRevocationsFollowedDuringBurst: a reader following the table by
+// number while revocations are recorded from many goroutines at once, as
+// several instances would, reads every one of them. A number handed out
+// before another but committed after it would be skipped.
+func testRevocationsFollowedDuringBurst(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				var err error
+				if i%2 == 0 {
+					err = s.RevokeAccessToken(ctx, id, t0)
+				} else {
+					newGrant(t, s, id)
+					err = s.RevokeGrant(ctx, id, "burst", t0)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	seen := map[string]bool{}
+	var cursor int64
+	follow := func() {
+		rs, err := s.RevocationsSince(ctx, cursor, 1000)
+		must(t, err)
+		for _, r := range rs {
+			if r.Seq <= cursor {
+				t.Fatalf("RevocationsSince(%d) returned %+v", cursor, r)
+			}
+			cursor = r.Seq
+			seen[r.ID] = true
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	close(start)
+	for following := true; following; {
+		select {
+		case <-done:
+			following = false
+		default:
+		}
+		follow()
+	}
+	follow()
+	if len(seen) != writers*each {
+		t.Fatalf("the reader followed %d revocations of the %d recorded", len(seen), writers*each)
 	}
 }
 
