@@ -280,12 +280,16 @@ type Store interface {
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (AuthCode, error)
 
 	// CreateGrant stores a grant and, when rt is not nil, its first refresh
-	// token, in one transaction.
+	// token, in one transaction. If a RevokedGrant revocation of g.ID was
+	// recorded before (its code was replayed while this redemption was in
+	// flight), it stores nothing and returns ErrAlreadyUsed.
 	CreateGrant(ctx context.Context, g Grant, rt *RefreshToken) error
 	GrantByID(ctx context.Context, id string) (Grant, error)
 	// RevokeGrant revokes the grant and so every refresh token of its family,
-	// and records a RevokedGrant revocation. Revoking a revoked or unknown
-	// grant is not an error, and records nothing.
+	// and records a RevokedGrant revocation. A grant not stored (yet) is
+	// revoked all the same: the revocation is recorded, and CreateGrant
+	// refuses to create it later. Revoking a revoked grant is not an error,
+	// and records nothing.
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
 	// RevokeUserClientGrants revokes every active grant userID gave clientID,
 	// recording a revocation for each, and forgets the consent; it returns

@@ -22,7 +22,9 @@ import (
 // exclusively (lockRevocations), and holds it until it commits: one at a
 // time, the numbers are committed in the order they are given.
 //
-// To rule out deadlocks, a transaction takes it before anything else.
+// CreateGrant takes it shared, so that it and RevokeGrant of the same
+// grant take turns too (grants.go). To rule out deadlocks, a transaction
+// takes it before anything else.
 const revocationLock int32 = 0x5265766f
 
 // lockRevocations is the statement that takes the revocation lock for the

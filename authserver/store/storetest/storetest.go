@@ -33,6 +33,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"refresh rotation", testRefreshRotation},
 		{"refresh concurrent rotation", testRefreshConcurrent},
 		{"revoked grant stops rotation", testRevokedGrant},
+		{"grant revoked before it is created", testGrantRevokedBeforeCreated},
+		{"grant created and revoked at once", testGrantCreateRevokeRace},
 		{"consents", testConsents},
 		{"sessions", testSessions},
 		{"revocations recorded", testRevocationsRecorded},
@@ -356,7 +358,6 @@ func testRevokedGrant(t *testing.T, s store.Store) {
 	g, rt0 := newGrant(t, s, "g1")
 	must(t, s.RevokeGrant(ctx, g.ID, "refresh token reuse", t0))
 	must(t, s.RevokeGrant(ctx, g.ID, "again", t0.Add(time.Hour))) // idempotent, keeps the first reason
-	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))
 	gg, err := s.GrantByID(ctx, g.ID)
 	must(t, err)
 	if !gg.Revoked() || gg.RevokeReason != "refresh token reuse" || !gg.RevokedAt.Equal(t0) {
@@ -386,6 +387,68 @@ func testRevokedGrant(t *testing.T, s store.Store) {
 	}
 	_, err = s.ConsentFor(ctx, "u-alice", "app")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// testGrantRevokedBeforeCreated: a code replayed while its first
+// redemption is still minting tokens revokes the grant before it exists.
+// The revocation is recorded, and the grant is never created.
+func testGrantRevokedBeforeCreated(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	must(t, s.RevokeGrant(ctx, "g1", "authorization code replayed", t0))
+	g := store.Grant{ID: "g1", ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+	rt := store.RefreshToken{TokenHash: []byte("g1-rt0"), GrantID: "g1", Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	wantErr(t, s.CreateGrant(ctx, g, &rt), store.ErrAlreadyUsed)
+	_, err := s.GrantByID(ctx, "g1")
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = s.RefreshToken(ctx, rt.TokenHash)
+	wantErr(t, err, store.ErrNotFound)
+	if _, ok := revocations(t, s)[key(store.RevokedGrant, "g1")]; !ok {
+		t.Fatal("the revocation of the grant not yet created is not recorded")
+	}
+}
+
+// testGrantCreateRevokeRace: a grant created while it is revoked, released
+// together, many times over. However they interleave, the grant ends up
+// revoked or never created, with its revocation recorded: never active.
+func testGrantCreateRevokeRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	const rounds = 100
+	created := 0
+	for i := range rounds {
+		id := fmt.Sprint("race-", i)
+		g := store.Grant{ID: id, ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+		rt := store.RefreshToken{TokenHash: []byte(id + "-rt0"), GrantID: id, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		var createErr, revokeErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; createErr = s.CreateGrant(ctx, g, &rt) })
+		wg.Go(func() { <-start; revokeErr = s.RevokeGrant(ctx, id, "authorization code replayed", t0) })
+		close(start)
+		wg.Wait()
+		must(t, revokeErr)
+		if createErr != nil && !errors.Is(createErr, store.ErrAlreadyUsed) {
+			t.Fatalf("round %d: CreateGrant: %v", i, createErr)
+		}
+		got, err := s.GrantByID(ctx, id)
+		switch {
+		case createErr == nil && (err != nil || !got.Revoked()):
+			t.Fatalf("round %d: the grant was created and its revocation recorded, but it is active: %+v, %v", i, got, err)
+		case createErr != nil && !errors.Is(err, store.ErrNotFound):
+			t.Fatalf("round %d: CreateGrant refused, but the grant exists: %+v, %v", i, got, err)
+		case createErr == nil:
+			created++
+			next := store.RefreshToken{TokenHash: []byte(id + "-rt1"), GrantID: id, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			wantErr(t, s.RotateRefreshToken(ctx, rt.TokenHash, next, t0), store.ErrAlreadyUsed)
+		}
+	}
+	rs, err := s.RevocationsOf(ctx, []store.RevocationKey{key(store.RevokedGrant, "race-0"), key(store.RevokedGrant, fmt.Sprint("race-", rounds-1))})
+	must(t, err)
+	if len(rs) != 2 {
+		t.Fatalf("revocations recorded: %+v, want one for each round's grant", rs)
+	}
+	t.Logf("%d of %d rounds created the grant before its revocation", created, rounds)
 }
 
 func testConsents(t *testing.T, s store.Store) {
@@ -450,7 +513,7 @@ func testRevocationsRecorded(t *testing.T, s store.Store) {
 	newGrant(t, s, "g1")
 	must(t, s.RevokeGrant(ctx, "g1", "reuse", t0))
 	must(t, s.RevokeGrant(ctx, "g1", "again", t0.Add(time.Hour))) // no second record
-	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))               // nothing to record
+	must(t, s.RevokeGrant(ctx, "not-yet", "replayed", t0))        // a grant not stored yet: recorded
 	newGrant(t, s, "g2")
 	newGrant(t, s, "g3")
 	_, err := s.RevokeUserClientGrants(ctx, "u-alice", "app", "revoked by user", t0.Add(time.Second))
@@ -465,6 +528,7 @@ func testRevocationsRecorded(t *testing.T, s store.Store) {
 
 	want := map[store.RevocationKey]time.Time{
 		key(store.RevokedGrant, "g1"):      t0,
+		key(store.RevokedGrant, "not-yet"): t0,
 		key(store.RevokedGrant, "g2"):      t0.Add(time.Second),
 		key(store.RevokedGrant, "g3"):      t0.Add(time.Second),
 		key(store.RevokedToken, "jti1"):    t0,
@@ -589,11 +653,14 @@ func testRevocationsFollowedDuringBurst(t *testing.T, s store.Store) {
 			for i := range each {
 				id := fmt.Sprintf("w%d-%d", w, i)
 				var err error
-				if i%2 == 0 {
+				switch i % 3 {
+				case 0:
 					err = s.RevokeAccessToken(ctx, id, t0)
-				} else {
+				case 1:
 					newGrant(t, s, id)
 					err = s.RevokeGrant(ctx, id, "burst", t0)
+				default:
+					err = s.RevokeGrant(ctx, id, "not yet created", t0)
 				}
 				if err != nil {
 					t.Error(err)
