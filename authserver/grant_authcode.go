@@ -30,6 +30,15 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// check once must not get a second try.
 	ac, err := ti.store.ConsumeAuthCode(ctx, oauth.HashToken(code), grantID, now)
 	switch {
+	case errors.Is(err, store.ErrAlreadyUsed) && ac.ClientID != client.ID:
+		// Only the client the code was issued to can tell ImageHost that
+		// its code leaked. Anyone else presenting it (any client, even a
+		// public one that authenticates with nothing but its client_id)
+		// learns nothing and revokes nothing: otherwise whoever saw a used
+		// code could end another app's grant.
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+			fmt.Sprintf("%s presented a used code issued to %s; nothing revoked", client.ID, ac.ClientID))
+		return tokenResponse{}, oauth.InvalidGrant("the authorization code was issued to another client")
 	case errors.Is(err, store.ErrAlreadyUsed):
 		return tokenResponse{}, ti.codeReplayed(ctx, client, ac)
 	case errors.Is(err, store.ErrNotFound):

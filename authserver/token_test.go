@@ -150,6 +150,43 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 	}
 }
 
+// TestCodeReplayedByAnotherClient: a used code comes back from a client it
+// was never issued to, as from anyone who saw it in a log or a Referer: a
+// public client, which authenticates with nothing but a client_id, or a
+// confidential one registered for the purpose. The replay is refused and
+// revokes nothing: the app's tokens keep working. Only the app itself,
+// presenting its code again, revokes them (TestCodeReplayRevokesTokens).
+func TestCodeReplayedByAnotherClient(t *testing.T) {
+	ts := newTestServer(t)
+	_, registered, _ := register(t, ts, iat, `{"redirect_uris":["https://other.example/cb"]}`)
+	tests := []struct {
+		name     string
+		id, pass string
+		form     url.Values
+	}{
+		{"public client", "", "", url.Values{"client_id": {spaID}, "redirect_uri": {spaRedirect}}},
+		{"registered confidential client", registered["client_id"].(string), registered["client_secret"].(string),
+			url.Values{"redirect_uri": {"https://other.example/cb"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := aliceTokens(t, ts, "openid offline_access photos.read")
+			tc.form.Set("grant_type", "authorization_code")
+			tc.form.Set("code", tok.code)
+			if status, errCode, _ := tokenError(t, postBasic(t, ts.URL+"/token", tc.id, tc.pass, tc.form)); status != 400 || errCode != "invalid_grant" {
+				t.Fatalf("another client's replay of the code: %d %s", status, errCode)
+			}
+			if s := apiStatus(t, ts, tok.access); s != http.StatusOK {
+				t.Fatalf("after another client replayed the app's code, the app's access token gets %d at the photos API", s)
+			}
+			if active := introspectAs(t, ts, appID, appSecret, tok.access)["active"]; active != true {
+				t.Fatalf("after another client replayed the app's code, introspection says active=%v", active)
+			}
+			refreshToken(t, refreshWith(t, ts, tok.refresh))
+		})
+	}
+}
+
 func TestCodeExpires(t *testing.T) {
 	ts := newTestServer(t)
 	code, verifier := ts.codeFor(t, ts.browser(), "openid")
