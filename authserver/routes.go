@@ -59,7 +59,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /account", handleAccount(account))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(account, logouts)))
 	mux.Handle("GET /developer", handleDeveloper(console))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
 
@@ -70,7 +70,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {
-		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, outboundPolicy(cfg), now, log)))
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken,
+			store.RegistrationLimit{PerRegistrant: cfg.MaxRegisteredClients, Total: cfg.MaxClients}, cfg.RegisteredClientTTL, outboundPolicy(cfg), now, log)))
 	}
 
 	// The protected resource: the photos API.

@@ -52,6 +52,17 @@ type Client struct {
 	BackchannelLogoutURI   string
 	AccessTokenTTL         time.Duration // 0: the server's default
 	OwnerUserID            string        // who registered it in the developer console; "" for operators
+	// Registrant is who registered the client where anyone with an account
+	// or the initial access token may: "user:" and the user's id for the
+	// developer console, "iat:" and a hash of the initial access token for
+	// dynamic registration (RFC 7591), "" for the operator's clients.
+	// RegisterClient caps the clients of one registrant, and back-channel
+	// logout the notifications its clients have in flight.
+	Registrant string
+	// ExpiresAt is when the client is deleted, as DeleteClient would, by
+	// DeleteExpired; zero for a client that stays. Dynamic registration
+	// sets it, so that registrations cannot pile up.
+	ExpiresAt time.Time
 	// ResourceServer marks a client that protects resources and may learn,
 	// by introspection, about tokens issued to other clients (RFC 7662 §4).
 	// Only the operator sets it, never registration or the console.
@@ -172,6 +183,14 @@ type Photo struct {
 	UpdatedAt   time.Time
 }
 
+// RegistrationLimit bounds the clients that registration creates: how many
+// clients of one Registrant there may be, and how many clients in all. A
+// zero field sets no bound.
+type RegistrationLimit struct {
+	PerRegistrant int
+	Total         int
+}
+
 // Quota bounds one owner's photos: how many, and their bytes together.
 // A zero field sets no bound.
 type Quota struct {
@@ -255,13 +274,20 @@ type Store interface {
 	DeleteUser(ctx context.Context, id string, now time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
+	// RegisterClient stores a new client, as CreateClient does, only if
+	// neither bound of limit is reached, and returns ErrQuotaExceeded
+	// otherwise. The count and the insert are one atomic step:
+	// registrations at the same moment cannot together overshoot.
+	RegisterClient(ctx context.Context, c Client, limit RegistrationLimit) error
 	ClientByID(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
 	// SetClientResourceServer sets or clears the client's ResourceServer flag.
 	SetClientResourceServer(ctx context.Context, id string, on bool) error
-	// DeleteClient deletes the client and everything issued to it, and
-	// records a RevokedClient revocation at now.
+	// DeleteClient deletes the client and everything issued to it, the
+	// photos it uploaded for itself (client credentials) included, and
+	// records a RevokedClient revocation at now. Photos of a user whose id
+	// happens to be the client's stay.
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
@@ -356,7 +382,8 @@ type Store interface {
 
 	// DeleteExpired removes auth requests, codes and sessions that expired
 	// before now, revocations older than RevocationRetention and activity
-	// older than ActivityRetention.
+	// older than ActivityRetention, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 

@@ -26,6 +26,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"users", testUsers},
 		{"clients", testClients},
+		{"client registration caps", testRegisterClient},
+		{"client registration caps under a concurrent burst", testRegisterClientConcurrent},
+		{"client deletion and expiry", testClientDeletionAndExpiry},
 		{"auth requests", testAuthRequests},
 		{"auth request ends once", testAuthRequestConcurrentEnd},
 		{"auth code single use", testAuthCodeSingleUse},
@@ -173,6 +176,141 @@ func testClients(t *testing.T, s store.Store) {
 	_, err = s.ClientByID(ctx, "spa")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.DeleteClient(ctx, "spa", t0), store.ErrNotFound)
+}
+
+// testRegisterClient: registration counts the clients of the registrant
+// and all clients; the operator's CreateClient counts for the total.
+func testRegisterClient(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s) // one operator client
+	exp := t0.Add(7 * 24 * time.Hour)
+	client := func(id, registrant string) store.Client {
+		return store.Client{ID: id, Name: id, RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code"},
+			Registrant: registrant, ExpiresAt: exp, CreatedAt: t0}
+	}
+	limit := store.RegistrationLimit{PerRegistrant: 2, Total: 4}
+	must(t, s.RegisterClient(ctx, client("a1", "iat:x"), limit))
+	must(t, s.RegisterClient(ctx, client("a2", "iat:x"), limit))
+	wantErr(t, s.RegisterClient(ctx, client("a3", "iat:x"), limit), store.ErrQuotaExceeded)
+	wantErr(t, s.RegisterClient(ctx, client("a1", "user:u-alice"), limit), store.ErrDuplicate)
+	must(t, s.RegisterClient(ctx, client("b1", "user:u-alice"), limit))
+	// Four clients in all now, the operator's among them: the total is reached.
+	wantErr(t, s.RegisterClient(ctx, client("b2", "user:u-alice"), limit), store.ErrQuotaExceeded)
+	got, err := s.ClientByID(ctx, "a1")
+	must(t, err)
+	if got.Registrant != "iat:x" || !got.ExpiresAt.Equal(exp) || got.ExpiresAt.Location() != time.UTC {
+		t.Fatalf("a registered client comes back as %+v", got)
+	}
+	if got, _ := s.ClientByID(ctx, "app"); got.Registrant != "" || !got.ExpiresAt.IsZero() {
+		t.Fatalf("the operator's client comes back with registrant %q, expiry %v", got.Registrant, got.ExpiresAt)
+	}
+	// Once one goes, there is room for one more; no bound, no count.
+	must(t, s.DeleteClient(ctx, "a2", t0))
+	must(t, s.RegisterClient(ctx, client("a3", "iat:x"), limit))
+	must(t, s.RegisterClient(ctx, client("c1", "iat:y"), store.RegistrationLimit{}))
+	if list, _ := s.ListClients(ctx); len(list) != 5 {
+		t.Fatalf("%d clients, want 5", len(list))
+	}
+}
+
+// testRegisterClientConcurrent: registrations released together cannot,
+// between them, take a registrant past its bound.
+func testRegisterClientConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n, perRegistrant = 24, 5
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs <- s.RegisterClient(ctx, store.Client{ID: fmt.Sprint("c", i), Name: "burst", Registrant: "iat:burst", CreatedAt: t0},
+				store.RegistrationLimit{PerRegistrant: perRegistrant, Total: 1000})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	registered := 0
+	for err := range errs {
+		if err == nil {
+			registered++
+		} else if !errors.Is(err, store.ErrQuotaExceeded) {
+			t.Fatalf("a concurrent registration: %v", err)
+		}
+	}
+	if list, _ := s.ListClients(ctx); registered != perRegistrant || len(list) != perRegistrant {
+		t.Fatalf("%d registrations succeeded and %d clients are stored, want %d and %d", registered, len(list), perRegistrant, perRegistrant)
+	}
+}
+
+// testClientDeletionAndExpiry: a client goes with what it uploaded for
+// itself; an expired client goes at DeleteExpired, as DeleteClient would
+// delete it, with its revocation recorded.
+func testClientDeletionAndExpiry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	photo := func(id, owner string) store.Photo {
+		return store.Photo{ID: id, Owner: owner, Title: id, ContentType: "image/png", Data: []byte{1, 2, 3}, CreatedAt: t0, UpdatedAt: t0}
+	}
+	// A machine client's own uploads (client credentials: the owner is the
+	// client), and a user whose id happens to be a client's.
+	must(t, s.CreateClient(ctx, store.Client{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"}, CreatedAt: t0}))
+	must(t, s.CreatePhoto(ctx, photo("r1", "robot"), store.Quota{}))
+	must(t, s.CreateUser(ctx, store.User{ID: "twin", Username: "twin", CreatedAt: t0}))
+	must(t, s.CreateClient(ctx, store.Client{ID: "twin", Name: "Twin", CreatedAt: t0}))
+	must(t, s.CreatePhoto(ctx, photo("t1", "twin"), store.Quota{}))
+	must(t, s.CreatePhoto(ctx, photo("a1", "u-alice"), store.Quota{}))
+	must(t, s.DeleteClient(ctx, "robot", t0))
+	must(t, s.DeleteClient(ctx, "twin", t0))
+	if n, _ := s.CountPhotos(ctx, "robot"); n != 0 {
+		t.Fatalf("a deleted client's %d photos are kept", n)
+	}
+	if n, _ := s.CountPhotos(ctx, "twin"); n != 1 {
+		t.Fatal("deleting a client deleted the photos of the user with the same id")
+	}
+
+	// Registered clients expire: at DeleteExpired after their time, they
+	// go with their grants and photos, and are recorded as revoked.
+	exp := t0.Add(time.Hour)
+	for _, id := range []string{"short", "long"} {
+		c := store.Client{ID: id, Name: id, SecretHash: []byte("h"), GrantTypes: []string{"authorization_code", "client_credentials"},
+			Registrant: "iat:x", ExpiresAt: exp, CreatedAt: t0}
+		if id == "long" {
+			c.ExpiresAt = exp.Add(time.Hour)
+		}
+		must(t, s.RegisterClient(ctx, c, store.RegistrationLimit{}))
+		must(t, s.CreatePhoto(ctx, photo(id+"-photo", id), store.Quota{}))
+		must(t, s.CreateGrant(ctx, store.Grant{ID: id + "-grant", ClientID: id, UserID: "u-alice", Scope: "openid", AuthTime: t0, CreatedAt: t0}, nil))
+	}
+	must(t, s.DeleteExpired(ctx, exp))
+	if _, err := s.ClientByID(ctx, "short"); err != nil {
+		t.Fatalf("a client was deleted at its expiry, not after: %v", err)
+	}
+	must(t, s.DeleteExpired(ctx, exp.Add(time.Second)))
+	_, err := s.ClientByID(ctx, "short")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GrantByID(ctx, "short-grant")
+	wantErr(t, err, store.ErrNotFound)
+	if n, _ := s.CountPhotos(ctx, "short"); n != 0 {
+		t.Fatalf("an expired client's %d photos are kept", n)
+	}
+	if at, ok := revocations(t, s)[key(store.RevokedClient, "short")]; !ok || !at.Equal(exp.Add(time.Second)) {
+		t.Fatalf("the expired client's revocation: %v, %v; want it recorded at the deletion", at, ok)
+	}
+	for _, check := range []func() error{
+		func() error { _, err := s.ClientByID(ctx, "long"); return err },
+		func() error { _, err := s.ClientByID(ctx, "app"); return err },
+		func() error { _, err := s.GrantByID(ctx, "long-grant"); return err },
+	} {
+		must(t, check())
+	}
+	if n, _ := s.CountPhotos(ctx, "long"); n != 1 {
+		t.Fatal("a client that has not expired lost its photos")
+	}
+	if n, _ := s.CountPhotos(ctx, "u-alice"); n != 1 {
+		t.Fatal("a user lost photos to a client's deletion")
+	}
 }
 
 func testAuthRequests(t *testing.T, s store.Store) {

@@ -1,5 +1,6 @@
 -- ImageHost schema, version 6: revocations numbered in the order they are
--- recorded.
+-- recorded, and who registered each client, with an expiry for those that
+-- dynamic registration made.
 
 -- seq numbers each revocation as it is recorded: a reader that remembers the
 -- highest number it has read (revocation.Set) asks for what came after, and
@@ -15,3 +16,13 @@ ALTER TABLE revocations ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('revocati
 ALTER SEQUENCE revocation_seq OWNED BY revocations.seq;
 CREATE UNIQUE INDEX revocations_seq ON revocations(seq);
 
+-- Who registered a client, where registration is open to others: the
+-- developer console's user ("user:<id>") or dynamic registration's initial
+-- access token ("iat:<hash>"); '' for the operator's clients. Registration
+-- caps the clients of one registrant. A client that registration made
+-- expires (expires_at), and is then deleted with what was issued to it.
+ALTER TABLE clients ADD COLUMN registrant TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN expires_at BIGINT;
+UPDATE clients SET registrant = 'user:' || owner_user_id WHERE owner_user_id <> '';
+CREATE INDEX clients_registrant ON clients(registrant);
+CREATE INDEX clients_expires ON clients(expires_at) WHERE expires_at IS NOT NULL;
