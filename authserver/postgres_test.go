@@ -337,12 +337,11 @@ func anotherInstance(t *testing.T, first *testServer, st store.Store, clock *tes
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(ts.logs, nil))
-	actCtx, stop := context.WithCancel(context.Background())
-	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
-	followed := make(chan struct{})
-	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
-	t.Cleanup(func() { stop(); <-ts.activity.stopped; <-followed }) // runs before the store closes
-	srv := httptest.NewServer(newServer(ts.cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log))
+	var stop func()
+	ts.background, stop = startBackground(context.Background(), ts.cfg, st, ts.keys, ts.revoked, ts.clock.now, log)
+	ts.activity = ts.background.activity
+	t.Cleanup(stop) // runs after the server closed, before the store closes
+	srv := httptest.NewServer(newServer(ts.cfg, st, ts.keys, apiTokens, ts.revoked, ts.background, ts.clock.now, log))
 	t.Cleanup(srv.Close)
 	ts.URL = srv.URL
 	return ts

@@ -20,12 +20,12 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+	activity, logouts := work.activity, work.logouts
 	secure := cfg.secureCookies()
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: secure,
 		activity: activity, lab: lab, log: log}
-	logouts := newBackchannel(cfg, keys, st, now, log)
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}

@@ -73,15 +73,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
 	}
-	activity, stopBackground := startBackground(ctx, st, revoked, time.Now, log)
-	defer stopBackground() // before the store closes
+	work, stopBackground := startBackground(ctx, cfg, st, keys, revoked, time.Now, log)
+	defer stopBackground() // after the server stopped, before the store closes
 	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, revoked, time.Now)
 	if err != nil {
 		return err
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(cfg, st, keys, apiTokens, revoked, activity, time.Now, log),
+		Handler:           newServer(cfg, st, keys, apiTokens, revoked, work, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -118,17 +118,26 @@ const defaultMemoryLimit = 48 << 20
 // within a second.
 const followRevocationsEvery = 500 * time.Millisecond
 
+// background is the work that goes on beside the handlers, which they hand
+// work to: the activity log's writer and the back-channel logout queue.
+type background struct {
+	activity *activityLog
+	logouts  *backchannel
+}
+
 // startBackground starts what works beside the handlers until ctx is done
-// or stop is called: the activity log's writer, and the revocation list
-// following the store for revocations made by other processes. stop ends
-// both and waits for them, the activity log written out; it must run
-// before the store closes.
-func startBackground(ctx context.Context, st store.Store, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (activity *activityLog, stop func()) {
+// or stop is called: the activity log's writer, the back-channel logout
+// queue, and the revocation list following the store for revocations made
+// by other processes. stop ends them and waits for them, the activity log
+// written out and the queued logout notifications sent (for a few seconds
+// at most); it must run after the server stopped, before the store closes.
+func startBackground(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (work background, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	activity = newActivityLog(ctx, st, now, log)
+	work.activity = newActivityLog(ctx, st, now, log)
+	work.logouts = newBackchannel(cfg, keys, st, now, log)
 	followed := make(chan struct{})
 	go func() { revoked.Follow(ctx, followRevocationsEvery, log); close(followed) }()
-	return activity, func() { cancel(); <-activity.stopped; <-followed }
+	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed }
 }
 
 // ownedStore is a store that its opener closes. Both stores keep the
