@@ -150,11 +150,13 @@ func (b *backchannel) stop() {
 // reachable from elsewhere must not let an outsider aim it at its own admin
 // ports. Private networks only when the operator allows a LAN
 // (IMAGEHOST_ALLOW_LAN_URIS), as for a workshop; the apps of such a
-// workshop may run on the teacher's machine too, so loopback with it.
+// workshop may run on the teacher's machine too, so loopback with it. An
+// IPv4 address reached through NAT64 is checked as any other, also through
+// the network's own NAT64 prefixes.
 func outboundPolicy(cfg Config) outbound.Policy {
 	u, err := url.Parse(cfg.Issuer)
 	onLoopback := err == nil && isLoopback(u.Hostname())
-	return outbound.Policy{AllowLoopback: onLoopback || cfg.AllowLANURIs, AllowLAN: cfg.AllowLANURIs}
+	return outbound.Policy{AllowLoopback: onLoopback || cfg.AllowLANURIs, AllowLAN: cfg.AllowLANURIs, NAT64: cfg.NAT64Prefixes}
 }
 
 // notifyGrants tells the apps that hold grants, and that asked to be told,

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/store"
 )
 
@@ -33,6 +35,10 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+
+	// NAT64Prefixes are the network's own NAT64 prefixes (RFC 6052): the
+	// IPv4 address an outbound request reaches through one is checked.
+	NAT64Prefixes []netip.Prefix
 
 	// What each owner (a user, or a client for itself) may keep at the
 	// photos API: without a bound, anyone with a token could fill the disk.
@@ -140,6 +146,11 @@ func configVars(c *Config) []configVar {
 			c.Demo = v
 			return err
 		}, true},
+		{"nat64-prefixes", "IMAGEHOST_NAT64_PREFIXES", "", "the network's own NAT64 prefixes (RFC 6052), comma separated, besides any that DNS64 shows at start", func(s string) error {
+			var err error
+			c.NAT64Prefixes, err = outbound.ParseNAT64(s)
+			return err
+		}, false},
 		{"allow-lan-uris", "IMAGEHOST_ALLOW_LAN_URIS", "false", "let back-channel logout URIs point into private networks and this machine (a workshop LAN)", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.AllowLANURIs = v

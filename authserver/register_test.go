@@ -61,6 +61,10 @@ func TestRegistrationErrors(t *testing.T) {
 		{"back-channel URI, 0.0.0.0", iat, bcMetadata("https://0.0.0.0:8080/bc"), 400, "invalid_client_metadata"},
 		{"back-channel URI with a private-use scheme", iat, bcMetadata("com.example.app:/bc"), 400, "invalid_client_metadata"},
 		{"back-channel URI over http on a public host", iat, bcMetadata("http://app.example/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI on the SMTP port", iat, bcMetadata("https://app.example:25/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI on a port browsers refuse", iat, bcMetadata("https://app.example:6667/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI, SIIT of the metadata address", iat, bcMetadata("https://[::ffff:0:a9fe:a9fe]/bc"), 400, "invalid_client_metadata"},
+		{"back-channel URI, site-local IPv6", iat, bcMetadata("https://[fec0::1]/bc"), 400, "invalid_client_metadata"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
@@ -50,6 +52,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+
+	cfg.NAT64Prefixes = append(cfg.NAT64Prefixes, discoverNAT64(ctx, log)...)
 
 	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
@@ -107,6 +111,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// discoverNAT64 returns the NAT64 prefix that DNS64 shows, if the network
+// has one (RFC 7050), so that a back-channel URL whose name DNS64 made an
+// IPv6 address for is checked by the IPv4 address it reaches. It asks the
+// system's resolver once, at start, for two seconds at most.
+func discoverNAT64(ctx context.Context, log *slog.Logger) []netip.Prefix {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	found, err := outbound.DiscoverNAT64(ctx, net.DefaultResolver)
+	if err != nil {
+		log.Warn("NAT64 prefix discovery failed; only the well-known and configured prefixes are checked", "err", err)
+	} else if len(found) > 0 {
+		log.Info("NAT64 prefix found by DNS64 (RFC 7050)", "prefixes", fmt.Sprint(found))
+	}
+	return found
 }
 
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
