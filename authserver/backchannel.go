@@ -91,16 +91,18 @@ type backchannel struct {
 	log    *slog.Logger
 	limits backchannelLimits
 
-	// ctx ends the notifications in flight when the server stops.
+	// ctx ends the notifications in flight when the server stops. It is
+	// the queue's own, not the server's: a shutdown first lets the queue
+	// drain (stop).
 	ctx    context.Context
 	cancel context.CancelFunc
 	sends  sync.WaitGroup
 
 	mu        sync.Mutex
-	waiting   []logoutNotice // oldest first
-	waitingBy map[string]int // registrant: how many of waiting are for their clients
-	sending   map[string]bool
-	sendingBy map[string]int // registrant: notifications in flight
+	waiting   []logoutNotice  // oldest first
+	waitingBy map[string]int  // registrant: how many of waiting are for their clients
+	sending   map[string]bool // client ids with a notification in flight
+	sendingBy map[string]int  // registrant: notifications in flight
 	inFlight  int
 	stopped   bool
 }

@@ -219,6 +219,34 @@ func TestSetFollowsProcessesWithOtherClocks(t *testing.T) {
 	}
 }
 
+// TestSetCatchesUpWithABacklog: another process recorded more revocations
+// than one query reads (an instance paused, or a bulk removal) since the
+// last Sync; the next Sync reads them all, page after page.
+func TestSetCatchesUpWithABacklog(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	clk := &clock{t: time.Now().UTC()}
+	set, err := revocation.Load(ctx, st, clk.now, time.Hour, revocation.DefaultLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const backlog = 2500 // more than two pages
+	for i := range backlog {
+		if err := st.RevokeAccessToken(ctx, fmt.Sprint("jti-", i), clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := set.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := set.Len(); n != backlog {
+		t.Fatalf("after one Sync the Set holds %d of the %d revocations recorded", n, backlog)
+	}
+	if !revoked(t, set, token(fmt.Sprint("jti-", backlog-1), "", "app", "alice", clk.now())) {
+		t.Fatal("the last revocation of the backlog is not known")
+	}
+}
+
 // BenchmarkSetRevoked checks a token that nothing revoked against a full
 // Set: the photos API's cost per call.
 func BenchmarkSetRevoked(b *testing.B) {
