@@ -83,7 +83,7 @@ func handleAccount(a accountPage) http.Handler {
 // handleRevokeApp serves POST /account/revoke: the user's "Revoke access".
 // Every grant the user gave the app is revoked (and with it every refresh
 // token), the consent is forgotten, and the app is told by back-channel logout.
-func handleRevokeApp(a accountPage, bc backchannel) http.Handler {
+func handleRevokeApp(a accountPage, bc *backchannel) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil || !validCSRF(r) {
 			errorPage(w, r, http.StatusForbidden, "The form had expired", "Please go back to your account page and try again.", oauth.CodeInvalidRequest)

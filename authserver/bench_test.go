@@ -37,7 +37,7 @@ func benchServerOf(tb testing.TB, ts *testServer) benchServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())}
+	return benchServer{ts, newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.background, ts.clock.now, discardLogger())}
 }
 
 // onEachStore runs bench on SQLite, then on PostgreSQL.

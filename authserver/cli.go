@@ -188,6 +188,9 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			if c.ResourceServer {
 				kind += ",resource-server"
 			}
+			if !c.ExpiresAt.IsZero() { // registered at /register
+				kind += ",expires " + c.ExpiresAt.Format(time.DateOnly)
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
 		}
 		return tw.Flush()

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/store"
 )
 
@@ -34,10 +36,20 @@ type Config struct {
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
 
+	// NAT64Prefixes are the network's own NAT64 prefixes (RFC 6052): the
+	// IPv4 address an outbound request reaches through one is checked.
+	NAT64Prefixes []netip.Prefix
+
 	// What each owner (a user, or a client for itself) may keep at the
 	// photos API: without a bound, anyone with a token could fill the disk.
 	MaxPhotosPerOwner int
 	MaxBytesPerOwner  int64
+
+	// What registration may create: every registered client is a photo
+	// owner of its own (client credentials), and rows in the database.
+	MaxRegisteredClients int           // clients one initial access token may have registered at a time
+	MaxClients           int           // clients in all, beyond which neither registration nor the console adds one
+	RegisteredClientTTL  time.Duration // how long a client registered at /register lives
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
@@ -129,11 +141,19 @@ func configVars(c *Config) []configVar {
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
+		{"max-registered-clients", "IMAGEHOST_MAX_REGISTERED_CLIENTS", "100", "how many clients the initial access token may have registered at /register at a time", number(&c.MaxRegisteredClients), false},
+		{"max-clients", "IMAGEHOST_MAX_CLIENTS", "1000", "how many clients there may be in all before /register and the developer console refuse more", number(&c.MaxClients), false},
+		{"registered-client-ttl", "IMAGEHOST_REGISTERED_CLIENT_TTL", "168h", "how long a client registered at /register lives before it is deleted with its grants and photos", durations(&c.RegisteredClientTTL), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
 			return err
 		}, true},
+		{"nat64-prefixes", "IMAGEHOST_NAT64_PREFIXES", "", "the network's own NAT64 prefixes (RFC 6052), comma separated, besides any that DNS64 shows at start", func(s string) error {
+			var err error
+			c.NAT64Prefixes, err = outbound.ParseNAT64(s)
+			return err
+		}, false},
 		{"allow-lan-uris", "IMAGEHOST_ALLOW_LAN_URIS", "false", "let back-channel logout URIs point into private networks and this machine (a workshop LAN)", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.AllowLANURIs = v
@@ -196,7 +216,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTokenTTL, "max-access-token-ttl": c.MaxAccessTokenTTL, "id-token-ttl": c.IDTokenTTL,
-		"refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "session-ttl": c.SessionTTL} {
+		"refresh-token-ttl": c.RefreshTokenTTL, "code-ttl": c.CodeTTL, "session-ttl": c.SessionTTL, "registered-client-ttl": c.RegisteredClientTTL} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %v", name, d)
 		}
@@ -238,6 +258,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
+	}
+	if c.MaxRegisteredClients < 1 || c.MaxClients < 1 {
+		return errors.New("max-registered-clients and max-clients must be positive")
 	}
 	if c.Lab && !loopbackOnly(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)

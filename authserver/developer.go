@@ -41,7 +41,7 @@ type developerConsole struct {
 type consoleStore interface {
 	ListClients(ctx context.Context) ([]store.Client, error)
 	ClientByID(ctx context.Context, id string) (store.Client, error)
-	CreateClient(ctx context.Context, c store.Client) error
+	RegisterClient(ctx context.Context, c store.Client, limit store.RegistrationLimit) error
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 }
@@ -97,10 +97,13 @@ func (a developerConsole) developerForm(w http.ResponseWriter, r *http.Request) 
 	return a.sessions.require(w, r)
 }
 
-// handleCreateClient serves POST /developer/clients. A chosen access-token
-// lifetime may not exceed maxTTL, the server's cap; URIs that ImageHost
-// calls keep to policy, as for dynamic registration.
-func handleCreateClient(a developerConsole, maxTTL time.Duration, policy outbound.Policy) http.Handler {
+// handleCreateClient serves POST /developer/clients. A user keeps at most
+// maxClientsPerUser apps, and there are at most maxClients in all; the
+// store counts and inserts in one step, so a burst of forms cannot
+// overshoot. A chosen access-token lifetime may not exceed maxTTL, the
+// server's cap; URIs that ImageHost calls keep to policy, as for dynamic
+// registration.
+func handleCreateClient(a developerConsole, maxTTL time.Duration, maxClients int, policy outbound.Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, ok := a.developerForm(w, r)
 		if !ok {
@@ -139,7 +142,20 @@ func handleCreateClient(a developerConsole, maxTTL time.Duration, policy outboun
 		}
 		secret := oauth.NewToken()
 		client.ID, client.SecretHash, client.OwnerUserID, client.CreatedAt = oauth.NewID(), oauth.HashToken(secret), who.user.ID, a.now()
-		if err := a.store.CreateClient(r.Context(), client); err != nil {
+		client.Registrant = "user:" + who.user.ID
+		err = a.store.RegisterClient(r.Context(), client, store.RegistrationLimit{PerRegistrant: maxClientsPerUser, Total: maxClients})
+		switch {
+		case errors.Is(err, store.ErrQuotaExceeded):
+			// The count before was a courtesy; this one is the rule. Between
+			// the two, other forms of the same user may have registered, or
+			// other users may have filled ImageHost.
+			if own, err := ownClients(r, a.store, who.user.ID); err == nil && len(own) >= maxClientsPerUser {
+				fail(fmt.Sprintf("You have %d apps already; delete one first.", len(own)))
+			} else {
+				fail("ImageHost holds as many apps as it can; ask its operator.")
+			}
+			return
+		case err != nil:
 			internalError(w, r, a.log, "create client", err)
 			return
 		}

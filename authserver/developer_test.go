@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -94,5 +96,59 @@ func TestDeveloperConsole(t *testing.T) {
 	loc := location(t, alice.post("/developer/clients/"+clientID+"/delete", form))
 	if loc.Path != "/developer" || introspectStatus(t, ts, clientID, rotated[1]) != http.StatusUnauthorized {
 		t.Fatal("the deleted client still authenticates")
+	}
+}
+
+// TestDeveloperConsoleCapUnderBurst: a user posts the console's form many
+// times at once, round after round. They never end up with more apps than a
+// user may keep: the store counts and inserts in one step.
+func TestDeveloperConsoleCapUnderBurst(t *testing.T) {
+	ctx := context.Background()
+	ts := newTestServer(t)
+	alice := ts.browser()
+	loginForm(t, alice, "alice", "wonderland").Body.Close()
+	form := formValues(t, body(t, alice.get("/developer")))
+	form.Set("name", "Burst App")
+	form.Set("redirect_uris", "http://localhost:3000/cb")
+	const rounds, burst = 10, 3 * maxClientsPerUser / 2
+	client := warmClient(t, alice, burst)
+	alicesApps := func() []string {
+		clients, err := ts.store.ListClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var own []string
+		for _, c := range clients {
+			if c.OwnerUserID == "sub-alice" {
+				own = append(own, c.ID)
+			}
+		}
+		return own
+	}
+	for round := range rounds {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() {
+				<-start
+				resp, err := client.PostForm(ts.URL+"/developer/clients", form)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			})
+		}
+		close(start)
+		wg.Wait()
+		own := alicesApps()
+		if len(own) != maxClientsPerUser {
+			t.Fatalf("round %d: after a burst of %d forms alice has %d apps, want the cap of %d", round, burst, len(own), maxClientsPerUser)
+		}
+		for _, id := range own {
+			if err := ts.store.DeleteClient(ctx, id, ts.clock.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

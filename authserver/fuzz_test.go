@@ -28,7 +28,7 @@ func serverHandler(f *testing.F, ts *testServer) http.Handler {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())
+	return newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.background, ts.clock.now, discardLogger())
 }
 
 func serveFuzz(t *testing.T, h http.Handler, req *http.Request) {

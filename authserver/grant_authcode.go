@@ -4,6 +4,7 @@ package main
 // check of RFC 7636 §4.6.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,18 +30,17 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// check once must not get a second try.
 	ac, err := ti.store.ConsumeAuthCode(ctx, oauth.HashToken(code), grantID, now)
 	switch {
+	case errors.Is(err, store.ErrAlreadyUsed) && ac.ClientID != client.ID:
+		// Only the client the code was issued to can tell ImageHost that
+		// its code leaked. Anyone else presenting it (any client, even a
+		// public one that authenticates with nothing but its client_id)
+		// learns nothing and revokes nothing: otherwise whoever saw a used
+		// code could end another app's grant.
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+			fmt.Sprintf("%s presented a used code issued to %s; nothing revoked", client.ID, ac.ClientID))
+		return tokenResponse{}, oauth.InvalidGrant("the authorization code was issued to another client")
 	case errors.Is(err, store.ErrAlreadyUsed):
-		// RFC 6749 §4.1.2: "If an authorization code is used more than
-		// once, the authorization server MUST deny the request and SHOULD
-		// revoke (when possible) all tokens previously issued based on
-		// that authorization code."
-		if err := ti.store.RevokeGrant(ctx, ac.GrantID, "authorization code replayed", now); err != nil {
-			ti.log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
-		}
-		ti.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "grant_id", ac.GrantID)
-		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
-			"the code was redeemed before; refused, and every token issued for it revoked (RFC 6749 §4.1.2)")
-		return tokenResponse{}, oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
+		return tokenResponse{}, ti.codeReplayed(ctx, client, ac)
 	case errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code is invalid or expired")
 	case err != nil:
@@ -120,11 +120,37 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// every token was minted: no half-written grant survives a failure.
 	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: ac.UserID, Scope: ac.Scope,
 		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef}
-	if err := ti.store.CreateGrant(ctx, g, rt); err != nil {
+	err = ti.store.CreateGrant(ctx, g, rt)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// The code was replayed while these tokens were being minted: the
+		// replay revoked the grant before it existed, and the store refused
+		// to create it. The tokens are never handed out.
+		ti.log.WarnContext(ctx, "authorization code replayed during its redemption; no grant created", "client_id", client.ID, "grant_id", grantID)
+		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+			"the code was presented again while it was being redeemed; no tokens issued (RFC 6749 §4.1.2)")
+		return tokenResponse{}, oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
+	case err != nil:
 		ti.log.ErrorContext(ctx, "create grant", "err", err)
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "tokens issued for code", "client_id", client.ID, "user_id", ac.UserID, "grant_id", grantID, "refresh", rt != nil)
 	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, "code and PKCE verifier checked"))
 	return resp, nil
+}
+
+// codeReplayed handles a code its own client presents a second time.
+// RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+// authorization server MUST deny the request and SHOULD revoke (when
+// possible) all tokens previously issued based on that authorization code."
+// The first redemption may still be minting its tokens: the store records
+// the revocation of its grant all the same, and will not create it after.
+func (ti tokenIssuer) codeReplayed(ctx context.Context, client store.Client, ac store.AuthCode) *oauth.Error {
+	if err := ti.store.RevokeGrant(ctx, ac.GrantID, "authorization code replayed", ti.now()); err != nil {
+		ti.log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
+	}
+	ti.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "grant_id", ac.GrantID)
+	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
+		"the code was redeemed before; refused, and every token issued for it revoked (RFC 6749 §4.1.2)")
+	return oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
 }

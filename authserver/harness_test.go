@@ -69,6 +69,9 @@ type testServer struct {
 	logs     *harness.LogBuffer // everything the server logged
 	activity *activityLog
 	revoked  *revocation.Set
+	// background is the work beside the handlers: the activity log and the
+	// back-channel logout queue.
+	background background
 }
 
 func newTestServer(t testing.TB, configure ...func(*Config)) *testServer {
@@ -124,9 +127,10 @@ func newTestServerOn(t testing.TB, st store.Store, configure ...func(*Config)) *
 		t.Fatal(err)
 	}
 	var stopBackground func()
-	ts.activity, stopBackground = startBackground(ctx, st, ts.revoked, ts.clock.now, log)
-	t.Cleanup(stopBackground) // runs before the store closes
-	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log)
+	ts.background, stopBackground = startBackground(ctx, cfg, st, ts.keys, ts.revoked, ts.clock.now, log)
+	ts.activity = ts.background.activity
+	t.Cleanup(stopBackground) // runs after the server closed, before the store closes
+	srv.Config.Handler = newServer(cfg, st, ts.keys, apiTokens, ts.revoked, ts.background, ts.clock.now, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return ts

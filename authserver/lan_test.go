@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/netip"
 	"testing"
 )
 
@@ -36,5 +38,29 @@ func TestOutboundPolicyFollowsTheIssuer(t *testing.T) {
 		if p.AllowLoopback != tc.loopback || p.AllowLAN != tc.private {
 			t.Errorf("%s, LAN %v: %+v", tc.issuer, tc.lan, p)
 		}
+	}
+}
+
+// TestNAT64PrefixesReachTheChecks: where the network translates IPv6 to
+// IPv4 through a prefix of its own (IMAGEHOST_NAT64_PREFIXES), an address
+// in it that reaches the metadata service is refused, at registration as
+// at connection; an address that reaches a public one is not.
+func TestNAT64PrefixesReachTheChecks(t *testing.T) {
+	cfg, err := parseConfig(nil, env("IMAGEHOST_NAT64_PREFIXES", "2001:67c:2b0:db64::/96"), io.Discard)
+	if err != nil || len(cfg.NAT64Prefixes) != 1 {
+		t.Fatalf("IMAGEHOST_NAT64_PREFIXES: %v, %v", cfg.NAT64Prefixes, err)
+	}
+	if _, err := parseConfig(nil, env("IMAGEHOST_NAT64_PREFIXES", "2001:67c:2b0:db64::/80"), io.Discard); err == nil {
+		t.Fatal("a NAT64 prefix of 80 bits, which RFC 6052 does not allow, was accepted")
+	}
+	ts := newTestServer(t, func(c *Config) { c.NAT64Prefixes = cfg.NAT64Prefixes })
+	if status, out, _ := register(t, ts, iat, bcMetadata("https://[2001:67c:2b0:db64::a9fe:a9fe]/bc")); status != 400 {
+		t.Fatalf("the metadata address through the network's NAT64 prefix: %d %v", status, out)
+	}
+	if status, out, _ := register(t, ts, iat, bcMetadata("https://[2001:67c:2b0:db64::5db8:d70e]/bc")); status != 201 {
+		t.Fatalf("a public address through the network's NAT64 prefix: %d %v", status, out)
+	}
+	if err := outboundPolicy(ts.cfg).CheckAddr(netip.MustParseAddr("2001:67c:2b0:db64::a00:1")); err == nil {
+		t.Fatal("the connection-time check lets a private address through the network's NAT64 prefix")
 	}
 }

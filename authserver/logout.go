@@ -27,7 +27,7 @@ type logoutEndpoint struct {
 	store    logoutStore
 	sessions loginSessions
 	keys     oauth.PublicKeys // that verify an id_token_hint
-	logouts  backchannel      // tells the apps
+	logouts  *backchannel     // tells the apps
 	activity *activityLog
 	now      func() time.Time
 	secure   bool

@@ -314,13 +314,17 @@ func TestTokenChecksRoundTripsOnPostgres(t *testing.T) {
 
 // anotherInstance starts a second ImageHost on st, a store of its own on
 // the database that first's store uses, as a second instance behind a load
-// balancer would run: the same configuration and issuer, its own listener,
-// signing-key set, revocation list and activity writer. Its URL is its own
-// listener's.
-func anotherInstance(t *testing.T, first *testServer, st store.Store) *testServer {
+// balancer would run, or first after a restart: the same configuration and
+// issuer, its own listener, signing-key set, revocation list and activity
+// writer. Its URL is its own listener's. Its clock is first's, unless clock
+// gives it one of its own.
+func anotherInstance(t *testing.T, first *testServer, st store.Store, clock *testClock) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	ts := &testServer{t: t, cfg: first.cfg, store: st, clock: first.clock, logs: &harness.LogBuffer{}}
+	if clock == nil {
+		clock = first.clock
+	}
+	ts := &testServer{t: t, cfg: first.cfg, store: st, clock: clock, logs: &harness.LogBuffer{}}
 	var err error
 	if ts.keys, err = signing.Open(ctx, st, ts.clock.now, ts.cfg.maxTokenTTL()); err != nil {
 		t.Fatal(err)
@@ -333,12 +337,11 @@ func anotherInstance(t *testing.T, first *testServer, st store.Store) *testServe
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(ts.logs, nil))
-	actCtx, stop := context.WithCancel(context.Background())
-	ts.activity = newActivityLog(actCtx, st, ts.clock.now, log)
-	followed := make(chan struct{})
-	go func() { ts.revoked.Follow(actCtx, followRevocationsEvery, log); close(followed) }()
-	t.Cleanup(func() { stop(); <-ts.activity.stopped; <-followed }) // runs before the store closes
-	srv := httptest.NewServer(newServer(ts.cfg, st, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, log))
+	var stop func()
+	ts.background, stop = startBackground(context.Background(), ts.cfg, st, ts.keys, ts.revoked, ts.clock.now, log)
+	ts.activity = ts.background.activity
+	t.Cleanup(stop) // runs after the server closed, before the store closes
+	srv := httptest.NewServer(newServer(ts.cfg, st, ts.keys, apiTokens, ts.revoked, ts.background, ts.clock.now, log))
 	t.Cleanup(srv.Close)
 	ts.URL = srv.URL
 	return ts
@@ -377,7 +380,7 @@ func TestRevocationReachesOtherInstancesOnPostgres(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dbURL := newPostgresDatabase(t)
 			first := newTestServerOn(t, openPostgres(t, dbURL, nil))
-			second := anotherInstance(t, first, openPostgres(t, dbURL, nil))
+			second := anotherInstance(t, first, openPostgres(t, dbURL, nil), nil)
 			tok := tc.issue(t, first)
 			bystander := first.userToken(t, "bob", "builder", "photos.read").AccessToken
 			if s := apiStatus(t, second, tok.access); s != http.StatusOK {
@@ -386,6 +389,44 @@ func TestRevocationReachesOtherInstancesOnPostgres(t *testing.T) {
 			tc.revoke(t, first, tok)
 			refusedWithin(t, second, tok.access, time.Second)
 			if s := apiStatus(t, second, bystander); s != http.StatusOK {
+				t.Fatalf("an unrelated token is refused too: %d", s)
+			}
+		})
+	}
+}
+
+// TestRevocationReachesInstancesWithOtherClocksOnPostgres: two instances on
+// one PostgreSQL database whose clocks are a minute apart (injected clocks),
+// the photos API of each checking tokens itself (jwt). A token revoked at
+// either stops opening the other's API within a second: each follows the
+// revocations table by the number the database gives each record, not by
+// the times the instances' clocks wrote into it.
+func TestRevocationReachesInstancesWithOtherClocksOnPostgres(t *testing.T) {
+	for _, revokeAtAhead := range []bool{false, true} {
+		name := "revoked at the instance whose clock is behind"
+		if revokeAtAhead {
+			name = "revoked at the instance whose clock is ahead"
+		}
+		t.Run(name, func(t *testing.T) {
+			dbURL := newPostgresDatabase(t)
+			behind := newTestServerOn(t, openPostgres(t, dbURL, nil))
+			ahead := anotherInstance(t, behind, openPostgres(t, dbURL, nil), &testClock{offset: time.Minute})
+			revoker, checker := behind, ahead
+			if revokeAtAhead {
+				revoker, checker = ahead, behind
+			}
+			// Tokens come from the instance behind: one from the instance
+			// ahead would be issued a minute in the future of the other.
+			tok := mintRobotToken(t, behind)
+			bystander := mintRobotToken(t, behind)
+			for _, ts := range []*testServer{behind, ahead} {
+				if s := apiStatus(t, ts, tok); s != http.StatusOK {
+					t.Fatalf("before the revocation, %s's photos API answers %d", ts.URL, s)
+				}
+			}
+			postBasic(t, revoker.URL+"/revoke", m2mID, m2mSecret, url.Values{"token": {tok}}).Body.Close()
+			refusedWithin(t, checker, tok, time.Second)
+			if s := apiStatus(t, checker, bystander); s != http.StatusOK {
 				t.Fatalf("an unrelated token is refused too: %d", s)
 			}
 		})
@@ -404,7 +445,7 @@ func TestIntrospectionOnSeveralInstancesOnPostgres(t *testing.T) {
 	})
 	tok := mintRobotToken(t, first)
 	bystander := first.userToken(t, "bob", "builder", "photos.read").AccessToken
-	second := anotherInstance(t, first, openPostgres(t, dbURL, nil))
+	second := anotherInstance(t, first, openPostgres(t, dbURL, nil), nil)
 	for _, ts := range []*testServer{first, second} {
 		if s := apiStatus(t, ts, tok); s != http.StatusOK {
 			t.Fatalf("with both instances started, %s's photos API answers %d", ts.URL, s)

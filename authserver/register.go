@@ -2,10 +2,17 @@ package main
 
 // Dynamic client registration: RFC 7591, guarded by an initial access token
 // (§3) so only people who were given it can register apps, e.g. the
-// attendees of a workshop.
+// attendees of a workshop. Whoever holds the token could otherwise register
+// without end, and each client registered for client credentials is a photo
+// owner with a quota of its own: so the token may have registered at most
+// so many clients at a time, there are at most so many clients in all, and
+// a registered client expires, deleted with its grants and photos.
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +51,19 @@ type registrationResponse struct {
 	clientMetadata
 }
 
-// handleRegister serves POST /register. A backchannel_logout_uri must keep
-// to policy, as ImageHost will post to it.
-func handleRegister(st store.Store, initialAccessToken string, policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
+// clientRegistry is what registration does with storage: add a client,
+// within limits.
+type clientRegistry interface {
+	RegisterClient(ctx context.Context, c store.Client, limit store.RegistrationLimit) error
+}
+
+// handleRegister serves POST /register. The initial access token may have
+// registered limit.PerRegistrant clients at a time, and there may be
+// limit.Total clients in all; each registered client lives for ttl. A
+// backchannel_logout_uri must keep to policy, as ImageHost will post to it.
+func handleRegister(st clientRegistry, initialAccessToken string, limit store.RegistrationLimit, ttl time.Duration,
+	policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
+	registrant := initialAccessTokenRegistrant(initialAccessToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, e := oauth.BearerToken(r)
 		if e == nil && subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 {
@@ -82,19 +99,39 @@ func handleRegister(st store.Store, initialAccessToken string, policy outbound.P
 			client.SecretHash = oauth.HashToken(secret)
 		}
 		client.ID, client.CreatedAt = oauth.NewID(), now()
-		if err := st.CreateClient(r.Context(), client); err != nil {
+		client.Registrant, client.ExpiresAt = registrant, client.CreatedAt.Add(ttl)
+		err = st.RegisterClient(r.Context(), client, limit)
+		switch {
+		case errors.Is(err, store.ErrQuotaExceeded):
+			log.WarnContext(r.Context(), "registration refused: too many clients", "registrant", registrant)
+			// RFC 7591 §3.2.2 names no error for a server that will not
+			// register more; access_denied (RFC 6749) says "not you, not now".
+			oauth.WriteError(w, oauth.Errorf(oauth.CodeAccessDenied, http.StatusForbidden,
+				"ImageHost registers no more clients now: at most %d per initial access token and %d in all; a registered client is deleted %v after its registration",
+				limit.PerRegistrant, limit.Total, ttl))
+			return
+		case err != nil:
 			log.ErrorContext(r.Context(), "register client", "err", err)
 			oauth.WriteError(w, oauth.ServerError())
 			return
 		}
-		log.InfoContext(r.Context(), "client registered", "client_id", client.ID, "name", client.Name)
+		log.InfoContext(r.Context(), "client registered", "client_id", client.ID, "name", client.Name, "expires_at", client.ExpiresAt)
 		resp := registrationResponse{ClientID: client.ID, ClientSecret: secret, ClientIDIssuedAt: client.CreatedAt.Unix(), clientMetadata: md}
 		if secret != "" {
-			never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
-			resp.ClientSecretExpiresAt = &never
+			// RFC 7591 §3.2.1: "Time at which the client secret will
+			// expire": the secret goes with the client.
+			expires := client.ExpiresAt.Unix()
+			resp.ClientSecretExpiresAt = &expires
 		}
 		oauth.WriteJSON(w, http.StatusCreated, resp)
 	})
+}
+
+// initialAccessTokenRegistrant is the store.Client Registrant of clients
+// registered with token: a hash, so the token itself is stored nowhere.
+func initialAccessTokenRegistrant(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "iat:" + hex.EncodeToString(sum[:8])
 }
 
 // newClientFromMetadata validates metadata (filling in RFC 7591 §2's

@@ -20,12 +20,12 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+	activity, logouts := work.activity, work.logouts
 	secure := cfg.secureCookies()
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: secure,
 		activity: activity, lab: lab, log: log}
-	logouts := newBackchannel(cfg, keys, st, now, log)
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
@@ -60,7 +60,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /account", handleAccount(account))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(account, logouts)))
 	mux.Handle("GET /developer", handleDeveloper(console))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
+	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
 
@@ -71,7 +71,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {
-		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, outboundPolicy(cfg), now, log)))
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken,
+			store.RegistrationLimit{PerRegistrant: cfg.MaxRegisteredClients, Total: cfg.MaxClients}, cfg.RegisteredClientTTL, outboundPolicy(cfg), now, log)))
 	}
 
 	// The protected resource: the photos API.

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/photos"
 	"oauthdemo/authserver/revocation"
 	"oauthdemo/authserver/signing"
@@ -51,6 +53,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	cfg.NAT64Prefixes = append(cfg.NAT64Prefixes, discoverNAT64(ctx, log)...)
+
 	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
@@ -73,15 +77,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
 	}
-	activity, stopBackground := startBackground(ctx, st, revoked, time.Now, log)
-	defer stopBackground() // before the store closes
+	work, stopBackground := startBackground(ctx, cfg, st, keys, revoked, time.Now, log)
+	defer stopBackground() // after the server stopped, before the store closes
 	apiTokens, err := newAPITokenVerifier(ctx, cfg, st, keys, revoked, time.Now)
 	if err != nil {
 		return err
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(cfg, st, keys, apiTokens, revoked, activity, time.Now, log),
+		Handler:           newServer(cfg, st, keys, apiTokens, revoked, work, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -109,6 +113,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// discoverNAT64 returns the NAT64 prefix that DNS64 shows, if the network
+// has one (RFC 7050), so that a back-channel URL whose name DNS64 made an
+// IPv6 address for is checked by the IPv4 address it reaches. It asks the
+// system's resolver once, at start, for two seconds at most.
+func discoverNAT64(ctx context.Context, log *slog.Logger) []netip.Prefix {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	found, err := outbound.DiscoverNAT64(ctx, net.DefaultResolver)
+	if err != nil {
+		log.Warn("NAT64 prefix discovery failed; only the well-known and configured prefixes are checked", "err", err)
+	} else if len(found) > 0 {
+		log.Info("NAT64 prefix found by DNS64 (RFC 7050)", "prefixes", fmt.Sprint(found))
+	}
+	return found
+}
+
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
 const defaultMemoryLimit = 48 << 20
 
@@ -118,17 +138,26 @@ const defaultMemoryLimit = 48 << 20
 // within a second.
 const followRevocationsEvery = 500 * time.Millisecond
 
+// background is the work that goes on beside the handlers, which they hand
+// work to: the activity log's writer and the back-channel logout queue.
+type background struct {
+	activity *activityLog
+	logouts  *backchannel
+}
+
 // startBackground starts what works beside the handlers until ctx is done
-// or stop is called: the activity log's writer, and the revocation list
-// following the store for revocations made by other processes. stop ends
-// both and waits for them, the activity log written out; it must run
-// before the store closes.
-func startBackground(ctx context.Context, st store.Store, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (activity *activityLog, stop func()) {
+// or stop is called: the activity log's writer, the back-channel logout
+// queue, and the revocation list following the store for revocations made
+// by other processes. stop ends them and waits for them, the activity log
+// written out and the queued logout notifications sent (for a few seconds
+// at most); it must run after the server stopped, before the store closes.
+func startBackground(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (work background, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	activity = newActivityLog(ctx, st, now, log)
+	work.activity = newActivityLog(ctx, st, now, log)
+	work.logouts = newBackchannel(cfg, keys, st, now, log)
 	followed := make(chan struct{})
 	go func() { revoked.Follow(ctx, followRevocationsEvery, log); close(followed) }()
-	return activity, func() { cancel(); <-activity.stopped; <-followed }
+	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed }
 }
 
 // ownedStore is a store that its opener closes. Both stores keep the

@@ -13,7 +13,7 @@ import (
 
 // newServer wires ImageHost's handlers into one http.Handler. Every
 // dependency comes in as a parameter; nothing is global.
-func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, revoked *revocation.Set, activity *activityLog, now func() time.Time, log *slog.Logger) http.Handler {
+func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, revoked *revocation.Set, work background, now func() time.Time, log *slog.Logger) http.Handler {
 	// Every revocation a handler makes reaches the photos API's revocation
 	// list before the handler goes on (revocation.Tracking).
 	st = revocation.Tracking(st, revoked)
@@ -22,7 +22,7 @@ func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photo
 	if cfg.Lab {
 		lab = newLabSwitches()
 	}
-	addRoutes(mux, cfg, st, keys, apiTokens, activity, lab, now, log)
+	addRoutes(mux, cfg, st, keys, apiTokens, work, lab, now, log)
 	var h http.Handler = mux
 	if lab != nil {
 		h = withLabBanner(h)

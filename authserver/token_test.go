@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/store/sqlite"
 )
 
 // tokenError posts to /token and returns the status and RFC 6749 §5.2 error.
@@ -144,6 +147,43 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 	}
 	if _, e := (tokenChecker{issuer: ts.URL, keys: ts.keys, store: ts.store, now: ts.clock.now}).check(context.Background(), tok.AccessToken); e == nil {
 		t.Fatal("access token of a replayed code is still active")
+	}
+}
+
+// TestCodeReplayedByAnotherClient: a used code comes back from a client it
+// was never issued to, as from anyone who saw it in a log or a Referer: a
+// public client, which authenticates with nothing but a client_id, or a
+// confidential one registered for the purpose. The replay is refused and
+// revokes nothing: the app's tokens keep working. Only the app itself,
+// presenting its code again, revokes them (TestCodeReplayRevokesTokens).
+func TestCodeReplayedByAnotherClient(t *testing.T) {
+	ts := newTestServer(t)
+	_, registered, _ := register(t, ts, iat, `{"redirect_uris":["https://other.example/cb"]}`)
+	tests := []struct {
+		name     string
+		id, pass string
+		form     url.Values
+	}{
+		{"public client", "", "", url.Values{"client_id": {spaID}, "redirect_uri": {spaRedirect}}},
+		{"registered confidential client", registered["client_id"].(string), registered["client_secret"].(string),
+			url.Values{"redirect_uri": {"https://other.example/cb"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := aliceTokens(t, ts, "openid offline_access photos.read")
+			tc.form.Set("grant_type", "authorization_code")
+			tc.form.Set("code", tok.code)
+			if status, errCode, _ := tokenError(t, postBasic(t, ts.URL+"/token", tc.id, tc.pass, tc.form)); status != 400 || errCode != "invalid_grant" {
+				t.Fatalf("another client's replay of the code: %d %s", status, errCode)
+			}
+			if s := apiStatus(t, ts, tok.access); s != http.StatusOK {
+				t.Fatalf("after another client replayed the app's code, the app's access token gets %d at the photos API", s)
+			}
+			if active := introspectAs(t, ts, appID, appSecret, tok.access)["active"]; active != true {
+				t.Fatalf("after another client replayed the app's code, introspection says active=%v", active)
+			}
+			refreshToken(t, refreshWith(t, ts, tok.refresh))
+		})
 	}
 }
 
@@ -321,4 +361,154 @@ func TestTokenRequestErrors(t *testing.T) {
 		t.Fatalf("after the bad requests: %s", body(t, resp))
 	}
 	resp.Body.Close()
+}
+
+// TestCodeReplayedDuringRedemption redeems each code twice at the same
+// moment, as an attacker holding a stolen code would race the app (RFC 6749
+// §4.1.2), round after round, on each store and with the photos API
+// checking tokens either way. A replay that lands while the first
+// redemption is still minting its tokens revokes a grant not yet stored:
+// the first redemption must then be refused too, or every token it got
+// must be refused everywhere (userinfo, introspection, refresh, the photos
+// API), also by an instance started afterwards, which knows only what the
+// store recorded.
+func TestCodeReplayedDuringRedemption(t *testing.T) {
+	stores := []struct {
+		name string
+		// open starts an ImageHost on a fresh store, and returns it with a
+		// function that starts another on the same database: a restart.
+		open func(t *testing.T, configure func(*Config)) (*testServer, func() *testServer)
+	}{
+		{"sqlite", func(t *testing.T, configure func(*Config)) (*testServer, func() *testServer) {
+			ts := newTestServer(t, configure)
+			return ts, func() *testServer {
+				st, err := sqlite.Open(context.Background(), filepath.Join(ts.dataDir, "imagehost.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return anotherInstance(t, ts, st, nil)
+			}
+		}},
+		{"postgres", func(t *testing.T, configure func(*Config)) (*testServer, func() *testServer) {
+			dbURL := newPostgresDatabase(t)
+			ts := newTestServerOn(t, openPostgres(t, dbURL, nil), configure)
+			return ts, func() *testServer { return anotherInstance(t, ts, openPostgres(t, dbURL, nil), nil) }
+		}},
+	}
+	for _, sc := range stores {
+		for _, check := range []string{"jwt", "introspect"} {
+			t.Run(sc.name+", photos API "+check, func(t *testing.T) {
+				ts, restart := sc.open(t, func(c *Config) {
+					c.APITokenCheck, c.APIClientSecret = check, "photos-api-secret-for-tests-0123456789"
+				})
+				raceCodeRedemptions(t, ts, restart)
+			})
+		}
+	}
+}
+
+// raceCodeRedemptions is TestCodeReplayedDuringRedemption on one server.
+// It runs rounds until the replay has landed during the first redemption
+// (both refused) a few times, at most maxRounds.
+func raceCodeRedemptions(t *testing.T, ts *testServer, restart func() *testServer) {
+	const maxRounds, wantRaces = 500, 2
+	type redemption struct {
+		status int
+		tok    struct{ AccessToken, RefreshToken string }
+	}
+	redeemAsync := func(code, verifier string) (r redemption, err error) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {verifier}}
+		req, _ := http.NewRequest("POST", ts.URL+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(appID, appSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return r, err
+		}
+		defer resp.Body.Close()
+		r.status = resp.StatusCode
+		return r, json.NewDecoder(resp.Body).Decode(&struct {
+			A *string `json:"access_token"`
+			R *string `json:"refresh_token"`
+		}{&r.tok.AccessToken, &r.tok.RefreshToken})
+	}
+	// refusedEverywhere checks that the tokens a first redemption got open
+	// nothing at srv.
+	refusedEverywhere := func(srv *testServer, round int, access, refresh string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("round %d: userinfo answers %s to the first redemption's access token", round, resp.Status)
+		}
+		if active := introspectAs(t, srv, appID, appSecret, access)["active"]; active != false {
+			t.Fatalf("round %d: introspection says active=%v of the first redemption's access token", round, active)
+		}
+		if s := apiStatus(t, srv, access); s != http.StatusUnauthorized {
+			t.Fatalf("round %d: the photos API (%s) answers %d to the first redemption's access token", round, srv.cfg.APITokenCheck, s)
+		}
+		if status, errCode, _ := tokenError(t, refreshWith(t, srv, refresh)); status != 400 || errCode != "invalid_grant" {
+			t.Fatalf("round %d: the first redemption's refresh token is refreshed: %d %s", round, status, errCode)
+		}
+	}
+
+	type issuedTokens struct {
+		round           int
+		access, refresh string
+	}
+	var got []issuedTokens
+	races, rounds := 0, 0
+	for ; rounds < maxRounds && races < wantRaces; rounds++ {
+		code, verifier := oauth.NewToken(), oauth2.GenerateVerifier()
+		now := ts.clock.now()
+		err := ts.store.SaveAuthCode(context.Background(), store.AuthCode{CodeHash: oauth.HashToken(code), ClientID: appID, UserID: "sub-alice",
+			RedirectURI: appRedirect, Scope: "openid offline_access photos.read", Nonce: "n", CodeChallenge: oauth.S256Challenge(verifier),
+			CodeChallengeMethod: "S256", AuthTime: now, ExpiresAt: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var results [2]redemption
+		var errs [2]error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range results {
+			wg.Go(func() { <-start; results[i], errs[i] = redeemAsync(code, verifier) })
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch a, b := results[0].status, results[1].status; {
+		case a == 200 && b == 200:
+			t.Fatalf("round %d: one code was redeemed twice", rounds)
+		case a == 400 && b == 400:
+			races++ // the replay revoked the grant before it was stored
+		case a == 200 || b == 200:
+			first := results[0]
+			if b == 200 {
+				first = results[1]
+			}
+			refusedEverywhere(ts, rounds, first.tok.AccessToken, first.tok.RefreshToken)
+			got = append(got, issuedTokens{rounds, first.tok.AccessToken, first.tok.RefreshToken})
+		default:
+			t.Fatalf("round %d: the redemptions answered %d and %d", rounds, a, b)
+		}
+	}
+	t.Logf("%d rounds: the replay landed during the first redemption in %d, after it in %d", rounds, races, len(got))
+	if races < wantRaces {
+		t.Fatalf("in %d rounds the replay landed during the first redemption only %d times; the test did not test the race", rounds, races)
+	}
+	restarted := restart()
+	for _, tok := range got {
+		refusedEverywhere(restarted, tok.round, tok.access, tok.refresh)
+	}
 }

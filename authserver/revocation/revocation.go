@@ -14,9 +14,12 @@
 //     reaches the Set before the call that made it returns;
 //   - Follow polls the store (RevocationsSince) for revocations made by
 //     another process on the same database, such as the operator's
-//     "authserver users remove". The same poll is the seam for several
-//     ImageHost instances on one PostgreSQL database later: each would
-//     follow the others' revocations within a poll interval.
+//     "authserver users remove", or another ImageHost instance on the same
+//     PostgreSQL database: each follows the others' revocations within a
+//     poll interval. It asks for the records numbered after the highest it
+//     has read (store.Revocation's Seq), which the store numbers in the
+//     order it commits them, so it misses none, however far apart the
+//     clocks of the instances that recorded them are.
 //
 // A revocation matters only while a token it concerns can still be valid,
 // so the Set forgets an entry once the longest access-token lifetime has
@@ -39,7 +42,7 @@ import (
 
 // Source is what a Set reads from: the store.
 type Source interface {
-	RevocationsSince(ctx context.Context, t time.Time, limit int) ([]store.Revocation, error)
+	RevocationsSince(ctx context.Context, afterSeq int64, limit int) ([]store.Revocation, error)
 	RevocationsOf(ctx context.Context, keys []store.RevocationKey) ([]store.Revocation, error)
 }
 
@@ -51,12 +54,12 @@ const DefaultLimit = 1 << 15
 const (
 	// clockSkew is how far in the future a token's "iat" may lie
 	// (oauth.ParseAccessToken allows a minute), so how much longer than a
-	// token's lifetime a revocation must be remembered.
+	// token's lifetime a revocation must be remembered. It is also how far
+	// apart the clocks of instances sharing a database may be before one
+	// forgets another's revocation early; following needs no clock.
 	clockSkew = time.Minute
-	// followMargin is how far behind its last poll Sync reads again: a
-	// revocation stamped before a poll may commit after it (another process
-	// waiting for SQLite's write lock). Reading an entry twice is harmless.
-	followMargin = 15 * time.Second
+	// readPage is how many revocations one query reads.
+	readPage = 1024
 	// pruneEvery and reloadEvery pace the work a poll does besides reading.
 	pruneEvery  = time.Minute
 	reloadEvery = 30 * time.Second
@@ -75,10 +78,12 @@ type Set struct {
 	revoked map[store.RevocationKey]int64
 	// overflow: more live revocations than limit; revoked is empty and
 	// every check asks src.
-	overflow   bool
-	followedTo time.Time // the last poll read everything recorded before this
-	prunedAt   time.Time
-	reloadedAt time.Time
+	overflow bool
+	// followedSeq is the highest store.Revocation.Seq read: the next poll
+	// asks for what was recorded after it.
+	followedSeq int64
+	prunedAt    time.Time
+	reloadedAt  time.Time
 }
 
 // Load returns a Set holding the revocations of the last maxTokenLifetime,
@@ -92,19 +97,38 @@ func Load(ctx context.Context, src Source, now func() time.Time, maxTokenLifetim
 	return s, nil
 }
 
-// reload replaces the cache with what the store holds, or switches to
-// overflow if that is more than limit.
+// reload replaces the cache with the revocations the store holds that a
+// token still in circulation may concern, or switches to overflow if those
+// are more than limit. It holds the lock while it reads, so that a
+// revocation this process makes meanwhile (Add) waits for it, rather than
+// land in the cache about to be replaced; checks wait too, which is why
+// only Load and the way out of an overflow reload.
 func (s *Set) reload(ctx context.Context, now time.Time) error {
-	rs, err := s.src.RevocationsSince(ctx, now.Add(-s.retain), s.limit+1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reloadedAt = now
-	if err != nil {
-		return err
+	cutoff := now.Add(-s.retain)
+	s.revoked, s.overflow, s.followedSeq = map[store.RevocationKey]int64{}, false, 0
+	for {
+		rs, err := s.src.RevocationsSince(ctx, s.followedSeq, readPage)
+		if err != nil {
+			s.overflow = true // ask the store on every check until a reload works
+			return err
+		}
+		for _, r := range rs {
+			s.followedSeq = r.Seq
+			if !r.RevokedAt.Before(cutoff) { // else every token it concerns has expired
+				s.addLocked([]store.Revocation{r})
+			}
+		}
+		if s.overflow { // the next reload starts from the beginning again
+			return nil
+		}
+		if len(rs) < readPage {
+			break
+		}
 	}
-	s.revoked, s.overflow = make(map[store.RevocationKey]int64, len(rs)), false
-	s.followedTo, s.prunedAt = now, now
-	s.addLocked(rs)
+	s.prunedAt = now
 	return nil
 }
 
@@ -173,7 +197,7 @@ func (s *Set) Len() int {
 func (s *Set) Sync(ctx context.Context) error {
 	now := s.now()
 	s.mu.RLock()
-	overflow, from, reloadedAt := s.overflow, s.followedTo, s.reloadedAt
+	overflow, from, reloadedAt := s.overflow, s.followedSeq, s.reloadedAt
 	s.mu.RUnlock()
 	if overflow {
 		if now.Sub(reloadedAt) < reloadEvery {
@@ -181,17 +205,25 @@ func (s *Set) Sync(ctx context.Context) error {
 		}
 		return s.reload(ctx, now)
 	}
-	rs, err := s.src.RevocationsSince(ctx, from.Add(-followMargin), s.limit+1)
-	if err != nil {
-		return err
+	for {
+		rs, err := s.src.RevocationsSince(ctx, from, readPage)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.addLocked(rs) // past limit, it switches to overflow
+		if len(rs) > 0 {
+			from = rs[len(rs)-1].Seq
+			s.followedSeq = from
+		}
+		overflow = s.overflow
+		s.mu.Unlock()
+		if len(rs) < readPage || overflow {
+			break
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(rs) > s.limit { // more than fit were revoked in one poll's window
-		s.overflow, s.revoked = true, map[store.RevocationKey]int64{}
-	}
-	s.addLocked(rs)
-	s.followedTo = now
 	if now.Sub(s.prunedAt) >= pruneEvery {
 		s.prunedAt = now
 		cutoff := now.Add(-s.retain).Unix()

@@ -186,6 +186,67 @@ func TestSetForgetsExpiredAndFollowsOthers(t *testing.T) {
 	}
 }
 
+// TestSetFollowsProcessesWithOtherClocks: other processes on the same
+// database (another instance, the operator's command line) stamp their
+// revocations with their own clocks, a minute behind this one's or ahead
+// of it. Whenever they commit, the next Sync reads them.
+func TestSetFollowsProcessesWithOtherClocks(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	clk := &clock{t: time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)}
+	set, err := revocation.Load(ctx, st, clk.now, time.Hour, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := clk.now().Add(-10 * time.Minute)
+	for _, tc := range []struct {
+		jti  string
+		skew time.Duration // of the other process's clock
+	}{{"behind", -time.Minute}, {"ahead", time.Minute}, {"far behind", -30 * time.Minute}} {
+		if err := set.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(time.Second)
+		if err := st.RevokeAccessToken(ctx, tc.jti, clk.now().Add(tc.skew)); err != nil {
+			t.Fatal(err)
+		}
+		if err := set.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !revoked(t, set, token(tc.jti, "", "app", "alice", issued)) {
+			t.Fatalf("Sync missed a revocation stamped by a clock %v off", tc.skew)
+		}
+	}
+}
+
+// TestSetCatchesUpWithABacklog: another process recorded more revocations
+// than one query reads (an instance paused, or a bulk removal) since the
+// last Sync; the next Sync reads them all, page after page.
+func TestSetCatchesUpWithABacklog(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	clk := &clock{t: time.Now().UTC()}
+	set, err := revocation.Load(ctx, st, clk.now, time.Hour, revocation.DefaultLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const backlog = 2500 // more than two pages
+	for i := range backlog {
+		if err := st.RevokeAccessToken(ctx, fmt.Sprint("jti-", i), clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := set.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := set.Len(); n != backlog {
+		t.Fatalf("after one Sync the Set holds %d of the %d revocations recorded", n, backlog)
+	}
+	if !revoked(t, set, token(fmt.Sprint("jti-", backlog-1), "", "app", "alice", clk.now())) {
+		t.Fatal("the last revocation of the backlog is not known")
+	}
+}
+
 // BenchmarkSetRevoked checks a token that nothing revoked against a full
 // Set: the photos API's cost per call.
 func BenchmarkSetRevoked(b *testing.B) {

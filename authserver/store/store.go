@@ -52,6 +52,17 @@ type Client struct {
 	BackchannelLogoutURI   string
 	AccessTokenTTL         time.Duration // 0: the server's default
 	OwnerUserID            string        // who registered it in the developer console; "" for operators
+	// Registrant is who registered the client where anyone with an account
+	// or the initial access token may: "user:" and the user's id for the
+	// developer console, "iat:" and a hash of the initial access token for
+	// dynamic registration (RFC 7591), "" for the operator's clients.
+	// RegisterClient caps the clients of one registrant, and back-channel
+	// logout the notifications its clients have in flight.
+	Registrant string
+	// ExpiresAt is when the client is deleted, as DeleteClient would, by
+	// DeleteExpired; zero for a client that stays. Dynamic registration
+	// sets it, so that registrations cannot pile up.
+	ExpiresAt time.Time
 	// ResourceServer marks a client that protects resources and may learn,
 	// by introspection, about tokens issued to other clients (RFC 7662 §4).
 	// Only the operator sets it, never registration or the console.
@@ -172,6 +183,14 @@ type Photo struct {
 	UpdatedAt   time.Time
 }
 
+// RegistrationLimit bounds the clients that registration creates: how many
+// clients of one Registrant there may be, and how many clients in all. A
+// zero field sets no bound.
+type RegistrationLimit struct {
+	PerRegistrant int
+	Total         int
+}
+
 // Quota bounds one owner's photos: how many, and their bytes together.
 // A zero field sets no bound.
 type Quota struct {
@@ -227,6 +246,13 @@ type RevocationKey struct {
 type Revocation struct {
 	RevocationKey
 	RevokedAt time.Time
+	// Seq numbers the record in the order the store committed it: each
+	// record, and each later time recorded for the same key, gets a higher
+	// number than every record committed before it, and no number comes
+	// twice. A reader that remembers the highest it has read therefore
+	// misses nothing by asking for what came after, whatever the clocks of
+	// the processes that recorded them said (RevocationsSince).
+	Seq int64
 }
 
 // RevocationRetention is how long the store keeps a revocation: as long as
@@ -248,13 +274,20 @@ type Store interface {
 	DeleteUser(ctx context.Context, id string, now time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
+	// RegisterClient stores a new client, as CreateClient does, only if
+	// neither bound of limit is reached, and returns ErrQuotaExceeded
+	// otherwise. The count and the insert are one atomic step:
+	// registrations at the same moment cannot together overshoot.
+	RegisterClient(ctx context.Context, c Client, limit RegistrationLimit) error
 	ClientByID(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) error
 	// SetClientResourceServer sets or clears the client's ResourceServer flag.
 	SetClientResourceServer(ctx context.Context, id string, on bool) error
-	// DeleteClient deletes the client and everything issued to it, and
-	// records a RevokedClient revocation at now.
+	// DeleteClient deletes the client and everything issued to it, the
+	// photos it uploaded for itself (client credentials) included, and
+	// records a RevokedClient revocation at now. Photos of a user whose id
+	// happens to be the client's stay.
 	DeleteClient(ctx context.Context, id string, now time.Time) error
 
 	SaveAuthRequest(ctx context.Context, r AuthRequest) error
@@ -273,12 +306,16 @@ type Store interface {
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (AuthCode, error)
 
 	// CreateGrant stores a grant and, when rt is not nil, its first refresh
-	// token, in one transaction.
+	// token, in one transaction. If a RevokedGrant revocation of g.ID was
+	// recorded before (its code was replayed while this redemption was in
+	// flight), it stores nothing and returns ErrAlreadyUsed.
 	CreateGrant(ctx context.Context, g Grant, rt *RefreshToken) error
 	GrantByID(ctx context.Context, id string) (Grant, error)
 	// RevokeGrant revokes the grant and so every refresh token of its family,
-	// and records a RevokedGrant revocation. Revoking a revoked or unknown
-	// grant is not an error, and records nothing.
+	// and records a RevokedGrant revocation. A grant not stored (yet) is
+	// revoked all the same: the revocation is recorded, and CreateGrant
+	// refuses to create it later. Revoking a revoked grant is not an error,
+	// and records nothing.
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
 	// RevokeUserClientGrants revokes every active grant userID gave clientID,
 	// recording a revocation for each, and forgets the consent; it returns
@@ -305,10 +342,11 @@ type Store interface {
 	// RevokeAccessToken records a RevokedToken revocation of the access
 	// token with that "jti"; revoking it twice is not an error.
 	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
-	// RevocationsSince returns at most limit revocations recorded at or
-	// after t, oldest first. It is how a cache of them (revocation.Set)
-	// loads at start and catches up with revocations made elsewhere.
-	RevocationsSince(ctx context.Context, t time.Time, limit int) ([]Revocation, error)
+	// RevocationsSince returns at most limit revocations whose Seq is
+	// greater than afterSeq, by Seq. It is how a cache of them
+	// (revocation.Set) loads at start (afterSeq 0) and catches up with
+	// revocations made elsewhere.
+	RevocationsSince(ctx context.Context, afterSeq int64, limit int) ([]Revocation, error)
 	// RevocationsOf returns the revocations recorded for any of keys;
 	// keys nobody revoked are left out.
 	RevocationsOf(ctx context.Context, keys []RevocationKey) ([]Revocation, error)
@@ -350,7 +388,8 @@ type Store interface {
 
 	// DeleteExpired removes auth requests, codes and sessions that expired
 	// before now, revocations older than RevocationRetention and activity
-	// older than ActivityRetention.
+	// older than ActivityRetention, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 

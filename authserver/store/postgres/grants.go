@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"oauthdemo/authserver/store"
 )
@@ -22,17 +23,41 @@ func scanGrant(row pgx.Row) (store.Grant, error) {
 const refreshColumns = "token_hash, grant_id, scope, issued_at, expires_at, used_at"
 
 // CreateGrant stores the grant and its first refresh token together, in one
-// batch: after a crash there is either both or neither.
+// batch: after a crash there is either both or neither. A grant that
+// RevokeGrant revoked before it existed, because its code was replayed
+// while this redemption was in flight, is not created: each INSERT happens
+// only if no revocation of the grant is recorded.
+//
+// At READ COMMITTED, that check alone would race with the RevokeGrant of a
+// replay: each would commit without seeing the other, leaving an active
+// grant whose revocation is recorded. So the batch first takes the
+// revocation lock shared (revocations.go), and RevokeGrant takes it
+// exclusively: they take turns, and the later one sees what the earlier
+// one committed. Grants being created do not wait for each other.
 func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error {
+	var created bool
 	b := &pgx.Batch{}
-	b.Queue("INSERT INTO grants ("+grantColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	b.Queue("SELECT pg_advisory_xact_lock_shared($1, 0)", revocationLock)
+	b.Queue("INSERT INTO grants ("+grantColumns+`)
+		SELECT $1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8::bigint, $9, $10
+		WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE kind = $11 AND id = $1)`,
 		g.ID, g.ClientID, g.UserID, g.Scope, g.SessionID, nanos(g.AuthTime), nanos(g.CreatedAt),
-		nanos(g.RevokedAt), g.RevokeReason, g.FlowRef)
+		nanos(g.RevokedAt), g.RevokeReason, g.FlowRef, string(store.RevokedGrant)).Exec(func(tag pgconn.CommandTag) error {
+		created = tag.RowsAffected() == 1
+		return nil
+	})
 	if rt != nil {
-		b.Queue("INSERT INTO refresh_tokens ("+refreshColumns+") VALUES ($1, $2, $3, $4, $5, $6)",
+		b.Queue("INSERT INTO refresh_tokens ("+refreshColumns+`)
+			SELECT $1, $2, $3, $4::bigint, $5::bigint, $6::bigint WHERE EXISTS (SELECT 1 FROM grants WHERE id = $2)`,
 			rt.TokenHash, rt.GrantID, rt.Scope, nanos(rt.IssuedAt), nanos(rt.ExpiresAt), nanos(rt.UsedAt))
 	}
-	return mapErr("postgres: create grant", s.execBatch(ctx, b))
+	if err := s.execBatch(ctx, b); err != nil {
+		return mapErr("postgres: create grant", err)
+	}
+	if !created {
+		return fmt.Errorf("postgres: create grant: %w", store.ErrAlreadyUsed)
+	}
+	return nil
 }
 
 // GrantByID returns a grant, revoked or not.
@@ -45,26 +70,34 @@ func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
 // because RotateRefreshToken and the token endpoint check the grant. The
 // first revocation's time and reason stay. Its access tokens are signed
 // JWTs that no row holds, so the same statement records the revocation they
-// are checked against, for the grant the UPDATE changed: a grant revoked
-// before, or unknown, records nothing.
+// are checked against: for the grant the UPDATE changed, or for a grant not
+// stored yet, whose code was replayed while its first redemption is still
+// minting tokens (CreateGrant honours it). A grant revoked before records
+// nothing. The statement's FROM grants reads the table as it was before
+// its UPDATE: there, a revoked grant is stored, a grant not yet created is
+// not. The batch takes the revocation lock (revocations.go) first.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `WITH revoked AS (
+	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
+	b.Queue(`WITH revoked AS (
 			UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL
 			RETURNING id
 		)
-		INSERT INTO revocations (kind, id, revoked_at) SELECT $4, id, $1 FROM revoked `+laterRevocationWins,
+		INSERT INTO revocations (kind, id, revoked_at) SELECT $4, $3, $1
+		WHERE EXISTS (SELECT 1 FROM revoked) OR NOT EXISTS (SELECT 1 FROM grants WHERE id = $3) `+laterRevocationWins,
 		nanos(now), reason, id, string(store.RevokedGrant))
-	return mapErr("postgres: revoke grant", err)
+	return mapErr("postgres: revoke grant", s.execBatch(ctx, b))
 }
 
 // RevokeUserClientGrants revokes the user's grants to the client, records a
 // revocation for each, and deletes the remembered consent, in one batch
-// (one implicit transaction). The UPDATE returns the grants it revoked, as
+// (one implicit transaction) that takes the revocation lock first. The UPDATE returns the grants it revoked, as
 // they are now; a data-modifying WITH runs whether or not the query reads
 // it, so the revocations are recorded in the same statement.
 func (s *Store) RevokeUserClientGrants(ctx context.Context, userID, clientID, reason string, now time.Time) ([]store.Grant, error) {
 	var revoked []store.Grant
 	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
 	b.Queue(`WITH revoked AS (
 			UPDATE grants SET revoked_at = $1, revoke_reason = $2
 			WHERE user_id = $3 AND client_id = $4 AND revoked_at IS NULL

@@ -350,7 +350,8 @@ func TestRevocationsMigration(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO users (id, username, password_hash, name, email, created_at) VALUES ('u1', 'alice', 'x', 'Alice', '', $1)`,
 		`INSERT INTO clients (id, name, redirect_uris, post_logout_redirect_uris, grant_types, scope, backchannel_logout_uri,
-			access_token_ttl_ms, owner_user_id, created_at) VALUES ('app', 'App', '{}', '{}', '{}', '', '', 0, '', $1)`,
+			access_token_ttl_ms, owner_user_id, created_at) VALUES ('app', 'App', '{}', '{}', '{}', '', '', 0, '', $1),
+			('console-app', 'Console', '{}', '{}', '{}', '', '', 0, 'u1', $1)`,
 		`INSERT INTO grants (id, client_id, user_id, scope, session_id, created_at, revoked_at, revoke_reason)
 			VALUES ('g-revoked', 'app', 'u1', '', '', $1, $1, 'reuse'), ('g-active', 'app', 'u1', '', '', $1, NULL, '')`,
 		`INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ('jti1', $1 + 3600000000000)`,
@@ -383,7 +384,22 @@ func TestRevocationsMigration(t *testing.T) {
 		}
 	}
 	c, err := s.ClientByID(ctx, "app")
-	if err != nil || c.ResourceServer {
-		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server", c, err)
+	if err != nil || c.ResourceServer || c.Registrant != "" || !c.ExpiresAt.IsZero() {
+		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server, the operator's, not expiring", c, err)
+	}
+	// Version 6: revocations are numbered, and a console client's
+	// registrant is its owner.
+	numbered, err := s.RevocationsSince(ctx, 0, 10)
+	if err != nil || len(numbered) != 2 || numbered[0].Seq <= 0 || numbered[1].Seq <= numbered[0].Seq {
+		t.Fatalf("RevocationsSince(0) after the migration = %+v, %v; want both, numbered upwards", numbered, err)
+	}
+	if c, err := s.ClientByID(ctx, "console-app"); err != nil || c.Registrant != "user:u1" {
+		t.Fatalf("a console client after the migration: %+v, %v; want registrant user:u1", c, err)
+	}
+	if err := s.RevokeAccessToken(ctx, "after", at); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := s.RevocationsSince(ctx, numbered[1].Seq, 10); err != nil || len(next) != 1 || next[0].ID != "after" {
+		t.Fatalf("a revocation after the migration: %+v, %v; want it numbered after the migrated ones", next, err)
 	}
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,33 +9,54 @@ import (
 	"oauthdemo/authserver/store"
 )
 
+// revocationLock is the first half of the advisory lock that orders the
+// revocations table's numbers (seq); the second half is 0. This one spells
+// "Revo" in ASCII.
+//
+// A reader that follows the table by seq (revocation.Set) asks for the
+// rows numbered after the highest it has read. A sequence hands out its
+// numbers when a transaction asks, not when it commits: without more, a
+// transaction could take number 7, another take 8 and commit, a reader read
+// 8 and move past 7, and 7 commit a moment later, never to be read. So
+// every transaction that records a revocation first takes this lock,
+// exclusively (lockRevocations), and holds it until it commits: one at a
+// time, the numbers are committed in the order they are given.
+//
+// CreateGrant takes it shared, so that it and RevokeGrant of the same
+// grant take turns too (grants.go). To rule out deadlocks, a transaction
+// takes it before anything else.
+const revocationLock int32 = 0x5265766f
+
+// lockRevocations is the statement that takes the revocation lock for the
+// rest of the transaction, exclusively. A batch queues it first.
+const lockRevocations = "SELECT pg_advisory_xact_lock($1, 0)"
+
 // laterRevocationWins ends every INSERT into revocations: a second
 // revocation of the same thing moves its time forward, never back, so that
 // for a client or subject every token issued up to the later time is
-// revoked.
-const laterRevocationWins = `ON CONFLICT (kind, id) DO UPDATE SET revoked_at = excluded.revoked_at
+// revoked. The row then takes a new number, so that a reader following the
+// table by seq reads the later time too.
+const laterRevocationWins = `ON CONFLICT (kind, id) DO UPDATE SET revoked_at = excluded.revoked_at, seq = nextval('revocation_seq')
 	WHERE excluded.revoked_at > revocations.revoked_at`
 
 // recordRevocation records that kind $1, id $2 was revoked at $3 (nanos).
-// DeleteUser and DeleteClient run it in the transaction that deletes.
+// It runs after lockRevocations, in the same transaction: DeleteUser and
+// DeleteClient run it in the transaction that deletes.
 const recordRevocation = "INSERT INTO revocations (kind, id, revoked_at) VALUES ($1, $2, $3) " + laterRevocationWins
 
 // RevokeAccessToken records that the access token with that jti is revoked.
 func (s *Store) RevokeAccessToken(ctx context.Context, jti string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, recordRevocation, string(store.RevokedToken), jti, nanos(now))
-	return mapErr("postgres: revoke access token", err)
+	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
+	b.Queue(recordRevocation, string(store.RevokedToken), jti, nanos(now))
+	return mapErr("postgres: revoke access token", s.execBatch(ctx, b))
 }
 
-// RevocationsSince returns up to limit revocations recorded at or after t,
-// oldest first.
-func (s *Store) RevocationsSince(ctx context.Context, t time.Time, limit int) ([]store.Revocation, error) {
-	from := nanos(t)
-	if from == nil {
-		from = int64(math.MinInt64) // the zero time: from the beginning
-	}
+// RevocationsSince returns up to limit revocations numbered after
+// afterSeq, by number.
+func (s *Store) RevocationsSince(ctx context.Context, afterSeq int64, limit int) ([]store.Revocation, error) {
 	rows, err := s.pool.Query(ctx,
-		"SELECT kind, id, revoked_at FROM revocations WHERE revoked_at >= $1 ORDER BY revoked_at, kind, id LIMIT $2",
-		from, limit)
+		"SELECT seq, kind, id, revoked_at FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2", afterSeq, limit)
 	if err != nil {
 		return nil, mapErr("postgres: revocations since", err)
 	}
@@ -55,7 +75,7 @@ func (s *Store) RevocationsOf(ctx context.Context, keys []store.RevocationKey) (
 	for i, k := range keys {
 		kinds[i], ids[i] = string(k.Kind), k.ID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT kind, id, revoked_at FROM revocations
+	rows, err := s.pool.Query(ctx, `SELECT seq, kind, id, revoked_at FROM revocations
 		WHERE (kind, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, kinds, ids)
 	if err != nil {
 		return nil, mapErr("postgres: revocations of", err)
@@ -67,7 +87,7 @@ func (s *Store) RevocationsOf(ctx context.Context, keys []store.RevocationKey) (
 func scanRevocation(row pgx.Row) (store.Revocation, error) {
 	var r store.Revocation
 	var kind string
-	err := row.Scan(&kind, &r.ID, timeField{&r.RevokedAt})
+	err := row.Scan(&r.Seq, &kind, &r.ID, timeField{&r.RevokedAt})
 	r.Kind = store.RevocationKind(kind)
 	return r, err
 }

@@ -35,10 +35,20 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // DeleteExpired removes what can no longer be used, in one batch (one
 // implicit transaction). Grants and refresh tokens are kept: they are the
-// audit trail of a family.
+// audit trail of a family. Expired clients go as DeleteClient deletes one,
+// grants and all, their revocations recorded under the revocation lock
+// (revocations.go), which the batch takes first.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	t := nanos(now)
 	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
+	b.Queue(`WITH expired AS (
+			DELETE FROM clients WHERE expires_at < $1 RETURNING id
+		), gone_photos AS (
+			DELETE FROM photos WHERE owner IN (SELECT id FROM expired) AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = photos.owner)
+		)
+		INSERT INTO revocations (kind, id, revoked_at) SELECT $2, id, $1 FROM expired `+laterRevocationWins,
+		t, string(store.RevokedClient))
 	b.Queue("DELETE FROM auth_requests WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM auth_codes WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM sessions WHERE expires_at < $1", t)

@@ -57,9 +57,13 @@ func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) er
 // DeleteUser deletes a user and, through foreign keys, their sessions,
 // consents, codes and grants. Their photos and activity go too, in the same
 // transaction, only if the user existed; it also records the user as a
-// revoked subject: their access tokens are signed JWTs that no row holds.
+// revoked subject, after taking the revocation lock (revocations.go): their
+// access tokens are signed JWTs that no row holds.
 func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockRevocations, revocationLock); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", id)
 		if err := mustAffect("postgres: delete user", tag, err); err != nil {
 			return err

@@ -28,10 +28,23 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, rt store.RefreshToken) error
 }
 
 // CreateGrant stores the grant and its first refresh token together: after a
-// crash there is either both or neither.
+// crash there is either both or neither. A grant that RevokeGrant revoked
+// before it existed, because its code was replayed while this redemption
+// was in flight, is not created. SQLite runs one write transaction at a
+// time, so the revocation is recorded either before this transaction, which
+// then finds it, or after, when it revokes the grant stored here.
 func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		var revoked bool
+		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM revocations WHERE kind = ? AND id = ?)",
+			string(store.RevokedGrant), g.ID).Scan(&revoked)
+		if err != nil {
+			return err
+		}
+		if revoked {
+			return store.ErrAlreadyUsed
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			g.ID, g.ClientID, g.UserID, g.Scope, g.SessionID, fmtTime(g.AuthTime), fmtTime(g.CreatedAt),
 			fmtTime(g.RevokedAt), g.RevokeReason, g.FlowRef)
 		if err != nil || rt == nil {
@@ -39,6 +52,9 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.Refres
 		}
 		return insertRefresh(ctx, tx, *rt)
 	})
+	if errors.Is(err, store.ErrAlreadyUsed) {
+		return fmt.Errorf("sqlite: create grant: %w", err)
+	}
 	return mapErr("sqlite: create grant", err)
 }
 
@@ -51,7 +67,9 @@ func (s *Store) GrantByID(ctx context.Context, id string) (store.Grant, error) {
 // RevokeGrant marks the grant revoked; its refresh tokens stop working
 // because RotateRefreshToken and the token endpoint check the grant. Its
 // access tokens are signed JWTs that no row holds, so the same transaction
-// records the revocation they are checked against.
+// records the revocation they are checked against. A grant that is not
+// stored yet, whose code was replayed while its first redemption is still
+// minting tokens, gets the revocation too, and CreateGrant honours it.
 func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -60,8 +78,13 @@ func (s *Store) RevokeGrant(ctx context.Context, id, reason string, now time.Tim
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // revoked before, or unknown: nothing new to record
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			var stored bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE id = ?)", id).Scan(&stored); err != nil || stored {
+				return err // revoked before: nothing new to record
+			}
 		}
 		return recordRevocation(ctx, tx, store.RevokedGrant, id, now)
 	})

@@ -41,6 +41,7 @@ func TestRevocationsMigration(t *testing.T) {
 		fmt.Sprintf("PRAGMA user_version = %d", version),
 		`INSERT INTO users VALUES ('u1', 'alice', 'x', 'Alice', '', '` + fmtTime(at) + `')`,
 		`INSERT INTO clients VALUES ('app', NULL, 'App', '[]', '[]', '[]', '', '', 0, '', '` + fmtTime(at) + `')`,
+		`INSERT INTO clients VALUES ('console-app', NULL, 'Console', '[]', '[]', '[]', '', '', 0, 'u1', '` + fmtTime(at) + `')`,
 		`INSERT INTO grants (id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason)
 			VALUES ('g-revoked', 'app', 'u1', '', '', '', '', '` + fmtTime(at) + `', 'reuse'),
 			       ('g-active', 'app', 'u1', '', '', '', '', '', '')`,
@@ -66,7 +67,16 @@ func TestRevocationsMigration(t *testing.T) {
 		t.Fatalf("after the migration: %+v, want the revoked grant and the deny-listed jti", got)
 	}
 	c, err := s.ClientByID(ctx, "app")
-	if err != nil || c.ResourceServer {
-		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server", c, err)
+	if err != nil || c.ResourceServer || c.Registrant != "" || !c.ExpiresAt.IsZero() {
+		t.Fatalf("an existing client after the migration: %+v, %v; want it kept, not a resource server, the operator's, not expiring", c, err)
+	}
+	// Version 6: revocations are numbered, and a console client's
+	// registrant is its owner.
+	numbered, err := s.RevocationsSince(ctx, 0, 10)
+	if err != nil || len(numbered) != 2 || numbered[0].Seq <= 0 || numbered[1].Seq <= numbered[0].Seq {
+		t.Fatalf("RevocationsSince(0) after the migration = %+v, %v; want both, numbered upwards", numbered, err)
+	}
+	if c, err := s.ClientByID(ctx, "console-app"); err != nil || c.Registrant != "user:u1" {
+		t.Fatalf("a console client after the migration: %+v, %v; want registrant user:u1", c, err)
 	}
 }

@@ -15,10 +15,12 @@ type execer interface {
 
 // recordRevocation records, inside tx, that kind/id was revoked at now. A
 // second revocation of the same thing moves the time forward, never back:
-// for a client or subject, every token issued up to the later time is revoked.
+// for a client or subject, every token issued up to the later time is
+// revoked. Moving it replaces the row, which so gets the next seq: a reader
+// following the table by seq reads the later time too.
 func recordRevocation(ctx context.Context, tx execer, kind store.RevocationKind, id string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, id, revoked_at) VALUES (?, ?, ?)
-		ON CONFLICT (kind, id) DO UPDATE SET revoked_at = excluded.revoked_at WHERE excluded.revoked_at > revocations.revoked_at`,
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO revocations (kind, id, revoked_at) SELECT ?1, ?2, ?3
+		WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE kind = ?1 AND id = ?2 AND revoked_at >= ?3)`,
 		string(kind), id, fmtTime(now))
 	return err
 }
@@ -28,12 +30,11 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, now time.Time
 	return mapErr("sqlite: revoke access token", recordRevocation(ctx, s.write, store.RevokedToken, jti, now))
 }
 
-// RevocationsSince returns up to limit revocations recorded at or after t,
-// oldest first.
-func (s *Store) RevocationsSince(ctx context.Context, t time.Time, limit int) ([]store.Revocation, error) {
+// RevocationsSince returns up to limit revocations numbered after
+// afterSeq, by number.
+func (s *Store) RevocationsSince(ctx context.Context, afterSeq int64, limit int) ([]store.Revocation, error) {
 	rows, err := s.read.QueryContext(ctx,
-		"SELECT kind, id, revoked_at FROM revocations WHERE revoked_at >= ? ORDER BY revoked_at, kind, id LIMIT ?",
-		fmtTime(t), limit)
+		"SELECT seq, kind, id, revoked_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
 	if err != nil {
 		return nil, mapErr("sqlite: revocations since", err)
 	}
@@ -42,7 +43,7 @@ func (s *Store) RevocationsSince(ctx context.Context, t time.Time, limit int) ([
 
 // revocationsOfQuery looks up four keys at once, the four claims an access
 // token can be revoked by; the primary key answers each pair.
-const revocationsOfQuery = `SELECT kind, id, revoked_at FROM revocations
+const revocationsOfQuery = `SELECT seq, kind, id, revoked_at FROM revocations
 	WHERE (kind = ? AND id = ?) OR (kind = ? AND id = ?) OR (kind = ? AND id = ?) OR (kind = ? AND id = ?)`
 
 // RevocationsOf returns the revocations of any of keys, four keys a query.
@@ -77,7 +78,7 @@ func scanRevocations(rows *sql.Rows, op string) ([]store.Revocation, error) {
 	for rows.Next() {
 		var r store.Revocation
 		var kind string
-		if err := rows.Scan(&kind, &r.ID, timeField{&r.RevokedAt}); err != nil {
+		if err := rows.Scan(&r.Seq, &kind, &r.ID, timeField{&r.RevokedAt}); err != nil {
 			return nil, mapErr(op, err)
 		}
 		r.Kind = store.RevocationKind(kind)

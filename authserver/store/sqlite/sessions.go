@@ -34,9 +34,13 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // DeleteExpired removes what can no longer be used, in one transaction.
 // Grants and refresh tokens are kept: they are the audit trail of a family.
+// Expired clients go as DeleteClient deletes one, grants and all.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	t := fmtTime(now)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := deleteExpiredClients(ctx, tx, now); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			"DELETE FROM auth_requests WHERE expires_at < ?",
 			"DELETE FROM auth_codes WHERE expires_at < ?",
@@ -53,4 +57,35 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		return err
 	})
 	return mapErr("sqlite: delete expired", err)
+}
+
+// deleteExpiredClients deletes, inside tx, the clients that expired before
+// now, each as DeleteClient would.
+func deleteExpiredClients(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM clients WHERE expires_at != '' AND expires_at < ?", fmtTime(now))
+	if err != nil {
+		return err
+	}
+	var expired []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		expired = append(expired, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range expired {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = ?", id); err != nil {
+			return err
+		}
+		if err := clientDeleted(ctx, tx, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -26,6 +26,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"users", testUsers},
 		{"clients", testClients},
+		{"client registration caps", testRegisterClient},
+		{"client registration caps under a concurrent burst", testRegisterClientConcurrent},
+		{"client deletion and expiry", testClientDeletionAndExpiry},
 		{"auth requests", testAuthRequests},
 		{"auth request ends once", testAuthRequestConcurrentEnd},
 		{"auth code single use", testAuthCodeSingleUse},
@@ -33,10 +36,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"refresh rotation", testRefreshRotation},
 		{"refresh concurrent rotation", testRefreshConcurrent},
 		{"revoked grant stops rotation", testRevokedGrant},
+		{"grant revoked before it is created", testGrantRevokedBeforeCreated},
+		{"grant created and revoked at once", testGrantCreateRevokeRace},
 		{"consents", testConsents},
 		{"sessions", testSessions},
 		{"revocations recorded", testRevocationsRecorded},
 		{"revocations since and of", testRevocationQueries},
+		{"revocations numbered in commit order", testRevocationSeq},
+		{"revocations followed during a burst", testRevocationsFollowedDuringBurst},
 		{"signing keys", testSigningKeys},
 		{"photos", testPhotos},
 		{"photo pages", testPhotoPages},
@@ -169,6 +176,141 @@ func testClients(t *testing.T, s store.Store) {
 	_, err = s.ClientByID(ctx, "spa")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.DeleteClient(ctx, "spa", t0), store.ErrNotFound)
+}
+
+// testRegisterClient: registration counts the clients of the registrant
+// and all clients; the operator's CreateClient counts for the total.
+func testRegisterClient(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s) // one operator client
+	exp := t0.Add(7 * 24 * time.Hour)
+	client := func(id, registrant string) store.Client {
+		return store.Client{ID: id, Name: id, RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code"},
+			Registrant: registrant, ExpiresAt: exp, CreatedAt: t0}
+	}
+	limit := store.RegistrationLimit{PerRegistrant: 2, Total: 4}
+	must(t, s.RegisterClient(ctx, client("a1", "iat:x"), limit))
+	must(t, s.RegisterClient(ctx, client("a2", "iat:x"), limit))
+	wantErr(t, s.RegisterClient(ctx, client("a3", "iat:x"), limit), store.ErrQuotaExceeded)
+	wantErr(t, s.RegisterClient(ctx, client("a1", "user:u-alice"), limit), store.ErrDuplicate)
+	must(t, s.RegisterClient(ctx, client("b1", "user:u-alice"), limit))
+	// Four clients in all now, the operator's among them: the total is reached.
+	wantErr(t, s.RegisterClient(ctx, client("b2", "user:u-alice"), limit), store.ErrQuotaExceeded)
+	got, err := s.ClientByID(ctx, "a1")
+	must(t, err)
+	if got.Registrant != "iat:x" || !got.ExpiresAt.Equal(exp) || got.ExpiresAt.Location() != time.UTC {
+		t.Fatalf("a registered client comes back as %+v", got)
+	}
+	if got, _ := s.ClientByID(ctx, "app"); got.Registrant != "" || !got.ExpiresAt.IsZero() {
+		t.Fatalf("the operator's client comes back with registrant %q, expiry %v", got.Registrant, got.ExpiresAt)
+	}
+	// Once one goes, there is room for one more; no bound, no count.
+	must(t, s.DeleteClient(ctx, "a2", t0))
+	must(t, s.RegisterClient(ctx, client("a3", "iat:x"), limit))
+	must(t, s.RegisterClient(ctx, client("c1", "iat:y"), store.RegistrationLimit{}))
+	if list, _ := s.ListClients(ctx); len(list) != 5 {
+		t.Fatalf("%d clients, want 5", len(list))
+	}
+}
+
+// testRegisterClientConcurrent: registrations released together cannot,
+// between them, take a registrant past its bound.
+func testRegisterClientConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n, perRegistrant = 24, 5
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs <- s.RegisterClient(ctx, store.Client{ID: fmt.Sprint("c", i), Name: "burst", Registrant: "iat:burst", CreatedAt: t0},
+				store.RegistrationLimit{PerRegistrant: perRegistrant, Total: 1000})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	registered := 0
+	for err := range errs {
+		if err == nil {
+			registered++
+		} else if !errors.Is(err, store.ErrQuotaExceeded) {
+			t.Fatalf("a concurrent registration: %v", err)
+		}
+	}
+	if list, _ := s.ListClients(ctx); registered != perRegistrant || len(list) != perRegistrant {
+		t.Fatalf("%d registrations succeeded and %d clients are stored, want %d and %d", registered, len(list), perRegistrant, perRegistrant)
+	}
+}
+
+// testClientDeletionAndExpiry: a client goes with what it uploaded for
+// itself; an expired client goes at DeleteExpired, as DeleteClient would
+// delete it, with its revocation recorded.
+func testClientDeletionAndExpiry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	photo := func(id, owner string) store.Photo {
+		return store.Photo{ID: id, Owner: owner, Title: id, ContentType: "image/png", Data: []byte{1, 2, 3}, CreatedAt: t0, UpdatedAt: t0}
+	}
+	// A machine client's own uploads (client credentials: the owner is the
+	// client), and a user whose id happens to be a client's.
+	must(t, s.CreateClient(ctx, store.Client{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"}, CreatedAt: t0}))
+	must(t, s.CreatePhoto(ctx, photo("r1", "robot"), store.Quota{}))
+	must(t, s.CreateUser(ctx, store.User{ID: "twin", Username: "twin", CreatedAt: t0}))
+	must(t, s.CreateClient(ctx, store.Client{ID: "twin", Name: "Twin", CreatedAt: t0}))
+	must(t, s.CreatePhoto(ctx, photo("t1", "twin"), store.Quota{}))
+	must(t, s.CreatePhoto(ctx, photo("a1", "u-alice"), store.Quota{}))
+	must(t, s.DeleteClient(ctx, "robot", t0))
+	must(t, s.DeleteClient(ctx, "twin", t0))
+	if n, _ := s.CountPhotos(ctx, "robot"); n != 0 {
+		t.Fatalf("a deleted client's %d photos are kept", n)
+	}
+	if n, _ := s.CountPhotos(ctx, "twin"); n != 1 {
+		t.Fatal("deleting a client deleted the photos of the user with the same id")
+	}
+
+	// Registered clients expire: at DeleteExpired after their time, they
+	// go with their grants and photos, and are recorded as revoked.
+	exp := t0.Add(time.Hour)
+	for _, id := range []string{"short", "long"} {
+		c := store.Client{ID: id, Name: id, SecretHash: []byte("h"), GrantTypes: []string{"authorization_code", "client_credentials"},
+			Registrant: "iat:x", ExpiresAt: exp, CreatedAt: t0}
+		if id == "long" {
+			c.ExpiresAt = exp.Add(time.Hour)
+		}
+		must(t, s.RegisterClient(ctx, c, store.RegistrationLimit{}))
+		must(t, s.CreatePhoto(ctx, photo(id+"-photo", id), store.Quota{}))
+		must(t, s.CreateGrant(ctx, store.Grant{ID: id + "-grant", ClientID: id, UserID: "u-alice", Scope: "openid", AuthTime: t0, CreatedAt: t0}, nil))
+	}
+	must(t, s.DeleteExpired(ctx, exp))
+	if _, err := s.ClientByID(ctx, "short"); err != nil {
+		t.Fatalf("a client was deleted at its expiry, not after: %v", err)
+	}
+	must(t, s.DeleteExpired(ctx, exp.Add(time.Second)))
+	_, err := s.ClientByID(ctx, "short")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GrantByID(ctx, "short-grant")
+	wantErr(t, err, store.ErrNotFound)
+	if n, _ := s.CountPhotos(ctx, "short"); n != 0 {
+		t.Fatalf("an expired client's %d photos are kept", n)
+	}
+	if at, ok := revocations(t, s)[key(store.RevokedClient, "short")]; !ok || !at.Equal(exp.Add(time.Second)) {
+		t.Fatalf("the expired client's revocation: %v, %v; want it recorded at the deletion", at, ok)
+	}
+	for _, check := range []func() error{
+		func() error { _, err := s.ClientByID(ctx, "long"); return err },
+		func() error { _, err := s.ClientByID(ctx, "app"); return err },
+		func() error { _, err := s.GrantByID(ctx, "long-grant"); return err },
+	} {
+		must(t, check())
+	}
+	if n, _ := s.CountPhotos(ctx, "long"); n != 1 {
+		t.Fatal("a client that has not expired lost its photos")
+	}
+	if n, _ := s.CountPhotos(ctx, "u-alice"); n != 1 {
+		t.Fatal("a user lost photos to a client's deletion")
+	}
 }
 
 func testAuthRequests(t *testing.T, s store.Store) {
@@ -354,7 +496,6 @@ func testRevokedGrant(t *testing.T, s store.Store) {
 	g, rt0 := newGrant(t, s, "g1")
 	must(t, s.RevokeGrant(ctx, g.ID, "refresh token reuse", t0))
 	must(t, s.RevokeGrant(ctx, g.ID, "again", t0.Add(time.Hour))) // idempotent, keeps the first reason
-	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))
 	gg, err := s.GrantByID(ctx, g.ID)
 	must(t, err)
 	if !gg.Revoked() || gg.RevokeReason != "refresh token reuse" || !gg.RevokedAt.Equal(t0) {
@@ -384,6 +525,68 @@ func testRevokedGrant(t *testing.T, s store.Store) {
 	}
 	_, err = s.ConsentFor(ctx, "u-alice", "app")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// testGrantRevokedBeforeCreated: a code replayed while its first
+// redemption is still minting tokens revokes the grant before it exists.
+// The revocation is recorded, and the grant is never created.
+func testGrantRevokedBeforeCreated(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	must(t, s.RevokeGrant(ctx, "g1", "authorization code replayed", t0))
+	g := store.Grant{ID: "g1", ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+	rt := store.RefreshToken{TokenHash: []byte("g1-rt0"), GrantID: "g1", Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	wantErr(t, s.CreateGrant(ctx, g, &rt), store.ErrAlreadyUsed)
+	_, err := s.GrantByID(ctx, "g1")
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = s.RefreshToken(ctx, rt.TokenHash)
+	wantErr(t, err, store.ErrNotFound)
+	if _, ok := revocations(t, s)[key(store.RevokedGrant, "g1")]; !ok {
+		t.Fatal("the revocation of the grant not yet created is not recorded")
+	}
+}
+
+// testGrantCreateRevokeRace: a grant created while it is revoked, released
+// together, many times over. However they interleave, the grant ends up
+// revoked or never created, with its revocation recorded: never active.
+func testGrantCreateRevokeRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	const rounds = 100
+	created := 0
+	for i := range rounds {
+		id := fmt.Sprint("race-", i)
+		g := store.Grant{ID: id, ClientID: "app", UserID: "u-alice", Scope: "openid offline_access", AuthTime: t0, CreatedAt: t0}
+		rt := store.RefreshToken{TokenHash: []byte(id + "-rt0"), GrantID: id, Scope: g.Scope, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		var createErr, revokeErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; createErr = s.CreateGrant(ctx, g, &rt) })
+		wg.Go(func() { <-start; revokeErr = s.RevokeGrant(ctx, id, "authorization code replayed", t0) })
+		close(start)
+		wg.Wait()
+		must(t, revokeErr)
+		if createErr != nil && !errors.Is(createErr, store.ErrAlreadyUsed) {
+			t.Fatalf("round %d: CreateGrant: %v", i, createErr)
+		}
+		got, err := s.GrantByID(ctx, id)
+		switch {
+		case createErr == nil && (err != nil || !got.Revoked()):
+			t.Fatalf("round %d: the grant was created and its revocation recorded, but it is active: %+v, %v", i, got, err)
+		case createErr != nil && !errors.Is(err, store.ErrNotFound):
+			t.Fatalf("round %d: CreateGrant refused, but the grant exists: %+v, %v", i, got, err)
+		case createErr == nil:
+			created++
+			next := store.RefreshToken{TokenHash: []byte(id + "-rt1"), GrantID: id, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			wantErr(t, s.RotateRefreshToken(ctx, rt.TokenHash, next, t0), store.ErrAlreadyUsed)
+		}
+	}
+	rs, err := s.RevocationsOf(ctx, []store.RevocationKey{key(store.RevokedGrant, "race-0"), key(store.RevokedGrant, fmt.Sprint("race-", rounds-1))})
+	must(t, err)
+	if len(rs) != 2 {
+		t.Fatalf("revocations recorded: %+v, want one for each round's grant", rs)
+	}
+	t.Logf("%d of %d rounds created the grant before its revocation", created, rounds)
 }
 
 func testConsents(t *testing.T, s store.Store) {
@@ -424,7 +627,7 @@ func testSessions(t *testing.T, s store.Store) {
 // revocations returns every revocation the store holds, as a map.
 func revocations(t *testing.T, s store.Store) map[store.RevocationKey]time.Time {
 	t.Helper()
-	list, err := s.RevocationsSince(context.Background(), time.Time{}, 1000)
+	list, err := s.RevocationsSince(context.Background(), 0, 1000)
 	must(t, err)
 	m := map[store.RevocationKey]time.Time{}
 	for _, r := range list {
@@ -448,7 +651,7 @@ func testRevocationsRecorded(t *testing.T, s store.Store) {
 	newGrant(t, s, "g1")
 	must(t, s.RevokeGrant(ctx, "g1", "reuse", t0))
 	must(t, s.RevokeGrant(ctx, "g1", "again", t0.Add(time.Hour))) // no second record
-	must(t, s.RevokeGrant(ctx, "unknown", "x", t0))               // nothing to record
+	must(t, s.RevokeGrant(ctx, "not-yet", "replayed", t0))        // a grant not stored yet: recorded
 	newGrant(t, s, "g2")
 	newGrant(t, s, "g3")
 	_, err := s.RevokeUserClientGrants(ctx, "u-alice", "app", "revoked by user", t0.Add(time.Second))
@@ -463,6 +666,7 @@ func testRevocationsRecorded(t *testing.T, s store.Store) {
 
 	want := map[store.RevocationKey]time.Time{
 		key(store.RevokedGrant, "g1"):      t0,
+		key(store.RevokedGrant, "not-yet"): t0,
 		key(store.RevokedGrant, "g2"):      t0.Add(time.Second),
 		key(store.RevokedGrant, "g3"):      t0.Add(time.Second),
 		key(store.RevokedToken, "jti1"):    t0,
@@ -492,11 +696,19 @@ func testRevocationQueries(t *testing.T, s store.Store) {
 	for i := range 6 {
 		must(t, s.RevokeAccessToken(ctx, fmt.Sprint("jti", i), t0.Add(time.Duration(i)*time.Minute)))
 	}
-	since, err := s.RevocationsSince(ctx, t0.Add(2*time.Minute), 3)
+	all, err := s.RevocationsSince(ctx, 0, 100)
+	must(t, err)
+	if len(all) != 6 {
+		t.Fatalf("RevocationsSince(0) = %+v, want all 6", all)
+	}
+	since, err := s.RevocationsSince(ctx, all[1].Seq, 3)
 	must(t, err)
 	if len(since) != 3 || since[0].ID != "jti2" || since[2].ID != "jti4" || since[0].Kind != store.RevokedToken ||
 		!since[0].RevokedAt.Equal(t0.Add(2*time.Minute)) || since[0].RevokedAt.Location() != time.UTC {
-		t.Fatalf("RevocationsSince(t0+2m, 3) = %+v, want jti2..jti4, oldest first, in UTC", since)
+		t.Fatalf("RevocationsSince(seq of jti1, 3) = %+v, want jti2..jti4, in the order recorded, in UTC", since)
+	}
+	if rest, err := s.RevocationsSince(ctx, all[5].Seq, 100); err != nil || len(rest) != 0 {
+		t.Fatalf("RevocationsSince(the last seq) = %+v, %v; want nothing", rest, err)
 	}
 	// Of many keys, some revoked: more than one query's worth.
 	keys := []store.RevocationKey{key(store.RevokedGrant, "jti0"), key(store.RevokedToken, "nope")}
@@ -513,10 +725,115 @@ func testRevocationQueries(t *testing.T, s store.Store) {
 	}
 	// Kept for RevocationRetention, then gone.
 	must(t, s.DeleteExpired(ctx, t0.Add(store.RevocationRetention+2*time.Minute+time.Second)))
-	left, err := s.RevocationsSince(ctx, time.Time{}, 100)
+	left, err := s.RevocationsSince(ctx, 0, 100)
 	must(t, err)
 	if len(left) != 3 || left[0].ID != "jti3" {
 		t.Fatalf("after DeleteExpired: %+v, want jti3..jti5", left)
+	}
+}
+
+// testRevocationSeq: the numbers follow the order of recording, not the
+// times recorded, which come from the clocks of the processes that revoke.
+// A later revocation of the same key is numbered anew, and no number comes
+// twice, even once the row with the highest was deleted.
+func testRevocationSeq(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	must(t, s.RevokeAccessToken(ctx, "now", t0))
+	// An instance whose clock is an hour behind records next.
+	must(t, s.RevokeAccessToken(ctx, "behind", t0.Add(-time.Hour)))
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0))
+	list, err := s.RevocationsSince(ctx, 0, 100)
+	must(t, err)
+	if len(list) != 3 || list[0].ID != "now" || list[1].ID != "behind" || list[2].ID != "gone" ||
+		!(list[0].Seq < list[1].Seq && list[1].Seq < list[2].Seq) {
+		t.Fatalf("RevocationsSince(0) = %+v, want now, behind, gone, numbered upwards", list)
+	}
+	cursor := list[2].Seq
+	// Deleted again, later: the later time is news to a reader at cursor.
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone again", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(time.Minute)))
+	// Revoking it again at an earlier time moves nothing, and is no news.
+	must(t, s.CreateClient(ctx, store.Client{ID: "gone", Name: "Gone again", CreatedAt: t0}))
+	must(t, s.DeleteClient(ctx, "gone", t0.Add(-time.Minute)))
+	news, err := s.RevocationsSince(ctx, cursor, 100)
+	must(t, err)
+	if len(news) != 1 || news[0].ID != "gone" || !news[0].RevokedAt.Equal(t0.Add(time.Minute)) || news[0].Seq <= cursor {
+		t.Fatalf("after a later deletion, RevocationsSince(cursor) = %+v, want gone at t0+1m, numbered after %d", news, cursor)
+	}
+	cursor = news[0].Seq
+	// The retention deletes the newest row ("gone" is recorded last): a
+	// number is still never given twice, or a reader at cursor would skip
+	// what gets it.
+	must(t, s.DeleteExpired(ctx, t0.Add(store.RevocationRetention+2*time.Minute)))
+	must(t, s.RevokeAccessToken(ctx, "after", t0.Add(store.RevocationRetention+2*time.Minute)))
+	news, err = s.RevocationsSince(ctx, cursor, 100)
+	must(t, err)
+	if len(news) != 1 || news[0].ID != "after" {
+		t.Fatalf("after the newest row expired, RevocationsSince(cursor) = %+v, want the new revocation", news)
+	}
+}
+
+// testRevocationsFollowedDuringBurst: a reader following the table by
+// number while revocations are recorded from many goroutines at once, as
+// several instances would, reads every one of them. A number handed out
+// before another but committed after it would be skipped.
+func testRevocationsFollowedDuringBurst(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				var err error
+				switch i % 3 {
+				case 0:
+					err = s.RevokeAccessToken(ctx, id, t0)
+				case 1:
+					newGrant(t, s, id)
+					err = s.RevokeGrant(ctx, id, "burst", t0)
+				default:
+					err = s.RevokeGrant(ctx, id, "not yet created", t0)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	seen := map[string]bool{}
+	var cursor int64
+	follow := func() {
+		rs, err := s.RevocationsSince(ctx, cursor, 1000)
+		must(t, err)
+		for _, r := range rs {
+			if r.Seq <= cursor {
+				t.Fatalf("RevocationsSince(%d) returned %+v", cursor, r)
+			}
+			cursor = r.Seq
+			seen[r.ID] = true
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	close(start)
+	for following := true; following; {
+		select {
+		case <-done:
+			following = false
+		default:
+		}
+		follow()
+	}
+	follow()
+	if len(seen) != writers*each {
+		t.Fatalf("the reader followed %d revocations of the %d recorded", len(seen), writers*each)
 	}
 }
 
