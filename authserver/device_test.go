@@ -26,6 +26,7 @@ import (
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/store"
+	"oauthdemo/e2e/harness"
 )
 
 // The device clients of these tests.
@@ -127,23 +128,12 @@ func pollTokens(t *testing.T, ts *testServer, id, secret, deviceCode string) tok
 	return tr
 }
 
-var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
-
-// hiddenFields are the hidden fields of a page's forms.
-func hiddenFields(page string) url.Values {
-	v := url.Values{}
-	for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
-		v.Set(m[1], html.UnescapeString(m[2]))
-	}
-	return v
-}
-
 // enterDeviceCode types code at /device in browser b, signing in as user
 // when ImageHost asks, as a person would, and returns the answer to the
 // code: the confirmation page, or the form again with an error.
 func (b *browser) enterDeviceCode(code, user, pw string) (*http.Response, string) {
 	b.t.Helper()
-	form := hiddenFields(body(b.t, b.get("/device")))
+	form := harness.HiddenFields(body(b.t, b.get("/device")))
 	form.Set("user_code", code)
 	resp := b.post("/device", form)
 	if resp.StatusCode == http.StatusSeeOther {
@@ -151,7 +141,7 @@ func (b *browser) enterDeviceCode(code, user, pw string) (*http.Response, string
 		if loc.Path != "/login" {
 			b.t.Fatalf("the device page sent the browser to %s, want /login", loc)
 		}
-		login := hiddenFields(body(b.t, b.get(loc.String())))
+		login := harness.HiddenFields(body(b.t, b.get(loc.String())))
 		login.Set("username", user)
 		login.Set("password", pw)
 		back := location(b.t, b.post("/login", login))
@@ -162,7 +152,7 @@ func (b *browser) enterDeviceCode(code, user, pw string) (*http.Response, string
 		if !strings.Contains(page, `value="`+html.EscapeString(oauth.FormatUserCode(mustNormalize(b.t, code)))+`"`) {
 			b.t.Fatalf("back at /device, the form is not filled in with %s", code)
 		}
-		form = hiddenFields(page)
+		form = harness.HiddenFields(page)
 		form.Set("user_code", code)
 		resp = b.post("/device", form)
 	}
@@ -186,7 +176,7 @@ func (b *browser) answerDevice(code, user, pw, decision string) int {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/device/decision"`) {
 		b.t.Fatalf("entering %s: %s, not the confirmation page", code, resp.Status)
 	}
-	form := hiddenFields(page)
+	form := harness.HiddenFields(page)
 	form.Set("decision", decision)
 	resp = b.post("/device/decision", form)
 	resp.Body.Close()
@@ -533,7 +523,7 @@ func signedInBrowser(t *testing.T, ts *testServer, user, pw string) *browser {
 // guess is a code no device has.
 func guessBurst(t *testing.T, b *browser, n int) map[int]int {
 	t.Helper()
-	form := hiddenFields(body(t, b.get("/device")))
+	form := harness.HiddenFields(body(t, b.get("/device")))
 	statuses := make(chan int, n)
 	var ready, done sync.WaitGroup
 	start := make(chan struct{})
@@ -686,7 +676,7 @@ func TestDevicePageRefusals(t *testing.T) {
 	ts := newDeviceServer(t)
 	da := startDevice(t, ts, cliID, "", "photos.read")
 	b := signedInBrowser(t, ts, "alice", "wonderland")
-	form := hiddenFields(body(t, b.get("/device")))
+	form := harness.HiddenFields(body(t, b.get("/device")))
 	post := func(path string, v url.Values) (int, string) {
 		t.Helper()
 		resp := b.post(path, v)
@@ -717,7 +707,7 @@ func TestDevicePageRefusals(t *testing.T) {
 	}
 	// Signed out, an answer goes to the sign-in first, and counts for nothing.
 	out := ts.browser()
-	outForm := hiddenFields(body(t, out.get("/device")))
+	outForm := harness.HiddenFields(body(t, out.get("/device")))
 	if loc := location(t, out.post("/device/decision", url.Values{"csrf_token": {outForm.Get("csrf_token")},
 		"user_code": {other.UserCode}, "decision": {"allow"}})); loc.Path != "/login" {
 		t.Errorf("a signed-out answer went to %s, want /login", loc)
@@ -795,7 +785,7 @@ func TestLoginReturnsOnlyToTheDevicePage(t *testing.T) {
 		t.Run(tc.next, func(t *testing.T) {
 			b := ts.browser()
 			page := body(t, b.get("/login?"+url.Values{"next": {tc.next}}.Encode()))
-			form := hiddenFields(page)
+			form := harness.HiddenFields(page)
 			form.Set("username", "alice")
 			form.Set("password", "wonderland")
 			if got := location(t, b.post("/login", form)); got.Host != strings.TrimPrefix(ts.URL, "http://") || got.RequestURI() != tc.want {
