@@ -33,6 +33,10 @@ const (
 	// userCodeTries is how often a new user code is drawn when the one
 	// drawn is in use.
 	userCodeTries = 5
+	// deviceCapRetryAfter is when a device refused for the cap on pending
+	// authorizations may ask again: some will have been answered or
+	// expired by then.
+	deviceCapRetryAfter = time.Minute
 )
 
 // deviceAuthorizer serves the device authorization endpoint.
@@ -139,7 +143,7 @@ func (da deviceAuthorizer) authorize(w http.ResponseWriter, r *http.Request) (de
 	switch {
 	case errors.Is(err, store.ErrQuotaExceeded):
 		da.log.WarnContext(r.Context(), "device authorization refused: too many pending", "max", da.maxPending)
-		w.Header().Set("Retry-After", strconv.Itoa(int(da.interval.Seconds())))
+		w.Header().Set("Retry-After", strconv.Itoa(int(deviceCapRetryAfter.Seconds())))
 		return deviceAuthorizationResponse{}, oauth.Errorf(oauth.CodeTemporarilyUnavailable, http.StatusServiceUnavailable,
 			"too many device authorizations are waiting for an answer; try again later")
 	case err != nil:

@@ -67,3 +67,23 @@ func TestNewUserCode(t *testing.T) {
 		t.Errorf("%d distinct codes in %d", len(seen), n)
 	}
 }
+
+// FuzzNormalizeUserCode: whatever is typed, a code that comes out is in
+// normal form, and the form shown to people reads back as the same code.
+func FuzzNormalizeUserCode(f *testing.F) {
+	for _, s := range []string{"WDJB-MJHT", "wdjb mjht", "WDJB-MJH0", "", "ẞẞẞẞẞẞẞẞ", "bcdf\x00ghjk"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, typed string) {
+		code, ok := NormalizeUserCode(typed)
+		if !ok {
+			return
+		}
+		if len(code) != UserCodeLength || strings.Trim(code, userCodeAlphabet) != "" {
+			t.Fatalf("NormalizeUserCode(%q) = %q, not %d letters of the alphabet", typed, code, UserCodeLength)
+		}
+		if again, ok := NormalizeUserCode(FormatUserCode(code)); !ok || again != code {
+			t.Fatalf("the shown form %q of %q reads back as %q, %v", FormatUserCode(code), code, again, ok)
+		}
+	})
+}
