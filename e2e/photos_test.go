@@ -350,6 +350,29 @@ func TestPhotosCLILoopback(t *testing.T) {
 	if out, _ := cli.run(true, "list"); !strings.Contains(out, "Tea party") {
 		t.Fatalf("photos list after a loopback sign-in:\n%s", out)
 	}
+
+	// Signing in again, in a browser that is signed in and has allowed
+	// before, goes straight back to the command; the sign-in it replaces
+	// is revoked at ImageHost.
+	first := cli.credentials()
+	again := cli.start("login", "-loopback", "-no-browser")
+	link = again.expect(t, regexp.MustCompile(`^\s+(http://\S+/authorize\?\S+)$`))[1]
+	b.do("open the link again", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if err := again.wait(t); err != nil {
+		t.Fatalf("the second photos login -loopback: %v\n%s\n%s", err, again.output(), again.stderr.String())
+	}
+	if cli.credentials().RefreshToken == first.RefreshToken {
+		t.Fatal("the second sign-in kept the first one's refresh token")
+	}
+	resp, err := http.PostForm(ih.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken},
+		"client_id": {"photos-cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the replaced sign-in's refresh token: %s, want 400 invalid_grant", resp.Status)
+	}
 }
 
 // rewriteCredentials changes the stored credentials as change says,

@@ -96,6 +96,14 @@ func (c *cli) login(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A sign-in replaces the one before it, which would otherwise stay
+	// valid at ImageHost, unused, for as long as its refresh token lives.
+	if old, err := readCredentials(c.credentials, false); err == nil && old.Issuer == c.opts.issuer && old.RefreshToken != "" &&
+		p.metadata.RevocationEndpoint != "" {
+		if err := c.revoke(ctx, p.metadata.RevocationEndpoint, old.RefreshToken, "refresh_token"); err != nil {
+			fmt.Fprintf(c.stderr, "photos: the previous sign-in could not be revoked: %v\n", err)
+		}
+	}
 	if err := creds.save(c.credentials); err != nil {
 		return err
 	}
