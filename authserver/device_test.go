@@ -735,6 +735,14 @@ func TestDeviceActivityLog(t *testing.T) {
 	ts.clock.advance(interval + slowDownStep)
 	pollTokens(t, ts, cliID, "", da.DeviceCode)
 
+	// Whoever keeps polling after the outcome adds no lines: after the
+	// tokens (each a second redemption), or after a denial.
+	for range 10 {
+		ts.clock.advance(time.Minute) // its interval grew with the slow_down
+		if _, code := pollError(t, ts, cliID, "", da.DeviceCode); code != "invalid_grant" {
+			t.Fatalf("a second redemption: %s, want invalid_grant", code)
+		}
+	}
 	denied := startDevice(t, ts, cliID, "", "photos.read")
 	b.answerDevice(denied.UserCode, "alice", "wonderland", "deny")
 	for range 10 {
@@ -755,7 +763,8 @@ func TestDeviceActivityLog(t *testing.T) {
 			issued = e
 		}
 	}
-	if count["tokens issued for a device"] != 1 || count["device allowed"] != 1 || count["device denied"] != 1 || count["device told it was denied"] != 1 {
+	if count["tokens issued for a device"] != 1 || count["device allowed"] != 1 || count["device denied"] != 1 || count["device told it was denied"] != 1 ||
+		count["device code used twice"] != 1 {
 		t.Fatalf("activity events %v: want one line each for the answer and for the polling's outcome", count)
 	}
 	if !strings.Contains(issued.Reason, fmt.Sprintf("polled %d time(s)", pending)) || !strings.Contains(issued.Reason, "1 time(s) too soon") ||

@@ -44,6 +44,10 @@ type devicePoll struct {
 	// access_denied, expired_token) was written to the activity log: a
 	// device that keeps polling after it does not add lines.
 	reported bool
+	// replayed is set once a second redemption of the device code was
+	// written to the activity log: whoever keeps presenting it does not
+	// add lines either.
+	replayed bool
 }
 
 // pollCounts says how a device's polls went so far.
@@ -130,6 +134,21 @@ func (p *devicePolls) finish(hash []byte) (counts pollCounts, first bool) {
 	first = !d.reported
 	d.reported = true
 	return d.pollCounts, first
+}
+
+// replay marks the device code as presented again after its redemption,
+// and reports whether this is the first time.
+func (p *devicePolls) replay(hash []byte) (first bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	el, ok := p.keys[string(hash)]
+	if !ok {
+		return true
+	}
+	d := el.Value.(*devicePoll)
+	first = !d.replayed
+	d.replayed = true
+	return first
 }
 
 // len is the number of devices the table holds.

@@ -81,8 +81,10 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 			ti.log.ErrorContext(ctx, "revoke grant of reused device code", "err", err)
 		}
 		ti.log.WarnContext(ctx, "device code used twice; grant revoked", "client_id", client.ID, "grant_id", grantID)
-		ti.activity.record(ctx, d.UserID, client.ID, d.FlowRef, "device code used twice",
-			"the device code had bought its tokens already; refused, and the tokens issued for it revoked")
+		if ti.devicePolls.replay(hash) {
+			ti.activity.record(ctx, d.UserID, client.ID, d.FlowRef, "device code used twice",
+				"the device code had bought its tokens already; refused, and the tokens issued for it revoked")
+		}
 		return tokenResponse{}, oauth.InvalidGrant("the device code was already used; the tokens issued for it are revoked")
 	}
 	switch {
