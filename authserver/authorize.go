@@ -171,8 +171,10 @@ func trustedRedirect(r *http.Request, st clientLookup, params url.Values) (req s
 		req.RedirectURI = client.RedirectURIs[0]
 	}
 	// RFC 9700 §2.1: "authorization servers MUST utilize exact string
-	// matching" of redirect URIs. No prefixes, no patterns, no normalisation.
-	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
+	// matching" of redirect URIs. No prefixes, no patterns, no
+	// normalisation; only a native app's loopback port may vary
+	// (redirectRegistered, RFC 8252 §7.3).
+	if !redirectRegistered(client, req.RedirectURI) {
 		return req, client, oauth.InvalidRequest("the redirect_uri is not registered for this application")
 	}
 	return req, client, nil

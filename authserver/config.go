@@ -51,6 +51,13 @@ type Config struct {
 	MaxClients           int           // clients in all, beyond which neither registration nor the console adds one
 	RegisteredClientTTL  time.Duration // how long a client registered at /register lives
 
+	// The device authorization grant (RFC 8628): how long a device code
+	// and its user code live, how long a device must wait between polls,
+	// and how many device authorizations may await an answer at once.
+	DeviceCodeTTL         time.Duration
+	DevicePollInterval    time.Duration
+	MaxPendingDeviceCodes int
+
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
 
@@ -144,6 +151,9 @@ func configVars(c *Config) []configVar {
 		{"max-registered-clients", "IMAGEHOST_MAX_REGISTERED_CLIENTS", "100", "how many clients the initial access token may have registered at /register at a time", number(&c.MaxRegisteredClients), false},
 		{"max-clients", "IMAGEHOST_MAX_CLIENTS", "1000", "how many clients there may be in all before /register and the developer console refuse more", number(&c.MaxClients), false},
 		{"registered-client-ttl", "IMAGEHOST_REGISTERED_CLIENT_TTL", "168h", "how long a client registered at /register lives before it is deleted with its grants and photos", durations(&c.RegisteredClientTTL), false},
+		{"device-code-ttl", "IMAGEHOST_DEVICE_CODE_TTL", "10m", "lifetime of a device code and its user code (RFC 8628; at most 30m)", durations(&c.DeviceCodeTTL), false},
+		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
+		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -233,6 +243,17 @@ func (c Config) Validate() error {
 		// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10
 		// minutes is RECOMMENDED."
 		return errors.New("code-ttl must be at most 10m")
+	}
+	// Each pending user code is one more a guess at /device can hit
+	// (RFC 8628 §5.1): the lifetime and the number pending bound them.
+	if c.DeviceCodeTTL <= 0 || c.DeviceCodeTTL > 30*time.Minute {
+		return fmt.Errorf("device-code-ttl must be positive and at most 30m, got %v", c.DeviceCodeTTL)
+	}
+	if c.DevicePollInterval < time.Second || c.DevicePollInterval > time.Minute || c.DevicePollInterval%time.Second != 0 {
+		return fmt.Errorf("device-poll-interval must be whole seconds from 1s to 1m, got %v", c.DevicePollInterval)
+	}
+	if c.MaxPendingDeviceCodes < 1 || c.MaxPendingDeviceCodes > 1_000_000 {
+		return fmt.Errorf("max-pending-device-codes must be from 1 to 1000000, got %d", c.MaxPendingDeviceCodes)
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)

@@ -11,10 +11,12 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/store"
@@ -116,7 +118,8 @@ func newPasswordChecker() passwordChecker {
 // handleLoginPage serves GET /login.
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, a.secure)}
+		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
+			CSRF: csrfToken(w, r, a.secure)}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -124,7 +127,7 @@ func handleLoginPage(a authorizer) http.Handler {
 			}
 			vm.ClientName = client.Name
 		} else if _, ok := a.sessions.current(r); ok {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return
 		}
 		render(w, r, http.StatusOK, pages.Login(vm))
@@ -140,6 +143,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		}
 		vm := pages.LoginView{
 			RequestID: r.PostForm.Get("request"),
+			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
 			CSRF:      csrfToken(w, r, a.secure),
 		}
@@ -211,7 +215,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
 		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return
 		}
 		// The login is bound to this request and this session: it satisfies
@@ -228,6 +232,30 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		req.UserID, req.SessionID, req.AuthTime = user.ID, who.session.ID, who.session.AuthTime
 		a.proceed(w, r, req, client, who, true)
 	})
+}
+
+// afterLogin checks where a sign-in without an authorization request may
+// go next: the device page (device.go), with the user code the user typed
+// there, and nowhere else. The path is rebuilt, not copied, so that no
+// value of next can send the browser to another site (an open redirect).
+// Anything else is "": the account page.
+func afterLogin(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Path != "/device" {
+		return ""
+	}
+	if code, ok := oauth.NormalizeUserCode(u.Query().Get("user_code")); ok {
+		return "/device?" + url.Values{"user_code": {oauth.FormatUserCode(code)}}.Encode()
+	}
+	return "/device"
+}
+
+// orAccount is where a sign-in goes: next, or the account page.
+func orAccount(next string) string {
+	if next == "" {
+		return "/account"
+	}
+	return next
 }
 
 // accountLookup finds the account a username names.

@@ -29,8 +29,11 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
-	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
+	polls := newDevicePolls(cfg.MaxPendingDeviceCodes)
+	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log, devicePolls: polls,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
+	devices := newDeviceAuthorizer(cfg, st, polls, now, log)
+	deviceUser := deviceVerifier{store: st, sessions: sessions, activity: activity, guesses: newDeviceGuessThrottle(now), now: now, secure: secure, log: log}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
 	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
 		Memory:           photos.NewMemory(photos.PhotoMemory, photos.PhotoMemoryShare, photos.PhotoMemoryWait),
@@ -59,12 +62,16 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(signOut)))
 	mux.Handle("GET /account", handleAccount(account))
 	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(account, logouts)))
+	mux.Handle("GET /device", handleDevicePage(deviceUser))
+	mux.Handle("POST /device", limitBody(formLimit, handleDeviceCode(deviceUser)))
+	mux.Handle("POST /device/decision", limitBody(formLimit, handleDeviceDecision(deviceUser)))
 	mux.Handle("GET /developer", handleDeveloper(console))
 	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
 
 	// The back channel: clients' servers.
+	mux.Handle("POST /device_authorization", limitBody(formLimit, handleDeviceAuthorization(devices)))
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))
 	mux.Handle("GET /userinfo", handleUserInfo(checker))
 	mux.Handle("POST /userinfo", limitBody(formLimit, handleUserInfo(checker)))

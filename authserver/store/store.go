@@ -387,10 +387,14 @@ type Store interface {
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
 
 	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, revocations older than RevocationRetention and activity
-	// older than ActivityRetention, and deletes the clients that expired
-	// before now as DeleteClient does, recording their revocation at now.
+	// before now, device authorizations that expired more than
+	// DeviceAuthorizationRetention before now, revocations older than
+	// RevocationRetention and activity older than ActivityRetention, and
+	// deletes the clients that expired before now as DeleteClient does,
+	// recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+
+	DeviceAuthorizations
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

@@ -228,16 +228,16 @@ var (
 	buildErr  error
 )
 
-// Build builds ./authserver and ./app once per process and returns the
-// directory holding them.
+// Build builds ./authserver, ./app and ./cmd/photos once per process and
+// returns the directory holding them: authserver, app and photos.
 func Build() (string, error) {
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "oauthdemo-bin-")
 		if buildErr != nil {
 			return
 		}
-		for _, pkg := range []string{"authserver", "app"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, pkg), "oauthdemo/"+pkg)
+		for _, pkg := range []string{"authserver", "app", "cmd/photos"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, filepath.Base(pkg)), "oauthdemo/"+pkg)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 				return

@@ -50,6 +50,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM device_authorizations WHERE expires_at < ?", fmtTime(now.Add(-store.DeviceAuthorizationRetention))); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM revocations WHERE revoked_at < ?", fmtTime(now.Add(-store.RevocationRetention))); err != nil {
 			return err
 		}

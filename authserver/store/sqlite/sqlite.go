@@ -48,7 +48,7 @@ type Store struct {
 }
 
 type hotStatements struct {
-	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos *sql.Stmt
+	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos, deviceByHash *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,6 +102,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.hot.grantByID, "SELECT " + grantColumns + " FROM grants WHERE id = ?"},
 		{&s.hot.revocationsOf, revocationsOfQuery},
 		{&s.hot.listPhotos, listPhotosQuery},
+		{&s.hot.deviceByHash, deviceByHashQuery},
 	} {
 		stmt, err := s.read.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -116,7 +117,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
-		s.hot.revocationsOf, s.hot.listPhotos} {
+		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

@@ -53,6 +53,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"times round-trip in UTC", testUTC},
 		{"activity log", testActivity},
 		{"demo seed mark", testDemoSeed},
+		{"device authorizations", testDeviceAuthorizations},
+		{"device authorization cap under a concurrent burst", testDeviceCapConcurrent},
+		{"device authorization answered and redeemed once", testDeviceConcurrent},
+		{"device authorization expiry", testDeviceExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
