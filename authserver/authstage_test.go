@@ -149,7 +149,7 @@ func TestConsentNeedsThisRequestsLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ts.store.DeleteSession(context.Background(), sess.ID)
+			ts.store.EndSession(context.Background(), sess.ID, "test", ts.clock.now())
 		}
 	}
 	if loc := location(t, b.post("/consent", consentForm(t, b, id))); loc.Path != "/login" {

@@ -203,10 +203,14 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		}
 		attempt.succeeded()
 
-		who, err := a.sessions.start(r.Context(), w, r, user)
+		who, ended, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {
 			internalError(w, r, a.log, "start session", err)
 			return
+		}
+		if len(ended) > 0 {
+			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "session replaced",
+				fmt.Sprintf("signing in again ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
 		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")

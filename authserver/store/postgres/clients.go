@@ -11,13 +11,14 @@ import (
 )
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types,
-	scope, backchannel_logout_uri, access_token_ttl_ms, owner_user_id, resource_server, created_at`
+	scope, backchannel_logout_uri, access_token_ttl_ms, owner_user_id, resource_server, created_at, dynamically_registered`
 
 func scanClient(row pgx.Row) (store.Client, error) {
 	var c store.Client
 	var ttlMS int64
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
-		&c.GrantTypes, &c.Scope, &c.BackchannelLogoutURI, &ttlMS, &c.OwnerUserID, &c.ResourceServer, timeField{&c.CreatedAt})
+		&c.GrantTypes, &c.Scope, &c.BackchannelLogoutURI, &ttlMS, &c.OwnerUserID, &c.ResourceServer, timeField{&c.CreatedAt},
+		&c.DynamicallyRegistered)
 	c.AccessTokenTTL = time.Duration(ttlMS) * time.Millisecond
 	return c, err
 }
@@ -25,9 +26,10 @@ func scanClient(row pgx.Row) (store.Client, error) {
 // CreateClient stores a new client; a taken id is store.ErrDuplicate.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.pool.Exec(ctx,
-		"INSERT INTO clients ("+clientColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		"INSERT INTO clients ("+clientColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
-		c.Scope, c.BackchannelLogoutURI, c.AccessTokenTTL.Milliseconds(), c.OwnerUserID, c.ResourceServer, nanos(c.CreatedAt))
+		c.Scope, c.BackchannelLogoutURI, c.AccessTokenTTL.Milliseconds(), c.OwnerUserID, c.ResourceServer, nanos(c.CreatedAt),
+		c.DynamicallyRegistered)
 	return mapErr("postgres: create client", err)
 }
 

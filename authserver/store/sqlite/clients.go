@@ -10,13 +10,14 @@ import (
 )
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types,
-	scope, backchannel_logout_uri, access_token_ttl_ms, owner_user_id, resource_server, created_at`
+	scope, backchannel_logout_uri, access_token_ttl_ms, owner_user_id, resource_server, created_at, dynamically_registered`
 
 func scanClient(row interface{ Scan(...any) error }) (store.Client, error) {
 	var c store.Client
 	var ttlMS int64
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, listField{&c.RedirectURIs}, listField{&c.PostLogoutRedirectURIs},
-		listField{&c.GrantTypes}, &c.Scope, &c.BackchannelLogoutURI, &ttlMS, &c.OwnerUserID, &c.ResourceServer, timeField{&c.CreatedAt})
+		listField{&c.GrantTypes}, &c.Scope, &c.BackchannelLogoutURI, &ttlMS, &c.OwnerUserID, &c.ResourceServer, timeField{&c.CreatedAt},
+		&c.DynamicallyRegistered)
 	c.AccessTokenTTL = time.Duration(ttlMS) * time.Millisecond
 	return c, err
 }
@@ -24,9 +25,10 @@ func scanClient(row interface{ Scan(...any) error }) (store.Client, error) {
 // CreateClient stores a new client; a taken id is store.ErrDuplicate.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.SecretHash, c.Name, fmtList(c.RedirectURIs), fmtList(c.PostLogoutRedirectURIs), fmtList(c.GrantTypes),
-		c.Scope, c.BackchannelLogoutURI, c.AccessTokenTTL.Milliseconds(), c.OwnerUserID, c.ResourceServer, fmtTime(c.CreatedAt))
+		c.Scope, c.BackchannelLogoutURI, c.AccessTokenTTL.Milliseconds(), c.OwnerUserID, c.ResourceServer, fmtTime(c.CreatedAt),
+		c.DynamicallyRegistered)
 	return mapErr("sqlite: create client", err)
 }
 
