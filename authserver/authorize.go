@@ -34,7 +34,7 @@ type authorizer struct {
 	sessions loginSessions
 	now      func() time.Time
 	codeTTL  time.Duration
-	secure   bool
+	forms    formGuard
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
@@ -74,9 +74,8 @@ func handleAuthorize(a authorizer) http.Handler {
 			return
 		}
 		now := a.now()
-		csrfToken(w, r, a.secure) // the browser needs its CSRF cookie for binding and for the forms ahead
 		req.ID = oauth.NewToken()
-		req.BrowserHash = browserHash(r)
+		req.BrowserHash = a.forms.bindBrowser(w, r)
 		req.CreatedAt, req.ExpiresAt = now, now.Add(authRequestTTL)
 		if err := a.store.SaveAuthRequest(r.Context(), req); err != nil {
 			internalError(w, r, a.log, "save auth request", err)
@@ -389,7 +388,7 @@ func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id st
 	}
 	// The request is bound to the browser that started it, so a link to
 	// someone else's pending request is useless to an attacker.
-	if !oauth.TokenMatches(cookieValue(r, csrfCookie), req.BrowserHash) {
+	if !a.forms.sameBrowser(r, req.BrowserHash) {
 		errorPage(w, r, http.StatusBadRequest, "This sign-in was started elsewhere",
 			"This sign-in request was started in another browser. Go back to the application and start again.", oauth.CodeInvalidRequest)
 		return req, store.Client{}, false
@@ -405,13 +404,4 @@ func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id st
 		return req, store.Client{}, false
 	}
 	return req, client, true
-}
-
-// cookieValue returns the named cookie's value, or "".
-func cookieValue(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	return c.Value
 }

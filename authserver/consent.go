@@ -42,7 +42,7 @@ func handleConsentPage(a authorizer) http.Handler {
 			Username:   who.user.Username,
 			NewScopes:  describeScopes(missing),
 			Granted:    describeScopes(requested.Minus(missing)),
-			CSRF:       csrfToken(w, r, a.secure),
+			CSRF:       a.forms.token(w, r),
 		}
 		if u, err := url.Parse(req.RedirectURI); err == nil {
 			vm.RedirectHost = u.Host
@@ -58,7 +58,7 @@ func handleConsent(a authorizer) http.Handler {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The consent form could not be read.", oauth.CodeInvalidRequest)
 			return
 		}
-		if !validCSRF(r) {
+		if !a.forms.valid(r) {
 			errorPage(w, r, http.StatusForbidden, "The form had expired",
 				"Go back to the application and start again.", oauth.CodeInvalidRequest)
 			return

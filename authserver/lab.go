@@ -79,10 +79,10 @@ func withLabBanner(next http.Handler) http.Handler {
 }
 
 // handleLab serves GET and POST /lab: the switches.
-func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Handler {
+func handleLab(lab *labSwitches, forms formGuard, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil || !validCSRF(r) {
+			if err := r.ParseForm(); err != nil || !forms.valid(r) {
 				errorPage(w, r, http.StatusForbidden, "The form had expired", "Reload the lab page and try again.", oauth.CodeInvalidRequest)
 				return
 			}
@@ -96,7 +96,7 @@ func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Hand
 			http.Redirect(w, r, "/lab", http.StatusSeeOther)
 			return
 		}
-		vm := pages.LabView{CSRF: csrfToken(w, r, secureCookies)}
+		vm := pages.LabView{CSRF: forms.token(w, r)}
 		for _, d := range labDefences {
 			d.On = lab.on(d.Name)
 			vm.Switches = append(vm.Switches, d)

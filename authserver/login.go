@@ -116,7 +116,7 @@ func newPasswordChecker() passwordChecker {
 // handleLoginPage serves GET /login.
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, a.secure)}
+		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: a.forms.token(w, r)}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -141,7 +141,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		vm := pages.LoginView{
 			RequestID: r.PostForm.Get("request"),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
-			CSRF:      csrfToken(w, r, a.secure),
+			CSRF:      a.forms.token(w, r),
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -152,7 +152,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			}
 			vm.ClientName = client.Name
 		}
-		if !validCSRF(r) {
+		if !a.forms.valid(r) {
 			vm.Error = "The form had expired. Please sign in again."
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return

@@ -30,7 +30,7 @@ type logoutEndpoint struct {
 	logouts  backchannel      // tells the apps
 	activity *activityLog
 	now      func() time.Time
-	secure   bool
+	forms    formGuard
 	log      *slog.Logger
 }
 
@@ -50,7 +50,7 @@ func handleLogout(a logoutEndpoint) http.Handler {
 				errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-out request could not be read.", oauth.CodeInvalidRequest)
 				return
 			}
-			if !validCSRF(r) {
+			if !a.forms.valid(r) {
 				errorPage(w, r, http.StatusForbidden, "The form had expired", "Please try signing out again.", oauth.CodeInvalidRequest)
 				return
 			}
@@ -106,7 +106,7 @@ func handleLogout(a logoutEndpoint) http.Handler {
 		if signedIn && !confirmed {
 			render(w, r, http.StatusOK, pages.LogoutConfirm(pages.LogoutView{
 				ClientName: client.Name, IDTokenHint: hint, ClientID: clientID,
-				PostLogoutRedirectURI: postLogout, State: state, CSRF: csrfToken(w, r, a.secure),
+				PostLogoutRedirectURI: postLogout, State: state, CSRF: a.forms.token(w, r),
 			}))
 			return
 		}

@@ -22,13 +22,18 @@ const (
 // addRoutes lists every endpoint of ImageHost.
 func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, activity *activityLog, lab *labSwitches, now func() time.Time, log *slog.Logger) {
 	secure := cfg.secureCookies()
-	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure}
-	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: secure,
+	names := newCookieNames(secure)
+	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure, cookie: names.session}
+	forms := formGuard{sign: signer{keys.CookieKey()}, names: names, secure: secure, sessions: sessions}
+	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, forms: forms,
 		activity: activity, lab: lab, log: log}
 	logouts := newBackchannel(cfg, keys, st, now, log)
-	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
-	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
-	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
+	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, forms: forms, log: log}
+	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
+	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
+	// Forms that change something are taken only from ImageHost's own
+	// pages (csrf.go); the back channel is not a browser's.
+	own := func(h http.Handler) http.Handler { return sameOriginOnly(originOf(cfg.Issuer), h) }
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
@@ -51,17 +56,17 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", limitBody(formLimit, handleLogin(authz, throttle, passwords)))
+	mux.Handle("POST /login", own(limitBody(formLimit, handleLogin(authz, throttle, passwords))))
 	mux.Handle("GET /consent", handleConsentPage(authz))
-	mux.Handle("POST /consent", limitBody(formLimit, handleConsent(authz)))
+	mux.Handle("POST /consent", own(limitBody(formLimit, handleConsent(authz))))
 	mux.Handle("GET /logout", handleLogout(signOut))
-	mux.Handle("POST /logout", limitBody(formLimit, handleLogout(signOut)))
+	mux.Handle("POST /logout", own(limitBody(formLimit, handleLogout(signOut))))
 	mux.Handle("GET /account", handleAccount(account))
-	mux.Handle("POST /account/revoke", limitBody(formLimit, handleRevokeApp(account, logouts)))
+	mux.Handle("POST /account/revoke", own(limitBody(formLimit, handleRevokeApp(account, logouts))))
 	mux.Handle("GET /developer", handleDeveloper(console))
-	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, outboundPolicy(cfg))))
-	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
-	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
+	mux.Handle("POST /developer/clients", own(limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, outboundPolicy(cfg)))))
+	mux.Handle("POST /developer/clients/{id}/rotate", own(limitBody(formLimit, handleRotateSecret(console))))
+	mux.Handle("POST /developer/clients/{id}/delete", own(limitBody(formLimit, handleDeleteClient(console))))
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))
@@ -82,8 +87,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 
 	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", loopbackHostOnly(handleLab(lab, secure, log)))
-		mux.Handle("POST /lab", loopbackHostOnly(limitBody(formLimit, handleLab(lab, secure, log))))
+		mux.Handle("GET /lab", loopbackHostOnly(handleLab(lab, forms, log)))
+		mux.Handle("POST /lab", own(loopbackHostOnly(limitBody(formLimit, handleLab(lab, forms, log)))))
 	}
 
 	// Pages and files.

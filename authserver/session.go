@@ -10,16 +10,15 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-// sessionCookie is ImageHost's login cookie. Its value is a random token; the
-// database holds only its hash.
-const sessionCookie = "imagehost_session"
-
 // loginSessions starts, finds and ends users' login sessions at ImageHost.
+// The login cookie's value is a random token; the database holds only its
+// hash.
 type loginSessions struct {
 	store  sessionStore
 	now    func() time.Time
 	ttl    time.Duration
 	secure bool
+	cookie string // the login cookie's name (cookieNames.session)
 }
 
 // sessionStore is what login sessions keep in storage: the sessions, by the
@@ -38,10 +37,18 @@ type signedIn struct {
 	user    store.User
 }
 
-// current returns the request's valid session and its user.
+// current returns the request's valid session and its user. ImageHost sets
+// one login cookie, at Path=/; a browser that sends two has had another set
+// by some other page of the site, at a longer path so that it comes first:
+// someone else's session, planted to have the user act in it (cookie
+// tossing). Such a browser is signed in to nobody.
 func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" || len(c.Value) > 100 {
+	cookies := r.CookiesNamed(ls.cookie)
+	if len(cookies) != 1 {
+		return signedIn{}, false
+	}
+	c := cookies[0]
+	if c.Value == "" || len(c.Value) > 100 {
 		return signedIn{}, false
 	}
 	sess, err := ls.store.SessionByTokenHash(r.Context(), oauth.HashToken(c.Value))
@@ -84,7 +91,7 @@ func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *htt
 		return signedIn{}, ended, fmt.Errorf("create session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
+		Name: ls.cookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: ls.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return signedIn{sess, u}, ended, nil
@@ -93,7 +100,7 @@ func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *htt
 // end deletes the session and its cookie, and ends the grants made in it
 // that last only as long as it; it returns those.
 func (ls loginSessions) end(ctx context.Context, w http.ResponseWriter, sess store.Session) ([]store.Grant, error) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: ls.cookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: ls.secure, SameSite: http.SameSiteLaxMode})
 	ended, err := ls.store.EndSession(ctx, sess.ID, "the user signed out", ls.now())
 	if err != nil {
