@@ -80,7 +80,7 @@ func handleConsent(a authorizer) http.Handler {
 			// authorization server denied the request."
 			a.log.InfoContext(r.Context(), "consent denied", "client_id", req.ClientID, "user_id", who.user.ID)
 			a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "consent denied", "you chose Deny for "+req.Scope)
-			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeAccessDenied, 403, "the user denied access"))
+			a.finishWithError(w, r, req, client, oauth.Errorf(oauth.CodeAccessDenied, 403, "the user denied access"))
 			return
 		default:
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "Please choose Allow or Deny.", oauth.CodeInvalidRequest)

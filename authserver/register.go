@@ -81,7 +81,7 @@ func handleRegister(st store.Store, initialAccessToken string, policy outbound.P
 			secret = oauth.NewToken()
 			client.SecretHash = oauth.HashToken(secret)
 		}
-		client.ID, client.CreatedAt = oauth.NewID(), now()
+		client.ID, client.CreatedAt, client.DynamicallyRegistered = oauth.NewID(), now(), true
 		if err := st.CreateClient(r.Context(), client); err != nil {
 			log.ErrorContext(r.Context(), "register client", "err", err)
 			oauth.WriteError(w, oauth.ServerError())
