@@ -44,6 +44,7 @@ const (
 	sessionCookie = "imagehost_session"
 	csrfCookie    = "imagehost_csrf"
 	browserCookie = "imagehost_browser"
+	deviceCookie  = "imagehost_device"
 )
 
 // cookieNames are the names of ImageHost's cookies.
@@ -51,6 +52,7 @@ type cookieNames struct {
 	session string // the login session (session.go)
 	csrf    string // the random value form tokens are made from
 	browser string // the browser a pending authorization request is bound to
+	device  string // a browser that signed in to an account before (device.go)
 }
 
 // newCookieNames returns the names, with the __Host- prefix when the
@@ -61,7 +63,7 @@ func newCookieNames(secure bool) cookieNames {
 		prefix = "__Host-"
 	}
 	return cookieNames{session: prefix + sessionCookie, csrf: prefix + csrfCookie,
-		browser: prefix + browserCookie}
+		browser: prefix + browserCookie, device: prefix + deviceCookie}
 }
 
 // signer signs values with the server's cookie key. Each use names its

@@ -304,7 +304,7 @@ func TestCookiesUnderTLS(t *testing.T) {
 	form.Set("username", "alice")
 	form.Set("password", "wonderland")
 	location(t, keep(postWith(t, b, "/login", form, nil)))
-	for _, name := range []string{sessionCookie, csrfCookie, browserCookie} {
+	for _, name := range []string{sessionCookie, csrfCookie, browserCookie, deviceCookie} {
 		c := set["__Host-"+name]
 		if c == nil {
 			var got []string

@@ -26,9 +26,10 @@ const (
 	// maxUsernameLength bounds the throttle's keys. No account has a longer
 	// name: "authserver users add" refuses one.
 	maxUsernameLength = 64
-	// Sign-in attempts allowed per account and per address in signInWindow.
-	// A successful one clears its account's count and takes itself back
-	// from its address's.
+	// Sign-in attempts allowed in signInWindow per account (or, from a
+	// browser that signed in to it before, per that browser: device.go)
+	// and per address. A successful one clears its account's (or
+	// browser's) count and takes itself back from its address's.
 	accountAttempts = 5
 	addressAttempts = 20
 	signInWindow    = 5 * time.Minute
@@ -46,9 +47,10 @@ const (
 	busyRetryAfter     = 5 * time.Second
 )
 
-// loginThrottle limits sign-in attempts per account and per client address.
+// loginThrottle limits sign-in attempts per account (or known browser) and
+// per client address.
 type loginThrottle struct {
-	perAccount *throttle.Limiter
+	perAccount *throttle.Limiter // keyed by account, or by a known browser of it
 	perAddress *throttle.Limiter
 }
 
@@ -59,8 +61,8 @@ func newLoginThrottle(now func() time.Time) loginThrottle {
 	}
 }
 
-// signInAttempt is one attempt, counted against its account and address
-// before the password is checked.
+// signInAttempt is one attempt, counted against its account (or known
+// browser) and address before the password is checked.
 type signInAttempt struct {
 	limits           loginThrottle
 	accountKey       string
@@ -68,11 +70,17 @@ type signInAttempt struct {
 }
 
 // reserve counts an attempt for username from r's address, or says how long
-// to wait. Each limiter checks and counts in one locked step, so of a
-// concurrent burst exactly the limit gets through, however slow the
-// password check that follows.
-func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt, time.Duration) {
+// to wait. device is the id of the browser's known-browser cookie for this
+// account, "" if it has none: its attempts count against that browser
+// instead of the account, so that nobody else's failures lock it out. Each
+// limiter checks and counts in one locked step, so of a concurrent burst
+// exactly the limit gets through, however slow the password check that
+// follows.
+func (t loginThrottle) reserve(r *http.Request, username, device string) (signInAttempt, time.Duration) {
 	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
+	if device != "" {
+		a.accountKey = "device:" + device
+	}
 	var wait time.Duration
 	if a.account, wait = t.perAccount.Reserve(a.accountKey); wait > 0 {
 		return a, wait
@@ -90,9 +98,10 @@ func (a signInAttempt) notMade() {
 	a.address.Release()
 }
 
-// succeeded clears the account's failures and takes the address's attempt
-// back. The address keeps its other failures: one valid account must not
-// let an attacker wipe the count of their guesses at others.
+// succeeded clears the account's (or known browser's) failures and takes
+// the address's attempt back. The address keeps its other failures: one
+// valid account must not let an attacker wipe the count of their guesses
+// at others.
 func (a signInAttempt) succeeded() {
 	a.limits.perAccount.Reset(a.accountKey)
 	a.address.Release()
@@ -132,7 +141,7 @@ func handleLoginPage(a authorizer) http.Handler {
 }
 
 // handleLogin serves POST /login.
-func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) http.Handler {
+func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, devices knownDevices) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in form could not be read.", "invalid_request")
@@ -167,7 +176,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 
-		attempt, wait := limits.reserve(r, vm.Username)
+		attempt, wait := limits.reserve(r, vm.Username, devices.deviceFor(r, vm.Username))
 		if wait > 0 {
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
@@ -202,6 +211,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 		attempt.succeeded()
+		devices.remember(w, user.Username)
 
 		who, ended, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {

@@ -34,6 +34,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	// Forms that change something are taken only from ImageHost's own
 	// pages (csrf.go); the back channel is not a browser's.
 	own := func(h http.Handler) http.Handler { return sameOriginOnly(originOf(cfg.Issuer), h) }
+	devices := knownDevices{sign: forms.sign, cookie: names.device, secure: secure, now: now}
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
@@ -56,7 +57,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", own(limitBody(formLimit, handleLogin(authz, throttle, passwords))))
+	mux.Handle("POST /login", own(limitBody(formLimit, handleLogin(authz, throttle, passwords, devices))))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", own(limitBody(formLimit, handleConsent(authz))))
 	mux.Handle("GET /logout", handleLogout(signOut))

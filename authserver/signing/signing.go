@@ -10,7 +10,7 @@
 //     requires every provider to support it, and every client library does.
 //
 // Besides, one secret key signs ImageHost's cookies (HMAC-SHA256): CSRF
-// tokens and a pending request's browser. Every instance on
+// tokens, a pending request's browser, a known browser. Every instance on
 // one database shares it, so a cookie one set is good at the others; it is
 // made once, on the first start, and never rotates with the JWT keys, which
 // would end every pending sign-in.
