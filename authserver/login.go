@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -140,8 +139,9 @@ func handleLoginPage(a authorizer) http.Handler {
 	})
 }
 
-// handleLogin serves POST /login.
-func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, devices knownDevices) http.Handler {
+// handleLogin serves POST /login. demo holds demo.env's published
+// passwords, good only for a local request (demosecrets.go).
+func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, devices knownDevices, demo publishedSecrets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in form could not be read.", "invalid_request")
@@ -210,6 +210,13 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			render(w, r, http.StatusUnauthorized, pages.Login(vm))
 			return
 		}
+		if demo.refusesPassword(r, user.Username, r.PostForm.Get("password")) {
+			attempt.notMade()
+			a.log.WarnContext(r.Context(), "login refused: a published demo password from beyond this machine", "username", vm.Username, "ip", clientIP(r))
+			vm.Error = "This demo account's password is published with ImageHost's source code, so it signs in only on the machine that runs ImageHost."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
 		attempt.succeeded()
 		devices.remember(w, user.Username)
 
@@ -265,28 +272,4 @@ func (p passwordChecker) check(ctx context.Context, accounts accountLookup, user
 		return u, false, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	return u, ok, err
-}
-
-// clientIP is the address the request came from. ImageHost does not trust
-// X-Forwarded-For: behind a proxy, configure the proxy to throttle.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// addressKey is the throttle key of the request's address: the IPv4
-// address, or the /64 network of an IPv6 one, since a single subscriber
-// usually holds a whole /64.
-func addressKey(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
-	if ip == nil {
-		return "ip:" + clientIP(r)
-	}
-	if ip.To4() == nil {
-		ip = ip.Mask(net.CIDRMask(64, 128))
-	}
-	return "ip:" + ip.String()
 }

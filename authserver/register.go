@@ -46,10 +46,10 @@ type registrationResponse struct {
 
 // handleRegister serves POST /register. A backchannel_logout_uri must keep
 // to policy, as ImageHost will post to it.
-func handleRegister(st store.Store, initialAccessToken string, policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
+func handleRegister(st store.Store, initialAccessToken string, demo publishedSecrets, policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, e := oauth.BearerToken(r)
-		if e == nil && subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 {
+		if e == nil && (subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 || demo.refusesInitialAccessToken(r, token)) {
 			e = oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the initial access token is invalid")
 		}
 		if e != nil {

@@ -34,10 +34,11 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	// Forms that change something are taken only from ImageHost's own
 	// pages (csrf.go); the back channel is not a browser's.
 	own := func(h http.Handler) http.Handler { return sameOriginOnly(originOf(cfg.Issuer), h) }
+	demo := publishedSecretsOf(cfg)
 	devices := knownDevices{sign: forms.sign, cookie: names.device, secure: secure, now: now}
-	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, log: log,
+	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, demo: demo, log: log,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
-	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, log: log}
+	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, demo: demo, log: log}
 	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
 		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
@@ -57,7 +58,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /authorize", handleAuthorize(authz))
 	mux.Handle("POST /authorize", limitBody(formLimit, handleAuthorize(authz)))
 	mux.Handle("GET /login", handleLoginPage(authz))
-	mux.Handle("POST /login", own(limitBody(formLimit, handleLogin(authz, throttle, passwords, devices))))
+	mux.Handle("POST /login", own(limitBody(formLimit, handleLogin(authz, throttle, passwords, devices, demo))))
 	mux.Handle("GET /consent", handleConsentPage(authz))
 	mux.Handle("POST /consent", own(limitBody(formLimit, handleConsent(authz))))
 	mux.Handle("GET /logout", handleLogout(signOut))
@@ -76,7 +77,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {
-		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, outboundPolicy(cfg), now, log)))
+		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken, demo, outboundPolicy(cfg), now, log)))
 	}
 
 	// The protected resource: the photos API.
@@ -88,8 +89,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 
 	// Lab mode only: the defences' switches, for this machine's browser only.
 	if lab != nil {
-		mux.Handle("GET /lab", loopbackHostOnly(handleLab(lab, forms, log)))
-		mux.Handle("POST /lab", own(loopbackHostOnly(limitBody(formLimit, handleLab(lab, forms, log)))))
+		mux.Handle("GET /lab", localOnly(handleLab(lab, forms, log)))
+		mux.Handle("POST /lab", own(localOnly(limitBody(formLimit, handleLab(lab, forms, log)))))
 	}
 
 	// Pages and files.
