@@ -164,3 +164,16 @@ func addressKey(r *http.Request) string {
 	}
 	return "ip:" + netip.PrefixFrom(a, 64).Masked().Addr().String()
 }
+
+// networkKey is the throttle's key of the network the client's address is
+// in, for IPv6: its /48, what a site (a home, an office, a hosting
+// customer) is usually given, 65,536 /64s. Without it, one site could make
+// 20 guesses from each of its /64s. IPv4 addresses are scarce enough to be
+// counted one by one: it returns "" for them.
+func networkKey(r *http.Request) string {
+	a := sourceOf(r).addr
+	if !a.IsValid() || a.Is4() {
+		return ""
+	}
+	return "net:" + netip.PrefixFrom(a, 48).Masked().String()
+}

@@ -26,11 +26,13 @@ const (
 	// name: "authserver users add" refuses one.
 	maxUsernameLength = 64
 	// Sign-in attempts allowed in signInWindow per account (or, from a
-	// browser that signed in to it before, per that browser: device.go)
-	// and per address. A successful one clears its account's (or
-	// browser's) count and takes itself back from its address's.
+	// browser that signed in to it before, per that browser: device.go),
+	// per address (IPv6: per /64), and per IPv6 /48. A successful one
+	// clears its account's (or browser's) count and takes itself back from
+	// its address's and network's.
 	accountAttempts = 5
 	addressAttempts = 20
+	networkAttempts = 100
 	signInWindow    = 5 * time.Minute
 	// throttleKeys bounds each throttle's table: full, the accounts' holds
 	// about 4 MiB, the addresses' 10 MiB (measured).
@@ -46,26 +48,28 @@ const (
 	busyRetryAfter     = 5 * time.Second
 )
 
-// loginThrottle limits sign-in attempts per account (or known browser) and
-// per client address.
+// loginThrottle limits sign-in attempts per account (or known browser),
+// per client address and per IPv6 network.
 type loginThrottle struct {
 	perAccount *throttle.Limiter // keyed by account, or by a known browser of it
 	perAddress *throttle.Limiter
+	perNetwork *throttle.Limiter
 }
 
 func newLoginThrottle(now func() time.Time) loginThrottle {
 	return loginThrottle{
 		perAccount: throttle.New(accountAttempts, signInWindow, throttleKeys, now),
 		perAddress: throttle.New(addressAttempts, signInWindow, throttleKeys, now),
+		perNetwork: throttle.New(networkAttempts, signInWindow, throttleKeys, now),
 	}
 }
 
 // signInAttempt is one attempt, counted against its account (or known
-// browser) and address before the password is checked.
+// browser), address and network before the password is checked.
 type signInAttempt struct {
-	limits           loginThrottle
-	accountKey       string
-	account, address throttle.Attempt
+	limits                    loginThrottle
+	accountKey                string
+	account, address, network throttle.Attempt
 }
 
 // reserve counts an attempt for username from r's address, or says how long
@@ -88,6 +92,13 @@ func (t loginThrottle) reserve(r *http.Request, username, device string) (signIn
 		a.account.Release()
 		return a, wait
 	}
+	if key := networkKey(r); key != "" {
+		if a.network, wait = t.perNetwork.Reserve(key); wait > 0 {
+			a.account.Release()
+			a.address.Release()
+			return a, wait
+		}
+	}
 	return a, 0
 }
 
@@ -95,15 +106,17 @@ func (t loginThrottle) reserve(r *http.Request, username, device string) (signIn
 func (a signInAttempt) notMade() {
 	a.account.Release()
 	a.address.Release()
+	a.network.Release()
 }
 
 // succeeded clears the account's (or known browser's) failures and takes
-// the address's attempt back. The address keeps its other failures: one
-// valid account must not let an attacker wipe the count of their guesses
-// at others.
+// the address's and network's attempt back. These keep their other
+// failures: one valid account must not let an attacker wipe the count of
+// their guesses at others.
 func (a signInAttempt) succeeded() {
 	a.limits.perAccount.Reset(a.accountKey)
 	a.address.Release()
+	a.network.Release()
 }
 
 // passwordChecker checks passwords within the memory budget.

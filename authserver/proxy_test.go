@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -211,5 +213,81 @@ func TestPublishedDemoSecretsAreLocalOnly(t *testing.T) {
 				t.Errorf("from this machine: %d, want %d", got, tc.local)
 			}
 		})
+	}
+}
+
+// TestSignInsFromOneIPv6Site: a site (a home, an office, a hosting
+// customer) usually holds an IPv6 /48, 65,536 /64s. Counted per /64 only,
+// it could make 20 guesses from each: over a million every five minutes,
+// and enough fresh keys to push everyone else's out of the throttle's
+// table. A burst of wrong passwords, each from another /64 of one /48 and
+// at another account, gets the /48's limit checked, no more; another /48
+// is not affected.
+func TestSignInsFromOneIPv6Site(t *testing.T) {
+	ts := newTestServer(t)
+	apiTokens, err := newAPITokenVerifier(context.Background(), ts.cfg, ts.store, ts.keys, ts.revoked, ts.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newServer(ts.cfg, ts.store, ts.keys, apiTokens, ts.revoked, ts.activity, ts.clock.now, discardLogger())
+	send := func(remote string, req *http.Request) *httptest.ResponseRecorder {
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	page := send("[2001:db8:1::1]:4000", httptest.NewRequest(http.MethodGet, "/login", nil))
+	token := formValues(t, page.Body.String()).Get(csrfField)
+	cookies := page.Result().Cookies()
+	post := func(remote, user, pw string) int {
+		form := url.Values{csrfField: {token}, "username": {user}, "password": {pw}}
+		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		return send(remote, req).Code
+	}
+
+	// Most of the /48's limit goes one guess at a time, each from another
+	// /64 at another account: every one is checked.
+	const burst, left = 30, 10
+	for i := range networkAttempts - left {
+		if status := post(fmt.Sprintf("[2001:db8:1:%x::1]:4000", i+1), fmt.Sprintf("user%d", i), "guess"); status != http.StatusUnauthorized {
+			t.Fatalf("guess %d from the /48: %d, want 401", i+1, status)
+		}
+	}
+	// Then a burst from 30 more /64s at once (fewer than the password
+	// checks that may wait, so none is turned away as busy): exactly the
+	// limit's rest is checked.
+	statuses := make(chan int, burst)
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range burst {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			statuses <- post(fmt.Sprintf("[2001:db8:1:f%03x::1]:4000", i), fmt.Sprintf("late%d", i), "guess")
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusUnauthorized] != left || counts[http.StatusTooManyRequests] != burst-left {
+		t.Fatalf("a burst of %d from one /48 with %d guesses left: %v; want %d checked, 429 for the rest", burst, left, counts, left)
+	}
+	if status := post("[2001:db8:1:ffff::1]:4000", "alice", "wonderland"); status != http.StatusTooManyRequests {
+		t.Fatalf("another /64 of the same /48 afterwards: %d, want 429", status)
+	}
+	if status := post("[2001:db8:2::1]:4000", "alice", "wonderland"); status != http.StatusSeeOther {
+		t.Fatalf("alice from another /48: %d, want 303", status)
 	}
 }
