@@ -219,6 +219,7 @@ func TestSessionCookieSize(t *testing.T) {
 	bs.setPendingLogin(pendingLogin{State: long, Nonce: long, Verifier: long, Started: time.Now(), Attack: "wrong-verifier"})
 	bs.s.Values[keySessionID] = long
 	bs.ensureFlowID()
+	bs.csrfToken()
 	for range 5 {
 		bs.addFlash(strings.Repeat("a long message ", 40))
 	}

@@ -60,17 +60,9 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		kit.attacker = cfg.LabAttacker
 		e.Use(labBanner, labPolicy(lab))
 	}
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf",
-		CookieName:     "photoeditor_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.secureCookies(),
-		CookieSameSite: http.SameSiteLaxMode,
-		// ImageHost posts logout tokens server to server: no browser, no
-		// cookie; the signed token is the proof.
-		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
-	}))
+	// ImageHost posts logout tokens server to server: no browser, no
+	// cookie; the signed token is the proof.
+	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
 	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
 	return e
 }
