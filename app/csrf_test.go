@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,74 @@ func TestFormsRefuseOtherOrigins(t *testing.T) {
 				t.Fatalf("POST /flow/reset: %d, refused %v, want %v\n%.400s", resp.StatusCode, refused, tc.refused, page)
 			}
 		})
+	}
+}
+
+// TestLabAndRevealBehindAProxy: the lab's switches and Reveal are for this
+// machine's browser. A reverse proxy on the same machine connects from
+// 127.0.0.1 and (like nginx's default) names a loopback address in Host, so
+// only its forwarding header tells its requests apart: they are not local.
+func TestLabAndRevealBehindAProxy(t *testing.T) {
+	srv, _ := offlineApp(t, func(c *Config) { c.Lab = true })
+	target, _ := url.Parse(srv.URL)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = target.Host
+		pr.SetXForwarded()
+	}})
+	t.Cleanup(proxy.Close)
+	for _, tc := range []struct {
+		base  string
+		local bool
+	}{{srv.URL, true}, {proxy.URL, false}} {
+		resp, err := http.Get(tc.base + "/lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		if ok := resp.StatusCode == http.StatusOK; ok != tc.local {
+			t.Errorf("GET %s/lab: %d, want it answered: %v", tc.base, resp.StatusCode, tc.local)
+		}
+		resp, err = http.Get(tc.base + "/flow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offered := strings.Contains(readBody(t, resp), `id="reveal"`); offered != tc.local {
+			t.Errorf("GET %s/flow offers Reveal: %v, want %v", tc.base, offered, tc.local)
+		}
+	}
+	cfg, err := parseConfig(nil, func(k string) string {
+		return map[string]string{"PHOTOEDITOR_CLIENT_SECRET": "s", "PHOTOEDITOR_LAB": "true", "PHOTOEDITOR_TRUSTED_PROXIES": "127.0.0.1"}[k]
+	}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "proxy") {
+		t.Fatalf("lab mode with a trusted proxy: %+v, %v; want refused", cfg.TrustedProxies, err)
+	}
+}
+
+// TestClientAddress: the address the app logs (c.RealIP) is the rightmost
+// one of X-Forwarded-For that is not a trusted proxy, and only behind a
+// trusted proxy; echo's own default would believe the header from anyone.
+func TestClientAddress(t *testing.T) {
+	proxies, err := parseTrustedProxies("127.0.0.1/32,10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ peer, xff, want string }{
+		{"192.0.2.1:5000", "", "192.0.2.1"},
+		{"192.0.2.1:5000", "198.51.100.1", "192.0.2.1"},
+		{"127.0.0.1:5000", "198.51.100.1", "198.51.100.1"},
+		{"127.0.0.1:5000", "6.6.6.6, 198.51.100.1, 10.0.0.7", "198.51.100.1"},
+		{"127.0.0.1:5000", "", "127.0.0.1"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			req.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		c := echoContext(req, httptest.NewRecorder())
+		c.Echo().IPExtractor = proxies.clientAddr
+		if got := c.RealIP(); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tc.peer, tc.xff, got, tc.want)
+		}
 	}
 }

@@ -38,6 +38,10 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// c.RealIP() is the client's address, taken from X-Forwarded-For only
+	// from a trusted proxy (source.go): echo's default believes the header
+	// from anyone.
+	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
 	e.Use(requestLog(log))
@@ -52,6 +56,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 			"form-action 'self' " + origin(cfg.Issuer) + "; frame-ancestors 'none'; base-uri 'none'",
 	}))
 	e.Use(middleware.BodyLimit("11M"))
+	e.Use(withLocality(loopbackAddr(cfg.Addr)))
 	e.Use(flowContext(cs))
 	var lab *labSwitches
 	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI}
@@ -91,7 +96,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 			if strings.HasPrefix(path, "/static/") && c.Response().Status < 400 {
 				return nil
 			}
-			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "status", c.Response().Status,
+			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "ip", c.RealIP(), "status", c.Response().Status,
 				"duration", time.Since(start).Round(time.Microsecond), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 			return nil
 		}
