@@ -219,6 +219,7 @@ func TestSessionCookieSize(t *testing.T) {
 	bs.setPendingLogin(pendingLogin{State: long, Nonce: long, Verifier: long, Started: time.Now(), Attack: "wrong-verifier"})
 	bs.s.Values[keySessionID] = long
 	bs.ensureFlowID()
+	bs.csrfToken()
 	for range 5 {
 		bs.addFlash(strings.Repeat("a long message ", 40))
 	}
@@ -660,30 +661,48 @@ func TestInspectorMasksSecretsForOtherHosts(t *testing.T) {
 	}
 }
 
-func TestRevealAllowed(t *testing.T) {
+// TestLocalRequest: the lab's switches and Reveal answer only a local
+// request: on a loopback listener, from a loopback peer, naming a loopback
+// host, and passed on by no proxy (a proxy on this machine would carry
+// anyone's request, and nginx's default even rewrites Host to a loopback
+// address).
+func TestLocalRequest(t *testing.T) {
 	tests := []struct {
 		remote, host string
+		header       string // a forwarding header the request carries
+		loopback     bool   // the app listens on loopback only
 		want         bool
 	}{
-		{"127.0.0.1:5000", "localhost:8080", true},
-		{"[::1]:5000", "127.0.0.1:8080", true},
-		{"192.0.2.7:5000", "localhost:8080", false},
-		{"127.0.0.1:5000", "192.168.1.20:8080", false},
-		{"127.0.0.1:5000", "LOCALHOST:8080", true},
-		{"127.0.0.1:5000", "127.8.9.10", true},
-		{"127.0.0.1:5000", "[::1]", true},
-		{"[::1]:5000", "[::1]:8080", true},
+		{"127.0.0.1:5000", "localhost:8080", "", true, true},
+		{"[::1]:5000", "127.0.0.1:8080", "", true, true},
+		{"192.0.2.7:5000", "localhost:8080", "", true, false},
+		{"127.0.0.1:5000", "192.168.1.20:8080", "", true, false},
+		{"127.0.0.1:5000", "LOCALHOST:8080", "", true, true},
+		{"127.0.0.1:5000", "127.8.9.10", "", true, true},
+		{"127.0.0.1:5000", "[::1]", "", true, true},
+		{"[::1]:5000", "[::1]:8080", "", true, true},
 		// DNS rebinding: a page of another site whose name now points here.
-		{"127.0.0.1:5000", "rebind.example:8080", false},
-		{"127.0.0.1:5000", "localhost.rebind.example", false},
-		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", false},
-		{"127.0.0.1:5000", "", false},
+		{"127.0.0.1:5000", "rebind.example:8080", "", true, false},
+		{"127.0.0.1:5000", "localhost.rebind.example", "", true, false},
+		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", "", true, false},
+		{"127.0.0.1:5000", "", "", true, false},
+		// A reverse proxy on this machine, with Host rewritten to loopback.
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Forwarded-For", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "Forwarded", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Real-Ip", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "Via", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Forwarded-Host", true, false},
+		// Listening beyond loopback.
+		{"127.0.0.1:5000", "localhost:8080", "", false, false},
 	}
 	for _, tc := range tests {
 		req := httptest.NewRequest("GET", "/flow", nil)
 		req.RemoteAddr, req.Host = tc.remote, tc.host
-		if got := revealAllowed(echoContext(req, httptest.NewRecorder())); got != tc.want {
-			t.Errorf("remote %s host %s: %v, want %v", tc.remote, tc.host, got, tc.want)
+		if tc.header != "" {
+			req.Header.Set(tc.header, "203.0.113.9")
+		}
+		if got := localRequest(req, tc.loopback); got != tc.want {
+			t.Errorf("remote %s host %s header %q listener on loopback %v: %v, want %v", tc.remote, tc.host, tc.header, tc.loopback, got, tc.want)
 		}
 	}
 }

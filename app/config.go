@@ -45,6 +45,9 @@ type Config struct {
 	// where it keeps the secrets it generated instead of demo.env's
 	// published ones (demosecrets.go).
 	DemoSecrets string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (source.go); none by default.
+	TrustedProxies trustedProxies
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -79,6 +82,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		fs.StringVar(v.p, v.flag, def, fmt.Sprintf("%s (env %s)", v.usage, v.env))
 	}
+	proxies := getenv("PHOTOEDITOR_TRUSTED_PROXIES")
+	fs.Func("trusted-proxies", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address (env PHOTOEDITOR_TRUSTED_PROXIES)",
+		func(s string) error { proxies = s; return nil })
 	lab := getenv("PHOTOEDITOR_LAB")
 	fs.BoolFunc("lab", "lab mode: defences can be switched off at /lab, loopback only (env PHOTOEDITOR_LAB)", func(s string) error { lab = s; return nil })
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +99,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if c.TrustedProxies, err = parseTrustedProxies(proxies); err != nil {
+		return c, fmt.Errorf("trusted-proxies: %w", err)
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.Addr
@@ -132,6 +142,11 @@ func (c Config) Validate() error {
 	}
 	if c.Lab && !loopbackAddr(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
+	}
+	// A proxy carries requests from beyond this machine, where the lab's
+	// switches must not be reached: lab mode is for one machine.
+	if c.Lab && len(c.TrustedProxies) > 0 {
+		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
 	}
 	return nil
 }

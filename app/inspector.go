@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,37 +25,10 @@ import (
 	"oauthdemo/views"
 )
 
-// revealAllowed: secrets may be shown unmasked only to a browser on this
-// machine, asking on a loopback address.
-func revealAllowed(c echo.Context) bool { return loopbackRequest(c.Request()) }
-
-// loopbackRequest reports whether a request comes from this machine and
-// names it by a loopback name or address. Both matter: a page from another
-// site that rebinds its own domain name to 127.0.0.1 (DNS rebinding) sends
-// requests from this machine, but with its own domain in Host.
-func loopbackRequest(req *http.Request) bool {
-	remote, _, err := net.SplitHostPort(req.RemoteAddr)
-	return err == nil && isLoopback(remote) && loopbackHost(req.Host)
-}
-
-// loopbackHost reports whether a Host header names this machine:
-// localhost, an address in 127.0.0.0/8 or [::1], with any port.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1] // [::1] without a port
-	}
-	return isLoopback(strings.ToLower(host))
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// revealAllowed: secrets may be shown unmasked only to a local request
+// (source.go), from a browser on this machine asking on a loopback address,
+// passed on by no proxy.
+func revealAllowed(c echo.Context) bool { return isLocal(c) }
 
 // handleInspector serves GET /flow.
 func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.HandlerFunc {

@@ -45,8 +45,8 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g
 
 	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(conns.cs, lab), loopbackOnly)
-		e.POST("/lab", handleLab(conns.cs, lab), loopbackOnly)
+		e.GET("/lab", handleLab(conns.cs, lab), localOnly)
+		e.POST("/lab", handleLab(conns.cs, lab), localOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))

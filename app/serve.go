@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
@@ -31,8 +30,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
 		debug.SetMemoryLimit(editMemory + 32<<20)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	authKey, encKey, err := sessionKeys(cfg)
 	if err != nil {

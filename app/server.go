@@ -39,6 +39,10 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// c.RealIP() is the client's address, taken from X-Forwarded-For only
+	// from a trusted proxy (source.go): echo's default believes the header
+	// from anyone.
+	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
 	e.Use(requestLog(log))
@@ -53,6 +57,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 			"form-action 'self' " + origin(cfg.Issuer) + "; frame-ancestors 'none'; base-uri 'none'",
 	}))
 	e.Use(middleware.BodyLimit("11M"))
+	e.Use(withLocality(loopbackAddr(cfg.Addr)))
 	e.Use(flowContext(cs))
 	var lab *labSwitches
 	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI,
@@ -62,18 +67,12 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		kit.attacker = cfg.LabAttacker
 		e.Use(labBanner, labPolicy(lab))
 	}
+	// Uploads are spooled to disk before the form is read (photos.go); the
+	// CSRF check reads the form.
 	e.Use(spoolUploads(g.transfers))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf",
-		CookieName:     "photoeditor_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.secureCookies(),
-		CookieSameSite: http.SameSiteLaxMode,
-		// ImageHost posts logout tokens server to server: no browser, no
-		// cookie; the signed token is the proof.
-		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
-	}))
+	// ImageHost posts logout tokens server to server: no browser, no
+	// cookie; the signed token is the proof.
+	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
 	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
 	return e
 }
@@ -102,7 +101,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 			if strings.HasPrefix(path, "/static/") && c.Response().Status < 400 {
 				return nil
 			}
-			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "status", c.Response().Status,
+			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "ip", c.RealIP(), "status", c.Response().Status,
 				"duration", time.Since(start).Round(time.Microsecond), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 			return nil
 		}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +52,7 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, slog.New(slog.NewTextHandler(stderr, nil)))
 	return verb, st, err
 }
 

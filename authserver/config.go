@@ -35,6 +35,9 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (clientaddr.go); none by default.
+	TrustedProxies trustedProxies
 
 	// NAT64Prefixes are the network's own NAT64 prefixes (RFC 6052): the
 	// IPv4 address an outbound request reaches through one is checked.
@@ -70,6 +73,10 @@ type Config struct {
 	// DemoExpiryClientSecret is the secret of the client whose tokens live
 	// a second, for PhotoEditorApp's expired-token demonstration.
 	DemoExpiryClientSecret string
+
+	// demoPublished is set by withDemoSecrets when the demo runs with the
+	// configured (published) secrets rather than generated ones.
+	demoPublished bool
 }
 
 // configVar describes one setting: its flag name, variable and default.
@@ -146,6 +153,11 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
+			p, err := parseTrustedProxies(s)
+			c.TrustedProxies = p
+			return err
+		}, false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
 		{"max-registered-clients", "IMAGEHOST_MAX_REGISTERED_CLIENTS", "100", "how many clients the initial access token may have registered at /register at a time", number(&c.MaxRegisteredClients), false},
@@ -285,6 +297,11 @@ func (c Config) Validate() error {
 	}
 	if c.Lab && !loopbackOnly(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
+	}
+	// A proxy carries requests from beyond this machine, where the lab's
+	// switches must not be reached: lab mode is for one machine.
+	if c.Lab && len(c.TrustedProxies) > 0 {
+		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
 	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")

@@ -45,7 +45,7 @@ type deviceVerifier struct {
 	activity *activityLog
 	guesses  deviceGuessThrottle
 	now      func() time.Time
-	secure   bool
+	forms    formGuard
 	log      *slog.Logger
 }
 
@@ -97,7 +97,7 @@ func (t deviceGuessThrottle) reserve(r *http.Request, userID string) (found func
 // attempts.
 func handleDevicePage(v deviceVerifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.DeviceView{CSRF: csrfToken(w, r, v.secure)}
+		vm := pages.DeviceView{CSRF: v.forms.token(w, r)}
 		if code, ok := oauth.NormalizeUserCode(r.URL.Query().Get("user_code")); ok {
 			vm.UserCode = oauth.FormatUserCode(code)
 		}
@@ -128,7 +128,7 @@ func handleDeviceCode(v deviceVerifier) http.Handler {
 		}
 		scope, _ := oauth.ParseScope(d.Scope)
 		render(w, r, http.StatusOK, pages.DeviceConfirm(pages.DeviceView{
-			UserCode: oauth.FormatUserCode(code), Username: who.user.Username, CSRF: csrfToken(w, r, v.secure),
+			UserCode: oauth.FormatUserCode(code), Username: who.user.Username, CSRF: v.forms.token(w, r),
 			ClientName: client.Name, ClientID: client.ID, Scopes: describeScopes(scope),
 			ExpiresIn: fmt.Sprintf("%d minutes", int(math.Ceil(d.ExpiresAt.Sub(v.now()).Minutes()))),
 		}))
@@ -212,7 +212,7 @@ func (v deviceVerifier) readForm(w http.ResponseWriter, r *http.Request) (string
 		return "", false
 	}
 	who, _ := v.sessions.current(r)
-	if !validCSRF(r) {
+	if !v.forms.valid(r) {
 		v.entryError(w, r, who, "", http.StatusForbidden, "The form had expired. Please enter the code again.")
 		return "", false
 	}
@@ -277,7 +277,7 @@ func (v deviceVerifier) lookup(w http.ResponseWriter, r *http.Request, who signe
 
 // entryError shows the code form again, with an error.
 func (v deviceVerifier) entryError(w http.ResponseWriter, r *http.Request, who signedIn, code string, status int, msg string) {
-	vm := pages.DeviceView{Error: msg, Username: who.user.Username, CSRF: csrfToken(w, r, v.secure)}
+	vm := pages.DeviceView{Error: msg, Username: who.user.Username, CSRF: v.forms.token(w, r)}
 	if code != "" {
 		vm.UserCode = oauth.FormatUserCode(code)
 	}

@@ -47,7 +47,8 @@ type deviceAuthorizer struct {
 	perAddress *throttle.Limiter
 	ttl        time.Duration
 	interval   time.Duration
-	maxPending int // device authorizations awaiting an answer, at most, at once
+	maxPending int              // device authorizations awaiting an answer, at most, at once
+	demo       publishedSecrets // good from this machine only
 	now        func() time.Time
 	log        *slog.Logger
 }
@@ -57,7 +58,7 @@ type deviceAuthorizer struct {
 func newDeviceAuthorizer(cfg Config, st deviceAuthorizationStore, polls *devicePolls, now func() time.Time, log *slog.Logger) deviceAuthorizer {
 	return deviceAuthorizer{issuer: cfg.Issuer, store: st, polls: polls,
 		perAddress: throttle.New(deviceIssuesPerAddress, deviceIssueWindow, throttleKeys, now),
-		ttl:        cfg.DeviceCodeTTL, interval: cfg.DevicePollInterval, maxPending: cfg.MaxPendingDeviceCodes, now: now, log: log}
+		ttl:        cfg.DeviceCodeTTL, interval: cfg.DevicePollInterval, maxPending: cfg.MaxPendingDeviceCodes, demo: publishedSecretsOf(cfg), now: now, log: log}
 }
 
 // deviceAuthorizationStore is what the endpoint does with storage: find the
@@ -101,7 +102,7 @@ func (da deviceAuthorizer) authorize(w http.ResponseWriter, r *http.Request) (de
 	// credentials) authenticate in the same manner as when making requests
 	// to the token endpoint, and public clients provide the "client_id"
 	// parameter to identify themselves."
-	form, client, e := clientRequest(r, da.store)
+	form, client, e := clientRequest(r, da.store, da.demo)
 	if e != nil {
 		return deviceAuthorizationResponse{}, e
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,11 +27,14 @@ const (
 	// maxUsernameLength bounds the throttle's keys. No account has a longer
 	// name: "authserver users add" refuses one.
 	maxUsernameLength = 64
-	// Sign-in attempts allowed per account and per address in signInWindow.
-	// A successful one clears its account's count and takes itself back
-	// from its address's.
+	// Sign-in attempts allowed in signInWindow per account (or, from a
+	// browser that signed in to it before, per that browser: knownbrowser.go),
+	// per address (IPv6: per /64), and per IPv6 /48. A successful one
+	// clears its account's (or browser's) count and takes itself back from
+	// its address's and network's.
 	accountAttempts = 5
 	addressAttempts = 20
+	networkAttempts = 100
 	signInWindow    = 5 * time.Minute
 	// throttleKeys bounds each throttle's table: full, the accounts' holds
 	// about 4 MiB, the addresses' 10 MiB (measured).
@@ -48,33 +50,42 @@ const (
 	busyRetryAfter     = 5 * time.Second
 )
 
-// loginThrottle limits sign-in attempts per account and per client address.
+// loginThrottle limits sign-in attempts per account (or known browser),
+// per client address and per IPv6 network.
 type loginThrottle struct {
-	perAccount *throttle.Limiter
+	perAccount *throttle.Limiter // keyed by account, or by a known browser of it
 	perAddress *throttle.Limiter
+	perNetwork *throttle.Limiter
 }
 
 func newLoginThrottle(now func() time.Time) loginThrottle {
 	return loginThrottle{
 		perAccount: throttle.New(accountAttempts, signInWindow, throttleKeys, now),
 		perAddress: throttle.New(addressAttempts, signInWindow, throttleKeys, now),
+		perNetwork: throttle.New(networkAttempts, signInWindow, throttleKeys, now),
 	}
 }
 
-// signInAttempt is one attempt, counted against its account and address
-// before the password is checked.
+// signInAttempt is one attempt, counted against its account (or known
+// browser), address and network before the password is checked.
 type signInAttempt struct {
-	limits           loginThrottle
-	accountKey       string
-	account, address throttle.Attempt
+	limits                    loginThrottle
+	accountKey                string
+	account, address, network throttle.Attempt
 }
 
 // reserve counts an attempt for username from r's address, or says how long
-// to wait. Each limiter checks and counts in one locked step, so of a
-// concurrent burst exactly the limit gets through, however slow the
-// password check that follows.
-func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt, time.Duration) {
+// to wait. browser is the id of the browser's known-browser cookie for this
+// account, "" if it has none: its attempts count against that browser
+// instead of the account, so that nobody else's failures lock it out. Each
+// limiter checks and counts in one locked step, so of a concurrent burst
+// exactly the limit gets through, however slow the password check that
+// follows.
+func (t loginThrottle) reserve(r *http.Request, username, browser string) (signInAttempt, time.Duration) {
 	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
+	if browser != "" {
+		a.accountKey = "browser:" + browser
+	}
 	var wait time.Duration
 	if a.account, wait = t.perAccount.Reserve(a.accountKey); wait > 0 {
 		return a, wait
@@ -83,6 +94,13 @@ func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt,
 		a.account.Release()
 		return a, wait
 	}
+	if key := networkKey(r); key != "" {
+		if a.network, wait = t.perNetwork.Reserve(key); wait > 0 {
+			a.account.Release()
+			a.address.Release()
+			return a, wait
+		}
+	}
 	return a, 0
 }
 
@@ -90,14 +108,17 @@ func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt,
 func (a signInAttempt) notMade() {
 	a.account.Release()
 	a.address.Release()
+	a.network.Release()
 }
 
-// succeeded clears the account's failures and takes the address's attempt
-// back. The address keeps its other failures: one valid account must not
-// let an attacker wipe the count of their guesses at others.
+// succeeded clears the account's (or known browser's) failures and takes
+// the address's and network's attempt back. These keep their other
+// failures: one valid account must not let an attacker wipe the count of
+// their guesses at others.
 func (a signInAttempt) succeeded() {
 	a.limits.perAccount.Reset(a.accountKey)
 	a.address.Release()
+	a.network.Release()
 }
 
 // passwordChecker checks passwords within the memory budget.
@@ -119,7 +140,7 @@ func newPasswordChecker() passwordChecker {
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
-			CSRF: csrfToken(w, r, a.secure)}
+			CSRF: a.forms.token(w, r)}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -134,8 +155,9 @@ func handleLoginPage(a authorizer) http.Handler {
 	})
 }
 
-// handleLogin serves POST /login.
-func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) http.Handler {
+// handleLogin serves POST /login. demo holds demo.env's published
+// passwords, good only for a local request (demosecrets.go).
+func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, browsers knownBrowsers, demo publishedSecrets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in form could not be read.", "invalid_request")
@@ -145,7 +167,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			RequestID: r.PostForm.Get("request"),
 			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
-			CSRF:      csrfToken(w, r, a.secure),
+			CSRF:      a.forms.token(w, r),
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -156,7 +178,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			}
 			vm.ClientName = client.Name
 		}
-		if !validCSRF(r) {
+		if !a.forms.valid(r) {
 			vm.Error = "The form had expired. Please sign in again."
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return
@@ -171,7 +193,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 
-		attempt, wait := limits.reserve(r, vm.Username)
+		attempt, wait := limits.reserve(r, vm.Username, browsers.browserFor(r, vm.Username))
 		if wait > 0 {
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
@@ -205,12 +227,24 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			render(w, r, http.StatusUnauthorized, pages.Login(vm))
 			return
 		}
+		if demo.refusesPassword(r, user.Username, r.PostForm.Get("password")) {
+			attempt.notMade()
+			a.log.WarnContext(r.Context(), "login refused: a published demo password from beyond this machine", "username", vm.Username, "ip", clientIP(r))
+			vm.Error = "This demo account's password is published with ImageHost's source code, so it signs in only on the machine that runs ImageHost."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
 		attempt.succeeded()
+		browsers.remember(w, user.Username)
 
-		who, err := a.sessions.start(r.Context(), w, r, user)
+		who, ended, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {
 			internalError(w, r, a.log, "start session", err)
 			return
+		}
+		if len(ended) > 0 {
+			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "session replaced",
+				fmt.Sprintf("signing in again ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
 		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
@@ -279,28 +313,4 @@ func (p passwordChecker) check(ctx context.Context, accounts accountLookup, user
 		return u, false, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	return u, ok, err
-}
-
-// clientIP is the address the request came from. ImageHost does not trust
-// X-Forwarded-For: behind a proxy, configure the proxy to throttle.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// addressKey is the throttle key of the request's address: the IPv4
-// address, or the /64 network of an IPv6 one, since a single subscriber
-// usually holds a whole /64.
-func addressKey(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
-	if ip == nil {
-		return "ip:" + clientIP(r)
-	}
-	if ip.To4() == nil {
-		ip = ip.Mask(net.CIDRMask(64, 128))
-	}
-	return "ip:" + ip.String()
 }

@@ -2,10 +2,10 @@ package main
 
 // What counts as this machine. Loopback is where the demo runs, and what
 // several rules single out: RFC 8252 §7.3 lets a redirect URI use plain
-// http on a loopback host; lab mode listens on loopback only and answers
-// only requests that name it so; demo.env's published secrets are good on
-// loopback only; and ImageHost calls a loopback URL a client registered only
-// when it is served on loopback itself.
+// http on a loopback host; lab mode listens on loopback only, and it and
+// demo.env's published secrets answer only local requests (clientaddr.go);
+// and ImageHost calls a loopback URL a client registered only when it is
+// served on loopback itself.
 
 import (
 	"net"

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
@@ -55,7 +54,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	cfg.NAT64Prefixes = append(cfg.NAT64Prefixes, discoverNAT64(ctx, log)...)
 
-	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
@@ -171,7 +170,7 @@ type ownedStore interface {
 // openStore opens the PostgreSQL database at databaseURL when there is one
 // (several instances can share it), and otherwise the SQLite database in
 // dataDir, creating the directory on first run.
-func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, error) {
+func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (ownedStore, error) {
 	// Each branch returns a nil interface on error, not a nil *Store in one.
 	if databaseURL != "" {
 		st, err := postgres.Open(ctx, databaseURL)
@@ -180,8 +179,8 @@ func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, er
 		}
 		return st, nil
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := privateDataDir(dataDir, log); err != nil {
+		return nil, err
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
 	if err != nil {

@@ -27,5 +27,6 @@ func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photo
 	if lab != nil {
 		h = withLabBanner(h)
 	}
+	h = withRequestSource(cfg.TrustedProxies, loopbackOnly(cfg.Addr), h)
 	return withRequestLog(log, withSecurityHeaders(h))
 }

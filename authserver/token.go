@@ -37,7 +37,8 @@ type tokenIssuer struct {
 	now        func() time.Time
 	refreshTTL time.Duration
 	activity   *activityLog
-	lab        *labSwitches // nil outside lab mode
+	lab        *labSwitches     // nil outside lab mode
+	demo       publishedSecrets // good from this machine only
 	log        *slog.Logger
 	// devicePolls paces the devices that poll with a device code.
 	devicePolls *devicePolls
@@ -79,7 +80,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 }
 
 func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
-	form, client, e := clientRequest(r, ti.store)
+	form, client, e := clientRequest(r, ti.store, ti.demo)
 	if e != nil {
 		return tokenResponse{}, e
 	}

@@ -9,6 +9,12 @@
 //   - RS256 signs ID tokens and logout tokens: OpenID Connect Core §15.1
 //     requires every provider to support it, and every client library does.
 //
+// Besides, one secret key signs ImageHost's cookies (HMAC-SHA256): CSRF
+// tokens, a pending request's browser, a known browser. Every instance on
+// one database shares it, so a cookie one set is good at the others; it is
+// made once, on the first start, and never rotates with the JWT keys, which
+// would end every pending sign-in.
+//
 // Rotation (Rotate) retires the active keys and makes new ones. A retired key
 // no longer signs but stays in the JWKS for Retain, long enough for every
 // token it signed to expire, so no client sees a valid token it cannot verify.
@@ -45,7 +51,11 @@ type Store interface {
 	SaveSigningKey(ctx context.Context, k store.SigningKey) error
 	RetireSigningKeys(ctx context.Context, alg string, now time.Time) error
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
+	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
 }
+
+// cookieKeyName is the name the cookie key is stored under.
+const cookieKeyName = "cookies"
 
 type key struct {
 	id      string
@@ -57,9 +67,10 @@ type key struct {
 // KeySet signs with the active keys and verifies with any published key.
 // It is safe for concurrent use.
 type KeySet struct {
-	store  Store
-	now    func() time.Time
-	retain time.Duration
+	store     Store
+	now       func() time.Time
+	retain    time.Duration
+	cookieKey []byte
 
 	mu      sync.RWMutex
 	active  map[string]key // by algorithm
@@ -77,6 +88,11 @@ func Open(ctx context.Context, st Store, now func() time.Time, retain time.Durat
 	if err := ks.Reload(ctx); err != nil {
 		return nil, err
 	}
+	key, err := st.ServerKey(ctx, cookieKeyName, randomKey())
+	if err != nil {
+		return nil, fmt.Errorf("signing: cookie key: %w", err)
+	}
+	ks.cookieKey = key
 	for _, alg := range []string{RS256, ES256} {
 		if _, ok := ks.active[alg]; !ok {
 			if err := generate(ctx, st, alg, now()); err != nil {
@@ -120,6 +136,17 @@ func generate(ctx context.Context, st Store, alg string, now time.Time) error {
 		return fmt.Errorf("signing: encode %s key: %w", alg, err)
 	}
 	return st.SaveSigningKey(ctx, store.SigningKey{ID: oauth.NewID(), Algorithm: alg, PrivateDER: der, CreatedAt: now})
+}
+
+// CookieKey returns the key ImageHost's cookies are signed with. The
+// caller must not change it.
+func (ks *KeySet) CookieKey() []byte { return ks.cookieKey }
+
+// randomKey returns 32 random bytes, a key for HMAC-SHA256.
+func randomKey() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
 }
 
 // Reload re-reads the keys from the store and drops keys retired too long ago.

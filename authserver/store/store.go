@@ -73,6 +73,11 @@ type Client struct {
 // Public reports whether the client has no secret (RFC 6749 §2.1).
 func (c Client) Public() bool { return len(c.SecretHash) == 0 }
 
+// UserRegistered reports whether a user, not the operator, registered the
+// client: in the developer console or at /register. Its redirect URIs are
+// whatever that user chose, so ImageHost does not vouch for them.
+func (c Client) UserRegistered() bool { return c.OwnerUserID != "" || c.Registrant != "" }
+
 // AuthRequest is an authorization request (RFC 6749 §4.1.1) that /authorize
 // validated and that waits for the user to log in and consent. It is bound to
 // the browser that started it.
@@ -218,6 +223,10 @@ type Activity struct {
 	At        time.Time
 }
 
+// ReasonSessionExpired is the revoke reason DeleteExpired records for the
+// grants of the sessions it ends.
+const ReasonSessionExpired = "the login session expired"
+
 // ActivityRetention is how long the activity log keeps an entry.
 const ActivityRetention = 30 * 24 * time.Hour
 
@@ -337,7 +346,14 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
-	DeleteSession(ctx context.Context, id string) error
+	// EndSession deletes the login session with its authorization codes
+	// not yet redeemed, and revokes the grants made in it that last only
+	// as long as it does: those without offline_access, which alone asks
+	// for access while the user is not signed in (OpenID Connect Core
+	// §11). It records a RevokedGrant revocation for each, all in one
+	// transaction, and returns the grants it revoked. Ending an unknown
+	// session is not an error.
+	EndSession(ctx context.Context, id, reason string, now time.Time) ([]Grant, error)
 
 	// RevokeAccessToken records a RevokedToken revocation of the access
 	// token with that "jti"; revoking it twice is not an error.
@@ -386,12 +402,18 @@ type Store interface {
 	// ActivityForUser returns the user's newest entries, newest first.
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
 
+	// ServerKey returns the secret key stored under name, first storing
+	// candidate under it if there is none: every instance on one database
+	// gets the same key, whichever asked first.
+	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
+
 	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, device authorizations that expired more than
-	// DeviceAuthorizationRetention before now, revocations older than
-	// RevocationRetention and activity older than ActivityRetention, and
-	// deletes the clients that expired before now as DeleteClient does,
-	// recording their revocation at now.
+	// before now, ending each such session as EndSession does (its grants
+	// without offline_access are revoked), device authorizations that
+	// expired more than DeviceAuthorizationRetention before now,
+	// revocations older than RevocationRetention and activity older than
+	// ActivityRetention, and deletes the clients that expired before now as
+	// DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	DeviceAuthorizations

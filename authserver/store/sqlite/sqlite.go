@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"runtime"
 	"sort"
@@ -56,6 +57,14 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the database file at path and applies any
 // pending migrations.
 func Open(ctx context.Context, file string) (*Store, error) {
+	// The database holds every secret ImageHost keeps: it is created
+	// readable by its owner only, whatever the umask. SQLite gives its
+	// journal files the database's permissions.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", file, err)
+	}
+	f.Close()
 	pragmas := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(ON)", "synchronous(NORMAL)"} {
 		pragmas.Add("_pragma", p)
