@@ -112,6 +112,8 @@ type AuthCode struct {
 	CodeChallengeMethod string
 	SessionID           string
 	AuthTime            time.Time
+	AMR                 string // how the user signed in, as the session says (Session.AMR)
+	IDP                 string // and where (Session.IDP)
 	ExpiresAt           time.Time
 	// GrantID names the grant that redeeming the code creates. It is fixed
 	// when the code is consumed so that a replay can revoke that grant.
@@ -164,6 +166,12 @@ type Session struct {
 	TokenHash []byte // SHA-256 of the cookie value
 	UserID    string
 	AuthTime  time.Time
+	// AMR says how the user signed in: space-separated "amr" values (OpenID
+	// Connect Core §2, RFC 8176), "pwd" for ImageHost's own password form.
+	AMR string
+	// IDP is the issuer of the upstream OpenID provider the user signed in
+	// through; "" when they signed in at ImageHost itself.
+	IDP       string
 	ExpiresAt time.Time
 }
 
@@ -407,16 +415,18 @@ type Store interface {
 	// gets the same key, whichever asked first.
 	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
-	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, ending each such session as EndSession does (its grants
-	// without offline_access are revoked), device authorizations that
-	// expired more than DeviceAuthorizationRetention before now,
-	// revocations older than RevocationRetention and activity older than
-	// ActivityRetention, and deletes the clients that expired before now as
-	// DeleteClient does, recording their revocation at now.
+	// DeleteExpired removes auth requests, codes, sessions and upstream
+	// logins that expired before now, ending each such session as
+	// EndSession does (its grants without offline_access are revoked),
+	// device authorizations that expired more than
+	// DeviceAuthorizationRetention before now, revocations older than
+	// RevocationRetention and activity older than ActivityRetention, and
+	// deletes the clients that expired before now as DeleteClient does,
+	// recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	DeviceAuthorizations
+	UpstreamLogins
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

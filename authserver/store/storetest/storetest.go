@@ -60,6 +60,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"device authorization cap under a concurrent burst", testDeviceCapConcurrent},
 		{"device authorization answered and redeemed once", testDeviceConcurrent},
 		{"device authorization expiry", testDeviceExpiry},
+		{"upstream logins", testUpstreamLogins},
+		{"upstream logins capped and taken once under a burst", testUpstreamLoginConcurrent},
+		{"upstream identities linked once", testUpstreamLinks},
+		{"upstream identity linked once under a burst", testUpstreamUserConcurrent},
+		{"how the user signed in", testSignInMethod},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
