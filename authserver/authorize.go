@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/store"
 )
 
@@ -38,6 +39,9 @@ type authorizer struct {
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
+	// upstreams are the providers the login page offers besides the
+	// password (upstream_login.go).
+	upstreams []pages.UpstreamButton
 }
 
 // authorizeStore is what the authorization flow keeps in storage: the
@@ -399,6 +403,8 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 		CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID:           sess.ID,
 		AuthTime:            sess.AuthTime,
+		AMR:                 sess.AMR,
+		IDP:                 sess.IDP,
 		// RFC 6749 §4.1.2: "The authorization code MUST expire shortly
 		// after it is issued to mitigate the risk of leaks."
 		ExpiresAt: a.now().Add(a.codeTTL),

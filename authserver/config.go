@@ -14,6 +14,7 @@ import (
 
 	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/upstream"
 )
 
 // Config is everything ImageHost can be told at start-up. Each field has a
@@ -61,6 +62,11 @@ type Config struct {
 	DevicePollInterval    time.Duration
 	MaxPendingDeviceCodes int
 
+	// Upstreams are the OpenID providers users may sign in through
+	// (upstream_config.go); upstreams collects their settings.
+	Upstreams []upstream.Config
+	upstreams upstreamSettings
+
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
 
@@ -73,6 +79,11 @@ type Config struct {
 	// DemoExpiryClientSecret is the secret of the client whose tokens live
 	// a second, for PhotoEditorApp's expired-token demonstration.
 	DemoExpiryClientSecret string
+	// DemoSSORedirectURI makes this ImageHost the demo's Corporate SSO: it
+	// seeds the demo users and one client, the other ImageHost, with this
+	// redirect URI and DemoSSOClientSecret, and none of PhotoEditorApp's.
+	DemoSSORedirectURI  string
+	DemoSSOClientSecret string
 
 	// demoPublished is set by withDemoSecrets when the demo runs with the
 	// configured (published) secrets rather than generated ones.
@@ -101,6 +112,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	c.Upstreams = c.upstreams.configs(getenv)
 	return c, nil
 }
 
@@ -166,6 +178,8 @@ func configVars(c *Config) []configVar {
 		{"device-code-ttl", "IMAGEHOST_DEVICE_CODE_TTL", "10m", "lifetime of a device code and its user code (RFC 8628; at most 30m)", durations(&c.DeviceCodeTTL), false},
 		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
 		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
+		{"upstreams", "IMAGEHOST_UPSTREAMS", "", "OpenID providers users may sign in through, by name, comma separated; each is set by IMAGEHOST_UPSTREAM_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET and _DISPLAY_NAME, or by -upstream", c.upstreams.setNames, false},
+		{"upstream", "IMAGEHOST_UPSTREAM_<NAME>_<FIELD>", "", "one setting of an upstream provider, name.field=value, field one of issuer, client_id, client_secret, display_name; once per setting", c.upstreams.setFlag, false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -191,6 +205,8 @@ func configVars(c *Config) []configVar {
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
 		{"demo-m2m-client-secret", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET", "", "secret of the demo machine-to-machine client (empty: generated and printed)", text(&c.DemoM2MClientSecret), false},
 		{"demo-expiry-client-secret", "IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET", "", "secret of the demo client whose access tokens live 1 s, for the expired-token demonstration (empty: generated and printed)", text(&c.DemoExpiryClientSecret), false},
+		{"demo-sso-redirect-uri", "IMAGEHOST_DEMO_SSO_REDIRECT_URI", "", "play the demo's Corporate SSO: seed the demo users and one client, ImageHost, with this redirect URI, and no PhotoEditorApp client (loopback only)", text(&c.DemoSSORedirectURI), false},
+		{"demo-sso-client-secret", "IMAGEHOST_DEMO_SSO_CLIENT_SECRET", "", "the Corporate SSO's secret for ImageHost's client (empty: generated and printed)", text(&c.DemoSSOClientSecret), false},
 	}
 }
 
@@ -306,7 +322,10 @@ func (c Config) Validate() error {
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")
 	}
-	return nil
+	if c.DemoSSORedirectURI != "" && (!c.Demo || !loopbackOnly(c.Addr)) {
+		return errors.New("demo-sso-redirect-uri makes the demo's Corporate SSO, which runs with -demo on loopback only")
+	}
+	return c.validateUpstreams()
 }
 
 // secureCookies reports whether cookies get the Secure attribute: whenever

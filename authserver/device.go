@@ -167,7 +167,7 @@ func handleDeviceDecision(v deviceVerifier) http.Handler {
 		// Recorded once: of two answers sent together (a double click, a
 		// second tab) only the first counts.
 		err := v.store.DecideDeviceAuthorization(ctx, code, store.DeviceDecision{UserID: who.user.ID, Approved: approved,
-			AuthTime: who.session.AuthTime}, v.now())
+			AuthTime: who.session.AuthTime, AMR: who.session.AMR, IDP: who.session.IDP}, v.now())
 		if errors.Is(err, store.ErrNotFound) {
 			v.entryError(w, r, who, code, http.StatusBadRequest, "This code was answered already, or has expired. Start again on your device.")
 			return

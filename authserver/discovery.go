@@ -37,7 +37,7 @@ func serverMetadata(cfg Config) map[string]any {
 		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":               []string{oauth.MethodS256},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "name", "preferred_username", "email", "email_verified"},
+		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "idp", "name", "preferred_username", "email", "email_verified"},
 		"authorization_response_iss_parameter_supported": true, // RFC 9207 §3
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,

@@ -110,7 +110,8 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		}
 		// Core §3.1.2.1, nonce: the value "is passed through unmodified from
 		// the Authentication Request to the ID Token".
-		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, ac.Nonce, ac.SessionID, ac.AuthTime, resp.AccessToken)
+		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, ac.Nonce, ac.SessionID,
+			signInMethod{authTime: ac.AuthTime, amr: ac.AMR, idp: ac.IDP}, resp.AccessToken)
 		if err != nil {
 			ti.log.ErrorContext(ctx, "mint ID token", "err", err)
 			return tokenResponse{}, oauth.ServerError()

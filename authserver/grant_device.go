@@ -129,7 +129,8 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 		// No nonce: the device authorization request has none. No sid
 		// either: the device shares no login session with the browser
 		// where the user answered.
-		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, "", "", d.AuthTime, resp.AccessToken)
+		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, "", "",
+			signInMethod{authTime: d.AuthTime, amr: d.AMR, idp: d.IDP}, resp.AccessToken)
 		if err != nil {
 			ti.log.ErrorContext(ctx, "mint ID token", "err", err)
 			return tokenResponse{}, oauth.ServerError()

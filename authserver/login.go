@@ -140,7 +140,7 @@ func newPasswordChecker() passwordChecker {
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
-			CSRF: a.forms.token(w, r)}
+			CSRF: a.forms.token(w, r), Upstreams: a.upstreams}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -168,6 +168,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
 			CSRF:      a.forms.token(w, r),
+			Upstreams: a.upstreams,
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -307,6 +308,13 @@ func (p passwordChecker) check(ctx context.Context, accounts accountLookup, user
 		return store.User{}, false, err
 	} else if err != nil {
 		return store.User{}, false, err
+	}
+	if u.PasswordHash == "" {
+		// An account made through an upstream provider has no password
+		// (upstream_link.go): no password is right, and the answer takes
+		// as long as for any other.
+		_, err := p.hasher.Verify(ctx, pw, p.dummyHash)
+		return u, false, err
 	}
 	ok, err := p.hasher.Verify(ctx, pw, u.PasswordHash)
 	if err != nil && !errors.Is(err, password.ErrBusy) {

@@ -27,7 +27,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure, cookie: names.session}
 	forms := formGuard{sign: signer{keys.CookieKey()}, names: names, secure: secure, sessions: sessions}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, forms: forms,
-		activity: activity, lab: lab, log: log}
+		activity: activity, lab: lab, log: log, upstreams: upstreamButtons(cfg)}
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, forms: forms, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
@@ -50,6 +50,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		}}
 	throttle := newLoginThrottle(now)
 	passwords := newPasswordChecker()
+	federated := newFederation(cfg, st, authz, throttle, passwords, browsers, demo)
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -76,6 +77,12 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /developer/clients", own(limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg)))))
 	mux.Handle("POST /developer/clients/{id}/rotate", own(limitBody(formLimit, handleRotateSecret(console))))
 	mux.Handle("POST /developer/clients/{id}/delete", own(limitBody(formLimit, handleDeleteClient(console))))
+	if len(cfg.Upstreams) > 0 { // signing in through an upstream OpenID provider
+		mux.Handle("POST /upstream/{name}/start", own(limitBody(formLimit, handleUpstreamStart(federated))))
+		mux.Handle("GET /upstream/{name}/callback", handleUpstreamCallback(federated))
+		mux.Handle("GET /upstream/link", handleUpstreamLinkPage(federated))
+		mux.Handle("POST /upstream/link", own(limitBody(formLimit, handleUpstreamLink(federated))))
+	}
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /device_authorization", limitBody(formLimit, handleDeviceAuthorization(devices)))

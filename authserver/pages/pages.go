@@ -34,6 +34,7 @@ type LoginView struct {
 	Username   string
 	Error      string
 	CSRF       string
+	Upstreams  []UpstreamButton // upstream providers to sign in through instead (upstream.templ)
 }
 
 // ConsentView asks the user to allow a client some scopes.
@@ -75,6 +76,7 @@ type AccountView struct {
 	Activity []ActivityEntry
 	Notice   string
 	CSRF     string
+	Flow     string // the flow reference Activity is limited to, if any
 }
 
 // LogoutView asks the user to confirm signing out (OpenID Connect

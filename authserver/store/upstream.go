@@ -34,7 +34,10 @@ type UpstreamIdentity struct {
 	Name     string
 	Email    string    // set only when the upstream says it verified it; never a key either
 	AMR      string    // space-separated "amr" values: how the user signed in there
-	AuthTime time.Time // its "auth_time", or when ImageHost got the answer
+	AuthTime time.Time // its "auth_time"; zero if it had none
+	// Verified says, in words, how ImageHost checked the upstream's
+	// answer: for the activity log, once the user has an account.
+	Verified string
 }
 
 // UpstreamLink ties an identity at an upstream provider to a local account.

@@ -16,13 +16,13 @@ import (
 const upstreamCapLock int64 = 0x496d616765557073
 
 const upstreamLoginColumns = `id_hash, upstream, auth_request_id, next, flow_ref, created_at, expires_at,
-	issuer, subject, preferred_username, name, email, amr, auth_time`
+	issuer, subject, preferred_username, name, email, amr, verified, auth_time`
 
 func scanUpstreamLogin(row pgx.Row) (store.UpstreamLogin, error) {
 	var l store.UpstreamLogin
 	id := &l.Identity
 	err := row.Scan(&l.IDHash, &l.Upstream, &l.AuthRequestID, &l.Next, &l.FlowRef, timeField{&l.CreatedAt}, timeField{&l.ExpiresAt},
-		&id.Issuer, &id.Subject, &id.Username, &id.Name, &id.Email, &id.AMR, timeField{&id.AuthTime})
+		&id.Issuer, &id.Subject, &id.Username, &id.Name, &id.Email, &id.AMR, &id.Verified, timeField{&id.AuthTime})
 	return l, err
 }
 
@@ -37,13 +37,13 @@ func (s *Store) CreateUpstreamLogin(ctx context.Context, l store.UpstreamLogin, 
 	b.Queue("SELECT pg_advisory_xact_lock($1)", upstreamCapLock)
 	b.Queue(`WITH created AS (
 			INSERT INTO upstream_logins (`+upstreamLoginColumns+`)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
-			WHERE (SELECT count(*) FROM upstream_logins WHERE expires_at > $6) < $15
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+			WHERE (SELECT count(*) FROM upstream_logins WHERE expires_at > $6) < $16
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM created)`,
 		l.IDHash, l.Upstream, l.AuthRequestID, l.Next, l.FlowRef, nanos(l.CreatedAt), nanos(l.ExpiresAt),
-		id.Issuer, id.Subject, id.Username, id.Name, id.Email, id.AMR, nanos(id.AuthTime), maxPending).QueryRow(func(row pgx.Row) error {
+		id.Issuer, id.Subject, id.Username, id.Name, id.Email, id.AMR, id.Verified, nanos(id.AuthTime), maxPending).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&created)
 	})
 	if err := s.execBatch(ctx, b); err != nil {

@@ -10,13 +10,13 @@ import (
 )
 
 const upstreamLoginColumns = `id_hash, upstream, auth_request_id, next, flow_ref, created_at, expires_at,
-	issuer, subject, preferred_username, name, email, amr, auth_time`
+	issuer, subject, preferred_username, name, email, amr, verified, auth_time`
 
 func scanUpstreamLogin(row interface{ Scan(...any) error }) (store.UpstreamLogin, error) {
 	var l store.UpstreamLogin
 	id := &l.Identity
 	err := row.Scan(&l.IDHash, &l.Upstream, &l.AuthRequestID, &l.Next, &l.FlowRef, timeField{&l.CreatedAt}, timeField{&l.ExpiresAt},
-		&id.Issuer, &id.Subject, &id.Username, &id.Name, &id.Email, &id.AMR, timeField{&id.AuthTime})
+		&id.Issuer, &id.Subject, &id.Username, &id.Name, &id.Email, &id.AMR, &id.Verified, timeField{&id.AuthTime})
 	return l, err
 }
 
@@ -26,10 +26,10 @@ func scanUpstreamLogin(row interface{ Scan(...any) error }) (store.UpstreamLogin
 func (s *Store) CreateUpstreamLogin(ctx context.Context, l store.UpstreamLogin, maxPending int) error {
 	id := l.Identity
 	res, err := s.write.ExecContext(ctx, `INSERT INTO upstream_logins (`+upstreamLoginColumns+`)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 		WHERE (SELECT count(*) FROM upstream_logins WHERE expires_at > ?) < ?`,
 		l.IDHash, l.Upstream, l.AuthRequestID, l.Next, l.FlowRef, fmtTime(l.CreatedAt), fmtTime(l.ExpiresAt),
-		id.Issuer, id.Subject, id.Username, id.Name, id.Email, id.AMR, fmtTime(id.AuthTime),
+		id.Issuer, id.Subject, id.Username, id.Name, id.Email, id.AMR, id.Verified, fmtTime(id.AuthTime),
 		fmtTime(l.CreatedAt), maxPending)
 	if err != nil {
 		return mapErr("sqlite: create upstream login", err)

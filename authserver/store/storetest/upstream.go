@@ -26,7 +26,7 @@ func testUpstreamLogins(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	l := newUpstreamLogin(1)
 	l.Identity = store.UpstreamIdentity{Issuer: "https://sso.example", Subject: "carol-sub", Username: "carol", Name: "Carol",
-		Email: "carol@sso.example", AMR: "pwd mfa", AuthTime: t0.Add(-time.Hour)}
+		Email: "carol@sso.example", AMR: "pwd mfa", AuthTime: t0.Add(-time.Hour), Verified: "state, iss, PKCE, ID token, nonce"}
 	must(t, s.CreateUpstreamLogin(ctx, l, 10))
 	wantErr(t, s.CreateUpstreamLogin(ctx, l, 10), store.ErrDuplicate)
 
@@ -36,7 +36,7 @@ func testUpstreamLogins(t *testing.T, s store.Store) {
 		got.FlowRef != "ref-1" || !got.ExpiresAt.Equal(l.ExpiresAt) || got.ExpiresAt.Location() != time.UTC ||
 		got.Identity.Issuer != "https://sso.example" || got.Identity.Subject != "carol-sub" || got.Identity.Username != "carol" ||
 		got.Identity.Name != "Carol" || got.Identity.Email != "carol@sso.example" || got.Identity.AMR != "pwd mfa" ||
-		!got.Identity.AuthTime.Equal(t0.Add(-time.Hour)) {
+		!got.Identity.AuthTime.Equal(t0.Add(-time.Hour)) || got.Identity.Verified != "state, iss, PKCE, ID token, nonce" {
 		t.Fatalf("UpstreamLogin = %+v", got)
 	}
 	// Reading leaves it; taking it ends it.

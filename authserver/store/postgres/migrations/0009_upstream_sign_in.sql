@@ -44,6 +44,7 @@ CREATE TABLE upstream_logins (
     name               TEXT NOT NULL,
     email              TEXT NOT NULL,
     amr                TEXT NOT NULL,
+    verified           TEXT NOT NULL, -- how ImageHost checked the answer, for the activity log
     auth_time          BIGINT
 );
 CREATE INDEX upstream_logins_expires ON upstream_logins(expires_at);
