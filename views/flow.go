@@ -33,6 +33,7 @@ type ExchangeView struct {
 	// request, and the flow reference both sides compute from state.
 	ImageHostLink string
 	FlowRef       string
+	FlowLink      string // ImageHost's activity log of the login FlowRef names
 }
 
 // DiagramRow is one arrow of the sequence diagram.
