@@ -80,57 +80,52 @@ func testUpstreamLogins(t *testing.T, s store.Store) {
 
 // testUpstreamLoginConcurrent: a burst of sign-ins cannot overshoot the
 // cap, and of concurrent takes of one sign-in (a replayed callback)
-// exactly one gets it.
+// exactly one gets it; round after round, since a race shows only now and
+// then.
 func testUpstreamLoginConcurrent(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	const n, limit = 24, 5
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs <- s.CreateUpstreamLogin(ctx, newUpstreamLogin(i), limit)
-		})
+	const rounds, n, step = 20, 16, 5
+	burst := func(do func(i int) error, refused error) (won int) {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				errs <- do(i)
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err == nil {
+				won++
+			} else if !errors.Is(err, refused) {
+				t.Fatalf("in a burst: %v", err)
+			}
+		}
+		return won
 	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	created := 0
-	for err := range errs {
-		if err == nil {
-			created++
-		} else if !errors.Is(err, store.ErrQuotaExceeded) {
-			t.Fatalf("a concurrent sign-in: %v", err)
+	for round := range rounds {
+		// The cap grows by step each round: each burst may fill step more.
+		created := burst(func(i int) error {
+			return s.CreateUpstreamLogin(ctx, newUpstreamLogin(round*n+i), (round+1)*step)
+		}, store.ErrQuotaExceeded)
+		if created != step {
+			t.Fatalf("round %d: %d of %d concurrent sign-ins were stored, want %d", round, created, n, step)
 		}
 	}
-	if created != limit {
-		t.Fatalf("%d of %d concurrent sign-ins were stored, want %d", created, n, limit)
-	}
-
-	must(t, s.CreateUpstreamLogin(ctx, newUpstreamLogin(100), 1000))
-	start = make(chan struct{})
-	took := make(chan error, n)
-	for range n {
-		wg.Go(func() {
-			<-start
-			_, err := s.TakeUpstreamLogin(ctx, []byte("state-100"), t0)
-			took <- err
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(took)
-	won := 0
-	for err := range took {
-		if err == nil {
-			won++
-		} else if !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("a concurrent take: %v", err)
+	for round := range rounds {
+		l := newUpstreamLogin(-1 - round)
+		must(t, s.CreateUpstreamLogin(ctx, l, 1_000_000))
+		took := burst(func(int) error {
+			_, err := s.TakeUpstreamLogin(ctx, l.IDHash, t0)
+			return err
+		}, store.ErrNotFound)
+		if took != 1 {
+			t.Fatalf("round %d: %d concurrent takes of one sign-in succeeded, want exactly 1", round, took)
 		}
-	}
-	if won != 1 {
-		t.Fatalf("%d concurrent takes of one sign-in succeeded, want exactly 1", won)
 	}
 }
 
