@@ -84,7 +84,7 @@ type idTokenClaims struct {
 	PreferredUsername string           `json:"preferred_username,omitempty"`
 	Email             string           `json:"email,omitempty"`
 
-	// AuthMethods is OpenID Connect Core §2's amr: "Identifiers for
+	// AuthMethods is OpenID Connect Core §2's amr, "identifiers for
 	// authentication methods used in the authentication": "pwd" for
 	// ImageHost's password form (RFC 8176 §2); for a sign-in through an
 	// upstream provider, "fed" and the upstream's own (upstream_login.go).

@@ -28,11 +28,11 @@ func handleUpstreamCallback(f federation) http.Handler {
 		}
 		q := r.URL.Query()
 		// RFC 6749 §10.12: "The client MUST implement CSRF protection for
-		// its redirection URI", by a value "used to ... bind the request to
-		// the user-agent's authenticated state". The state must be the one
-		// in this browser's cookie, compared in constant time: an answer to
-		// someone else's sign-in, pushed into this browser, would sign it in
-		// as them (login CSRF).
+		// its redirection URI", by requiring "a value that binds the request
+		// to the user-agent's authenticated state". The state must be the
+		// one in this browser's cookie, compared in constant time: an answer
+		// to someone else's sign-in, pushed into this browser, would sign it
+		// in as them (login CSRF).
 		state, ok := f.loginCookie(r)
 		if !ok || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
 			f.logRefusal(ctx, p.Name, "", "state does not match this browser's sign-in")

@@ -10,10 +10,12 @@ package main
 //     limits as /login.
 //
 // Never the account whose email address the upstream names, verified or
-// not (OpenID Connect Core §5.7: the email claim is not unique and may be
-// reassigned; "only the iss and sub Claims ... can be used as a stable
-// identifier"). Matching it would hand an account to whoever can get an
-// upstream to say its address.
+// not. OpenID Connect Core §5.7: "The sub (subject) and iss (issuer)
+// Claims, used together, are the only Claims that an RP can rely upon as a
+// stable identifier for the End-User", and "an Issuer MAY re-use an email
+// Claim Value across different End-Users at different points in time".
+// Matching the address would hand an account to whoever can get an
+// upstream to say it.
 
 import (
 	"crypto/rand"

@@ -856,3 +856,75 @@ func TestDemoCorporateSSO(t *testing.T) {
 		t.Fatal("the Corporate SSO started beyond loopback")
 	}
 }
+
+// TestUpstreamDiscoveryIsNotHammered: while the provider's discovery fails,
+// sign-ins fail at once for upstream.RetryDiscoveryAfter, without asking it
+// again each time.
+func TestUpstreamDiscoveryIsNotHammered(t *testing.T) {
+	ts, fake := fakeUpstreamServer(t)
+	var mu sync.Mutex
+	asked := 0
+	fake.set(func(f *fakeUpstream) {
+		f.discovery = func(md map[string]any) {
+			mu.Lock()
+			asked++
+			mu.Unlock()
+			md["issuer"] = "https://someone-else.example" // refused by go-oidc
+		}
+	})
+	b := ts.browser()
+	form := formValues(t, body(t, b.get("/login")))
+	start := func() int {
+		resp := b.post("/upstream/fake/start", form)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 5 {
+		if s := start(); s != http.StatusBadGateway {
+			t.Fatalf("a provider whose discovery fails: %d, want 502", s)
+		}
+	}
+	mu.Lock()
+	if asked != 1 {
+		t.Fatalf("5 sign-ins within %v asked the provider %d times, want once", upstream.RetryDiscoveryAfter, asked)
+	}
+	mu.Unlock()
+	ts.clock.advance(upstream.RetryDiscoveryAfter)
+	start()
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 2 {
+		t.Fatalf("after %v the provider was asked %d times in all, want twice", upstream.RetryDiscoveryAfter, asked)
+	}
+}
+
+// TestUsernamesFromAnUpstream: a new account's username is made of the
+// provider's suggestion in plain ASCII, and never a taken one.
+func TestUsernamesFromAnUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		suggested []string
+		want      string
+	}{
+		{[]string{"carol"}, "carol"},
+		{[]string{"Carol.Smith"}, "carol.smith"},
+		{[]string{"carol@corp.example"}, "carol.corp.example"},
+		{[]string{"Carol Smith"}, "carol.smith"},
+		{[]string{"аlice"}, "lice"}, // a Cyrillic а is dropped, never kept as a look-alike
+		{[]string{"<script>", "Dave"}, "script"},
+		{[]string{"...", "  "}, "user"},
+		{[]string{"", "Eve"}, "eve"},
+		{[]string{strings.Repeat("x", 100)}, strings.Repeat("x", 32)},
+	} {
+		if got := usernameFrom(tc.suggested...); got != tc.want {
+			t.Errorf("usernameFrom(%q) = %q, want %q", tc.suggested, got, tc.want)
+		}
+	}
+	seen := map[string]bool{}
+	for try := range maxUsernameTries {
+		name := usernameCandidate("carol", try)
+		if seen[name] || !strings.HasPrefix(name, "carol") || len(name) > maxUsernameLength {
+			t.Fatalf("candidate %d: %q", try, name)
+		}
+		seen[name] = true
+	}
+}

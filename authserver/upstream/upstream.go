@@ -93,9 +93,10 @@ func (c Config) Validate() error {
 	case c.Issuer == "":
 		return fmt.Errorf("upstream %s: no issuer", c.Name)
 	case err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
-		// OpenID Connect Discovery §3: "a case-sensitive URL using the
-		// https scheme that contains scheme, host, and optionally, port
-		// number and path components and no query or fragment components".
+		// OpenID Connect Core §1.2: an Issuer Identifier "is a
+		// case-sensitive URL using the https scheme that contains scheme,
+		// host, and optionally, port number and path components and no
+		// query or fragment components".
 		return fmt.Errorf("upstream %s: issuer %q must be an absolute URL without a query, fragment or trailing slash", c.Name, c.Issuer)
 	case u.Scheme != "https" && !(u.Scheme == "http" && loopbackHost(u.Hostname())):
 		// Plain HTTP only on this machine, as for the demo's Corporate
@@ -406,9 +407,11 @@ func (p *Provider) Redeem(ctx context.Context, code, verifier, nonce string) (Id
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, refused("%s's ID token has malformed claims", p.DisplayName)
 	}
-	// §3.1.3.7 steps 4 and 5: with several audiences, azp names the party
-	// the token was issued to, and it must be us.
-	if len(idt.Audience) > 1 && c.AZP != p.ClientID {
+	// §3.1.3.7 steps 4 and 5: "If the ID Token contains multiple
+	// audiences, the Client SHOULD verify that an azp Claim is present",
+	// and "If an azp (authorized party) Claim is present, the Client SHOULD
+	// verify that its client_id is the Claim Value."
+	if (len(idt.Audience) > 1 || c.AZP != "") && c.AZP != p.ClientID {
 		return Identity{}, refused("%s's ID token was issued to %q, not to ImageHost", p.DisplayName, truncate(c.AZP, 64))
 	}
 	if idt.Subject == "" || len(idt.Subject) > MaxSubjectLength || !printableASCII(idt.Subject) {
