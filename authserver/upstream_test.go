@@ -928,3 +928,42 @@ func TestUsernamesFromAnUpstream(t *testing.T) {
 		seen[name] = true
 	}
 }
+
+// TestUpstreamSignInForADevice: a user who signs in through an upstream on
+// the device page answers for the device, and the device's ID token says
+// how they signed in.
+func TestUpstreamSignInForADevice(t *testing.T) {
+	ts, fake := fakeUpstreamServer(t)
+	addDeviceClients(t, ts)
+	must(t, ts.store.LinkUpstream(context.Background(), store.UpstreamLink{Issuer: fake.URL, Subject: "carol-at-fake", UserID: "sub-bob", Upstream: "fake"}))
+	da := startDevice(t, ts, cliID, "", "openid photos.read")
+	b := ts.browser()
+	form := formValues(t, body(t, b.get("/device")))
+	form.Set("user_code", da.UserCode)
+	login := location(t, b.post("/device", form))
+	if back := location(t, b.throughFake(login.String())); back.Path != "/device" {
+		t.Fatalf("after the upstream sign-in: %s, want the device page", back)
+	}
+	form = formValues(t, body(t, b.get("/device")))
+	form.Set("user_code", da.UserCode)
+	page := body(t, b.post("/device", form))
+	form = formValues(t, page)
+	form.Set("user_code", da.UserCode)
+	form.Set("decision", "allow")
+	if resp := b.post("/device/decision", form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("allow: %d", resp.StatusCode)
+	}
+	ts.clock.advance(time.Duration(da.Interval) * time.Second)
+	tr := pollTokens(t, ts, cliID, "", da.DeviceCode)
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tr.IDToken, ".")[1])
+	must(t, err)
+	var claims struct {
+		Sub string   `json:"sub"`
+		AMR []string `json:"amr"`
+		IDP string   `json:"idp"`
+	}
+	must(t, json.Unmarshal(payload, &claims))
+	if claims.Sub != "sub-bob" || claims.IDP != fake.URL || !slices.Equal(claims.AMR, []string{"fed", "pwd", "otp"}) {
+		t.Fatalf("the device's ID token: %+v", claims)
+	}
+}

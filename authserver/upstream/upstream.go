@@ -132,6 +132,7 @@ var (
 // show and log; it holds nothing the upstream chose except its error code.
 type Refused struct{ Reason string }
 
+// Error says what was refused and why.
 func (e *Refused) Error() string { return "upstream: refused: " + e.Reason }
 
 func refused(format string, args ...any) error { return &Refused{Reason: fmt.Sprintf(format, args...)} }
@@ -537,6 +538,7 @@ type boundedTransport struct {
 // errAnswerTooLarge ends an answer that went past the bound.
 var errAnswerTooLarge = errors.New("upstream: the answer is larger than any provider sends")
 
+// RoundTrip sends req, and bounds the answer's body.
 func (t boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
@@ -556,6 +558,7 @@ type limitedBody struct {
 	left int64
 }
 
+// Read reads on while the bound allows.
 func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.left <= 0 {
 		// One more byte tells a body of exactly the bound from a longer one.
@@ -577,4 +580,5 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the body.
 func (b *limitedBody) Close() error { return b.r.Close() }
