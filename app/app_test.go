@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"oauthdemo/app/tokenstore"
+	"oauthdemo/app/tokenstore/sqlite"
 	"oauthdemo/e2e/harness"
 )
 
@@ -40,7 +41,7 @@ type testApp struct {
 	t         *testing.T
 	URL       string
 	imageHost *harness.Process
-	store     *tokenstore.Store
+	store     tokenstore.Store
 	cfg       Config
 }
 
@@ -70,7 +71,7 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	if configure != nil {
 		configure(&cfg)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -911,7 +912,7 @@ func TestBackChannelAnswersAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

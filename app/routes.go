@@ -12,7 +12,7 @@ import (
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
 	conns := g.connections
 	e.GET("/", handleHome(conns))
 

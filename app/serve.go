@@ -14,7 +14,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"oauthdemo/app/tokenstore"
+	"oauthdemo/app/tokenstore/sqlite"
 )
 
 // serve runs PhotoEditorApp until ctx is cancelled, then shuts down gracefully.
@@ -38,7 +38,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := tokenstore.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // newServer wires PhotoEditorApp: middleware, then the routes.
-func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
+func newServer(cfg Config, store tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
 	// Workshop mode records the back-channel exchanges of each browser's
 	// flow, as they pass through the app's HTTP client; under the recorder,
