@@ -42,7 +42,7 @@ func (r attackRun) callWithExpiredToken() error {
 	now := r.p.now()
 	var expired string
 	var soonest time.Time
-	for _, ex := range r.rec.Exchanges(r.flowID) {
+	for _, ex := range r.rec.Exchanges(r.ctx, r.flowID) {
 		if ex.Step != flow.StepToken && ex.Step != flow.StepRefresh {
 			continue
 		}
