@@ -10,11 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
-
-	"oauthdemo/app/tokenstore/sqlite"
 )
 
 // serve runs PhotoEditorApp until ctx is cancelled, then shuts down gracefully.
@@ -38,11 +35,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer db.close()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -50,7 +47,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	httpClient := &http.Client{Timeout: 10 * time.Second}
 	srv := &http.Server{
-		Handler:           newServer(cfg, store, authKey, encKey, httpClient, time.Now, log),
+		Handler:           newServer(cfg, db, authKey, encKey, httpClient, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -66,7 +63,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				store.DeleteOlderThan(ctx, time.Now().Add(-sessionMaxAge))
+				db.sessions.DeleteOlderThan(ctx, time.Now().Add(-sessionMaxAge))
 			}
 		}
 	}()

@@ -22,7 +22,7 @@ func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { ret
 // The refresh comes back with new tokens; the session must stay ended, and
 // the request be told to reconnect, not handed the new access token.
 func TestLogoutDuringRefreshIsNotUndone(t *testing.T) {
-	testLogoutDuringRefresh(t, nil)
+	eachStore(t, testLogoutDuringRefresh)
 }
 
 func testLogoutDuringRefresh(t *testing.T, configure func(*Config)) {

@@ -7,8 +7,8 @@ import (
 )
 
 // Storage is where a Recorder keeps its flows: Memory for one instance, or
-// a database that several instances share. flowtest is the conformance
-// suite every Storage passes.
+// a database that several instances share (app/postgres). flowtest is the
+// conformance suite every Storage passes.
 //
 // A Storage enforces the bounds itself, exactly, however many writes reach
 // it at once: at most MaxFlows flows, dropping the least recently used

@@ -15,7 +15,8 @@ func TestMemory(t *testing.T) {
 	flowtest.Run(t, func(*testing.T) flow.Storage { return flow.NewMemory() })
 }
 
-// BenchmarkMemoryAppend records an API call into a flow kept at its bounds.
+// BenchmarkMemoryAppend records an API call into a flow kept at its bounds;
+// app/postgres has the same for PostgreSQL.
 func BenchmarkMemoryAppend(b *testing.B) {
 	s := flow.NewMemory()
 	ctx := context.Background()

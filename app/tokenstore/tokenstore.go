@@ -8,9 +8,9 @@
 // Back-Channel Logout): the row is marked ended, and the next request with
 // that cookie finds a dead session.
 //
-// Store is the contract; tokenstore/sqlite keeps sessions in a file, and
-// tokenstore/storetest is the conformance suite every implementation must
-// pass.
+// Store is the contract; tokenstore/sqlite keeps sessions in a file for one
+// instance, and app/postgres in PostgreSQL for several instances behind a
+// load balancer. tokenstore/storetest is the conformance suite both pass.
 package tokenstore
 
 import (
