@@ -9,6 +9,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"oauthdemo/app/flow"
@@ -21,7 +24,10 @@ import (
 type database struct {
 	sessions   tokenstore.Store
 	recordings flow.Storage
-	close      func() error
+	// ready reports whether the state can be read and written now
+	// (/readyz).
+	ready func(ctx context.Context) error
+	close func() error
 }
 
 // openDatabase opens PostgreSQL when cfg names one, and SQLite in the data
@@ -32,11 +38,22 @@ func openDatabase(ctx context.Context, cfg Config) (database, error) {
 		if err != nil {
 			return database{}, err
 		}
-		return database{sessions: db.Sessions(), recordings: db.Recordings(), close: db.Close}, nil
+		return database{sessions: db.Sessions(), recordings: db.Recordings(), ready: db.Ping, close: db.Close}, nil
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		return database{}, err
 	}
-	return database{sessions: store, recordings: flow.NewMemory(), close: store.Close}, nil
+	ready := func(ctx context.Context) error { return errors.Join(store.Ping(ctx), writable(cfg.DataDir)) }
+	return database{sessions: store, recordings: flow.NewMemory(), ready: ready, close: store.Close}, nil
+}
+
+// writable reports whether a file can be written in dir: SQLite needs to,
+// for its journal, and goes on answering from a file already open even
+// when its directory is gone or read-only. One file, rewritten each time.
+func writable(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, ".readyz"), []byte("ok\n"), 0o600); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	return nil
 }

@@ -70,7 +70,7 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 		// cookie; the signed token is the proof.
 		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
 	}))
-	addRoutes(e, cfg, p, db.sessions, g, kit, rec, lab, log)
+	addRoutes(e, cfg, p, db.sessions, db.ready, g, kit, rec, lab, log)
 	return e
 }
 
