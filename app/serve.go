@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// shutdownGrace is how long requests under way may take to finish once the
+// app is told to stop.
+const shutdownGrace = 10 * time.Second
+
 // serve runs PhotoEditorApp until ctx is cancelled, then shuts down gracefully.
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	var level slog.Level
@@ -77,7 +81,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// SIGTERM or Ctrl-C (main): stop accepting connections at once, so a
+	// load balancer sends browsers to another instance, and give the
+	// requests under way shutdownGrace to finish.
+	log.Info("shutting down", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)

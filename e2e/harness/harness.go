@@ -178,6 +178,17 @@ func (p *Process) Stop() {
 	})
 }
 
+// Signal sends the process sig, such as the SIGTERM a service manager stops
+// it with, and does not wait; Done says when it has ended.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Done is closed once the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.exited }
+
+// ExitCode is the process's exit code once it has ended (Done), -1 if a
+// signal ended it.
+func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
+
 // Kill ends the process at once with SIGKILL, as a crash would, and waits.
 func (p *Process) Kill() {
 	p.cmd.Process.Kill()
