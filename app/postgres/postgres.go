@@ -8,7 +8,8 @@
 //
 // Settings, and why:
 //   - A pgxpool pool per instance, of at most max(4, number of CPUs)
-//     connections unless the URL says otherwise (pool_max_conns=N); a
+//     connections unless the URL says otherwise (pool_max_conns=N, 2 or
+//     more: a refresh holds one while its recording needs another); a
 //     request beyond it waits for a connection, for as long as its context
 //     allows. application_name=photoeditorapp, unless the URL sets another.
 //   - Every table is in the schema "photoeditor", so that the app may share
@@ -27,6 +28,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -86,6 +88,11 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 
 // OpenConfig is Open with a parsed configuration (see ParseConfig).
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
+	// A refresh holds a connection while it waits on ImageHost, and its
+	// recording needs another.
+	if cfg.MaxConns < 2 {
+		return nil, errors.New("postgres: pool_max_conns must be at least 2")
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

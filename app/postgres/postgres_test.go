@@ -99,13 +99,23 @@ func (r roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trac
 func (roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
+// TestPoolOfOneIsRefused: a refresh holds a connection while its recording
+// needs another; with one, each refresh would wait for its recording to
+// time out.
+func TestPoolOfOneIsRefused(t *testing.T) {
+	if db, err := postgres.Open(context.Background(), fresh(t)+"&pool_max_conns=1"); err == nil {
+		db.Close()
+		t.Fatal("a pool of one connection was accepted")
+	}
+}
+
 // TestRoundTrips is the budget of round trips to PostgreSQL: a recording
 // is paid by the request it records, and a session's Update by every
 // request that calls the photos API. A new round trip on these paths
 // should be a decision, made here. Each operation runs twice, so that the
 // second finds its statements prepared on the connection.
 func TestRoundTrips(t *testing.T) {
-	cfg, err := postgres.ParseConfig(fresh(t) + "&pool_max_conns=1")
+	cfg, err := postgres.ParseConfig(fresh(t) + "&pool_max_conns=2")
 	if err != nil {
 		t.Fatal(err)
 	}
