@@ -152,7 +152,13 @@ func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) err
 	if err != nil {
 		return err
 	}
-	ctx = flow.WithStep(ctx, flow.StepRefresh)
+	// Once sent, the refresh is seen through even if the browser goes away:
+	// ImageHost rotates the refresh token whether or not the app reads its
+	// answer, and an answer dropped half-way would leave the session only
+	// the spent token, whose next use ImageHost takes for theft. The HTTP
+	// client's timeout still bounds it, and the store's Update keeps what
+	// comes back (tokenstore.Store).
+	ctx = flow.WithStep(context.WithoutCancel(ctx), flow.StepRefresh)
 	tok, err := d.oauth.TokenSource(k.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {

@@ -63,3 +63,58 @@ func testLogoutDuringRefresh(t *testing.T, configure func(*Config)) {
 		t.Fatalf("after the crossed refresh /photos went to %s", resp.Request.URL)
 	}
 }
+
+// TestRefreshOutlivesTheBrowser: the browser goes away (its request's
+// context ends) while ImageHost answers a refresh, having rotated the
+// refresh token. The app keeps the new tokens: had it dropped them, its
+// next refresh would present the spent token, and ImageHost would revoke
+// the grant as stolen.
+func TestRefreshOutlivesTheBrowser(t *testing.T) {
+	eachStore(t, func(t *testing.T, configure func(*Config)) {
+		a := newTestAppWith(t, configure)
+		u := newUser(t)
+		a.connect(u, "alice", "wonderland")
+		sess := a.session(u)
+		var leave context.CancelFunc
+		// ImageHost gets the refresh and answers it; meanwhile the browser
+		// leaves, and a transport gives up on a request whose context ended
+		// before the answer came.
+		leavesDuringRefresh := roundTripper(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Path != "/token" || leave == nil {
+				return http.DefaultTransport.RoundTrip(req)
+			}
+			resp, err := http.DefaultTransport.RoundTrip(req.Clone(context.Background()))
+			leave()
+			if err == nil && req.Context().Err() != nil {
+				resp.Body.Close()
+				return nil, req.Context().Err()
+			}
+			return resp, err
+		})
+		p := &provider{issuer: a.imageHost.URL, clientID: harness.AppClientID, clientSecret: harness.AppClientSecret,
+			redirectURI: a.cfg.redirectURI(), http: &http.Client{Transport: leavesDuringRefresh, Timeout: 10 * time.Second}, now: time.Now}
+		keeper := &tokenKeeper{store: a.store, provider: p, now: time.Now}
+		expire := func() {
+			t.Helper()
+			if err := keeper.update(context.Background(), sess.ID, func(s *tokenstore.Session) error { s.Expiry = time.Now().Add(-time.Second); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expire()
+		var ctx context.Context
+		ctx, leave = context.WithCancel(context.Background())
+		keeper.forSession(sess.ID).AccessToken(ctx) // its caller is gone: whatever it returns, nobody reads it
+		leave = nil
+		if got, _ := a.store.Get(context.Background(), sess.ID); got.Refreshes != 1 || got.RefreshToken == sess.RefreshToken {
+			t.Fatalf("the refresh's answer was dropped: %d refreshes, refresh token changed: %v", got.Refreshes, got.RefreshToken != sess.RefreshToken)
+		}
+		// The next refresh presents the rotated token, and ImageHost agrees.
+		expire()
+		if _, err := keeper.forSession(sess.ID).AccessToken(context.Background()); err != nil {
+			t.Fatalf("the next refresh: %v", err)
+		}
+		if resp, _ := u.get(a.URL + "/photos"); resp.Request.URL.Path != "/photos" {
+			t.Fatalf("after the browser left mid-refresh, /photos went to %s", resp.Request.URL)
+		}
+	})
+}

@@ -75,6 +75,8 @@ func (s *Sessions) Get(ctx context.Context, id string) (tokenstore.Session, erro
 // Two round trips: BEGIN, the lock and the read go together, since
 // PostgreSQL runs them in order and the read's snapshot is taken once the
 // lock is held; the write (if any), its check and COMMIT go together too.
+// The lock waits for as long as ctx allows; the write outlives ctx, for
+// tokenstore.WriteTimeout at most.
 func (s *Sessions) Update(ctx context.Context, id string, change func(*tokenstore.Session) error) error {
 	select {
 	case s.db.updates <- struct{}{}:
@@ -111,6 +113,9 @@ func (s *Sessions) Update(ctx context.Context, id string, change func(*tokenstor
 
 	before := sess
 	changeErr := change(&sess)
+	// The write outlives ctx (tokenstore.Store).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenstore.WriteTimeout)
+	defer cancel()
 	b = &pgx.Batch{}
 	if sess != before {
 		b.Queue(`UPDATE photoeditor.sessions SET access_token = $2, refresh_token = $3, id_token = $4, expiry = $5,

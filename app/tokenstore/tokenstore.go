@@ -26,6 +26,9 @@ var ErrNotFound = errors.New("tokenstore: not found")
 // the change was not saved.
 var ErrEnded = errors.New("tokenstore: the session was ended")
 
+// WriteTimeout bounds Update's write, which outlives the caller's context.
+const WriteTimeout = 5 * time.Second
+
 // Session is one browser's connection to ImageHost.
 type Session struct {
 	ID           string // the random value in the cookie
@@ -64,6 +67,11 @@ type Store interface {
 	// decides; ended while change ran (a back-channel logout during a
 	// refresh), the change is dropped and Update returns ErrEnded. A session
 	// that is gone is ErrNotFound.
+	//
+	// Once change has run, its result is saved even if ctx ended meanwhile
+	// (the browser went away): ImageHost has rotated the refresh token by
+	// then, and a store that dropped the new one would keep only the spent
+	// one, whose next use ImageHost takes for theft.
 	Update(ctx context.Context, id string, change func(sess *Session) error) error
 	// Delete forgets a session; a session that is gone is no error.
 	Delete(ctx context.Context, id string) error

@@ -125,7 +125,10 @@ func (s *Store) Update(ctx context.Context, id string, change func(*tokenstore.S
 		return err
 	}
 	// Only a live session's tokens change: a back-channel logout that
-	// ended the session while change ran (a refresh at ImageHost) wins.
+	// ended the session while change ran (a refresh at ImageHost) wins. The
+	// write outlives ctx (tokenstore.Store).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenstore.WriteTimeout)
+	defer cancel()
 	res, serr := s.db.ExecContext(ctx, `UPDATE sessions SET access_token = ?, refresh_token = ?, id_token = ?, expiry = ?,
 			refreshes = ?, ended_reason = ?, updated_at = ? WHERE id = ? AND ended_reason = ''`,
 		sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.Expiry.UnixMilli(), sess.Refreshes, sess.EndedReason,

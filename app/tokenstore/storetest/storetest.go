@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 		{"create and get", testCreateGet},
 		{"not found", testNotFound},
 		{"update saves what changed", testUpdate},
+		{"update saves after its context ended", testUpdateOutlivesContext},
 		{"end", testEnd},
 		{"update of an ended session", testUpdateEnded},
 		{"end during an update is not undone", testEndDuringUpdate},
@@ -159,6 +160,25 @@ func testUpdate(t *testing.T, s tokenstore.Store) {
 	}
 	if got := get(t, s, "a"); got.EndedReason != "ImageHost refused" || got.RefreshToken != "" {
 		t.Fatalf("a change that failed was not saved: %+v", got)
+	}
+}
+
+// testUpdateOutlivesContext: the browser goes away while the refresh is at
+// ImageHost, which rotates the refresh token all the same; the new one
+// must be kept, or the session would hold only the spent one.
+func testUpdateOutlivesContext(t *testing.T, s tokenstore.Store) {
+	create(t, s, session("a", "alice", "sid-1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.Update(ctx, "a", func(sess *tokenstore.Session) error {
+		cancel()
+		sess.AccessToken, sess.RefreshToken, sess.Refreshes = "at-rotated", "rt-rotated", 1
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update whose context ended during change: %v", err)
+	}
+	if got := get(t, s, "a"); got.RefreshToken != "rt-rotated" || got.Refreshes != 1 {
+		t.Fatalf("the rotated refresh token was lost: %+v", got)
 	}
 }
 
