@@ -136,7 +136,7 @@ func (t *sessionTokens) get(ctx context.Context, rejected string) (string, error
 		return nil
 	})
 	if err != nil {
-		return "", err // not a token that was not kept
+		return "", err // never a token the store did not keep
 	}
 	t.Refreshed = t.Refreshed || refreshed
 	return token, nil
