@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,5 +202,62 @@ func BenchmarkSessionsUpdate(b *testing.B) {
 		if err := s.Update(context.Background(), "s", func(*tokenstore.Session) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestUpdatesLeaveHalfThePool: while ImageHost is slow, a burst of
+// refreshes of different sessions holds at most half of the pool's
+// connections; the other half still serves a login's new session, a
+// back-channel logout and a recording.
+func TestUpdatesLeaveHalfThePool(t *testing.T) {
+	db := open(t, fresh(t)+"&pool_max_conns=4")
+	sessions, recordings := db.Sessions(), db.Recordings()
+	ctx := context.Background()
+	now := time.Now()
+	const n = 8
+	for i := range n {
+		if err := sessions.Create(ctx, tokenstore.Session{ID: fmt.Sprint("s", i), Subject: fmt.Sprint("user", i), Expiry: now, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var inside, most atomic.Int32
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	for i := range n {
+		done.Go(func() {
+			err := sessions.Update(ctx, fmt.Sprint("s", i), func(s *tokenstore.Session) error {
+				in := inside.Add(1)
+				defer inside.Add(-1)
+				for m := most.Load(); in > m && !most.CompareAndSwap(m, in); m = most.Load() {
+				}
+				<-release // at ImageHost
+				s.Refreshes++
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// While the refreshes wait on ImageHost, the rest of the app works.
+	deadline := time.Now().Add(10 * time.Second)
+	for inside.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sessions.Create(short, tokenstore.Session{ID: "new", Subject: "newcomer", Expiry: now, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Errorf("a login during the burst: %v", err)
+	}
+	if _, err := sessions.End(short, "newcomer", "", "signed out"); err != nil {
+		t.Errorf("a back-channel logout during the burst: %v", err)
+	}
+	if _, err := recordings.Append(short, "f", flow.Exchange{Step: flow.StepRefresh}, now); err != nil {
+		t.Errorf("a recording during the burst: %v", err)
+	}
+	close(release)
+	done.Wait()
+	if m := most.Load(); m != 2 {
+		t.Fatalf("%d refreshes held a connection at once, want 2 (half of the pool of 4)", m)
 	}
 }
