@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -50,6 +51,14 @@ CREATE INDEX IF NOT EXISTS sessions_subject ON sessions(subject);`
 
 // Open opens or creates the database file.
 func Open(ctx context.Context, file string) (*Store, error) {
+	// The database holds every connected user's tokens: it is created
+	// readable by its owner only, whatever the umask. SQLite gives its
+	// journal files the database's permissions.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: create %s: %w", file, err)
+	}
+	f.Close()
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,5 +40,23 @@ func BenchmarkUpdate(b *testing.B) {
 		if err := s.Update(context.Background(), "s", func(*tokenstore.Session) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFileIsPrivate: the database holds every connected user's tokens; it
+// is created readable by its owner only, whatever the umask.
+func TestFileIsPrivate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sessions.db")
+	s, err := sqlite.Open(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Fatalf("sessions.db is %v, want no access for group and others", perm)
 	}
 }
