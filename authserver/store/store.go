@@ -411,12 +411,14 @@ type Store interface {
 	// before now, ending each such session as EndSession does (its grants
 	// without offline_access are revoked), device authorizations that
 	// expired more than DeviceAuthorizationRetention before now,
-	// revocations older than RevocationRetention and activity older than
-	// ActivityRetention, and deletes the clients that expired before now as
-	// DeleteClient does, recording their revocation at now.
+	// revocations older than RevocationRetention, activity older than
+	// ActivityRetention, attempts (Attempts) that expired and then the
+	// oldest beyond MaxAttempts, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	DeviceAuthorizations
+	Attempts
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a
