@@ -107,6 +107,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /{$}", handleHome(cfg.Issuer, sessions))
 	mux.Handle("GET /docs/dropped-grants", handlePage(pages.DroppedGrants()))
 	mux.Handle("GET /static/", http.FileServerFS(pages.Static))
-	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(st, log))
 	mux.Handle("/", handleNotFound(mux))
 }

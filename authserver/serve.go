@@ -47,7 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	cfg = cfg.withIssuer(ln.Addr())
+	cfg = cfg.withIssuer(ln.Addr()).withInstance(ln.Addr())
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ type background struct {
 // (SIGTERM) does not stop them: requests still finishing during the
 // shutdown record their activity, which stop then writes out.
 func startBackground(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (work background, stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	work.activity = newActivityLog(ctx, st, now, log)
 	work.logouts = newBackchannel(cfg, keys, st, now, log)
 	followed, keysFollowed := make(chan struct{}), make(chan struct{})

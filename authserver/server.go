@@ -28,5 +28,5 @@ func newServer(cfg Config, st store.Store, keys *signing.KeySet, apiTokens photo
 		h = withLabBanner(h)
 	}
 	h = withRequestSource(cfg.TrustedProxies, loopbackOnly(cfg.Addr), h)
-	return withRequestLog(log, withSecurityHeaders(h))
+	return withRequestLog(log, withInstance(cfg.Instance, withSecurityHeaders(h)))
 }

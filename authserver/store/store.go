@@ -417,6 +417,10 @@ type Store interface {
 	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
+	// Ping reports whether the database answers now: readiness (/readyz),
+	// for a load balancer to send requests elsewhere while it does not.
+	Ping(ctx context.Context) error
+
 	DeviceAuthorizations
 	Attempts
 }
