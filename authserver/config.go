@@ -39,6 +39,9 @@ type Config struct {
 	// Instance names this instance in every response's X-Instance header;
 	// serve makes it the host name and port when it is empty.
 	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (clientaddr.go); none by default.
 	TrustedProxies trustedProxies
@@ -157,6 +160,7 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"metrics-token", "IMAGEHOST_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)", text(&c.MetricsToken), false},
 		{"instance", "IMAGEHOST_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)", text(&c.Instance), false},
 		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
 			p, err := parseTrustedProxies(s)
@@ -331,6 +335,9 @@ func (c Config) Validate() error {
 	// one would still stand at the others. Lab mode is one instance.
 	if c.Lab && c.DatabaseURL != "" {
 		return errors.New("lab mode is one instance on one machine, its switches in its memory: unset database-url")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
 	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")

@@ -247,6 +247,7 @@ func (v deviceVerifier) lookup(w http.ResponseWriter, r *http.Request, who signe
 		return store.DeviceAuthorization{}, store.Client{}, false
 	}
 	if wait > 0 {
+		countThrottled(w, limitDeviceCode)
 		minutes := int(math.Ceil(wait.Minutes()))
 		v.log.WarnContext(ctx, "device code lookups throttled", "user_id", who.user.ID, "ip", clientIP(r))
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))

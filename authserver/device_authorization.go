@@ -125,6 +125,7 @@ func (da deviceAuthorizer) authorize(w http.ResponseWriter, r *http.Request) (de
 		da.log.ErrorContext(r.Context(), "count device authorization", "err", err)
 		return deviceAuthorizationResponse{}, oauth.ServerError()
 	} else if wait > 0 {
+		countThrottled(w, limitDeviceAuthorization)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return deviceAuthorizationResponse{}, oauth.Errorf(oauth.CodeTemporarilyUnavailable, http.StatusTooManyRequests,
 			"too many device authorization requests from this address; try again later")

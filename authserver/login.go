@@ -192,6 +192,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 		if wait > 0 {
+			countThrottled(w, limitSignIn)
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))

@@ -20,7 +20,7 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, metrics *serverMetrics, now func() time.Time, log *slog.Logger) {
 	activity, logouts := work.activity, work.logouts
 	secure := cfg.secureCookies()
 	names := newCookieNames(secure)
@@ -109,5 +109,6 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /static/", http.FileServerFS(pages.Static))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(st, log))
+	mux.Handle("GET /metrics", handleMetrics(metrics, cfg.MetricsToken))
 	mux.Handle("/", handleNotFound(mux))
 }

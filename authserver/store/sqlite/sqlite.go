@@ -296,3 +296,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PoolStats returns the figures of the two connection pools, the writer's
+// (one connection) and the readers', for the server's metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"write": s.write.Stats(), "read": s.read.Stats()}
+}
