@@ -12,7 +12,7 @@ import (
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, metrics *appMetrics, log *slog.Logger) {
 	conns := g.connections
 	e.GET("/", handleHome(conns))
 
@@ -51,4 +51,5 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/metrics", handleMetrics(metrics, cfg.MetricsToken))
 }

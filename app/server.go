@@ -23,12 +23,13 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	// flow, as they pass through the app's HTTP client; under the recorder,
 	// no answer may be longer than maxResponseBytes.
 	rec := flow.NewRecorder(now)
+	metrics := newAppMetrics(store) // a registry per server (metrics.go)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}
+	recording.Transport = &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
@@ -45,6 +46,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
+	e.Use(withInstance(cfg.Instance), metrics.middleware)
 	e.Use(requestLog(log))
 	e.Use(middleware.Recover())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -73,7 +75,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	// ImageHost posts logout tokens server to server: no browser, no
 	// cookie; the signed token is the proof.
 	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
-	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
+	addRoutes(e, cfg, p, store, g, kit, rec, lab, metrics, log)
 	return e
 }
 

@@ -89,6 +89,12 @@ func Open(ctx context.Context, file string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// PoolStats returns the figures of the connection pool, for the app's
+// metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"sqlite": s.db.Stats()}
+}
+
 // Save creates or replaces a session.
 func (s *Store) Save(ctx context.Context, sess Session) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, subject, name, sid, access_token, refresh_token, id_token,
