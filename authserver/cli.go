@@ -235,7 +235,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err := signing.Rotate(ctx, st, time.Now()); err != nil {
 			return fmt.Errorf("keys rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (a running server picks this up within a minute)")
+		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (every running server uses and publishes them within seconds)")
 		fallthrough
 	case "list":
 		keys, err := st.SigningKeys(ctx)

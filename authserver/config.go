@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+	// Instance names this instance in every response's X-Instance header;
+	// serve makes it the host name and port when it is empty.
+	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (clientaddr.go); none by default.
 	TrustedProxies trustedProxies
@@ -153,6 +160,8 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"metrics-token", "IMAGEHOST_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)", text(&c.MetricsToken), false},
+		{"instance", "IMAGEHOST_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)", text(&c.Instance), false},
 		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
 			p, err := parseTrustedProxies(s)
 			c.TrustedProxies = p
@@ -213,6 +222,20 @@ func bindConfig(fs *flag.FlagSet, vars []configVar, getenv func(string) string) 
 		}
 	}
 	return nil
+}
+
+// withInstance fills in the instance's name, when none is set, from the
+// machine's host name and the port we actually listen on.
+func (c Config) withInstance(listenAddr net.Addr) Config {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "imagehost"
+		}
+		_, port, _ := net.SplitHostPort(listenAddr.String())
+		c.Instance = net.JoinHostPort(host, port)
+	}
+	return c
 }
 
 // withIssuer fills in the issuer from the address we actually listen on.
@@ -289,6 +312,10 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
 	}
+	// It goes into a header: printable ASCII, short.
+	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
@@ -302,6 +329,15 @@ func (c Config) Validate() error {
 	// switches must not be reached: lab mode is for one machine.
 	if c.Lab && len(c.TrustedProxies) > 0 {
 		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
+	}
+	// The lab's switches live in this process (lab.go): instances sharing
+	// a database would each have their own, and a defence switched off at
+	// one would still stand at the others. Lab mode is one instance.
+	if c.Lab && c.DatabaseURL != "" {
+		return errors.New("lab mode is one instance on one machine, its switches in its memory: unset database-url")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
 	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")

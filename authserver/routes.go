@@ -20,7 +20,7 @@ const (
 )
 
 // addRoutes lists every endpoint of ImageHost.
-func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, now func() time.Time, log *slog.Logger) {
+func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.KeySet, apiTokens photos.TokenVerifier, work background, lab *labSwitches, metrics *serverMetrics, now func() time.Time, log *slog.Logger) {
 	activity, logouts := work.activity, work.logouts
 	secure := cfg.secureCookies()
 	names := newCookieNames(secure)
@@ -36,11 +36,12 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	own := func(h http.Handler) http.Handler { return sameOriginOnly(originOf(cfg.Issuer), h) }
 	demo := publishedSecretsOf(cfg)
 	browsers := knownBrowsers{sign: forms.sign, cookie: names.knownBrowser, secure: secure, now: now}
+	limits := attemptLimitsFor(cfg, st, now) // shared by instances on one database (shared.go)
 	polls := newDevicePolls(cfg.MaxPendingDeviceCodes)
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, demo: demo, log: log, devicePolls: polls,
 		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
-	devices := newDeviceAuthorizer(cfg, st, polls, now, log)
-	deviceUser := deviceVerifier{store: st, sessions: sessions, activity: activity, guesses: newDeviceGuessThrottle(now), now: now, forms: forms, log: log}
+	devices := newDeviceAuthorizer(cfg, st, polls, limits, now, log)
+	deviceUser := deviceVerifier{store: st, sessions: sessions, activity: activity, guesses: newDeviceGuessThrottle(limits), now: now, forms: forms, log: log}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, demo: demo, log: log}
 	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
 		Memory:           photos.NewMemory(photos.PhotoMemory, photos.PhotoMemoryShare, photos.PhotoMemoryWait),
@@ -48,7 +49,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}
-	throttle := newLoginThrottle(now)
+	throttle := newLoginThrottle(limits)
 	passwords := newPasswordChecker()
 
 	// Discovery and keys.
@@ -106,6 +107,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /{$}", handleHome(cfg.Issuer, sessions))
 	mux.Handle("GET /docs/dropped-grants", handlePage(pages.DroppedGrants()))
 	mux.Handle("GET /static/", http.FileServerFS(pages.Static))
-	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(st, log))
+	mux.Handle("GET /metrics", handleMetrics(metrics, cfg.MetricsToken))
 	mux.Handle("/", handleNotFound(mux))
 }

@@ -28,6 +28,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+
+	grantType string // what was granted, for the metrics (metrics.go)
 }
 
 // tokenIssuer holds what every grant needs.
@@ -76,6 +78,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
 		// "Cache-Control" response header field with a value of "no-store"".
 		oauth.WriteJSON(w, http.StatusOK, resp)
+		countIssued(w, resp.grantType)
 	})
 }
 
@@ -103,7 +106,9 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	if !slices.Contains(client.GrantTypes, grantType) {
 		return tokenResponse{}, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this client may not use the %s grant", grantType)
 	}
-	return grant(r, form, client)
+	resp, e := grant(r, form, client)
+	resp.grantType = grantType
+	return resp, e
 }
 
 // grantFor returns the grant that answers a token request of grantType, or

@@ -1,7 +1,43 @@
 // Package store defines ImageHost's records and the Store interface that keeps
-// them. The SQLite implementation lives in store/sqlite; store/storetest is the
-// conformance suite that any implementation (a future PostgreSQL store, an
-// in-memory fake) must pass unchanged.
+// them. The SQLite implementation lives in store/sqlite, the PostgreSQL one in
+// store/postgres; store/storetest is the conformance suite that every
+// implementation must pass unchanged.
+//
+// # What instances share
+//
+// Several ImageHost instances on one PostgreSQL database, behind a load
+// balancer without sticky sessions, behave as one, because everything a
+// later request may depend on is in the database:
+//
+//   - users, clients, consents, photos (each owner's quota checked and
+//     written in one step), and the activity log;
+//   - the flow's state: pending authorization requests (bound to their
+//     browser by a cookie signed with the shared cookie key), login
+//     sessions, authorization codes and device codes (each used once,
+//     atomically), grants and their refresh tokens (rotated atomically);
+//   - signing keys, and the server keys (ServerKey) that sign cookies: CSRF
+//     tokens, a pending request's browser, a known browser;
+//   - revocations, numbered in commit order (Revocation.Seq);
+//   - the limits on attempts (Attempts): sign-ins per account, known
+//     browser, address and network, user codes typed at /device, device
+//     authorizations per address. One instance on SQLite counts them in
+//     memory instead (package throttle).
+//
+// Two things are cached in each instance and follow the database: the
+// revocation list (revocation.Set, read by sequence every 500 ms) and the
+// signing keys (signing.KeySet, read every 2 s), so a revocation or a key
+// rotation made anywhere takes effect everywhere within those intervals.
+//
+// What stays in one instance's memory, on purpose: its activity log's
+// write queue (written out at shutdown), its queue of back-channel logout
+// notifications (the instance that ended the session sends them), its
+// budgets of memory for password hashes and photos (this process's
+// resources), its metrics (Prometheus adds the instances up), and the pace
+// of the devices that poll it (devicepolls.go: a device whose polls are
+// spread over N instances is paced by each on its share, so it may poll up
+// to N times as often before hearing slow_down; each poll is one indexed
+// read, and its device code is used once all the same). Lab mode keeps its
+// switches in memory, and refuses a database URL.
 //
 // Secrets never reach the store in the clear: authorization codes, refresh
 // tokens, session cookies and client secrets are stored as SHA-256 hashes,
@@ -411,12 +447,18 @@ type Store interface {
 	// before now, ending each such session as EndSession does (its grants
 	// without offline_access are revoked), device authorizations that
 	// expired more than DeviceAuthorizationRetention before now,
-	// revocations older than RevocationRetention and activity older than
-	// ActivityRetention, and deletes the clients that expired before now as
-	// DeleteClient does, recording their revocation at now.
+	// revocations older than RevocationRetention, activity older than
+	// ActivityRetention, attempts (Attempts) that expired and then the
+	// oldest beyond MaxAttempts, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
+	// Ping reports whether the database answers now: readiness (/readyz),
+	// for a load balancer to send requests elsewhere while it does not.
+	Ping(ctx context.Context) error
+
 	DeviceAuthorizations
+	Attempts
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

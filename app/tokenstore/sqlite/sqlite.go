@@ -78,6 +78,12 @@ func Open(ctx context.Context, file string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// PoolStats returns the figures of the connection pool, for the app's
+// metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"sqlite": s.db.Stats()}
+}
+
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var n int

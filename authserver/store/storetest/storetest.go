@@ -60,6 +60,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"device authorization cap under a concurrent burst", testDeviceCapConcurrent},
 		{"device authorization answered and redeemed once", testDeviceConcurrent},
 		{"device authorization expiry", testDeviceExpiry},
+		{"ping", func(t *testing.T, s store.Store) { must(t, s.Ping(context.Background())) }},
+		{"attempts", testAttempts},
+		{"attempts under a concurrent burst", testAttemptsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
