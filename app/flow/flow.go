@@ -47,6 +47,8 @@ const (
 	StepLogout    Step = "L"   // logout and back-channel logout
 	StepAttack    Step = "!"   // an attack demonstration: a deliberately broken request
 	StepMachine   Step = "M"   // the machine-to-machine grant (client credentials)
+	StepImplicit  Step = "I"   // lab mode: the legacy implicit grant, the token in the fragment
+	StepPassword  Step = "P"   // lab mode: the legacy password grant, the password through the app
 )
 
 // KV is one header or parameter.
