@@ -95,7 +95,7 @@ func handleImplicitToken(k legacyKit) echo.HandlerFunc {
 		}
 		raw := c.FormValue("fragment")
 		if len(raw) > maxFragment {
-			return redirectWithFlash(c, k.cs, "/lab", "That is no answer of ImageHost's: it is too long.")
+			return redirectWithFlash(c, k.cs, "/flow#legacy", "Implicit grant: that is no answer of ImageHost's, it is too long.")
 		}
 		ex := k.rec.Add(ctx, flowID, flow.Exchange{Step: flow.StepImplicit, Channel: frontChannel,
 			Request: flow.Message{Method: http.MethodGet, URL: k.baseURL + implicitPath + "#" + raw, Params: flow.ParamsOf(raw)},

@@ -32,7 +32,13 @@ const (
 // the password.
 func handlePasswordForm(k legacyKit) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		return render(c, http.StatusOK, views.LegacyPassword(views.LegacyPasswordView{Page: basePage(c, k.cs, "The password grant"), Issuer: k.p.issuer}))
+		vm := views.LegacyPasswordView{Page: basePage(c, k.cs, "The password grant"), Issuer: k.p.issuer}
+		bs := k.cs.get(c)
+		vm.Flashes = bs.flashes()
+		if err := k.cs.save(c, bs); err != nil {
+			return err
+		}
+		return render(c, http.StatusOK, views.LegacyPassword(vm))
 	}
 }
 

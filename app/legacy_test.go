@@ -202,3 +202,37 @@ func TestLegacyPasswordInLabMode(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyInputsAreBounded: what the legacy demonstrations take from the
+// browser has a bound; past it nothing is recorded and ImageHost is not
+// asked: a fragment or a beaconed address over 8 KiB, a username over 64
+// characters, a password over 1,024.
+func TestLegacyInputsAreBounded(t *testing.T) {
+	a := newLabApp(t)
+	u := newUser(t)
+	a.implicitConnect(u) // gives the browser a recording
+	exchanges := func() int { return strings.Count(bodyOf(u, a.URL+"/flow"), `class="exchange"`) }
+	before := exchanges()
+
+	huge := "access_token=" + strings.Repeat("a", maxFragment)
+	_, landing := u.get(a.URL + implicitPath)
+	if _, next := u.post(a.URL+implicitPath+"/token", url.Values{"_csrf": {hidden(landing).Get("_csrf")}, "fragment": {huge}}); !strings.Contains(next, "too long") {
+		t.Errorf("a fragment over %d bytes was taken", maxFragment)
+	}
+	a.analyticsBeacon(u, a.URL+implicitPath+"#"+huge, "same-origin")
+	_, form := u.get(a.URL + passwordPath)
+	for _, c := range []struct{ username, password string }{
+		{strings.Repeat("a", maxLegacyUsername+1), "wonderland"},
+		{"alice", strings.Repeat("p", maxLegacyPassword+1)},
+	} {
+		v := hidden(form)
+		v.Set("username", c.username)
+		v.Set("password", c.password)
+		if _, next := u.post(a.URL+passwordPath, v); !strings.Contains(next, "Type an ImageHost username and password.") {
+			t.Errorf("a username of %d and a password of %d characters were taken", len(c.username), len(c.password))
+		}
+	}
+	if after := exchanges(); after != before {
+		t.Errorf("inputs over their bounds recorded %d exchanges", after-before)
+	}
+}
