@@ -46,6 +46,10 @@ type Config struct {
 	// LabAttacker is an ImageHost account ("user:password") the lab's
 	// attacker logs in with, to inject their own authorization code.
 	LabAttacker string
+	// LabLegacyClientID is the public client ImageHost's demo seeds in lab
+	// mode for the legacy grants, which the lab page demonstrates with
+	// (legacy.go); empty: no such demonstrations.
+	LabLegacyClientID string
 	// DemoSecrets is, for the demo only, ImageHost's demo-secrets file:
 	// where it keeps the secrets it generated instead of demo.env's
 	// published ones (demosecrets.go).
@@ -85,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.LabAttacker, "lab-attacker", "PHOTOEDITOR_LAB_ATTACKER", "", "lab mode: the attacker's ImageHost account, user:password"},
 		{&c.Instance, "instance", "PHOTOEDITOR_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)"},
 		{&c.MetricsToken, "metrics-token", "PHOTOEDITOR_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)"},
+		{&c.LabLegacyClientID, "lab-legacy-client-id", "PHOTOEDITOR_LAB_LEGACY_CLIENT_ID", "legacy-lab", "lab mode: ImageHost's client for the implicit and password grants' demonstrations (empty: none)"},
 		{&c.DemoSecrets, "demo-secrets", "PHOTOEDITOR_DEMO_SECRETS", "", "demo only: ImageHost's demo-secrets file; its client secrets replace the published ones, and off loopback they are required"},
 	}
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)

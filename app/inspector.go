@@ -69,6 +69,7 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		vm.Family = refreshFamily(exchanges)
+		vm.Legacy = legacyGrants(exchanges, show)
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
 		}

@@ -26,8 +26,9 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	names := newCookieNames(secure)
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure, cookie: names.session}
 	forms := formGuard{sign: signer{keys.CookieKey()}, names: names, secure: secure, sessions: sessions}
+	mint := minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, forms: forms,
-		activity: activity, lab: lab, log: log}
+		activity: activity, lab: lab, mint: mint, log: log}
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, forms: forms, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
@@ -38,8 +39,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	browsers := knownBrowsers{sign: forms.sign, cookie: names.knownBrowser, secure: secure, now: now}
 	limits := attemptLimitsFor(cfg, st, now) // shared by instances on one database (shared.go)
 	polls := newDevicePolls(cfg.MaxPendingDeviceCodes)
+	throttle := newLoginThrottle(limits)
+	passwords := newPasswordChecker()
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, demo: demo, log: log, devicePolls: polls,
-		mint: minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}}
+		mint: mint, signIns: signInChecks{limits: throttle, passwords: passwords}}
 	devices := newDeviceAuthorizer(cfg, st, polls, limits, now, log)
 	deviceUser := deviceVerifier{store: st, sessions: sessions, activity: activity, guesses: newDeviceGuessThrottle(limits), now: now, forms: forms, log: log}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, demo: demo, log: log}
@@ -49,8 +52,6 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
 		}}
-	throttle := newLoginThrottle(limits)
-	passwords := newPasswordChecker()
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
