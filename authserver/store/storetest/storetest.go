@@ -53,6 +53,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"times round-trip in UTC", testUTC},
 		{"activity log", testActivity},
 		{"demo seed mark", testDemoSeed},
+		{"admins and disabled users", testUserFlags},
+		{"join with a code", testJoin},
+		{"join under a concurrent burst", testJoinConcurrent},
+		{"class progress from the activity log", testClassProgress},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
