@@ -116,7 +116,7 @@ func newPasswordChecker() passwordChecker {
 // handleLoginPage serves GET /login.
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, a.secure)}
+		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, a.secure), Join: a.join}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -142,6 +142,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			RequestID: r.PostForm.Get("request"),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
 			CSRF:      csrfToken(w, r, a.secure),
+			Join:      a.join,
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -193,7 +194,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		}
 		if !ok {
 			// The attempt stays counted: it was a failure.
-			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
+			a.activity.refused(r.Context(), "wrong password", user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
 			a.log.InfoContext(r.Context(), "login failed", "username", vm.Username, "ip", clientIP(r))
 			// One message for an unknown user and a wrong password, so the
 			// form does not tell an attacker which usernames exist.
@@ -202,6 +203,14 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 		attempt.succeeded()
+		if user.Disabled() {
+			// The password was right: saying so tells nothing to someone
+			// who did not know it.
+			a.log.InfoContext(r.Context(), "login refused: the account is disabled", "user_id", user.ID)
+			vm.Error = "This account is disabled. Ask your teacher."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
 
 		who, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {
@@ -209,7 +218,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
-		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
+		a.activity.reached(r.Context(), store.MilestoneSignedIn, user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return

@@ -25,7 +25,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	secure := cfg.secureCookies()
 	sessions := loginSessions{store: st, now: now, ttl: cfg.SessionTTL, secure: secure}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, secure: secure,
-		activity: activity, lab: lab, log: log}
+		activity: activity, lab: lab, log: log, join: cfg.joining()}
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, secure: secure, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, secure: secure, log: log}
@@ -36,10 +36,12 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		Memory:           photos.NewMemory(photos.PhotoMemory, photos.PhotoMemoryShare, photos.PhotoMemoryWait),
 		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
-			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
-		}}
+			activity.refused(ctx, "insufficient_scope at the photos API", subject, clientID, "", "photos API refused a request", reason)
+		},
+		Accepted: newAPICallLog(activity, now).accepted}
 	throttle := newLoginThrottle(now)
 	passwords := newPasswordChecker()
+	class := classroom{store: st, sessions: sessions, activity: activity, now: now, secure: secure, maxAttendees: cfg.MaxAttendees, log: log}
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -63,6 +65,24 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
+
+	// A workshop's room: attendees join with a code (join.go); the teacher
+	// watches the class and manages attendees and the code (class.go,
+	// attendees.go).
+	if cfg.joining() {
+		join := joiner{authz: authz, store: st, sessions: sessions, limits: newJoinThrottle(now), hasher: passwords.hasher,
+			maxAttendees: cfg.MaxAttendees, activity: activity, now: now, secure: secure, log: log, samples: &samplePhotos{}}
+		mux.Handle("GET /join", handleJoinPage(join))
+		mux.Handle("POST /join", limitBody(formLimit, handleJoin(join)))
+	}
+	mux.Handle("GET /class", handleClass(class))
+	mux.Handle("GET /class/data", handleClassData(class))
+	mux.Handle("GET /class/attendees", handleAttendees(class))
+	mux.Handle("POST /class/attendees/{id}/disable", limitBody(formLimit, handleSetAttendeeDisabled(class, true)))
+	mux.Handle("POST /class/attendees/{id}/enable", limitBody(formLimit, handleSetAttendeeDisabled(class, false)))
+	mux.Handle("POST /class/attendees/{id}/remove", limitBody(formLimit, handleRemoveAttendee(class)))
+	mux.Handle("POST /class/join-code/rotate", limitBody(formLimit, handleRotateJoinCode(class)))
+	mux.Handle("POST /class/join-code/close", limitBody(formLimit, handleCloseJoinCode(class)))
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))

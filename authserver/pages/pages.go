@@ -33,6 +33,7 @@ type LoginView struct {
 	Username   string
 	Error      string
 	CSRF       string
+	Join       bool // whoever has the join code may create an account
 }
 
 // ConsentView asks the user to allow a client some scopes.
@@ -74,6 +75,7 @@ type AccountView struct {
 	Activity []ActivityEntry
 	Notice   string
 	CSRF     string
+	Admin    bool // the teacher: link to the class view
 }
 
 // LogoutView asks the user to confirm signing out (OpenID Connect

@@ -46,10 +46,11 @@ const RefusalRetention = time.Hour
 // its hash is stored: SHA-256, as for client secrets.
 type JoinCode struct {
 	Hash []byte // nil: joining is closed
-	// Configured is the hash of the operator's IMAGEHOST_JOIN_CODE that
-	// set the code, nil when an admin or a generated code did: at start,
-	// the same configured code leaves the admin's later changes standing,
-	// and a new one replaces them.
+	// Configured is the hash of the operator's IMAGEHOST_JOIN_CODE last
+	// applied at start, kept through an admin's rotations and closings;
+	// nil if there never was one. At start, the same configured code
+	// leaves the admin's later changes standing, and a new one replaces
+	// them.
 	Configured []byte
 	SetAt      time.Time
 }
