@@ -363,6 +363,40 @@ func TestAttendeesAreIsolated(t *testing.T) {
 	}
 }
 
+// TestStarterDownload: the console offers the starter program for an app
+// with a loopback redirect URI: the app's client_id, the issuer and that
+// URI are in it, its secret is not.
+func TestStarterDownload(t *testing.T) {
+	ts := roomServer(t)
+	ann := ts.attendee(t, "ann")
+	id, secret := registerApp(t, ann, "Ann's app", "https://ann.example/cb", true)
+	plain, _ := registerApp(t, ann, "Plain app", "https://ann.example/cb", false)
+	page := body(t, ann.get("/developer"))
+	if !strings.Contains(page, "/developer/clients/"+id+"/starter.go") || strings.Contains(page, "/developer/clients/"+plain+"/starter.go") {
+		t.Fatal("the console should offer the starter for the app with the loopback URI, and only for it")
+	}
+	resp := ann.get("/developer/clients/" + id + "/starter.go")
+	program := body(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Disposition") != `attachment; filename="starter.go"` ||
+		resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("download: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{fmt.Sprintf("%q", id), fmt.Sprintf("%q", ts.URL), fmt.Sprintf("%q", starterRedirect), "package main"} {
+		if !strings.Contains(program, want) {
+			t.Errorf("the program lacks %s", want)
+		}
+	}
+	if strings.Contains(program, secret) {
+		t.Fatal("the program holds the app's secret")
+	}
+	if resp := ann.get("/developer/clients/" + plain + "/starter.go"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a starter for an app without a loopback URI: %d, want 404", resp.StatusCode)
+	}
+	if loc := location(t, ts.browser().get("/developer/clients/"+id+"/starter.go")); loc.Path != "/login" {
+		t.Fatalf("a stranger downloading: %s", loc)
+	}
+}
+
 // TestAPICallsRecordedOncePerMinute: the photos API records a user's app
 // calling it once a minute, and its memory of whom it recorded is bounded.
 func TestAPICallsRecordedOncePerMinute(t *testing.T) {

@@ -65,6 +65,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /developer/clients", limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg))))
 	mux.Handle("POST /developer/clients/{id}/rotate", limitBody(formLimit, handleRotateSecret(console)))
 	mux.Handle("POST /developer/clients/{id}/delete", limitBody(formLimit, handleDeleteClient(console)))
+	mux.Handle("GET /developer/clients/{id}/starter.go", handleStarter(console))
 
 	// A workshop's room: attendees join with a code (join.go); the teacher
 	// watches the class and manages attendees and the code (class.go,

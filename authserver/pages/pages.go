@@ -101,6 +101,9 @@ type DevClient struct {
 	Name           string
 	RedirectURIs   []string
 	AccessTokenTTL string // "" for the server's default
+	// StarterURI is the loopback redirect URI the starter program listens
+	// on; "" when the app registered none, and so gets no starter program.
+	StarterURI string
 }
 
 // DeveloperView is the developer console.
@@ -114,7 +117,11 @@ type DeveloperView struct {
 	Error        string
 	// The form's values, kept when it had an error.
 	FormName, FormRedirects, FormTTL string
-	CSRF                             string
+	// StarterRedirect is the loopback redirect URI the form offers to add
+	// for the starter program, ticked unless the form came back unticked.
+	StarterRedirect string
+	StarterUnticked bool
+	CSRF            string
 }
 
 type labKey struct{}
