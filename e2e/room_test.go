@@ -227,3 +227,51 @@ func TestStarterProgram(t *testing.T) {
 	teacher.screenshot("imagehost-class")
 }
 
+// TestAppWithAnAttendeesClient: PhotoEditorApp on an attendee's laptop,
+// pointed at the teacher's ImageHost with PHOTOEDITOR_ISSUER and the app the
+// attendee registered in the console: connecting, signing in as themselves
+// and seeing their photos works, even with demo secrets lying around from an
+// earlier demo on that laptop.
+func TestAppWithAnAttendeesClient(t *testing.T) {
+	ctx := t.Context()
+	appPort := harness.FreePort(t)
+	appURL := fmt.Sprintf("http://localhost:%d", appPort)
+	ih := roomImageHost(t, "http://localhost:8080") // the teacher's own demo app is elsewhere
+
+	attendee := harness.NewBrowser()
+	if err := harness.Join(ctx, attendee, ih.URL, roomCode, "ann", "ann-password"); err != nil {
+		t.Fatal(err)
+	}
+	clientID, secret, err := harness.RegisterApp(ctx, attendee, ih.URL, harness.ConsoleApp{Name: "Ann's PhotoEditorApp", RedirectURIs: []string{appURL + "/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(t.TempDir(), "demo-secrets")
+	os.WriteFile(stale, []byte("PHOTOEDITOR_CLIENT_SECRET=a-secret-of-another-demo\n"), 0o600)
+	app := harness.App(t, appPort, ih.URL, "PHOTOEDITOR_CLIENT_ID="+clientID, "PHOTOEDITOR_CLIENT_SECRET="+secret,
+		"PHOTOEDITOR_MACHINE_CLIENT_ID=", "PHOTOEDITOR_EXPIRY_CLIENT_ID=", "PHOTOEDITOR_DEMO_SECRETS="+stale)
+
+	gallery, err := connect(ctx, harness.NewBrowser(), app.URL, "ann", "ann-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(gallery, "Sunset over the sea") {
+		t.Fatalf("ann's gallery:\n%.2000s", gallery)
+	}
+	teacher := harness.NewBrowser()
+	if err := harness.Login(ctx, teacher, ih.URL, "teacher", "blackboard"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		class, err := harness.ReadClass(ctx, teacher, ih.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := class.Reached("ann", "api_called"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the class view does not show ann's app calling the photos API: %+v", class)
+		}
+	}
+}
