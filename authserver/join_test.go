@@ -421,3 +421,58 @@ func TestJoinCodeValidation(t *testing.T) {
 
 // cloneValues copies a form, so that goroutines may each change theirs.
 func cloneValues(v url.Values) url.Values { return maps.Clone(v) }
+
+// TestRoomHostileInput: the room's forms and pages answer what attackers
+// send with a 4xx, never a 500.
+func TestRoomHostileInput(t *testing.T) {
+	ts := roomServer(t)
+	huge := strings.Repeat("a", 10<<20)
+	stranger := ts.browser()
+	form := formValues(t, body(t, stranger.get("/join")))
+	withForm := func(kv ...string) url.Values {
+		f := cloneValues(form)
+		for i := 0; i+1 < len(kv); i += 2 {
+			f.Set(kv[i], kv[i+1])
+		}
+		return f
+	}
+	teacher := ts.teacher(t)
+	tform := formValues(t, body(t, teacher.get("/class/attendees")))
+	for _, tc := range []struct {
+		name string
+		do   func() *http.Response
+	}{
+		{"a 10 MB join form", func() *http.Response {
+			return stranger.post("/join", withForm("join_code", huge))
+		}},
+		{"invalid UTF-8 in the username", func() *http.Response {
+			return stranger.post("/join", withForm("join_code", testJoinCode, "username", "\xff\xfe", "password", "long enough"))
+		}},
+		{"invalid UTF-8 in the code and password", func() *http.Response {
+			return stranger.post("/join", withForm("join_code", "\xff\x00", "username", "zed", "password", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"))
+		}},
+		{"a SQL-looking username", func() *http.Response {
+			return stranger.post("/join", withForm("join_code", testJoinCode, "username", "x' OR '1'='1", "password", "long enough"))
+		}},
+		{"repeated fields", func() *http.Response {
+			f := withForm("join_code", "a", "username", "zed", "password", "long enough")
+			f.Add("join_code", testJoinCode)
+			f.Add("request", "x")
+			return stranger.post("/join", f)
+		}},
+		{"an unknown pending request", func() *http.Response { return stranger.get("/join?request=%ff%00") }},
+		{"an attendee id that is not one", func() *http.Response {
+			return teacher.post("/class/attendees/%27%20OR%201=1--/disable", tform)
+		}},
+		{"a client id that is not one", func() *http.Response { return teacher.get("/developer/clients/%ff/starter.go") }},
+	} {
+		resp := tc.do()
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("%s: %d, want a 4xx", tc.name, resp.StatusCode)
+		}
+	}
+	if _, err := ts.store.UserByUsername(context.Background(), "zed"); err == nil {
+		t.Fatal("a hostile form created an account")
+	}
+}
