@@ -138,9 +138,9 @@ func (c classroom) admin(w http.ResponseWriter, r *http.Request) (signedIn, bool
 	return who, ok
 }
 
-// classScript is the policy of the class view's page: the stylesheet and
-// the one script of ImageHost's own, which may ask /class/data; nothing else.
-const classScript = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+// classPolicy is the class view's Content-Security-Policy: ImageHost's own
+// stylesheet and one script, which may ask /class/data; nothing else.
+const classPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 // handleClass serves GET /class: the class view, drawn once; its script
 // keeps it up to date.
@@ -153,7 +153,7 @@ func handleClass(c classroom) http.Handler {
 		if !ok {
 			return
 		}
-		w.Header().Set("Content-Security-Policy", classScript)
+		w.Header().Set("Content-Security-Policy", classPolicy)
 		render(w, r, http.StatusOK, pages.Class(vm))
 	})
 }
