@@ -21,7 +21,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,7 +39,7 @@ type testApp struct {
 	t         *testing.T
 	URL       string
 	imageHost *harness.Process
-	store     *tokenstore.Store
+	store     tokenstore.Store
 	cfg       Config
 }
 
@@ -70,17 +69,17 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	if configure != nil {
 		configure(&cfg)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { db.close() })
 	authKey, encKey, err := sessionKeys(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewUnstartedServer(newServer(cfg, store, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
+	srv := httptest.NewUnstartedServer(newServer(cfg, db, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +88,7 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, URL: appURL, imageHost: ih, store: store, cfg: cfg}
+	return &testApp{t: t, URL: appURL, imageHost: ih, store: db.sessions, cfg: cfg}
 }
 
 // user is a person's browser: a cookie jar that follows redirects across
@@ -219,6 +218,7 @@ func TestSessionCookieSize(t *testing.T) {
 	bs.setPendingLogin(pendingLogin{State: long, Nonce: long, Verifier: long, Started: time.Now(), Attack: "wrong-verifier"})
 	bs.s.Values[keySessionID] = long
 	bs.ensureFlowID()
+	bs.csrfToken()
 	for range 5 {
 		bs.addFlash(strings.Repeat("a long message ", 40))
 	}
@@ -660,30 +660,48 @@ func TestInspectorMasksSecretsForOtherHosts(t *testing.T) {
 	}
 }
 
-func TestRevealAllowed(t *testing.T) {
+// TestLocalRequest: the lab's switches and Reveal answer only a local
+// request: on a loopback listener, from a loopback peer, naming a loopback
+// host, and passed on by no proxy (a proxy on this machine would carry
+// anyone's request, and nginx's default even rewrites Host to a loopback
+// address).
+func TestLocalRequest(t *testing.T) {
 	tests := []struct {
 		remote, host string
+		header       string // a forwarding header the request carries
+		loopback     bool   // the app listens on loopback only
 		want         bool
 	}{
-		{"127.0.0.1:5000", "localhost:8080", true},
-		{"[::1]:5000", "127.0.0.1:8080", true},
-		{"192.0.2.7:5000", "localhost:8080", false},
-		{"127.0.0.1:5000", "192.168.1.20:8080", false},
-		{"127.0.0.1:5000", "LOCALHOST:8080", true},
-		{"127.0.0.1:5000", "127.8.9.10", true},
-		{"127.0.0.1:5000", "[::1]", true},
-		{"[::1]:5000", "[::1]:8080", true},
+		{"127.0.0.1:5000", "localhost:8080", "", true, true},
+		{"[::1]:5000", "127.0.0.1:8080", "", true, true},
+		{"192.0.2.7:5000", "localhost:8080", "", true, false},
+		{"127.0.0.1:5000", "192.168.1.20:8080", "", true, false},
+		{"127.0.0.1:5000", "LOCALHOST:8080", "", true, true},
+		{"127.0.0.1:5000", "127.8.9.10", "", true, true},
+		{"127.0.0.1:5000", "[::1]", "", true, true},
+		{"[::1]:5000", "[::1]:8080", "", true, true},
 		// DNS rebinding: a page of another site whose name now points here.
-		{"127.0.0.1:5000", "rebind.example:8080", false},
-		{"127.0.0.1:5000", "localhost.rebind.example", false},
-		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", false},
-		{"127.0.0.1:5000", "", false},
+		{"127.0.0.1:5000", "rebind.example:8080", "", true, false},
+		{"127.0.0.1:5000", "localhost.rebind.example", "", true, false},
+		{"127.0.0.1:5000", "127.0.0.1.rebind.example:8080", "", true, false},
+		{"127.0.0.1:5000", "", "", true, false},
+		// A reverse proxy on this machine, with Host rewritten to loopback.
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Forwarded-For", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "Forwarded", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Real-Ip", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "Via", true, false},
+		{"127.0.0.1:5000", "127.0.0.1:8080", "X-Forwarded-Host", true, false},
+		// Listening beyond loopback.
+		{"127.0.0.1:5000", "localhost:8080", "", false, false},
 	}
 	for _, tc := range tests {
 		req := httptest.NewRequest("GET", "/flow", nil)
 		req.RemoteAddr, req.Host = tc.remote, tc.host
-		if got := revealAllowed(echoContext(req, httptest.NewRecorder())); got != tc.want {
-			t.Errorf("remote %s host %s: %v, want %v", tc.remote, tc.host, got, tc.want)
+		if tc.header != "" {
+			req.Header.Set(tc.header, "203.0.113.9")
+		}
+		if got := localRequest(req, tc.loopback); got != tc.want {
+			t.Errorf("remote %s host %s header %q listener on loopback %v: %v, want %v", tc.remote, tc.host, tc.header, tc.loopback, got, tc.want)
 		}
 	}
 }
@@ -911,13 +929,13 @@ func TestBackChannelAnswersAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer db.close()
 	key := func(n int) []byte { return bytes.Repeat([]byte{7}, n) }
-	app := httptest.NewServer(newServer(cfg, store, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	app := httptest.NewServer(newServer(cfg, db, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer app.Close()
 	u := newUser(t)
 	_, home := u.get(app.URL + "/")

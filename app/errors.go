@@ -65,7 +65,8 @@ func newErrorHandler(cs cookieSessions, log *slog.Logger) echo.HTTPErrorHandler 
 			case http.StatusMethodNotAllowed:
 				vm.Title, vm.Message = "Not allowed", "This address does not accept that kind of request."
 			case http.StatusForbidden, http.StatusBadRequest:
-				// echo's CSRF middleware answers 403 (bad token) or 400 (none).
+				// A request echo itself refused, such as a form it could not
+				// read. The CSRF checks answer with their own page (csrf.go).
 				vm.Title, vm.Message = "The form had expired", "For your safety the form was refused. Go back, reload the page and try again."
 				status = http.StatusForbidden
 			case http.StatusRequestEntityTooLarge:

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,37 +25,10 @@ import (
 	"oauthdemo/views"
 )
 
-// revealAllowed: secrets may be shown unmasked only to a browser on this
-// machine, asking on a loopback address.
-func revealAllowed(c echo.Context) bool { return loopbackRequest(c.Request()) }
-
-// loopbackRequest reports whether a request comes from this machine and
-// names it by a loopback name or address. Both matter: a page from another
-// site that rebinds its own domain name to 127.0.0.1 (DNS rebinding) sends
-// requests from this machine, but with its own domain in Host.
-func loopbackRequest(req *http.Request) bool {
-	remote, _, err := net.SplitHostPort(req.RemoteAddr)
-	return err == nil && isLoopback(remote) && loopbackHost(req.Host)
-}
-
-// loopbackHost reports whether a Host header names this machine:
-// localhost, an address in 127.0.0.0/8 or [::1], with any port.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1] // [::1] without a port
-	}
-	return isLoopback(strings.ToLower(host))
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// revealAllowed: secrets may be shown unmasked only to a local request
+// (source.go), from a browser on this machine asking on a loopback address,
+// passed on by no proxy.
+func revealAllowed(c echo.Context) bool { return isLocal(c) }
 
 // handleInspector serves GET /flow.
 func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.HandlerFunc {
@@ -72,7 +44,7 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			}
 			return ex.Masked()
 		}
-		exchanges := rec.Exchanges(bs.flowID())
+		exchanges := rec.Exchanges(c.Request().Context(), bs.flowID())
 		seen := map[flow.Step]string{}
 		for _, ex := range exchanges {
 			ex = show(ex)
@@ -207,7 +179,7 @@ func decodeJWT(raw string) (header, claims string, exp int64) {
 // handleExportMarkdown serves GET /flow/export.md: the flow as a transcript.
 func handleExportMarkdown(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		md := flow.Markdown(rec.Exchanges(cs.get(c).flowID()))
+		md := flow.Markdown(rec.Exchanges(c.Request().Context(), cs.get(c).flowID()))
 		c.Response().Header().Set("Content-Disposition", `attachment; filename="oauth-flow.md"`)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Blob(http.StatusOK, "text/markdown; charset=utf-8", []byte(md))
@@ -217,7 +189,7 @@ func handleExportMarkdown(cs cookieSessions, rec *flow.Recorder) echo.HandlerFun
 // handleExportHAR serves GET /flow/export.har: the flow as a HAR 1.2 file.
 func handleExportHAR(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		har, err := flow.HAR(rec.Exchanges(cs.get(c).flowID()))
+		har, err := flow.HAR(rec.Exchanges(c.Request().Context(), cs.get(c).flowID()))
 		if err != nil {
 			return err
 		}
@@ -270,7 +242,7 @@ func handleExpireNow(g connections) echo.HandlerFunc {
 // handleResetFlow serves POST /flow/reset.
 func handleResetFlow(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rec.Reset(cs.get(c).flowID())
+		rec.Reset(c.Request().Context(), cs.get(c).flowID())
 		return redirectWithFlash(c, cs, "/flow", "Recording cleared.")
 	}
 }

@@ -92,13 +92,14 @@ func labBanner(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// loopbackOnly answers only a request from this machine that names it by
-// a loopback name or address (loopbackRequest): the lab's page holds a CSRF
-// token, and a DNS-rebinding page that could read it could switch a
-// defence off.
-func loopbackOnly(next echo.HandlerFunc) echo.HandlerFunc {
+// localOnly answers only a local request (source.go): from this machine,
+// naming it by a loopback name or address, passed on by no proxy. The lab's
+// page holds a CSRF token, and a DNS-rebinding page that could read it
+// could switch a defence off; a reverse proxy on this machine would carry
+// anyone's request.
+func localOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !loopbackRequest(c.Request()) {
+		if !isLocal(c) {
 			return &pageError{status: http.StatusForbidden, title: "Lab switches are local",
 				message: "The lab's switches answer only at this machine's own address, such as http://localhost.", retry: "/"}
 		}

@@ -74,7 +74,7 @@ func endLocalSession(c echo.Context, p *provider, cs cookieSessions, store ended
 	bs.clearSessionID()
 	flowID := bs.flowID()
 	bs.clearFlowID()
-	defer rec.Reset(flowID) // last: the revocations below are recorded in it
+	defer rec.Reset(ctx, flowID) // last: the revocations below are recorded in it
 
 	if id == "" {
 		return tokenstore.Session{}

@@ -19,9 +19,9 @@ func render(c echo.Context, status int, page templ.Component) error {
 	return page.Render(c.Request().Context(), c.Response())
 }
 
-// csrfToken is the token echo's CSRF middleware issued for this request.
+// csrfToken is the browser's CSRF token, for the page's forms (csrf.go).
 func csrfToken(c echo.Context) string {
-	t, _ := c.Get("csrf").(string)
+	t, _ := c.Get(csrfKey).(string)
 	return t
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, ready func(context.Context) error, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, metrics *appMetrics, log *slog.Logger) {
 	conns := g.connections
 	e.GET("/", handleHome(conns))
 
@@ -45,10 +46,12 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store *tokenstore.Store, g
 
 	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(conns.cs, lab), loopbackOnly)
-		e.POST("/lab", handleLab(conns.cs, lab), loopbackOnly)
+		e.GET("/lab", handleLab(conns.cs, lab), localOnly)
+		e.POST("/lab", handleLab(conns.cs, lab), localOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", handleReadyz(ready, log))
+	e.GET("/metrics", handleMetrics(metrics, cfg.MetricsToken))
 }

@@ -13,34 +13,39 @@ import (
 	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/photoedit"
-	"oauthdemo/app/tokenstore"
 )
 
 // newServer wires PhotoEditorApp: middleware, then the routes.
-func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
+func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
 	// Workshop mode records the back-channel exchanges of each browser's
 	// flow, as they pass through the app's HTTP client; under the recorder,
 	// no answer may be longer than maxResponseBytes.
-	rec := flow.NewRecorder(now)
+	rec := flow.NewRecorderIn(db.recordings, now, log)
+	metrics := newAppMetrics(db.pools) // a registry per server (metrics.go)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}
+	recording.Transport = &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
-	conns := connections{cs: cs, store: store, keeper: &tokenKeeper{store: store, provider: p, now: now}}
+	conns := connections{cs: cs, store: db.sessions, keeper: &tokenKeeper{store: db.sessions, provider: p, now: now}}
 	g := gallery{connections: conns, api: imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
 		editor:    photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait}),
 		transfers: newTransfers(transferBytes, transferWait)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// c.RealIP() is the client's address, taken from X-Forwarded-For only
+	// from a trusted proxy (source.go): echo's default believes the header
+	// from anyone.
+	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
+	e.Use(withInstance(cfg.Instance), metrics.middleware)
 	e.Use(requestLog(log))
 	e.Use(middleware.Recover())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -53,6 +58,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 			"form-action 'self' " + origin(cfg.Issuer) + "; frame-ancestors 'none'; base-uri 'none'",
 	}))
 	e.Use(middleware.BodyLimit("11M"))
+	e.Use(withLocality(loopbackAddr(cfg.Addr)))
 	e.Use(flowContext(cs))
 	var lab *labSwitches
 	kit := attackKit{p: p, conns: conns, rec: rec, photosAPI: cfg.PhotosAPI,
@@ -62,19 +68,13 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 		kit.attacker = cfg.LabAttacker
 		e.Use(labBanner, labPolicy(lab))
 	}
+	// Uploads are spooled to disk before the form is read (photos.go); the
+	// CSRF check reads the form.
 	e.Use(spoolUploads(g.transfers))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf",
-		CookieName:     "photoeditor_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.secureCookies(),
-		CookieSameSite: http.SameSiteLaxMode,
-		// ImageHost posts logout tokens server to server: no browser, no
-		// cookie; the signed token is the proof.
-		Skipper: func(c echo.Context) bool { return c.Path() == "/backchannel-logout" },
-	}))
-	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
+	// ImageHost posts logout tokens server to server: no browser, no
+	// cookie; the signed token is the proof.
+	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
+	addRoutes(e, cfg, p, db.sessions, db.ready, g, kit, rec, lab, metrics, log)
 	return e
 }
 
@@ -102,7 +102,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 			if strings.HasPrefix(path, "/static/") && c.Response().Status < 400 {
 				return nil
 			}
-			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "status", c.Response().Status,
+			log.InfoContext(req.Context(), "request", "method", req.Method, "path", path, "ip", c.RealIP(), "status", c.Response().Status,
 				"duration", time.Since(start).Round(time.Microsecond), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 			return nil
 		}

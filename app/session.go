@@ -5,8 +5,12 @@ package main
 // typed accessors below.
 //
 // The cookie is encrypted (AES-256) and authenticated (HMAC-SHA256), and it
-// carries no token: only the id of the server-side session (tokenstore) and,
-// while a login is under way, the values the callback must check.
+// carries no OAuth token: only the id of the server-side session
+// (tokenstore), the browser's CSRF token (csrf.go) and, while a login is
+// under way, the values the callback must check. Over TLS its name starts
+// with __Host- (RFC 6265bis §4.1.3.2): browsers then take it only from a
+// secure origin, with Path=/ and no Domain, so no sibling subdomain can set
+// one, and none can be shadowed by a cookie at a longer path.
 
 import (
 	"crypto/rand"
@@ -40,14 +44,20 @@ const (
 	keyStarted   = "started"
 	keyFlow      = "flow"
 	keyAttack    = "attack"
+	keyCSRF      = "csrf"
 )
 
 // cookieSessions reads and writes the session cookie.
 type cookieSessions struct {
 	store *sessions.CookieStore
+	name  string // sessionCookieName, with __Host- when Secure
 }
 
 func newCookieSessions(authKey, encKey []byte, secure bool) cookieSessions {
+	name := sessionCookieName
+	if secure {
+		name = "__Host-" + name
+	}
 	st := sessions.NewCookieStore(authKey, encKey)
 	st.Options = &sessions.Options{
 		Path:     "/",
@@ -57,7 +67,7 @@ func newCookieSessions(authKey, encKey []byte, secure bool) cookieSessions {
 		SameSite: http.SameSiteLaxMode, // sent on the redirect back from ImageHost, not on cross-site POSTs
 	}
 	st.MaxAge(st.Options.MaxAge)
-	return cookieSessions{store: st}
+	return cookieSessions{store: st, name: name}
 }
 
 // browserSession is one request's view of the cookie.
@@ -68,9 +78,9 @@ type browserSession struct {
 // get returns the request's session. A cookie that does not decode (keys
 // changed, tampered with) counts as no session.
 func (cs cookieSessions) get(c echo.Context) browserSession {
-	s, err := cs.store.Get(c.Request(), sessionCookieName)
+	s, err := cs.store.Get(c.Request(), cs.name)
 	if err != nil {
-		s, _ = cs.store.New(c.Request(), sessionCookieName)
+		s, _ = cs.store.New(c.Request(), cs.name)
 	}
 	return browserSession{s}
 }
@@ -93,10 +103,24 @@ func (b browserSession) str(key string) string {
 // sessionID is the id of the server-side session, "" when not connected.
 func (b browserSession) sessionID() string { return b.str(keySessionID) }
 
-// setSessionID starts a new connected session. The pending login is over.
+// setSessionID starts a new connected session. The pending login is over,
+// and the CSRF token changes: one known from before the login (a cookie
+// someone else planted in this browser, say) is worth nothing after it.
 func (b browserSession) setSessionID(id string) {
 	b.clearPendingLogin()
+	delete(b.s.Values, keyCSRF)
 	b.s.Values[keySessionID] = id
+}
+
+// csrfToken returns the browser's CSRF token, making one if it has none;
+// made says so, and the caller must then save the session.
+func (b browserSession) csrfToken() (token string, made bool) {
+	if t := b.str(keyCSRF); t != "" {
+		return t, false
+	}
+	t := newSessionID()
+	b.s.Values[keyCSRF] = t
+	return t, true
 }
 
 // clearSessionID disconnects the browser.

@@ -20,6 +20,7 @@ type tokenChecker struct {
 	store    tokenCheckStore
 	now      func() time.Time
 	activity *activityLog
+	demo     publishedSecrets // good from this machine only
 	log      *slog.Logger
 }
 

@@ -22,7 +22,7 @@ type accountPage struct {
 	sessions loginSessions
 	activity *activityLog
 	now      func() time.Time
-	secure   bool
+	forms    formGuard
 	log      *slog.Logger
 }
 
@@ -47,7 +47,7 @@ func handleAccount(a accountPage) http.Handler {
 			internalError(w, r, a.log, "list consents", err)
 			return
 		}
-		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: csrfToken(w, r, a.secure), Admin: who.user.Admin}
+		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: a.forms.token(w, r), Admin: who.user.Admin}
 		for _, c := range consents {
 			client, err := a.store.ClientByID(r.Context(), c.ClientID)
 			if err != nil {
@@ -85,7 +85,7 @@ func handleAccount(a accountPage) http.Handler {
 // token), the consent is forgotten, and the app is told by back-channel logout.
 func handleRevokeApp(a accountPage, bc *backchannel) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil || !validCSRF(r) {
+		if err := r.ParseForm(); err != nil || !a.forms.valid(r) {
 			errorPage(w, r, http.StatusForbidden, "The form had expired", "Please go back to your account page and try again.", oauth.CodeInvalidRequest)
 			return
 		}

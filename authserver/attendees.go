@@ -24,7 +24,7 @@ func attendeesPage(w http.ResponseWriter, r *http.Request, c classroom, vm pages
 		internalError(w, r, c.log, "read the class", err)
 		return
 	}
-	vm.Joined, vm.Max, vm.CSRF = len(class.Attendees), c.maxAttendees, csrfToken(w, r, c.secure)
+	vm.Joined, vm.Max, vm.CSRF = len(class.Attendees), c.maxAttendees, c.forms.token(w, r)
 	for _, a := range class.Attendees {
 		vm.Attendees = append(vm.Attendees, pages.AttendeeItem{ID: a.User.ID, Username: a.User.Username,
 			JoinedAt: a.User.JoinedAt.Local().Format(time.DateTime), Disabled: a.User.Disabled()})
@@ -51,7 +51,7 @@ func handleAttendees(c classroom) http.Handler {
 
 // adminForm checks the CSRF token and that an admin posted the form.
 func (c classroom) adminForm(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
-	if err := r.ParseForm(); err != nil || !validCSRF(r) {
+	if err := r.ParseForm(); err != nil || !c.forms.valid(r) {
 		errorPage(w, r, http.StatusForbidden, "The form had expired", "Go back to the attendees page and try again.", oauth.CodeInvalidRequest)
 		return signedIn{}, false
 	}

@@ -34,7 +34,7 @@ type authorizer struct {
 	sessions loginSessions
 	now      func() time.Time
 	codeTTL  time.Duration
-	secure   bool
+	forms    formGuard
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
 	log      *slog.Logger
@@ -75,9 +75,8 @@ func handleAuthorize(a authorizer) http.Handler {
 			return
 		}
 		now := a.now()
-		csrfToken(w, r, a.secure) // the browser needs its CSRF cookie for binding and for the forms ahead
 		req.ID = oauth.NewToken()
-		req.BrowserHash = browserHash(r)
+		req.BrowserHash = a.forms.bindBrowser(w, r)
 		req.CreatedAt, req.ExpiresAt = now, now.Add(authRequestTTL)
 		if err := a.store.SaveAuthRequest(r.Context(), req); err != nil {
 			internalError(w, r, a.log, "save auth request", err)
@@ -124,9 +123,46 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 		record("not redirected: the client or redirect_uri cannot be trusted")
 		errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid", e.Description, e.Code)
 	case redirectError:
+		if !a.mayRedirect(r, client) {
+			record("not redirected: nobody has signed in, and a user registered this redirect_uri")
+			notRedirected(w, r, req, client, e)
+			return
+		}
 		record("sent back to the app")
 		oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
 	}
+}
+
+// mayRedirect reports whether an error may go to the request's redirect
+// URI now. A client a user registered (in the developer console, or at
+// /register) has redirect URIs that user chose, any https URL, which
+// ImageHost does not vouch for: were its errors sent there before anyone
+// signed in, a link to /authorize with a bad parameter would be an open
+// redirect to a phishing page through ImageHost's name. RFC 9700 §4.11.2:
+// "The authorization server MUST always authenticate the user first ...
+// before redirecting the user", and it "SHOULD only automatically redirect
+// the user agent if it trusts the redirect URI." So for such a client an
+// error goes back only once the browser is signed in; the operator's
+// clients get theirs at once.
+func (a authorizer) mayRedirect(r *http.Request, client store.Client) bool {
+	if !client.UserRegistered() {
+		return true
+	}
+	_, signedIn := a.sessions.current(r)
+	return signedIn
+}
+
+// notRedirected shows an error ImageHost keeps from a client's redirect URI
+// (mayRedirect), saying where the application wanted the browser to go.
+func notRedirected(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error) {
+	where := req.RedirectURI
+	if u, err := url.Parse(req.RedirectURI); err == nil && u.Host != "" {
+		where = u.Host
+	}
+	errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid",
+		fmt.Sprintf("%s asked for something ImageHost cannot give: %s. It wanted ImageHost to send you on to %s; ImageHost does not, "+
+			"because one of its users, not ImageHost, registered that address. Go back to the application only if you trust it.",
+			client.Name, e.Description, where), e.Code)
 }
 
 // parseAuthorizeRequest validates an authorization request: first the
@@ -172,8 +208,10 @@ func trustedRedirect(r *http.Request, st clientLookup, params url.Values) (req s
 		req.RedirectURI = client.RedirectURIs[0]
 	}
 	// RFC 9700 §2.1: "authorization servers MUST utilize exact string
-	// matching" of redirect URIs. No prefixes, no patterns, no normalisation.
-	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
+	// matching" of redirect URIs. No prefixes, no patterns, no
+	// normalisation; only a native app's loopback port may vary
+	// (redirectRegistered, RFC 8252 §7.3).
+	if !redirectRegistered(client, req.RedirectURI) {
 		return req, client, oauth.InvalidRequest("the redirect_uri is not registered for this application")
 	}
 	return req, client, nil
@@ -282,13 +320,13 @@ func (a authorizer) proceed(w http.ResponseWriter, r *http.Request, req store.Au
 	switch st {
 	case stageLogin:
 		if hasPrompt(req, "none") {
-			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeLoginRequired, 400, "the user is not signed in"))
+			a.finishWithError(w, r, req, client, oauth.Errorf(oauth.CodeLoginRequired, 400, "the user is not signed in"))
 			return
 		}
 		http.Redirect(w, r, "/login?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
 	case stageConsent:
 		if hasPrompt(req, "none") {
-			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeConsentRequired, 400, "the user has not allowed this application yet"))
+			a.finishWithError(w, r, req, client, oauth.Errorf(oauth.CodeConsentRequired, 400, "the user has not allowed this application yet"))
 			return
 		}
 		http.Redirect(w, r, "/consent?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
@@ -310,9 +348,14 @@ func (a authorizer) missingConsent(r *http.Request, user store.User, req store.A
 	return requested.Minus(granted), nil
 }
 
-// finishWithError ends the request and sends err back to the client.
-func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, e *oauth.Error) {
+// finishWithError ends the request and sends err back to the client, once
+// it may (mayRedirect).
+func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error) {
 	if !a.end(w, r, req) {
+		return
+	}
+	if !a.mayRedirect(r, client) {
+		notRedirected(w, r, req, client, e)
 		return
 	}
 	if who, ok := a.sessions.current(r); ok {
@@ -390,7 +433,7 @@ func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id st
 	}
 	// The request is bound to the browser that started it, so a link to
 	// someone else's pending request is useless to an attacker.
-	if !oauth.TokenMatches(cookieValue(r, csrfCookie), req.BrowserHash) {
+	if !a.forms.sameBrowser(r, req.BrowserHash) {
 		errorPage(w, r, http.StatusBadRequest, "This sign-in was started elsewhere",
 			"This sign-in request was started in another browser. Go back to the application and start again.", oauth.CodeInvalidRequest)
 		return req, store.Client{}, false
@@ -406,13 +449,4 @@ func (a authorizer) pendingRequest(w http.ResponseWriter, r *http.Request, id st
 		return req, store.Client{}, false
 	}
 	return req, client, true
-}
-
-// cookieValue returns the named cookie's value, or "".
-func cookieValue(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	return c.Value
 }

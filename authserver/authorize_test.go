@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -177,5 +178,75 @@ func TestAuthorizeByPOST(t *testing.T) {
 	resp := ts.browser().post("/authorize", u.Query())
 	if loc := location(t, resp); loc.Path != "/login" {
 		t.Fatalf("POST /authorize went to %s", loc)
+	}
+}
+
+// TestUserRegisteredClientsRedirectNoErrorBeforeSignIn: anyone can register
+// a client with any https redirect URI, in the developer console or at
+// /register. Were ImageHost to send an error to that URI before anyone
+// signed in, a link to its /authorize would be an open redirect through
+// ImageHost's name (RFC 9700 §4.11.2). So for such clients an error before
+// sign-in is shown on ImageHost's page; once the user has signed in, and
+// for the operator's clients always, it goes back to the client.
+func TestUserRegisteredClientsRedirectNoErrorBeforeSignIn(t *testing.T) {
+	ts := newTestServer(t)
+	const evil = "https://evil.example/landing"
+	alice := ts.browser()
+	loginForm(t, alice, "alice", "wonderland").Body.Close()
+	form := formValues(t, body(t, alice.get("/developer")))
+	form.Set("name", "Totally Legit")
+	form.Set("redirect_uris", evil)
+	m := newClientIDRE.FindStringSubmatch(body(t, alice.post("/developer/clients", form)))
+	if m == nil {
+		t.Fatal("the console registered no client")
+	}
+	consoleClient := m[1]
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/register",
+		strings.NewReader(`{"client_name":"Also Legit","redirect_uris":["`+evil+`"],"grant_types":["authorization_code"]}`))
+	req.Header.Set("Authorization", "Bearer "+iat)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&registered); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+
+	challenge := oauth.S256Challenge(oauth2.GenerateVerifier())
+	for name, clientID := range map[string]string{"a console client": consoleClient, "a dynamically registered client": registered.ClientID} {
+		for _, tc := range []struct{ name, url string }{
+			{"a bad response_type", ts.authURL(clientID, evil, "openid", "s", challenge, "response_type", "x")},
+			{"an unknown scope", ts.authURL(clientID, evil, "openid admin", "s", challenge)},
+			{"prompt=none", ts.authURL(clientID, evil, "openid", "s", challenge, "prompt", "none")},
+		} {
+			t.Run(name+", "+tc.name+", signed out", func(t *testing.T) {
+				resp := ts.browser().get(tc.url)
+				page := body(t, resp)
+				if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+					t.Fatalf("%s, Location %q: want ImageHost's error page, no redirect", resp.Status, resp.Header.Get("Location"))
+				}
+				if !strings.Contains(page, "evil.example") {
+					t.Errorf("the page should name where the application wanted to send the browser:\n%s", page)
+				}
+			})
+		}
+		t.Run(name+", signed in", func(t *testing.T) {
+			bob := ts.browser()
+			loginForm(t, bob, "bob", "builder").Body.Close()
+			loc := location(t, bob.get(ts.authURL(clientID, evil, "openid", "s", challenge, "response_type", "x")))
+			if !strings.HasPrefix(loc.String(), evil) || loc.Query().Get("error") != "unsupported_response_type" {
+				t.Fatalf("signed in: went to %s, want the error at the client", loc)
+			}
+		})
+	}
+	// The operator's clients get their errors back, signed in or not.
+	loc := location(t, ts.browser().get(ts.authURL(appID, appRedirect, "openid", "s", challenge, "response_type", "x")))
+	if !strings.HasPrefix(loc.String(), appRedirect) || loc.Query().Get("error") != "unsupported_response_type" {
+		t.Fatalf("the operator's client: went to %s", loc)
 	}
 }

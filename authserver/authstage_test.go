@@ -50,18 +50,21 @@ func pendingAt(t *testing.T, ts *testServer, b *browser, wantPath, authURL strin
 	return loc.Query().Get("request")
 }
 
-// consentForm is what the consent page's form would post for request id:
-// the browser's CSRF value (the double-submit cookie's), request, allow.
+// consentForm is what the consent page's form would post for request id,
+// allow, with the browser's CSRF token for its current session, taken from
+// a page the browser can open whether the consent page would show or not.
 func consentForm(t *testing.T, b *browser, id string) url.Values {
 	t.Helper()
-	issuer, _ := url.Parse(b.ts.URL)
-	for _, c := range b.client.Jar.Cookies(issuer) {
-		if c.Name == csrfCookie {
-			return url.Values{csrfField: {c.Value}, "request": {id}, "decision": {"allow"}}
-		}
+	resp := b.get("/account")
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		resp = b.get("/login")
 	}
-	t.Fatal("the browser has no CSRF cookie")
-	return nil
+	token := formValues(t, body(t, resp)).Get(csrfField)
+	if token == "" {
+		t.Fatal("no page gave the browser a CSRF token")
+	}
+	return url.Values{csrfField: {token}, "request": {id}, "decision": {"allow"}}
 }
 
 // TestFreshLoginCannotBeSkipped: with a session open, prompt=login and
@@ -149,7 +152,7 @@ func TestConsentNeedsThisRequestsLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ts.store.DeleteSession(context.Background(), sess.ID)
+			ts.store.EndSession(context.Background(), sess.ID, "test", ts.clock.now())
 		}
 	}
 	if loc := location(t, b.post("/consent", consentForm(t, b, id))); loc.Path != "/login" {

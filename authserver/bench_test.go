@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -189,5 +190,51 @@ func benchStoreRotateRefreshToken(b *testing.B, bs benchServer) {
 			b.Fatal(err)
 		}
 		old = next.TokenHash
+	}
+}
+
+// BenchmarkTokenDevicePoll is a device's poll while its user has not
+// answered: the client, then the device code by its hash
+// (authorization_pending). BenchmarkTokenDeviceSlowDown is a poll that
+// came too soon: the client, then the pace in memory (slow_down).
+func BenchmarkTokenDevicePoll(b *testing.B) { onEachStore(b, benchTokenDevicePoll(true)) }
+
+func BenchmarkTokenDeviceSlowDown(b *testing.B) { onEachStore(b, benchTokenDevicePoll(false)) }
+
+func benchTokenDevicePoll(keepTime bool) func(*testing.B, benchServer) {
+	return func(b *testing.B, bs benchServer) {
+		addDeviceClients(b, bs.testServer)
+		newCode := func() string {
+			rec := httptest.NewRecorder()
+			bs.h.ServeHTTP(rec, tokenRequestTo("/device_authorization", "client_id=cli&scope=photos.read", "", ""))
+			var da deviceAuth
+			if err := json.NewDecoder(rec.Body).Decode(&da); err != nil {
+				b.Fatalf("device authorization: %d %v", rec.Code, err)
+			}
+			return "client_id=cli&grant_type=" + url.QueryEscape(oauth.GrantTypeDeviceCode) + "&device_code=" + da.DeviceCode
+		}
+		body := newCode()
+		want := "slow_down"
+		if keepTime {
+			want = "authorization_pending"
+		}
+		polls := 0
+		for b.Loop() {
+			if keepTime {
+				// Each poll an interval after the last; a new device
+				// before the code expires.
+				if polls++; polls%100 == 0 {
+					b.StopTimer()
+					body = newCode()
+					b.StartTimer()
+				}
+				bs.clock.advance(bs.cfg.DevicePollInterval)
+			}
+			rec := httptest.NewRecorder()
+			bs.h.ServeHTTP(rec, tokenRequest(body, "", ""))
+			if !strings.Contains(rec.Body.String(), want) {
+				b.Fatalf("poll: %d %s, want %s", rec.Code, rec.Body.String(), want)
+			}
+		}
 	}
 }

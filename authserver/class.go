@@ -109,7 +109,7 @@ type classroom struct {
 	sessions     loginSessions
 	activity     *activityLog
 	now          func() time.Time
-	secure       bool
+	forms        formGuard
 	maxAttendees int
 	log          *slog.Logger
 }

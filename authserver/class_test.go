@@ -276,6 +276,30 @@ func TestDisabledAttendee(t *testing.T) {
 	}
 }
 
+// TestDisabledAttendeeGetsNoDeviceTokens: an attendee allows a device,
+// and the teacher disables them before the device polls again. The device
+// gets no tokens: the answer was the attendee's, and the attendee is
+// disabled.
+func TestDisabledAttendeeGetsNoDeviceTokens(t *testing.T) {
+	ts := roomServer(t)
+	addDeviceClients(t, ts)
+	ann := ts.attendee(t, "ann")
+	da := startDevice(t, ts, tvID, tvSecret, "photos.read")
+	if status := ann.answerDevice(da.UserCode, "ann", "ann-password", "allow"); status != http.StatusOK {
+		t.Fatalf("ann allows the device: %d", status)
+	}
+	annUser, _ := ts.store.UserByUsername(context.Background(), "ann")
+	teacher := ts.teacher(t)
+	form := formValues(t, body(t, teacher.get("/class/attendees")))
+	if resp := teacher.post("/class/attendees/"+annUser.ID+"/disable", form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	ts.clock.advance(ts.cfg.DevicePollInterval) // the device keeps its pace
+	if status, code := pollError(t, ts, tvID, tvSecret, da.DeviceCode); status != http.StatusBadRequest || code != "invalid_grant" {
+		t.Fatalf("the device's poll after ann was disabled: %d %s, want 400 invalid_grant", status, code)
+	}
+}
+
 // TestJoinCodeRotation: the teacher makes a new code, shown once; the old
 // one stops at once. Closing stops every code.
 func TestJoinCodeRotation(t *testing.T) {

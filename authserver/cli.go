@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +52,7 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, slog.New(slog.NewTextHandler(stderr, nil)))
 	return verb, st, err
 }
 
@@ -277,7 +278,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err := signing.Rotate(ctx, st, time.Now()); err != nil {
 			return fmt.Errorf("keys rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (a running server picks this up within a minute)")
+		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (every running server uses and publishes them within seconds)")
 		fallthrough
 	case "list":
 		keys, err := st.SigningKeys(ctx)

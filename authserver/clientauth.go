@@ -23,8 +23,9 @@ type clientLookup interface {
 //   - none: only client_id, for public clients, which must then prove
 //     themselves with PKCE.
 //
-// An unknown client and a wrong secret get the same answer.
-func authenticateClient(r *http.Request, form url.Values, st clientLookup) (store.Client, *oauth.Error) {
+// An unknown client and a wrong secret get the same answer, and so does a
+// secret demo.env published, from beyond this machine (demosecrets.go).
+func authenticateClient(r *http.Request, form url.Values, st clientLookup, demo publishedSecrets) (store.Client, *oauth.Error) {
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
 	_, postedSecret := form["client_secret"]
@@ -63,7 +64,7 @@ func authenticateClient(r *http.Request, form url.Values, st clientLookup) (stor
 		}
 		return c, nil
 	}
-	if (!hasBasic && !postedSecret) || !oauth.TokenMatches(secret, c.SecretHash) {
+	if (!hasBasic && !postedSecret) || !oauth.TokenMatches(secret, c.SecretHash) || demo.refusesClientSecret(r, c.ID, secret) {
 		return store.Client{}, oauth.InvalidClient(hasBasic)
 	}
 	return c, nil
@@ -71,11 +72,11 @@ func authenticateClient(r *http.Request, form url.Values, st clientLookup) (stor
 
 // clientRequest reads a back-channel request's form (RFC 6749 §3.2) and
 // authenticates the client that sent it.
-func clientRequest(r *http.Request, st clientLookup) (url.Values, store.Client, *oauth.Error) {
+func clientRequest(r *http.Request, st clientLookup, demo publishedSecrets) (url.Values, store.Client, *oauth.Error) {
 	form, e := oauth.ParseForm(r)
 	if e != nil {
 		return nil, store.Client{}, e
 	}
-	client, e := authenticateClient(r, form, st)
+	client, e := authenticateClient(r, form, st, demo)
 	return form, client, e
 }

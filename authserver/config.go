@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,15 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+	// Instance names this instance in every response's X-Instance header;
+	// serve makes it the host name and port when it is empty.
+	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (clientaddr.go); none by default.
+	TrustedProxies trustedProxies
 
 	// NAT64Prefixes are the network's own NAT64 prefixes (RFC 6052): the
 	// IPv4 address an outbound request reaches through one is checked.
@@ -50,6 +60,13 @@ type Config struct {
 	MaxRegisteredClients int           // clients one initial access token may have registered at a time
 	MaxClients           int           // clients in all, beyond which neither registration nor the console adds one
 	RegisteredClientTTL  time.Duration // how long a client registered at /register lives
+
+	// The device authorization grant (RFC 8628): how long a device code
+	// and its user code live, how long a device must wait between polls,
+	// and how many device authorizations may await an answer at once.
+	DeviceCodeTTL         time.Duration
+	DevicePollInterval    time.Duration
+	MaxPendingDeviceCodes int
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
@@ -71,6 +88,10 @@ type Config struct {
 	// DemoExpiryClientSecret is the secret of the client whose tokens live
 	// a second, for PhotoEditorApp's expired-token demonstration.
 	DemoExpiryClientSecret string
+
+	// demoPublished is set by withDemoSecrets when the demo runs with the
+	// configured (published) secrets rather than generated ones.
+	demoPublished bool
 }
 
 // configVar describes one setting: its flag name, variable and default.
@@ -147,11 +168,21 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"metrics-token", "IMAGEHOST_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)", text(&c.MetricsToken), false},
+		{"instance", "IMAGEHOST_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)", text(&c.Instance), false},
+		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
+			p, err := parseTrustedProxies(s)
+			c.TrustedProxies = p
+			return err
+		}, false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
 		{"max-registered-clients", "IMAGEHOST_MAX_REGISTERED_CLIENTS", "100", "how many clients the initial access token may have registered at /register at a time", number(&c.MaxRegisteredClients), false},
 		{"max-clients", "IMAGEHOST_MAX_CLIENTS", "1000", "how many clients there may be in all before /register and the developer console refuse more", number(&c.MaxClients), false},
 		{"registered-client-ttl", "IMAGEHOST_REGISTERED_CLIENT_TTL", "168h", "how long a client registered at /register lives before it is deleted with its grants and photos", durations(&c.RegisteredClientTTL), false},
+		{"device-code-ttl", "IMAGEHOST_DEVICE_CODE_TTL", "10m", "lifetime of a device code and its user code (RFC 8628; at most 30m)", durations(&c.DeviceCodeTTL), false},
+		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
+		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -208,6 +239,20 @@ func bindConfig(fs *flag.FlagSet, vars []configVar, getenv func(string) string) 
 	return nil
 }
 
+// withInstance fills in the instance's name, when none is set, from the
+// machine's host name and the port we actually listen on.
+func (c Config) withInstance(listenAddr net.Addr) Config {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "imagehost"
+		}
+		_, port, _ := net.SplitHostPort(listenAddr.String())
+		c.Instance = net.JoinHostPort(host, port)
+	}
+	return c
+}
+
 // withIssuer fills in the issuer from the address we actually listen on.
 func (c Config) withIssuer(listenAddr net.Addr) Config {
 	if c.Issuer == "" {
@@ -249,6 +294,17 @@ func (c Config) Validate() error {
 		// minutes is RECOMMENDED."
 		return errors.New("code-ttl must be at most 10m")
 	}
+	// Each pending user code is one more a guess at /device can hit
+	// (RFC 8628 §5.1): the lifetime and the number pending bound them.
+	if c.DeviceCodeTTL <= 0 || c.DeviceCodeTTL > 30*time.Minute {
+		return fmt.Errorf("device-code-ttl must be positive and at most 30m, got %v", c.DeviceCodeTTL)
+	}
+	if c.DevicePollInterval < time.Second || c.DevicePollInterval > time.Minute || c.DevicePollInterval%time.Second != 0 {
+		return fmt.Errorf("device-poll-interval must be whole seconds from 1s to 1m, got %v", c.DevicePollInterval)
+	}
+	if c.MaxPendingDeviceCodes < 1 || c.MaxPendingDeviceCodes > 1_000_000 {
+		return fmt.Errorf("max-pending-device-codes must be from 1 to 1000000, got %d", c.MaxPendingDeviceCodes)
+	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
 	}
@@ -271,6 +327,10 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
 	}
+	// It goes into a header: printable ASCII, short.
+	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
@@ -279,6 +339,20 @@ func (c Config) Validate() error {
 	}
 	if c.Lab && !loopbackOnly(c.Addr) {
 		return fmt.Errorf("lab mode listens on loopback only; addr %q is not", c.Addr)
+	}
+	// A proxy carries requests from beyond this machine, where the lab's
+	// switches must not be reached: lab mode is for one machine.
+	if c.Lab && len(c.TrustedProxies) > 0 {
+		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
+	}
+	// The lab's switches live in this process (lab.go): instances sharing
+	// a database would each have their own, and a defence switched off at
+	// one would still stand at the others. Lab mode is one instance.
+	if c.Lab && c.DatabaseURL != "" {
+		return errors.New("lab mode is one instance on one machine, its switches in its memory: unset database-url")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
 	}
 	if c.JoinCode != "" && len(normalizeJoinCode(c.JoinCode)) < minJoinCodeLength {
 		return fmt.Errorf("join-code must have at least %d letters or digits (spaces, dashes and case do not count)", minJoinCodeLength)

@@ -42,7 +42,7 @@ func handleConsentPage(a authorizer) http.Handler {
 			Username:   who.user.Username,
 			NewScopes:  describeScopes(missing),
 			Granted:    describeScopes(requested.Minus(missing)),
-			CSRF:       csrfToken(w, r, a.secure),
+			CSRF:       a.forms.token(w, r),
 		}
 		if u, err := url.Parse(req.RedirectURI); err == nil {
 			vm.RedirectHost = u.Host
@@ -58,7 +58,7 @@ func handleConsent(a authorizer) http.Handler {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The consent form could not be read.", oauth.CodeInvalidRequest)
 			return
 		}
-		if !validCSRF(r) {
+		if !a.forms.valid(r) {
 			errorPage(w, r, http.StatusForbidden, "The form had expired",
 				"Go back to the application and start again.", oauth.CodeInvalidRequest)
 			return
@@ -80,7 +80,7 @@ func handleConsent(a authorizer) http.Handler {
 			// authorization server denied the request."
 			a.log.InfoContext(r.Context(), "consent denied", "client_id", req.ClientID, "user_id", who.user.ID)
 			a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "consent denied", "you chose Deny for "+req.Scope)
-			a.finishWithError(w, r, req, oauth.Errorf(oauth.CodeAccessDenied, 403, "the user denied access"))
+			a.finishWithError(w, r, req, client, oauth.Errorf(oauth.CodeAccessDenied, 403, "the user denied access"))
 			return
 		default:
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "Please choose Allow or Deny.", oauth.CodeInvalidRequest)

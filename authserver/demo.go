@@ -32,6 +32,7 @@ const (
 	demoAppClientID    = "photoeditorapp"
 	demoM2MClientID    = "photo-sync"
 	demoExpiryClientID = "photoeditorapp-expiry"
+	demoCLIClientID    = "photos-cli"
 )
 
 // demoExpiryTokenTTL is how long the expiry demonstration's tokens live:
@@ -116,9 +117,33 @@ func seedDemo(ctx context.Context, cfg Config, st demoStore, secrets demoSecrets
 	if err := seedClient(ctx, st, expiry, cfg.DemoExpiryClientSecret, secrets.show, out); err != nil {
 		return err
 	}
+	// The photos command line (cmd/photos) is a native app: a public
+	// client, which has no secret to keep and so must prove itself with
+	// PKCE. It signs in with the device grant, or in the system browser
+	// with a redirect to a loopback port it picks at each sign-in
+	// (RFC 8252 §7.3: any port matches these).
+	cli := store.Client{ID: demoCLIClientID, Name: "Photos command line", RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback"},
+		GrantTypes: []string{oauth.GrantTypeDeviceCode, "authorization_code", "refresh_token"},
+		Scope:      "openid profile offline_access photos.read photos.write", CreatedAt: now}
+	if err := seedPublicClient(ctx, st, cli, out); err != nil {
+		return err
+	}
 	if cfg.InitialAccessToken != "" {
 		fmt.Fprintf(out, "  registration initial access token: %s\n", secrets.show(cfg.InitialAccessToken))
 	}
+	return nil
+}
+
+// seedPublicClient creates c, a public client, unless its id exists.
+func seedPublicClient(ctx context.Context, st store.Store, c store.Client, out io.Writer) error {
+	if _, err := st.ClientByID(ctx, c.ID); errors.Is(err, store.ErrNotFound) {
+		if err := st.CreateClient(ctx, c); err != nil {
+			return fmt.Errorf("create client %s: %w", c.ID, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  client  %-14s public: no secret, PKCE (device grant, or a loopback redirect)\n", c.ID)
 	return nil
 }
 

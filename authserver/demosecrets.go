@@ -10,13 +10,21 @@ package main
 // client secrets there (PHOTOEDITOR_DEMO_SECRETS). Once a data directory
 // has generated secrets, the demo uses them on loopback too: its database
 // holds them.
+//
+// Listening on loopback is not the whole story: a reverse proxy on the same
+// machine can carry a loopback demo to the network. So while the published
+// values are in use, each is good only for a local request, one from this
+// machine's own browser or programs that no proxy passed on
+// (clientaddr.go); from anywhere else it is refused (publishedSecrets).
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +67,7 @@ func withDemoSecrets(cfg Config) (Config, demoSecrets, error) {
 	kept, err := readEnvFile(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && loopbackOnly(cfg.Addr):
+		cfg.demoPublished = true
 		return cfg, demoSecrets{}, nil // demo.env's values, on this machine only
 	case errors.Is(err, fs.ErrNotExist):
 		kept = map[string]string{}
@@ -114,6 +123,55 @@ func withDemoSecrets(cfg Config) (Config, demoSecrets, error) {
 		}
 	}
 	return cfg, d, nil
+}
+
+// publishedSecrets are demo.env's published values while the demo uses
+// them: the demo users' passwords, the demo clients' secrets and the
+// initial access token. Each is refused for a request that is not local.
+// The zero value refuses nothing.
+type publishedSecrets struct {
+	passwords          map[string]string // by username, in lower case
+	clientSecrets      map[string]string // by client_id
+	initialAccessToken string
+}
+
+// publishedSecretsOf returns the published values cfg runs with, if any.
+func publishedSecretsOf(cfg Config) publishedSecrets {
+	if !cfg.Demo || !cfg.demoPublished {
+		return publishedSecrets{}
+	}
+	p := publishedSecrets{passwords: map[string]string{}, clientSecrets: map[string]string{
+		demoAppClientID: cfg.DemoAppClientSecret, demoM2MClientID: cfg.DemoM2MClientSecret}, initialAccessToken: cfg.InitialAccessToken}
+	for _, entry := range strings.Split(cfg.DemoUsers, ",") {
+		if name, pw, ok := strings.Cut(strings.TrimSpace(entry), ":"); ok {
+			p.passwords[strings.ToLower(name)] = pw
+		}
+	}
+	return p
+}
+
+// refusesPassword reports whether pw is username's published password and
+// r is not local.
+func (p publishedSecrets) refusesPassword(r *http.Request, username, pw string) bool {
+	return published(p.passwords[strings.ToLower(username)], pw) && !isLocal(r)
+}
+
+// refusesClientSecret reports whether secret is clientID's published
+// secret and r is not local.
+func (p publishedSecrets) refusesClientSecret(r *http.Request, clientID, secret string) bool {
+	return published(p.clientSecrets[clientID], secret) && !isLocal(r)
+}
+
+// refusesInitialAccessToken reports whether token is the published initial
+// access token and r is not local.
+func (p publishedSecrets) refusesInitialAccessToken(r *http.Request, token string) bool {
+	return published(p.initialAccessToken, token) && !isLocal(r)
+}
+
+// published reports whether a presented value is the published one, in
+// constant time.
+func published(value, presented string) bool {
+	return value != "" && subtle.ConstantTimeCompare([]byte(value), []byte(presented)) == 1
 }
 
 // resetPublishedPassword gives a demo user who still has the published

@@ -39,7 +39,7 @@ type developerConsole struct {
 	sessions loginSessions
 	activity *activityLog
 	now      func() time.Time
-	secure   bool
+	forms    formGuard
 	log      *slog.Logger
 }
 
@@ -60,7 +60,7 @@ func developerPage(w http.ResponseWriter, r *http.Request, a developerConsole, w
 		internalError(w, r, a.log, "list clients", err)
 		return
 	}
-	vm.Username, vm.Issuer, vm.CSRF = who.user.Username, a.issuer, csrfToken(w, r, a.secure)
+	vm.Username, vm.Issuer, vm.CSRF = who.user.Username, a.issuer, a.forms.token(w, r)
 	vm.StarterRedirect = starterRedirect
 	for _, c := range clients {
 		dc := pages.DevClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, StarterURI: starterURI(c)}
@@ -98,7 +98,7 @@ func handleDeveloper(a developerConsole) http.Handler {
 
 // developerForm checks the CSRF token and the session of a console form.
 func (a developerConsole) developerForm(w http.ResponseWriter, r *http.Request) (signedIn, bool) {
-	if err := r.ParseForm(); err != nil || !validCSRF(r) {
+	if err := r.ParseForm(); err != nil || !a.forms.valid(r) {
 		errorPage(w, r, http.StatusForbidden, "The form had expired", "Go back to the developer console and try again.", oauth.CodeInvalidRequest)
 		return signedIn{}, false
 	}

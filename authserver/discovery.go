@@ -20,6 +20,7 @@ func serverMetadata(cfg Config) map[string]any {
 		"issuer":                                         iss,
 		"authorization_endpoint":                         iss + "/authorize",
 		"token_endpoint":                                 iss + "/token",
+		"device_authorization_endpoint":                  iss + "/device_authorization", // RFC 8628 §4
 		"userinfo_endpoint":                              iss + "/userinfo",
 		"jwks_uri":                                       iss + "/jwks",
 		"introspection_endpoint":                         iss + "/introspect",
@@ -28,7 +29,7 @@ func serverMetadata(cfg Config) map[string]any {
 		"scopes_supported":                               oauth.KnownScopes(),
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials", oauth.GrantTypeDeviceCode},
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{signing.RS256},
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},

@@ -65,6 +65,7 @@ func FuzzTokenRequest(f *testing.F) {
 	f.Add("grant_type=password&username=alice&password=wonderland", "Basic Ym9ndXM=")
 	f.Add("grant_type=client_credentials", "Basic "+base64.StdEncoding.EncodeToString([]byte("%zz:%zz")))
 	f.Add("grant_type=client_credentials&grant_type=x", "Bearer abc")
+	f.Add("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=x&client_id=spa", "")
 	f.Fuzz(func(t *testing.T, form, authorization string) {
 		req := httptest.NewRequest("POST", "/token", strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -33,7 +33,7 @@ func handleIntrospect(tc tokenChecker) http.Handler {
 		// RFC 7662 §2.1: "the endpoint MUST also require some form of
 		// authorization to access this endpoint". Public clients have no
 		// credentials, so they may not introspect.
-		form, client, e := clientRequest(r, tc.store)
+		form, client, e := clientRequest(r, tc.store, tc.demo)
 		if e == nil && client.Public() {
 			e = oauth.InvalidClient(false)
 		}

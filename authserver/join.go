@@ -136,16 +136,18 @@ func setUpJoining(ctx context.Context, cfg Config, st joinCodeStore, now time.Ti
 	return nil
 }
 
-// joinThrottle counts failed joins per address and for the whole server.
+// joinThrottle counts failed joins per address and for the whole server,
+// in memory or, for instances on one database, in the store that they
+// share (attemptLimitsFor, shared.go).
 type joinThrottle struct {
-	perAddress *throttle.Limiter
-	server     *throttle.Limiter
+	perAddress throttle.Counter
+	server     throttle.Counter
 }
 
-func newJoinThrottle(now func() time.Time) joinThrottle {
+func newJoinThrottle(limit attemptLimits) joinThrottle {
 	return joinThrottle{
-		perAddress: throttle.New(joinAddressAttempts, joinWindow, throttleKeys, now),
-		server:     throttle.New(joinServerAttempts, joinWindow, 1, now),
+		perAddress: limit("join-address", joinAddressAttempts, joinWindow),
+		server:     limit("join-server", joinServerAttempts, joinWindow),
 	}
 }
 
@@ -153,25 +155,26 @@ func newJoinThrottle(now func() time.Time) joinThrottle {
 type joinAttempt struct{ address, server throttle.Attempt }
 
 // reserve counts a join from r's address, or says how long to wait. Each
-// limiter checks and counts in one locked step, so of a concurrent burst
-// no more than the limits get through.
-func (t joinThrottle) reserve(r *http.Request) (joinAttempt, time.Duration) {
+// limit checks and counts in one atomic step (in memory, or in the store
+// that instances share), so of a concurrent burst no more than the limits
+// get through. It fails only when the store does; nothing is counted then.
+func (t joinThrottle) reserve(r *http.Request) (joinAttempt, time.Duration, error) {
+	ctx := r.Context()
 	var a joinAttempt
 	var wait time.Duration
-	if a.address, wait = t.perAddress.Reserve(addressKey(r)); wait > 0 {
-		return a, wait
+	var err error
+	if a.address, wait, err = t.perAddress.Reserve(ctx, addressKey(r)); wait > 0 || err != nil {
+		return a, wait, err
 	}
-	if a.server, wait = t.server.Reserve("server"); wait > 0 {
-		a.address.Release()
-		return a, wait
+	if a.server, wait, err = t.server.Reserve(ctx, "server"); wait > 0 || err != nil {
+		return a, wait, errors.Join(err, a.address.Release(ctx))
 	}
-	return a, 0
+	return a, 0, nil
 }
 
 // release takes the attempt back: it succeeded, or was never made.
-func (a joinAttempt) release() {
-	a.address.Release()
-	a.server.Release()
+func (a joinAttempt) release(ctx context.Context) error {
+	return errors.Join(a.address.Release(ctx), a.server.Release(ctx))
 }
 
 // joiner serves the join page and form.
@@ -184,7 +187,7 @@ type joiner struct {
 	maxAttendees int
 	activity     *activityLog
 	now          func() time.Time
-	secure       bool
+	forms        formGuard
 	log          *slog.Logger
 	samples      *samplePhotos
 }
@@ -208,7 +211,7 @@ func (j joiner) joinClosed(ctx context.Context) bool {
 // handleJoinPage serves GET /join.
 func handleJoinPage(j joiner) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.JoinView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, j.secure)}
+		vm := pages.JoinView{RequestID: r.URL.Query().Get("request"), CSRF: j.forms.token(w, r)}
 		if vm.RequestID != "" {
 			_, client, ok := j.authz.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -231,7 +234,7 @@ func handleJoin(j joiner) http.Handler {
 		vm := pages.JoinView{
 			RequestID: r.PostForm.Get("request"),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
-			CSRF:      csrfToken(w, r, j.secure),
+			CSRF:      j.forms.token(w, r),
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -246,7 +249,7 @@ func handleJoin(j joiner) http.Handler {
 			vm.Error = msg
 			render(w, r, status, pages.Join(vm))
 		}
-		if !validCSRF(r) {
+		if !j.forms.valid(r) {
 			fail(http.StatusForbidden, "The form had expired. Please try again.")
 			return
 		}
@@ -261,8 +264,13 @@ func handleJoin(j joiner) http.Handler {
 			return
 		}
 
-		attempt, wait := j.limits.reserve(r)
+		attempt, wait, err := j.limits.reserve(r)
+		if err != nil {
+			internalError(w, r, j.log, "count join attempt", err)
+			return
+		}
 		if wait > 0 {
+			countThrottled(w, limitJoin)
 			secs := int(math.Ceil(wait.Seconds()))
 			j.log.WarnContext(r.Context(), "join throttled", "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -273,7 +281,7 @@ func handleJoin(j joiner) http.Handler {
 		// code, a taken username and a new account cost the same.
 		hash, err := j.hasher.Hash(r.Context(), pw)
 		if err != nil {
-			attempt.release()
+			j.takeBack(r, attempt.release(r.Context()))
 			if errors.Is(err, password.ErrBusy) {
 				w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
 				fail(http.StatusServiceUnavailable, "ImageHost is busy. Please try again in a few seconds.")
@@ -293,24 +301,30 @@ func handleJoin(j joiner) http.Handler {
 			fail(http.StatusBadRequest, "That join code does not work, or that username is taken. Check the code, or choose another username.")
 			return
 		case errors.Is(err, store.ErrQuotaExceeded):
-			attempt.release()
+			j.takeBack(r, attempt.release(r.Context()))
 			fail(http.StatusForbidden, "The class is full. Ask your teacher.")
 			return
 		case err != nil:
-			attempt.release()
+			j.takeBack(r, attempt.release(r.Context()))
 			internalError(w, r, j.log, "join", err)
 			return
 		}
-		attempt.release()
+		j.takeBack(r, attempt.release(r.Context()))
 		j.log.InfoContext(r.Context(), "joined", "user_id", u.ID, "ip", clientIP(r))
 		j.activity.record(r.Context(), u.ID, req.ClientID, flowRef(req.State), "account created", "with the join code, from "+clientIP(r))
 		if err := j.samples.give(r.Context(), j.store, u.ID, now); err != nil {
 			j.log.WarnContext(r.Context(), "sample photos", "user_id", u.ID, "err", err)
 		}
-		who, err := j.sessions.start(r.Context(), w, r, u)
+		// A browser that was signed in as someone else is signed out of
+		// it: that session ends, with its grants (sessions.start).
+		who, ended, err := j.sessions.start(r.Context(), w, r, u)
 		if err != nil {
 			internalError(w, r, j.log, "start session", err)
 			return
+		}
+		if len(ended) > 0 {
+			j.activity.record(r.Context(), u.ID, req.ClientID, flowRef(req.State), "session replaced",
+				fmt.Sprintf("joining ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
 		}
 		j.activity.reached(r.Context(), store.MilestoneSignedIn, u.ID, req.ClientID, flowRef(req.State), "signed in", "with the account just created, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
@@ -330,6 +344,14 @@ func handleJoin(j joiner) http.Handler {
 		req.UserID, req.SessionID, req.AuthTime = u.ID, who.session.ID, who.session.AuthTime
 		j.authz.proceed(w, r, req, client, who, true)
 	})
+}
+
+// takeBack logs an attempt that could not be taken back: it stays counted
+// until its window ends, which costs at most a delay, so the join goes on.
+func (j joiner) takeBack(r *http.Request, err error) {
+	if err != nil {
+		j.log.WarnContext(r.Context(), "join attempt not taken back", "err", err)
+	}
 }
 
 // usernameProblem says what is wrong with a username someone chose, or "".

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -255,7 +254,7 @@ func TestJoinThrottleCountsTheServer(t *testing.T) {
 // TestJoinThrottleReservesUnderABurst: the server-wide count of the
 // throttle holds under a concurrent burst from as many addresses.
 func TestJoinThrottleReservesUnderABurst(t *testing.T) {
-	limits := newJoinThrottle(time.Now)
+	limits := newJoinThrottle(attemptLimitsFor(Config{}, nil, time.Now))
 	const n = 3 * joinServerAttempts / 2
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -265,7 +264,7 @@ func TestJoinThrottleReservesUnderABurst(t *testing.T) {
 		wg.Go(func() {
 			r := &http.Request{RemoteAddr: fmt.Sprintf("10.0.%d.%d:1234", i/200, i%200)}
 			<-start
-			if _, wait := limits.reserve(r); wait == 0 {
+			if _, wait, err := limits.reserve(r); err == nil && wait == 0 {
 				mu.Lock()
 				reserved++
 				mu.Unlock()
@@ -418,9 +417,6 @@ func TestJoinCodeValidation(t *testing.T) {
 		}
 	}
 }
-
-// cloneValues copies a form, so that goroutines may each change theirs.
-func cloneValues(v url.Values) url.Values { return maps.Clone(v) }
 
 // TestRoomHostileInput: the room's forms and pages answer what attackers
 // send with a 4xx, never a 500.

@@ -53,15 +53,16 @@ func (l *labSwitches) set(defence string, on bool) {
 	l.disabled[defence] = !on
 }
 
-// loopbackHostOnly answers only requests whose Host header names this
-// machine's loopback: localhost, 127.0.0.0/8 or [::1], with any port.
-// Listening on loopback is not enough: a page on another site can rebind
+// localOnly answers only local requests (clientaddr.go): from this
+// machine's own browser, to a loopback name, passed on by no proxy.
+// Listening on loopback is not enough. A page on another site can rebind
 // its own host name to 127.0.0.1 (DNS rebinding), and the browser then lets
 // it read what ImageHost answers, the lab's CSRF token included, and post
-// a switch. Such requests still carry the other site's name as their Host.
-func loopbackHostOnly(next http.Handler) http.Handler {
+// a switch; such requests still carry the other site's name as their Host.
+// And a reverse proxy on this machine carries requests from anywhere.
+func localOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) {
+		if !isLocal(r) {
 			errorPage(w, r, http.StatusForbidden, "The lab answers on this machine only",
 				"Open it as http://localhost or http://127.0.0.1, on the machine that runs ImageHost.", oauth.CodeAccessDenied)
 			return
@@ -79,10 +80,10 @@ func withLabBanner(next http.Handler) http.Handler {
 }
 
 // handleLab serves GET and POST /lab: the switches.
-func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Handler {
+func handleLab(lab *labSwitches, forms formGuard, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil || !validCSRF(r) {
+			if err := r.ParseForm(); err != nil || !forms.valid(r) {
 				errorPage(w, r, http.StatusForbidden, "The form had expired", "Reload the lab page and try again.", oauth.CodeInvalidRequest)
 				return
 			}
@@ -96,7 +97,7 @@ func handleLab(lab *labSwitches, secureCookies bool, log *slog.Logger) http.Hand
 			http.Redirect(w, r, "/lab", http.StatusSeeOther)
 			return
 		}
-		vm := pages.LabView{CSRF: csrfToken(w, r, secureCookies)}
+		vm := pages.LabView{CSRF: forms.token(w, r)}
 		for _, d := range labDefences {
 			d.On = lab.on(d.Name)
 			vm.Switches = append(vm.Switches, d)

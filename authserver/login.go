@@ -9,12 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/store"
@@ -26,15 +27,15 @@ const (
 	// maxUsernameLength bounds the throttle's keys. No account has a longer
 	// name: "authserver users add" refuses one.
 	maxUsernameLength = 64
-	// Sign-in attempts allowed per account and per address in signInWindow.
-	// A successful one clears its account's count and takes itself back
-	// from its address's.
+	// Sign-in attempts allowed in signInWindow per account (or, from a
+	// browser that signed in to it before, per that browser: knownbrowser.go),
+	// per address (IPv6: per /64), and per IPv6 /48. A successful one
+	// clears its account's (or browser's) count and takes itself back from
+	// its address's and network's.
 	accountAttempts = 5
 	addressAttempts = 20
+	networkAttempts = 100
 	signInWindow    = 5 * time.Minute
-	// throttleKeys bounds each throttle's table: full, the accounts' holds
-	// about 4 MiB, the addresses' 10 MiB (measured).
-	throttleKeys = 10_000
 	// passwordMemory is the most argon2id memory password checks may hold
 	// at once: six hashes of password.HashMemory (19 MiB) each.
 	passwordMemory = 128 << 20
@@ -46,56 +47,71 @@ const (
 	busyRetryAfter     = 5 * time.Second
 )
 
-// loginThrottle limits sign-in attempts per account and per client address.
+// loginThrottle limits sign-in attempts per account (or known browser),
+// per client address and per IPv6 network.
 type loginThrottle struct {
-	perAccount *throttle.Limiter
-	perAddress *throttle.Limiter
+	perAccount throttle.Counter // keyed by account, or by a known browser of it
+	perAddress throttle.Counter
+	perNetwork throttle.Counter
 }
 
-func newLoginThrottle(now func() time.Time) loginThrottle {
+func newLoginThrottle(limit attemptLimits) loginThrottle {
 	return loginThrottle{
-		perAccount: throttle.New(accountAttempts, signInWindow, throttleKeys, now),
-		perAddress: throttle.New(addressAttempts, signInWindow, throttleKeys, now),
+		perAccount: limit("login-account", accountAttempts, signInWindow),
+		perAddress: limit("login-address", addressAttempts, signInWindow),
+		perNetwork: limit("login-network", networkAttempts, signInWindow),
 	}
 }
 
-// signInAttempt is one attempt, counted against its account and address
-// before the password is checked.
+// signInAttempt is one attempt, counted against its account (or known
+// browser), address and network before the password is checked.
 type signInAttempt struct {
-	limits           loginThrottle
-	accountKey       string
-	account, address throttle.Attempt
+	limits                    loginThrottle
+	accountKey                string
+	account, address, network throttle.Attempt
 }
 
 // reserve counts an attempt for username from r's address, or says how long
-// to wait. Each limiter checks and counts in one locked step, so of a
-// concurrent burst exactly the limit gets through, however slow the
-// password check that follows.
-func (t loginThrottle) reserve(r *http.Request, username string) (signInAttempt, time.Duration) {
+// to wait. browser is the id of the browser's known-browser cookie for this
+// account, "" if it has none: its attempts count against that browser
+// instead of the account, so that nobody else's failures lock it out. Each
+// limit checks and counts in one atomic step (in memory, or in the store
+// that instances share), so of a concurrent burst exactly the limit gets
+// through, however slow the password check that follows. It fails only
+// when the store does; nothing is counted then.
+func (t loginThrottle) reserve(r *http.Request, username, browser string) (signInAttempt, time.Duration, error) {
+	ctx := r.Context()
 	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
+	if browser != "" {
+		a.accountKey = "browser:" + browser
+	}
 	var wait time.Duration
-	if a.account, wait = t.perAccount.Reserve(a.accountKey); wait > 0 {
-		return a, wait
+	var err error
+	if a.account, wait, err = t.perAccount.Reserve(ctx, a.accountKey); wait > 0 || err != nil {
+		return a, wait, err
 	}
-	if a.address, wait = t.perAddress.Reserve(addressKey(r)); wait > 0 {
-		a.account.Release()
-		return a, wait
+	if a.address, wait, err = t.perAddress.Reserve(ctx, addressKey(r)); wait > 0 || err != nil {
+		return a, wait, errors.Join(err, a.account.Release(ctx))
 	}
-	return a, 0
+	if key := networkKey(r); key != "" {
+		if a.network, wait, err = t.perNetwork.Reserve(ctx, key); wait > 0 || err != nil {
+			return a, wait, errors.Join(err, a.account.Release(ctx), a.address.Release(ctx))
+		}
+	}
+	return a, 0, nil
 }
 
 // notMade takes the attempt back: the password was never checked.
-func (a signInAttempt) notMade() {
-	a.account.Release()
-	a.address.Release()
+func (a signInAttempt) notMade(ctx context.Context) error {
+	return errors.Join(a.account.Release(ctx), a.address.Release(ctx), a.network.Release(ctx))
 }
 
-// succeeded clears the account's failures and takes the address's attempt
-// back. The address keeps its other failures: one valid account must not
-// let an attacker wipe the count of their guesses at others.
-func (a signInAttempt) succeeded() {
-	a.limits.perAccount.Reset(a.accountKey)
-	a.address.Release()
+// succeeded clears the account's (or known browser's) failures and takes
+// the address's and network's attempt back. These keep their other
+// failures: one valid account must not let an attacker wipe the count of
+// their guesses at others.
+func (a signInAttempt) succeeded(ctx context.Context) error {
+	return errors.Join(a.limits.perAccount.Reset(ctx, a.accountKey), a.address.Release(ctx), a.network.Release(ctx))
 }
 
 // passwordChecker checks passwords within the memory budget.
@@ -116,7 +132,8 @@ func newPasswordChecker() passwordChecker {
 // handleLoginPage serves GET /login.
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), CSRF: csrfToken(w, r, a.secure), Join: a.join}
+		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
+			CSRF: a.forms.token(w, r), Join: a.join}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -124,15 +141,16 @@ func handleLoginPage(a authorizer) http.Handler {
 			}
 			vm.ClientName = client.Name
 		} else if _, ok := a.sessions.current(r); ok {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return
 		}
 		render(w, r, http.StatusOK, pages.Login(vm))
 	})
 }
 
-// handleLogin serves POST /login.
-func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) http.Handler {
+// handleLogin serves POST /login. demo holds demo.env's published
+// passwords, good only for a local request (demosecrets.go).
+func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, browsers knownBrowsers, demo publishedSecrets) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in form could not be read.", "invalid_request")
@@ -140,8 +158,9 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		}
 		vm := pages.LoginView{
 			RequestID: r.PostForm.Get("request"),
+			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
-			CSRF:      csrfToken(w, r, a.secure),
+			CSRF:      a.forms.token(w, r),
 			Join:      a.join,
 		}
 		var req store.AuthRequest
@@ -153,7 +172,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			}
 			vm.ClientName = client.Name
 		}
-		if !validCSRF(r) {
+		if !a.forms.valid(r) {
 			vm.Error = "The form had expired. Please sign in again."
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return
@@ -168,8 +187,13 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 
-		attempt, wait := limits.reserve(r, vm.Username)
+		attempt, wait, err := limits.reserve(r, vm.Username, browsers.browserFor(r, vm.Username))
+		if err != nil {
+			internalError(w, r, a.log, "count sign-in attempt", err)
+			return
+		}
 		if wait > 0 {
+			countThrottled(w, limitSignIn)
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -180,7 +204,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 
 		user, ok, err := passwords.check(r.Context(), a.store, vm.Username, r.PostForm.Get("password"))
 		if errors.Is(err, password.ErrBusy) {
-			attempt.notMade()
+			a.takeBack(r, attempt.notMade(r.Context()))
 			a.log.WarnContext(r.Context(), "login busy: password checks at capacity", "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
 			vm.Error = "ImageHost is busy. Please try again in a few seconds."
@@ -188,7 +212,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			return
 		}
 		if err != nil {
-			attempt.notMade()
+			a.takeBack(r, attempt.notMade(r.Context()))
 			internalError(w, r, a.log, "check password", err)
 			return
 		}
@@ -202,7 +226,14 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			render(w, r, http.StatusUnauthorized, pages.Login(vm))
 			return
 		}
-		attempt.succeeded()
+		if demo.refusesPassword(r, user.Username, r.PostForm.Get("password")) {
+			a.takeBack(r, attempt.notMade(r.Context()))
+			a.log.WarnContext(r.Context(), "login refused: a published demo password from beyond this machine", "username", vm.Username, "ip", clientIP(r))
+			vm.Error = "This demo account's password is published with ImageHost's source code, so it signs in only on the machine that runs ImageHost."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
+		a.takeBack(r, attempt.succeeded(r.Context()))
 		if user.Disabled() {
 			// The password was right: saying so tells nothing to someone
 			// who did not know it.
@@ -211,16 +242,21 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return
 		}
+		browsers.remember(w, user.Username)
 
-		who, err := a.sessions.start(r.Context(), w, r, user)
+		who, ended, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {
 			internalError(w, r, a.log, "start session", err)
 			return
 		}
+		if len(ended) > 0 {
+			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "session replaced",
+				fmt.Sprintf("signing in again ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
+		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
 		a.activity.reached(r.Context(), store.MilestoneSignedIn, user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return
 		}
 		// The login is bound to this request and this session: it satisfies
@@ -237,6 +273,39 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker) 
 		req.UserID, req.SessionID, req.AuthTime = user.ID, who.session.ID, who.session.AuthTime
 		a.proceed(w, r, req, client, who, true)
 	})
+}
+
+// takeBack logs an attempt that could not be taken back: it stays
+// counted until its window ends, a failure that costs the user at most a
+// delay, so the sign-in goes on.
+func (a authorizer) takeBack(r *http.Request, err error) {
+	if err != nil {
+		a.log.WarnContext(r.Context(), "sign-in attempt not taken back", "err", err)
+	}
+}
+
+// afterLogin checks where a sign-in without an authorization request may
+// go next: the device page (device.go), with the user code the user typed
+// there, and nowhere else. The path is rebuilt, not copied, so that no
+// value of next can send the browser to another site (an open redirect).
+// Anything else is "": the account page.
+func afterLogin(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Path != "/device" {
+		return ""
+	}
+	if code, ok := oauth.NormalizeUserCode(u.Query().Get("user_code")); ok {
+		return "/device?" + url.Values{"user_code": {oauth.FormatUserCode(code)}}.Encode()
+	}
+	return "/device"
+}
+
+// orAccount is where a sign-in goes: next, or the account page.
+func orAccount(next string) string {
+	if next == "" {
+		return "/account"
+	}
+	return next
 }
 
 // accountLookup finds the account a username names.
@@ -260,28 +329,4 @@ func (p passwordChecker) check(ctx context.Context, accounts accountLookup, user
 		return u, false, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	return u, ok, err
-}
-
-// clientIP is the address the request came from. ImageHost does not trust
-// X-Forwarded-For: behind a proxy, configure the proxy to throttle.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// addressKey is the throttle key of the request's address: the IPv4
-// address, or the /64 network of an IPv6 one, since a single subscriber
-// usually holds a whole /64.
-func addressKey(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
-	if ip == nil {
-		return "ip:" + clientIP(r)
-	}
-	if ip.To4() == nil {
-		ip = ip.Mask(net.CIDRMask(64, 128))
-	}
-	return "ip:" + ip.String()
 }

@@ -30,16 +30,15 @@ type logoutEndpoint struct {
 	logouts  *backchannel     // tells the apps
 	activity *activityLog
 	now      func() time.Time
-	secure   bool
+	forms    formGuard
 	log      *slog.Logger
 }
 
-// logoutStore is what signing out does in storage, besides ending the
-// session: find the client that sent the user, and end the session's grants.
+// logoutStore is what signing out reads in storage, besides ending the
+// session: the client that sent the user, and the apps to tell.
 type logoutStore interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	ActiveGrantsForUser(ctx context.Context, userID string) ([]store.Grant, error)
-	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
 }
 
 // handleLogout serves GET and POST /logout.
@@ -51,7 +50,7 @@ func handleLogout(a logoutEndpoint) http.Handler {
 				errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-out request could not be read.", oauth.CodeInvalidRequest)
 				return
 			}
-			if !validCSRF(r) {
+			if !a.forms.valid(r) {
 				errorPage(w, r, http.StatusForbidden, "The form had expired", "Please try signing out again.", oauth.CodeInvalidRequest)
 				return
 			}
@@ -107,19 +106,28 @@ func handleLogout(a logoutEndpoint) http.Handler {
 		if signedIn && !confirmed {
 			render(w, r, http.StatusOK, pages.LogoutConfirm(pages.LogoutView{
 				ClientName: client.Name, IDTokenHint: hint, ClientID: clientID,
-				PostLogoutRedirectURI: postLogout, State: state, CSRF: csrfToken(w, r, a.secure),
+				PostLogoutRedirectURI: postLogout, State: state, CSRF: a.forms.token(w, r),
 			}))
 			return
 		}
 		if signedIn {
-			if err := a.sessions.end(r.Context(), w, who.session); err != nil {
+			// The apps to tell: each that holds a grant of the user.
+			grants, err := a.store.ActiveGrantsForUser(r.Context(), who.user.ID)
+			if err != nil {
+				a.log.ErrorContext(r.Context(), "logout: list grants", "err", err)
+			}
+			// The grants made in this session without offline_access end
+			// with it, access tokens included: the user let those apps in
+			// while signed in. A grant with offline_access is the user's
+			// leave to act while they are away (OpenID Connect Core §11).
+			ended, err := a.sessions.end(r.Context(), w, who.session)
+			if err != nil {
 				internalError(w, r, a.log, "end session", err)
 				return
 			}
-			grants, ended := endSessionGrants(r, a, who)
-			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID, "grants_ended", ended)
+			a.log.InfoContext(r.Context(), "logout", "user_id", who.user.ID, "grants_ended", len(ended))
 			a.activity.record(r.Context(), who.user.ID, clientID, "", "signed out",
-				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", ended))
+				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", len(ended)))
 			a.logouts.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
 		}
 		if postLogout != "" {
@@ -134,32 +142,4 @@ func handleLogout(a logoutEndpoint) http.Handler {
 		}
 		render(w, r, http.StatusOK, pages.SignedOut())
 	})
-}
-
-// endSessionGrants revokes the grants made in the ending session without
-// offline_access: the user let those apps in while signed in, so their
-// access ends with the session, access tokens included. A grant with
-// offline_access is the user's leave to act while they are away (OpenID
-// Connect Core §11), so it stays. It returns the user's grants that were
-// active, which the apps to tell are taken from, and how many it ended.
-func endSessionGrants(r *http.Request, a logoutEndpoint, who signedIn) ([]store.Grant, int) {
-	ctx := r.Context()
-	grants, err := a.store.ActiveGrantsForUser(ctx, who.user.ID)
-	if err != nil {
-		a.log.ErrorContext(ctx, "logout: list grants", "err", err)
-		return nil, 0
-	}
-	ended := 0
-	for _, g := range grants {
-		scope, _ := oauth.ParseScope(g.Scope)
-		if g.SessionID != who.session.ID || scope.Has(oauth.ScopeOfflineAccess) {
-			continue
-		}
-		if err := a.store.RevokeGrant(ctx, g.ID, "the user signed out", a.now()); err != nil {
-			a.log.ErrorContext(ctx, "logout: revoke grant", "grant_id", g.ID, "err", err)
-			continue
-		}
-		ended++
-	}
-	return grants, ended
 }

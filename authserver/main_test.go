@@ -128,6 +128,9 @@ func TestConfigValidation(t *testing.T) {
 		{"short initial access token", env("IMAGEHOST_INITIAL_ACCESS_TOKEN", "abc"), nil, false},
 		{"PostgreSQL database", env("IMAGEHOST_DATABASE_URL", "postgres://imagehost@db.example/imagehost"), nil, true},
 		{"database URL of another kind", nil, []string{"-database-url", "mysql://imagehost@db.example/imagehost"}, false},
+		{"lab mode on PostgreSQL", env("IMAGEHOST_DATABASE_URL", "postgres://imagehost@db.example/imagehost", "IMAGEHOST_LAB", "true"), nil, false},
+		{"an instance name", env("IMAGEHOST_INSTANCE", "imagehost-a"), nil, true},
+		{"an instance name with a line break", env("IMAGEHOST_INSTANCE", "a\r\nSet-Cookie: x=y"), nil, false},
 		{"introspection on PostgreSQL without a shared secret",
 			env("IMAGEHOST_DATABASE_URL", "postgres://imagehost@db.example/imagehost", "IMAGEHOST_API_TOKEN_CHECK", "introspect"), nil, false},
 		{"introspection on PostgreSQL with a shared secret",
@@ -139,6 +142,11 @@ func TestConfigValidation(t *testing.T) {
 		{"no photo quota", env("IMAGEHOST_MAX_PHOTOS_PER_OWNER", "0"), nil, false},
 		{"byte quota in words", env("IMAGEHOST_MAX_BYTES_PER_OWNER", "lots"), nil, false},
 		{"byte quota out of range", nil, []string{"-max-bytes-per-owner", "99999999999GB"}, false},
+		{"device codes for 15 minutes, polled every 2 s", env("IMAGEHOST_DEVICE_CODE_TTL", "15m", "IMAGEHOST_DEVICE_POLL_INTERVAL", "2s"), nil, true},
+		{"device codes for an hour", env("IMAGEHOST_DEVICE_CODE_TTL", "1h"), nil, false},
+		{"device poll interval under a second", nil, []string{"-device-poll-interval", "500ms"}, false},
+		{"device poll interval not in whole seconds", nil, []string{"-device-poll-interval", "1500ms"}, false},
+		{"no pending device codes", env("IMAGEHOST_MAX_PENDING_DEVICE_CODES", "0"), nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

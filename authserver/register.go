@@ -62,11 +62,11 @@ type clientRegistry interface {
 // limit.Total clients in all; each registered client lives for ttl. A
 // backchannel_logout_uri must keep to policy, as ImageHost will post to it.
 func handleRegister(st clientRegistry, initialAccessToken string, limit store.RegistrationLimit, ttl time.Duration,
-	policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
+	demo publishedSecrets, policy outbound.Policy, now func() time.Time, log *slog.Logger) http.Handler {
 	registrant := initialAccessTokenRegistrant(initialAccessToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, e := oauth.BearerToken(r)
-		if e == nil && subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 {
+		if e == nil && (subtle.ConstantTimeCompare([]byte(token), []byte(initialAccessToken)) != 1 || demo.refusesInitialAccessToken(r, token)) {
 			e = oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the initial access token is invalid")
 		}
 		if e != nil {

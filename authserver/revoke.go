@@ -11,7 +11,7 @@ import (
 // handleRevoke serves POST /revoke.
 func handleRevoke(tc tokenChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, client, e := clientRequest(r, tc.store)
+		form, client, e := clientRequest(r, tc.store, tc.demo)
 		if e != nil {
 			oauth.WriteError(w, e)
 			return

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
@@ -48,14 +47,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	cfg = cfg.withIssuer(ln.Addr())
+	cfg = cfg.withIssuer(ln.Addr()).withInstance(ln.Addr())
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 
 	cfg.NAT64Prefixes = append(cfg.NAT64Prefixes, discoverNAT64(ctx, log)...)
 
-	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
@@ -135,6 +134,11 @@ func discoverNAT64(ctx context.Context, log *slog.Logger) []netip.Prefix {
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
 const defaultMemoryLimit = 48 << 20
 
+// followKeysEvery is how often each instance reads the signing keys, so
+// that a rotation made in the database is used and published by every
+// instance within a few seconds.
+const followKeysEvery = 2 * time.Second
+
 // followRevocationsEvery is how often the photos API's revocation list
 // reads revocations another process made (the operator's command line, or
 // another instance on the same PostgreSQL database), so they take effect
@@ -148,19 +152,23 @@ type background struct {
 	logouts  *backchannel
 }
 
-// startBackground starts what works beside the handlers until ctx is done
-// or stop is called: the activity log's writer, the back-channel logout
-// queue, and the revocation list following the store for revocations made
-// by other processes. stop ends them and waits for them, the activity log
-// written out and the queued logout notifications sent (for a few seconds
-// at most); it must run after the server stopped, before the store closes.
+// startBackground starts what works beside the handlers until stop is
+// called: the activity log's writer, the back-channel logout queue, the
+// revocation list following the store for revocations made by other
+// processes, and the signing keys following the store for rotations. stop
+// ends them and waits for them, the activity log written out and the
+// queued logout notifications sent (for a few seconds at most); it must
+// run after the server stopped, before the store closes. The end of ctx
+// (SIGTERM) does not stop them: requests still finishing during the
+// shutdown record their activity, which stop then writes out.
 func startBackground(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (work background, stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	work.activity = newActivityLog(ctx, st, now, log)
 	work.logouts = newBackchannel(cfg, keys, st, now, log)
-	followed := make(chan struct{})
+	followed, keysFollowed := make(chan struct{}), make(chan struct{})
 	go func() { revoked.Follow(ctx, followRevocationsEvery, log); close(followed) }()
-	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed }
+	go func() { keys.Follow(ctx, followKeysEvery, log); close(keysFollowed) }()
+	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed; <-keysFollowed }
 }
 
 // ownedStore is a store that its opener closes. Both stores keep the
@@ -174,7 +182,7 @@ type ownedStore interface {
 // openStore opens the PostgreSQL database at databaseURL when there is one
 // (several instances can share it), and otherwise the SQLite database in
 // dataDir, creating the directory on first run.
-func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, error) {
+func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (ownedStore, error) {
 	// Each branch returns a nil interface on error, not a nil *Store in one.
 	if databaseURL != "" {
 		st, err := postgres.Open(ctx, databaseURL)
@@ -183,8 +191,8 @@ func openStore(ctx context.Context, databaseURL, dataDir string) (ownedStore, er
 		}
 		return st, nil
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := privateDataDir(dataDir, log); err != nil {
+		return nil, err
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "imagehost.db"))
 	if err != nil {
@@ -201,7 +209,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(requestLogHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})}), nil
 }
 
-// housekeeping deletes expired records and picks up rotated keys, once a minute.
+// housekeeping deletes expired records and retired keys no token needs,
+// once a minute.
 func housekeeping(ctx context.Context, st store.Store, keys *signing.KeySet, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()

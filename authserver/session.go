@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,24 +10,24 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-// sessionCookie is ImageHost's login cookie. Its value is a random token; the
-// database holds only its hash.
-const sessionCookie = "imagehost_session"
-
 // loginSessions starts, finds and ends users' login sessions at ImageHost.
+// The login cookie's value is a random token; the database holds only its
+// hash.
 type loginSessions struct {
 	store  sessionStore
 	now    func() time.Time
 	ttl    time.Duration
 	secure bool
+	cookie string // the login cookie's name (cookieNames.session)
 }
 
 // sessionStore is what login sessions keep in storage: the sessions, by the
-// hash of their cookie, and their users.
+// hash of their cookie, and their users. Ending a session ends the grants
+// made in it that last only as long as it (store.Store.EndSession).
 type sessionStore interface {
 	CreateSession(ctx context.Context, s store.Session) error
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error)
-	DeleteSession(ctx context.Context, id string) error
+	EndSession(ctx context.Context, id, reason string, now time.Time) ([]store.Grant, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 }
 
@@ -38,10 +37,18 @@ type signedIn struct {
 	user    store.User
 }
 
-// current returns the request's valid session and its user.
+// current returns the request's valid session and its user. ImageHost sets
+// one login cookie, at Path=/; a browser that sends two has had another set
+// by some other page of the site, at a longer path so that it comes first:
+// someone else's session, planted to have the user act in it (cookie
+// tossing). Such a browser is signed in to nobody.
 func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" || len(c.Value) > 100 {
+	cookies := r.CookiesNamed(ls.cookie)
+	if len(cookies) != 1 {
+		return signedIn{}, false
+	}
+	c := cookies[0]
+	if c.Value == "" || len(c.Value) > 100 {
 		return signedIn{}, false
 	}
 	sess, err := ls.store.SessionByTokenHash(r.Context(), oauth.HashToken(c.Value))
@@ -49,7 +56,7 @@ func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
 		return signedIn{}, false
 	}
 	u, err := ls.store.UserByID(r.Context(), sess.UserID)
-	if err != nil || u.Disabled() { // disabling deletes the sessions; this covers a race with it
+	if err != nil || u.Disabled() { // disabling ends the sessions; this covers a race with it
 		return signedIn{}, false
 	}
 	return signedIn{sess, u}, true
@@ -66,32 +73,38 @@ func (ls loginSessions) require(w http.ResponseWriter, r *http.Request) (signedI
 }
 
 // start ends any session the browser had and begins a new one for u. A new
-// id at every login defeats session fixation.
-func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User) (signedIn, error) {
+// id at every login defeats session fixation. The session it replaced ends
+// as a signed-out one does, with the grants made in it that last only as
+// long as it; start returns those.
+func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User) (signedIn, []store.Grant, error) {
+	var ended []store.Grant
 	if old, ok := ls.current(r); ok {
-		if err := ls.store.DeleteSession(ctx, old.session.ID); err != nil {
-			return signedIn{}, fmt.Errorf("end old session: %w", err)
+		var err error
+		if ended, err = ls.store.EndSession(ctx, old.session.ID, "the user signed in again, which ended the session", ls.now()); err != nil {
+			return signedIn{}, nil, fmt.Errorf("end old session: %w", err)
 		}
 	}
 	token := oauth.NewToken()
 	now := ls.now()
 	sess := store.Session{ID: oauth.NewID(), TokenHash: oauth.HashToken(token), UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(ls.ttl)}
 	if err := ls.store.CreateSession(ctx, sess); err != nil {
-		return signedIn{}, fmt.Errorf("create session: %w", err)
+		return signedIn{}, ended, fmt.Errorf("create session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
+		Name: ls.cookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: ls.secure, SameSite: http.SameSiteLaxMode,
 	})
-	return signedIn{sess, u}, nil
+	return signedIn{sess, u}, ended, nil
 }
 
-// end deletes the session and its cookie.
-func (ls loginSessions) end(ctx context.Context, w http.ResponseWriter, sess store.Session) error {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+// end deletes the session and its cookie, and ends the grants made in it
+// that last only as long as it; it returns those.
+func (ls loginSessions) end(ctx context.Context, w http.ResponseWriter, sess store.Session) ([]store.Grant, error) {
+	http.SetCookie(w, &http.Cookie{Name: ls.cookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: ls.secure, SameSite: http.SameSiteLaxMode})
-	if err := ls.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("end session: %w", err)
+	ended, err := ls.store.EndSession(ctx, sess.ID, "the user signed out", ls.now())
+	if err != nil {
+		return nil, fmt.Errorf("end session: %w", err)
 	}
-	return nil
+	return ended, nil
 }

@@ -2,7 +2,8 @@ package main
 
 // The token endpoint (RFC 6749 §3.2): the client's back channel, where codes
 // and refresh tokens become access tokens. Each grant has its own file:
-// grant_authcode.go, grant_refresh.go, grant_clientcreds.go.
+// grant_authcode.go, grant_refresh.go, grant_clientcreds.go,
+// grant_device.go; grantFor names them.
 
 import (
 	"context"
@@ -27,6 +28,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+
+	grantType string // what was granted, for the metrics (metrics.go)
 }
 
 // tokenIssuer holds what every grant needs.
@@ -36,17 +39,23 @@ type tokenIssuer struct {
 	now        func() time.Time
 	refreshTTL time.Duration
 	activity   *activityLog
-	lab        *labSwitches // nil outside lab mode
+	lab        *labSwitches     // nil outside lab mode
+	demo       publishedSecrets // good from this machine only
 	log        *slog.Logger
+	// devicePolls paces the devices that poll with a device code.
+	devicePolls *devicePolls
 }
 
 // tokenStore is what the token endpoint does with storage: find the client,
-// redeem a code into a grant, rotate a grant's refresh tokens, revoke a
-// grant whose code or refresh token was used twice, and look up the user.
+// redeem a code or a device code into a grant, rotate a grant's refresh
+// tokens, revoke a grant whose code, device code or refresh token was used
+// twice, and look up the user.
 type tokenStore interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (store.AuthCode, error)
+	DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) (store.DeviceAuthorization, error)
+	ConsumeDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, grantID string, now time.Time) (store.DeviceAuthorization, error)
 	CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
 	RefreshToken(ctx context.Context, tokenHash []byte) (store.RefreshToken, store.Grant, error)
@@ -69,20 +78,22 @@ func handleToken(ti tokenIssuer) http.Handler {
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
 		// "Cache-Control" response header field with a value of "no-store"".
 		oauth.WriteJSON(w, http.StatusOK, resp)
+		countIssued(w, resp.grantType)
 	})
 }
 
 func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
-	form, client, e := clientRequest(r, ti.store)
+	form, client, e := clientRequest(r, ti.store, ti.demo)
 	if e != nil {
 		return tokenResponse{}, e
 	}
 	grantType := form.Get("grant_type")
-	switch grantType {
-	case "authorization_code", "refresh_token", "client_credentials":
-	case "":
+	grant := ti.grantFor(grantType)
+	switch {
+	case grant != nil:
+	case grantType == "":
 		return tokenResponse{}, oauth.InvalidRequest("grant_type is required")
-	case "password":
+	case grantType == "password":
 		e := oauth.Errorf(oauth.CodeUnsupportedGrantType, 400,
 			"OAuth 2.1 removed the password grant: apps must never see the user's password; use the authorization code grant with PKCE")
 		e.URI = "/docs/dropped-grants#password"
@@ -95,14 +106,26 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	if !slices.Contains(client.GrantTypes, grantType) {
 		return tokenResponse{}, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this client may not use the %s grant", grantType)
 	}
+	resp, e := grant(r, form, client)
+	resp.grantType = grantType
+	return resp, e
+}
+
+// grantFor returns the grant that answers a token request of grantType, or
+// nil if ImageHost supports none. A grant is a method of its own file, called
+// for a client authenticated and allowed to use it.
+func (ti tokenIssuer) grantFor(grantType string) func(*http.Request, url.Values, store.Client) (tokenResponse, *oauth.Error) {
 	switch grantType {
 	case "authorization_code":
-		return ti.authorizationCode(r, form, client)
+		return ti.authorizationCode
 	case "refresh_token":
-		return ti.refreshToken(r, form, client)
-	default:
-		return ti.clientCredentials(r, form, client)
+		return ti.refreshToken
+	case "client_credentials":
+		return ti.clientCredentials
+	case oauth.GrantTypeDeviceCode:
+		return ti.deviceCode
 	}
+	return nil
 }
 
 // accessTokenResponse mints an access token for subject and returns what

@@ -55,14 +55,18 @@ func TestMaskedExchange(t *testing.T) {
 func TestClientCredentialsAreNeverRecorded(t *testing.T) {
 	r := NewRecorder(time.Now)
 	basic := "cGhvdG9lZGl0b3JhcHA6dGhlLWFwcHMtc2VjcmV0"
-	seq := r.Add("f", Exchange{Step: StepToken, Request: Message{
+	ctx := context.Background()
+	seq := r.Add(ctx, "f", Exchange{Step: StepToken, Request: Message{
 		Headers: []KV{{"Authorization", "Basic " + basic}, {"DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.proof.sig"}},
 		Params:  []KV{{"client_secret", "the-apps-secret"}, {"code", "the-users-code-123"}, {"client_assertion", "eyJhbGciOi.assertion.sig"}},
-		Body:    "client_assertion=eyJhbGciOi.assertion.sig&client_secret=the-apps-secret&code=the-users-code-123"}})
-	r.Update("f", seq, func(ex *Exchange) {
-		ex.Request.Params = append(ex.Request.Params, KV{"client_secret", "added-later-secret"})
-	})
-	kept := fmt.Sprint(r.Exchanges("f"))
+		Body:    "client_assertion=eyJhbGciOi.assertion.sig&client_secret=the-apps-secret&code=the-users-code-123"}}).Seq
+	ex := r.Exchanges(ctx, "f")[0]
+	if ex.Seq != seq {
+		t.Fatalf("the exchange is numbered %d, Add said %d", ex.Seq, seq)
+	}
+	ex.Request.Params = append(ex.Request.Params, KV{"client_secret", "added-later-secret"})
+	r.Replace(ctx, "f", ex)
+	kept := fmt.Sprint(r.Exchanges(ctx, "f"))
 	for _, credential := range []string{basic, "the-apps-secret", "assertion.sig", "proof.sig", "added-later-secret"} {
 		if strings.Contains(kept, credential) {
 			t.Errorf("the recorder keeps the client credential %q", credential)
@@ -92,42 +96,6 @@ func TestCopiesOfSecretsAreMasked(t *testing.T) {
 	}
 	if !strings.Contains(string(har), `"redirectURL": "http://localhost:8080/callback?code=the-at`) {
 		t.Errorf("the HAR entry's redirectURL is not the masked Location:\n%s", har)
-	}
-}
-
-func TestRecorderBounds(t *testing.T) {
-	r := NewRecorder(time.Now)
-	for i := range MaxFlows + 10 {
-		r.Add(fmt.Sprint("flow-", i), Exchange{Step: StepConnect})
-	}
-	if r.Len() != MaxFlows {
-		t.Fatalf("%d flows kept, want at most %d", r.Len(), MaxFlows)
-	}
-	r.Add("busy", Exchange{Step: StepAuthorize})
-	for range MaxExchanges + 20 {
-		r.Add("busy", Exchange{Step: StepAPI})
-	}
-	got := r.Exchanges("busy")
-	if len(got) != MaxExchanges || got[0].Step != StepAuthorize {
-		t.Fatalf("%d exchanges kept, first %q: want %d, with the login step kept over API calls", len(got), got[0].Step, MaxExchanges)
-	}
-	if r.Exchanges("nobody") != nil {
-		t.Fatal("an unknown flow has exchanges")
-	}
-	// Bytes too: a flow of large callbacks (an attacker's query strings)
-	// keeps at most MaxFlowBytes.
-	big := strings.Repeat("x", 60<<10)
-	for range 40 {
-		r.Add("large", Exchange{Step: StepCallback, Request: Message{Params: []KV{{"x", big}}}})
-	}
-	total := 0
-	for _, ex := range r.Exchanges("large") {
-		for _, kv := range ex.Request.Params {
-			total += len(kv.Name) + len(kv.Value)
-		}
-	}
-	if total > MaxFlowBytes || len(r.Exchanges("large")) == 0 {
-		t.Fatalf("a flow holds %d KiB in %d exchanges, want at most %d KiB", total>>10, len(r.Exchanges("large")), MaxFlowBytes>>10)
 	}
 }
 
@@ -164,7 +132,7 @@ func TestTransportRecordsBoundedBodies(t *testing.T) {
 	if err != nil || len(got) != 1<<20 || !strings.HasPrefix(string(got), `{"access_token":"xxx`) {
 		t.Fatalf("the caller got %d bytes (%v), not the answer as sent", len(got), err)
 	}
-	ex := rec.Exchanges("f")[0]
+	ex := rec.Exchanges(ctx, "f")[0]
 	for what, body := range map[string]string{"request": ex.Request.Body, "response": ex.Response.Body} {
 		if len(body) > maxBody+100 || !strings.Contains(body, "(cut: only the first 16 KiB are recorded)") {
 			t.Fatalf("the %s body is recorded as %d bytes, without saying it was cut", what, len(body))
@@ -203,7 +171,7 @@ func TestTransportRecords(t *testing.T) {
 	if string(body) != `{"access_token":"tok-abc","token_type":"Bearer"}` {
 		t.Fatalf("the caller got %q: recording must not change the response", body)
 	}
-	got := rec.Exchanges("f1")
+	got := rec.Exchanges(ctx, "f1")
 	if len(got) != 1 {
 		t.Fatalf("%d exchanges recorded, want 1", len(got))
 	}
@@ -211,7 +179,7 @@ func TestTransportRecords(t *testing.T) {
 	if ex.Step != StepToken || ex.Request.Param("code") != "abc" || ex.Response.Status != 200 || !strings.Contains(ex.Response.Body, "tok-abc") {
 		t.Fatalf("recorded %+v", ex)
 	}
-	if rec.Len() != 1 {
+	if n, _ := rec.storage.Len(ctx); n != 1 {
 		t.Fatal("the request without a flow was recorded")
 	}
 	har, err := HAR(got)

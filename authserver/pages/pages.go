@@ -30,6 +30,7 @@ type ErrorView struct {
 type LoginView struct {
 	RequestID  string // the pending authorization request, if any
 	ClientName string // who asked for the sign-in, if anyone
+	Next       string // where to go after signing in without a request: /device, with its code
 	Username   string
 	Error      string
 	CSRF       string
@@ -144,4 +145,25 @@ type LabSwitch struct {
 type LabView struct {
 	Switches []LabSwitch
 	CSRF     string
+}
+
+// DeviceView is the device page (RFC 8628 §3.3): the user types the code
+// their device shows, signs in, then sees which client asks for what and
+// allows or denies.
+type DeviceView struct {
+	UserCode string // as given, shown formatted: WDJB-MJHT
+	Username string // "" until the user has signed in
+	Error    string
+	CSRF     string
+	// Set once the code was found, for the confirmation.
+	ClientName string
+	ClientID   string
+	Scopes     []Scope
+	ExpiresIn  string // "9 minutes"
+}
+
+// DeviceDoneView confirms the user's answer to a device.
+type DeviceDoneView struct {
+	ClientName string
+	Allowed    bool
 }

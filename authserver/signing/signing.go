@@ -9,9 +9,20 @@
 //   - RS256 signs ID tokens and logout tokens: OpenID Connect Core §15.1
 //     requires every provider to support it, and every client library does.
 //
+// Besides, one secret key signs ImageHost's cookies (HMAC-SHA256): CSRF
+// tokens, a pending request's browser, a known browser. Every instance on
+// one database shares it, so a cookie one set is good at the others; it is
+// made once, on the first start, and never rotates with the JWT keys, which
+// would end every pending sign-in.
+//
 // Rotation (Rotate) retires the active keys and makes new ones. A retired key
 // no longer signs but stays in the JWKS for Retain, long enough for every
 // token it signed to expire, so no client sees a valid token it cannot verify.
+//
+// The keys live in the store, so every instance on one database has the
+// same ones. A rotation is made in the database (by "authserver keys
+// rotate"), and each instance's KeySet follows it (Follow): within a poll
+// interval every instance signs with the new keys and publishes them.
 package signing
 
 import (
@@ -23,7 +34,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +59,11 @@ type Store interface {
 	SaveSigningKey(ctx context.Context, k store.SigningKey) error
 	RetireSigningKeys(ctx context.Context, alg string, now time.Time) error
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
+	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
 }
+
+// cookieKeyName is the name the cookie key is stored under.
+const cookieKeyName = "cookies"
 
 type key struct {
 	id      string
@@ -57,11 +75,13 @@ type key struct {
 // KeySet signs with the active keys and verifies with any published key.
 // It is safe for concurrent use.
 type KeySet struct {
-	store  Store
-	now    func() time.Time
-	retain time.Duration
+	store     Store
+	now       func() time.Time
+	retain    time.Duration
+	cookieKey []byte
 
 	mu      sync.RWMutex
+	loaded  string         // the stored keys the maps were made from (fingerprint)
 	active  map[string]key // by algorithm
 	public  map[string]key // by kid: active and recently retired keys
 	jwks    []byte
@@ -77,6 +97,11 @@ func Open(ctx context.Context, st Store, now func() time.Time, retain time.Durat
 	if err := ks.Reload(ctx); err != nil {
 		return nil, err
 	}
+	key, err := st.ServerKey(ctx, cookieKeyName, randomKey())
+	if err != nil {
+		return nil, fmt.Errorf("signing: cookie key: %w", err)
+	}
+	ks.cookieKey = key
 	for _, alg := range []string{RS256, ES256} {
 		if _, ok := ks.active[alg]; !ok {
 			if err := generate(ctx, st, alg, now()); err != nil {
@@ -122,15 +147,68 @@ func generate(ctx context.Context, st Store, alg string, now time.Time) error {
 	return st.SaveSigningKey(ctx, store.SigningKey{ID: oauth.NewID(), Algorithm: alg, PrivateDER: der, CreatedAt: now})
 }
 
+// CookieKey returns the key ImageHost's cookies are signed with. The
+// caller must not change it.
+func (ks *KeySet) CookieKey() []byte { return ks.cookieKey }
+
+// randomKey returns 32 random bytes, a key for HMAC-SHA256.
+func randomKey() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}
+
 // Reload re-reads the keys from the store and drops keys retired too long ago.
 func (ks *KeySet) Reload(ctx context.Context) error {
 	now := ks.now()
 	if err := ks.store.DeleteSigningKeysRetiredBefore(ctx, now.Add(-ks.retain)); err != nil {
 		return err
 	}
+	return ks.load(ctx, false)
+}
+
+// Follow re-reads the keys every interval until ctx is done, so that a
+// rotation made in the store, by the command line or through another
+// instance, is used and published here within an interval. A read that
+// finds the same keys as the last one costs one query and no parsing. A
+// rotation caught half-done (an algorithm without a key that signs: Rotate
+// retires, then makes) is left for the next read; the keys in use go on.
+func (ks *KeySet) Follow(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ks.load(ctx, true); err != nil && ctx.Err() == nil {
+			log.Warn("follow signing keys", "err", err)
+		}
+	}
+}
+
+// errHalfRotated: the store holds no signing key for an algorithm, for the
+// moment a rotation takes.
+var errHalfRotated = errors.New("signing: a rotation is under way")
+
+// load reads the keys from the store. If they are the keys loaded last, it
+// changes nothing; with complete set, it refuses a set in which an
+// algorithm has no key that signs.
+func (ks *KeySet) load(ctx context.Context, complete bool) error {
 	stored, err := ks.store.SigningKeys(ctx)
 	if err != nil {
 		return err
+	}
+	var fp strings.Builder
+	for _, sk := range stored {
+		fmt.Fprintf(&fp, "%s/%d;", sk.ID, sk.RetiredAt.UnixNano())
+	}
+	ks.mu.RLock()
+	same := ks.loaded == fp.String()
+	ks.mu.RUnlock()
+	if same {
+		return nil
 	}
 	active := map[string]key{}
 	public := map[string]key{}
@@ -154,12 +232,15 @@ func (ks *KeySet) Reload(ctx context.Context) error {
 		// another algorithm for it.
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: k.id, Algorithm: k.alg, Use: "sig"})
 	}
+	if complete && (active[RS256].id == "" || active[ES256].id == "") {
+		return errHalfRotated
+	}
 	jwks, err := json.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("signing: encode JWKS: %w", err)
 	}
 	ks.mu.Lock()
-	ks.active, ks.public, ks.jwks = active, public, jwks
+	ks.loaded, ks.active, ks.public, ks.jwks = fp.String(), active, public, jwks
 	ks.mu.Unlock()
 	return nil
 }

@@ -42,6 +42,10 @@ const MaxRefusalLength = 80
 // behind the class view's "most common refusals" (DeleteExpired).
 const RefusalRetention = time.Hour
 
+// ReasonUserDisabled is the revoke reason SetUserDisabled records for the
+// grants of the user it disables.
+const ReasonUserDisabled = "the user was disabled"
+
 // JoinCode is the code that lets whoever has it create an account. Only
 // its hash is stored: SHA-256, as for client secrets.
 type JoinCode struct {

@@ -1,7 +1,47 @@
 // Package store defines ImageHost's records and the Store interface that keeps
-// them. The SQLite implementation lives in store/sqlite; store/storetest is the
-// conformance suite that any implementation (a future PostgreSQL store, an
-// in-memory fake) must pass unchanged.
+// them. The SQLite implementation lives in store/sqlite, the PostgreSQL one in
+// store/postgres; store/storetest is the conformance suite that every
+// implementation must pass unchanged.
+//
+// # What instances share
+//
+// Several ImageHost instances on one PostgreSQL database, behind a load
+// balancer without sticky sessions, behave as one, because everything a
+// later request may depend on is in the database:
+//
+//   - users, clients, consents, photos (each owner's quota checked and
+//     written in one step), and the activity log;
+//   - a workshop's room: the join code, who joined (the class's size
+//     checked with the insert, under an advisory lock), who is disabled,
+//     and the class view's summary of the activity log;
+//   - the flow's state: pending authorization requests (bound to their
+//     browser by a cookie signed with the shared cookie key), login
+//     sessions, authorization codes and device codes (each used once,
+//     atomically), grants and their refresh tokens (rotated atomically);
+//   - signing keys, and the server keys (ServerKey) that sign cookies: CSRF
+//     tokens, a pending request's browser, a known browser;
+//   - revocations, numbered in commit order (Revocation.Seq);
+//   - the limits on attempts (Attempts): sign-ins per account, known
+//     browser, address and network, user codes typed at /device, device
+//     authorizations per address, failed joins per address and for the
+//     server. One instance on SQLite counts them in
+//     memory instead (package throttle).
+//
+// Two things are cached in each instance and follow the database: the
+// revocation list (revocation.Set, read by sequence every 500 ms) and the
+// signing keys (signing.KeySet, read every 2 s), so a revocation or a key
+// rotation made anywhere takes effect everywhere within those intervals.
+//
+// What stays in one instance's memory, on purpose: its activity log's
+// write queue (written out at shutdown), its queue of back-channel logout
+// notifications (the instance that ended the session sends them), its
+// budgets of memory for password hashes and photos (this process's
+// resources), its metrics (Prometheus adds the instances up), and the pace
+// of the devices that poll it (devicepolls.go: a device whose polls are
+// spread over N instances is paced by each on its share, so it may poll up
+// to N times as often before hearing slow_down; each poll is one indexed
+// read, and its device code is used once all the same). Lab mode keeps its
+// switches in memory, and refuses a database URL.
 //
 // Secrets never reach the store in the clear: authorization codes, refresh
 // tokens, session cookies and client secrets are stored as SHA-256 hashes,
@@ -85,6 +125,11 @@ type Client struct {
 
 // Public reports whether the client has no secret (RFC 6749 §2.1).
 func (c Client) Public() bool { return len(c.SecretHash) == 0 }
+
+// UserRegistered reports whether a user, not the operator, registered the
+// client: in the developer console or at /register. Its redirect URIs are
+// whatever that user chose, so ImageHost does not vouch for them.
+func (c Client) UserRegistered() bool { return c.OwnerUserID != "" || c.Registrant != "" }
 
 // AuthRequest is an authorization request (RFC 6749 §4.1.1) that /authorize
 // validated and that waits for the user to log in and consent. It is bound to
@@ -237,6 +282,10 @@ type Activity struct {
 	Refusal   string
 }
 
+// ReasonSessionExpired is the revoke reason DeleteExpired records for the
+// grants of the sessions it ends.
+const ReasonSessionExpired = "the login session expired"
+
 // ActivityRetention is how long the activity log keeps an entry.
 const ActivityRetention = 30 * 24 * time.Hour
 
@@ -294,11 +343,12 @@ type Store interface {
 	// SetUserAdmin makes the user an admin, or no longer one.
 	SetUserAdmin(ctx context.Context, id string, admin bool) error
 	// SetUserDisabled disables the user at now, or enables them again.
-	// Disabling ends their sessions, deletes their unused authorization
-	// codes, revokes their grants (so every refresh token) and records a
-	// RevokedSubject revocation at now (so every access token issued up to
-	// now), in one transaction. Enabling lets them sign in again; what was
-	// revoked stays revoked.
+	// Disabling ends their sessions as EndSession does, deletes their
+	// unused authorization codes, revokes all their grants (so every
+	// refresh token) with a RevokedGrant revocation for each, and records
+	// a RevokedSubject revocation at now (so every access token issued up
+	// to now), in one transaction, with ReasonUserDisabled. Enabling lets
+	// them sign in again; what was revoked stays revoked.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	// JoinUser creates u, who joins with a join code (u.JoinedAt set), if
 	// codeHash is the hash of the open join code and fewer than maxJoined
@@ -381,7 +431,14 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
-	DeleteSession(ctx context.Context, id string) error
+	// EndSession deletes the login session with its authorization codes
+	// not yet redeemed, and revokes the grants made in it that last only
+	// as long as it does: those without offline_access, which alone asks
+	// for access while the user is not signed in (OpenID Connect Core
+	// §11). It records a RevokedGrant revocation for each, all in one
+	// transaction, and returns the grants it revoked. Ending an unknown
+	// session is not an error.
+	EndSession(ctx context.Context, id, reason string, now time.Time) ([]Grant, error)
 
 	// RevokeAccessToken records a RevokedToken revocation of the access
 	// token with that "jti"; revoking it twice is not an error.
@@ -434,12 +491,28 @@ type Store interface {
 	// ActivityForUser returns the user's newest entries, newest first.
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
 
+	// ServerKey returns the secret key stored under name, first storing
+	// candidate under it if there is none: every instance on one database
+	// gets the same key, whichever asked first.
+	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
+
 	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, revocations older than RevocationRetention, activity
-	// older than ActivityRetention and refusal counts older than
-	// RefusalRetention, and deletes the clients that expired
+	// before now, ending each such session as EndSession does (its grants
+	// without offline_access are revoked), device authorizations that
+	// expired more than DeviceAuthorizationRetention before now,
+	// revocations older than RevocationRetention, activity older than
+	// ActivityRetention, refusal counts older than RefusalRetention,
+	// attempts (Attempts) that expired and then the oldest beyond
+	// MaxAttempts, and deletes the clients that expired
 	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+
+	// Ping reports whether the database answers now: readiness (/readyz),
+	// for a load balancer to send requests elsewhere while it does not.
+	Ping(ctx context.Context) error
+
+	DeviceAuthorizations
+	Attempts
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

@@ -26,7 +26,8 @@ func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool) error {
 
 // SetUserDisabled disables the user, ending everything they hold, or
 // enables them again, in one transaction that takes the revocation lock
-// first (revocations.go).
+// first (revocations.go): their sessions end as EndSession ends one, and
+// then their other grants are revoked too.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if !disabled {
@@ -40,19 +41,20 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if err := mustAffect("postgres: set user disabled", tag, err); err != nil {
 			return err
 		}
-		for _, q := range []string{"DELETE FROM sessions WHERE user_id = $1", "DELETE FROM auth_codes WHERE user_id = $1 AND consumed_at IS NULL"} {
-			if _, err := tx.Exec(ctx, q, id); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, "UPDATE grants SET revoked_at = $1, revoke_reason = 'the user was disabled' WHERE user_id = $2 AND revoked_at IS NULL",
-			nanos(now), id); err != nil {
-			return err
-		}
+		b := &pgx.Batch{}
+		queueEndSessions(b, "user_id = $1", id, store.ReasonUserDisabled, now)
+		// What outlives a session: codes of none, and grants with
+		// offline_access.
+		b.Queue("DELETE FROM auth_codes WHERE user_id = $1 AND consumed_at IS NULL", id)
+		b.Queue(`WITH revoked AS (
+				UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL RETURNING id
+			)
+			INSERT INTO revocations (kind, id, revoked_at) SELECT $4, id, $1 FROM revoked `+laterRevocationWins,
+			nanos(now), store.ReasonUserDisabled, id, string(store.RevokedGrant))
 		// The access tokens are signed JWTs that no row holds: every one
 		// issued up to now is refused by this subject's revocation.
-		_, err = tx.Exec(ctx, recordRevocation, string(store.RevokedSubject), id, nanos(now))
-		return err
+		b.Queue(recordRevocation, string(store.RevokedSubject), id, nanos(now))
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return err

@@ -44,3 +44,18 @@ func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time)
 	_, err := s.pool.Exec(ctx, "DELETE FROM signing_keys WHERE retired_at < $1", nanos(t)) // NULL: still signing
 	return mapErr("postgres: delete retired keys", err)
 }
+
+// ServerKey returns the key stored under name, storing candidate first if
+// there is none. The SELECT is a statement of its own: under READ
+// COMMITTED it sees the key of an instance whose insert won the race.
+func (s *Store) ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	var key []byte
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+			name, candidate); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "SELECT key FROM server_keys WHERE name = $1", name).Scan(&key)
+	})
+	return key, mapErr("postgres: server key", err)
+}

@@ -27,10 +27,46 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (store
 	return sess, mapErr("postgres: session", err)
 }
 
-// DeleteSession ends a session; ending an unknown one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	_, err := s.pool.Exec(ctx, "DELETE FROM sessions WHERE id = $1", id)
-	return mapErr("postgres: delete session", err)
+// EndSession deletes the session and its unredeemed codes, and revokes
+// the grants made in it without offline_access, in one batch (one implicit
+// transaction) that takes the revocation lock first (revocations.go).
+func (s *Store) EndSession(ctx context.Context, id, reason string, now time.Time) ([]store.Grant, error) {
+	b := &pgx.Batch{}
+	b.Queue(lockRevocations, revocationLock)
+	revoked := queueEndSessions(b, "id = $1", id, reason, now)
+	err := s.execBatch(ctx, b)
+	return *revoked, mapErr("postgres: end session", err)
+}
+
+// sessionBound is the condition on a grant that ends with its session: it
+// has no offline_access among its space-separated scopes.
+const sessionBound = "NOT ('offline_access' = ANY (string_to_array(scope, ' ')))"
+
+// queueEndSessions queues the statements that end the sessions matching
+// where (a condition on the sessions table with one argument, $1): their
+// session-bound grants are revoked, with a revocation recorded for each in
+// the same statement, their codes not yet redeemed deleted, and the
+// sessions themselves. The grants it revoked are in the result once the
+// batch has run. The batch must hold the revocation lock already.
+func queueEndSessions(b *pgx.Batch, where string, arg any, reason string, now time.Time) *[]store.Grant {
+	revoked := new([]store.Grant)
+	ended := "SELECT id FROM sessions WHERE " + where
+	b.Queue(`WITH revoked AS (
+			UPDATE grants SET revoked_at = $2, revoke_reason = $3
+			WHERE session_id IN (`+ended+`) AND revoked_at IS NULL AND `+sessionBound+`
+			RETURNING `+grantColumns+`
+		), recorded AS (
+			INSERT INTO revocations (kind, id, revoked_at) SELECT $4, id, $2 FROM revoked `+laterRevocationWins+`
+		)
+		SELECT `+grantColumns+` FROM revoked ORDER BY created_at, id`,
+		arg, nanos(now), reason, string(store.RevokedGrant)).Query(func(rows pgx.Rows) error {
+		var err error
+		*revoked, err = collect(rows, scanGrant)
+		return err
+	})
+	b.Queue("DELETE FROM auth_codes WHERE session_id IN ("+ended+") AND consumed_at IS NULL", arg)
+	b.Queue("DELETE FROM sessions WHERE "+where, arg)
+	return revoked
 }
 
 // DeleteExpired removes what can no longer be used, in one batch (one
@@ -51,9 +87,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		t, string(store.RevokedClient))
 	b.Queue("DELETE FROM auth_requests WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM auth_codes WHERE expires_at < $1", t)
-	b.Queue("DELETE FROM sessions WHERE expires_at < $1", t)
+	queueEndSessions(b, "expires_at < $1", t, store.ReasonSessionExpired, now)
+	b.Queue("DELETE FROM device_authorizations WHERE expires_at < $1", nanos(now.Add(-store.DeviceAuthorizationRetention)))
 	b.Queue("DELETE FROM revocations WHERE revoked_at < $1", nanos(now.Add(-store.RevocationRetention)))
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
 	b.Queue("DELETE FROM class_refusals WHERE minute < $1", now.Add(-store.RefusalRetention).Unix()/60)
+	queueDeleteExpiredAttempts(b, now)
 	return mapErr("postgres: delete expired", s.execBatch(ctx, b))
 }

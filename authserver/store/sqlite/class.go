@@ -19,7 +19,8 @@ func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool) error {
 }
 
 // SetUserDisabled disables the user, ending everything they hold, or
-// enables them again, in one transaction.
+// enables them again, in one transaction: their sessions end as EndSession
+// ends one, and then their other grants are revoked too.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		at := ""
@@ -30,13 +31,15 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if err := mustAffect("sqlite: set user disabled", res, err); err != nil || !disabled {
 			return err
 		}
-		for _, q := range []string{"DELETE FROM sessions WHERE user_id = ?", "DELETE FROM auth_codes WHERE user_id = ? AND consumed_at = ''"} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
-				return err
-			}
+		if _, err := endSessions(ctx, tx, "user_id = ?", id, store.ReasonUserDisabled, now); err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE grants SET revoked_at = ?, revoke_reason = 'the user was disabled' WHERE user_id = ? AND revoked_at = ''",
-			fmtTime(now), id); err != nil {
+		// What outlives a session: codes of none, and grants with
+		// offline_access.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM auth_codes WHERE user_id = ? AND consumed_at = ''", id); err != nil {
+			return err
+		}
+		if err := revokeUserGrants(ctx, tx, id, store.ReasonUserDisabled, now); err != nil {
 			return err
 		}
 		// The access tokens are signed JWTs that no row holds: every one
@@ -47,6 +50,37 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		return err
 	}
 	return mapErr("sqlite: set user disabled", err)
+}
+
+// revokeUserGrants revokes, inside tx, every grant of the user not yet
+// revoked, and records a revocation for each.
+func revokeUserGrants(ctx context.Context, tx *sql.Tx, userID, reason string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM grants WHERE user_id = ? AND revoked_at = ''", userID)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, g := range ids {
+		if _, err := tx.ExecContext(ctx, "UPDATE grants SET revoked_at = ?, revoke_reason = ? WHERE id = ?", fmtTime(now), reason, g); err != nil {
+			return err
+		}
+		if err := recordRevocation(ctx, tx, store.RevokedGrant, g, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // JoinUser checks the code and the class's size and creates the user in one

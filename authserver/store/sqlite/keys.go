@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"oauthdemo/authserver/store"
@@ -46,4 +47,18 @@ func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time)
 	_, err := s.write.ExecContext(ctx,
 		"DELETE FROM signing_keys WHERE retired_at != '' AND retired_at < ?", fmtTime(t))
 	return mapErr("sqlite: delete retired keys", err)
+}
+
+// ServerKey returns the key stored under name, storing candidate first if
+// there is none, in one transaction.
+func (s *Store) ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	var key []byte
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO server_keys (name, key) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+			name, candidate); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, "SELECT key FROM server_keys WHERE name = ?", name).Scan(&key)
+	})
+	return key, mapErr("sqlite: server key", err)
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"runtime"
 	"sort"
@@ -48,7 +49,7 @@ type Store struct {
 }
 
 type hotStatements struct {
-	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos *sql.Stmt
+	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos, deviceByHash *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,6 +57,14 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the database file at path and applies any
 // pending migrations.
 func Open(ctx context.Context, file string) (*Store, error) {
+	// The database holds every secret ImageHost keeps: it is created
+	// readable by its owner only, whatever the umask. SQLite gives its
+	// journal files the database's permissions.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", file, err)
+	}
+	f.Close()
 	pragmas := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(ON)", "synchronous(NORMAL)"} {
 		pragmas.Add("_pragma", p)
@@ -102,6 +111,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.hot.grantByID, "SELECT " + grantColumns + " FROM grants WHERE id = ?"},
 		{&s.hot.revocationsOf, revocationsOfQuery},
 		{&s.hot.listPhotos, listPhotosQuery},
+		{&s.hot.deviceByHash, deviceByHashQuery},
 	} {
 		stmt, err := s.read.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -116,7 +126,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
-		s.hot.revocationsOf, s.hot.listPhotos} {
+		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -273,4 +283,22 @@ func mustAffect(op string, res sql.Result, err error) error {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	return nil
+}
+
+// Ping runs a query on a reader connection and one on the writer, which
+// waits for a write under way: each answers while the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.read, s.write} {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return mapErr("sqlite: ping", err)
+		}
+	}
+	return nil
+}
+
+// PoolStats returns the figures of the two connection pools, the writer's
+// (one connection) and the readers', for the server's metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"write": s.write.Stats(), "read": s.read.Stats()}
 }

@@ -47,6 +47,9 @@ func testUserFlags(t *testing.T, s store.Store) {
 	_, err := s.ConsumeAuthCode(ctx, []byte("used"), "g-used", t0)
 	must(t, err)
 	_, rt := newGrant(t, s, "g1")
+	// A grant made in the session, without offline_access: it ends with
+	// the session, as EndSession ends it.
+	must(t, s.CreateGrant(ctx, store.Grant{ID: "g-session", ClientID: c.ID, UserID: u.ID, Scope: "openid", SessionID: "sid", AuthTime: t0, CreatedAt: t0}, nil))
 	// And another user's, which stay.
 	must(t, s.CreateSession(ctx, store.Session{ID: "sid-other", TokenHash: []byte("cookie-other"), UserID: "u-joined", AuthTime: t0, ExpiresAt: t0.Add(time.Hour)}))
 
@@ -70,8 +73,17 @@ func testUserFlags(t *testing.T, s store.Store) {
 	}
 	next := store.RefreshToken{TokenHash: []byte("g1-next"), GrantID: "g1", IssuedAt: off, ExpiresAt: off.Add(time.Hour)}
 	wantErr(t, s.RotateRefreshToken(ctx, rt.TokenHash, next, off), store.ErrAlreadyUsed)
-	if at, ok := revocations(t, s)[key(store.RevokedSubject, u.ID)]; !ok || !at.Equal(off) {
+	recorded := revocations(t, s)
+	if at, ok := recorded[key(store.RevokedSubject, u.ID)]; !ok || !at.Equal(off) {
 		t.Fatalf("disabling recorded the subject's revocation at %v (%v), want %v", at, ok, off)
+	}
+	for _, id := range []string{"g1", "g-session"} {
+		if g, _ := s.GrantByID(ctx, id); !g.Revoked() || g.RevokeReason != store.ReasonUserDisabled {
+			t.Fatalf("grant %s after the disabling = %+v, want revoked for %q", id, g, store.ReasonUserDisabled)
+		}
+		if at, ok := recorded[key(store.RevokedGrant, id)]; !ok || !at.Equal(off) {
+			t.Fatalf("disabling recorded grant %s's revocation at %v (%v), want %v", id, at, ok, off)
+		}
 	}
 
 	must(t, s.SetUserDisabled(ctx, u.ID, false, off.Add(time.Minute)))

@@ -40,6 +40,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"grant created and revoked at once", testGrantCreateRevokeRace},
 		{"consents", testConsents},
 		{"sessions", testSessions},
+		{"a session's grants end with it", testSessionGrantsEnd},
+		{"expired sessions end their grants", testExpiredSessionGrantsEnd},
+		{"server keys", testServerKeys},
 		{"revocations recorded", testRevocationsRecorded},
 		{"revocations since and of", testRevocationQueries},
 		{"revocations numbered in commit order", testRevocationSeq},
@@ -53,6 +56,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"times round-trip in UTC", testUTC},
 		{"activity log", testActivity},
 		{"demo seed mark", testDemoSeed},
+		{"device authorizations", testDeviceAuthorizations},
+		{"device authorization cap under a concurrent burst", testDeviceCapConcurrent},
+		{"device authorization answered and redeemed once", testDeviceConcurrent},
+		{"device authorization expiry", testDeviceExpiry},
+		{"ping", func(t *testing.T, s store.Store) { must(t, s.Ping(context.Background())) }},
+		{"attempts", testAttempts},
+		{"attempts under a concurrent burst", testAttemptsConcurrent},
 		{"admins and disabled users", testUserFlags},
 		{"join with a code", testJoin},
 		{"join under a concurrent burst", testJoinConcurrent},
@@ -167,9 +177,15 @@ func testClients(t *testing.T, s store.Store) {
 	wantErr(t, s.SetClientResourceServer(ctx, "nope", true), store.ErrNotFound)
 	rs := store.Client{ID: "api", SecretHash: []byte("h"), Name: "API", ResourceServer: true, CreatedAt: t0}
 	must(t, s.CreateClient(ctx, rs))
-	if got, _ = s.ClientByID(ctx, "api"); !got.ResourceServer {
+	if got, _ = s.ClientByID(ctx, "api"); !got.ResourceServer || got.UserRegistered() {
 		t.Fatal("CreateClient lost ResourceServer")
 	}
+	dyn := store.Client{ID: "dyn", Name: "Registered", RedirectURIs: []string{"https://x.example/cb"}, Registrant: "iat:x", CreatedAt: t0}
+	must(t, s.CreateClient(ctx, dyn))
+	if got, _ = s.ClientByID(ctx, "dyn"); got.Registrant != "iat:x" || !got.UserRegistered() {
+		t.Fatalf("CreateClient lost the registrant: %+v", got)
+	}
+	must(t, s.DeleteClient(ctx, "dyn", t0))
 	must(t, s.DeleteClient(ctx, "api", t0))
 	list, err := s.ListClients(ctx)
 	must(t, err)
@@ -623,9 +639,144 @@ func testSessions(t *testing.T, s store.Store) {
 	if got.ID != "sid1" || got.UserID != u.ID || !got.AuthTime.Equal(t0) {
 		t.Fatalf("SessionByTokenHash = %+v", got)
 	}
-	must(t, s.DeleteSession(ctx, "sid1"))
+	ended, err := s.EndSession(ctx, "sid1", "signed out", t0)
+	must(t, err)
+	if len(ended) != 0 {
+		t.Fatalf("ending a session without grants ended %d", len(ended))
+	}
 	_, err = s.SessionByTokenHash(ctx, sess.TokenHash)
 	wantErr(t, err, store.ErrNotFound)
+	if _, err := s.EndSession(ctx, "sid1", "signed out", t0); err != nil {
+		t.Fatalf("ending an unknown session: %v", err)
+	}
+}
+
+// sessionWithGrants makes session sid (expiring at expires) with grants
+// made in it: one per scope, named sid+"-"+i, and a code not yet redeemed
+// and one redeemed. It returns the grants.
+func sessionWithGrants(t *testing.T, s store.Store, sid string, expires time.Time, scopes ...string) []store.Grant {
+	t.Helper()
+	ctx := context.Background()
+	must(t, s.CreateSession(ctx, store.Session{ID: sid, TokenHash: []byte(sid), UserID: "u-alice", AuthTime: t0, ExpiresAt: expires}))
+	var grants []store.Grant
+	for i, scope := range scopes {
+		g := store.Grant{ID: fmt.Sprintf("%s-%d", sid, i), ClientID: "app", UserID: "u-alice", Scope: scope, SessionID: sid, AuthTime: t0, CreatedAt: t0}
+		must(t, s.CreateGrant(ctx, g, nil))
+		grants = append(grants, g)
+	}
+	for _, hash := range []string{sid + "-unused", sid + "-used"} {
+		c := newCode(store.User{ID: "u-alice"}, store.Client{ID: "app", RedirectURIs: []string{"http://localhost/cb"}}, hash)
+		c.SessionID, c.ExpiresAt = sid, expires
+		must(t, s.SaveAuthCode(ctx, c))
+	}
+	_, err := s.ConsumeAuthCode(ctx, []byte(sid+"-used"), "g-used", t0)
+	must(t, err)
+	return grants
+}
+
+// testSessionGrantsEnd: ending a session revokes, with a revocation
+// recorded, exactly its grants without offline_access (whatever else their
+// scope holds), and the codes issued in it not yet redeemed; another
+// session's grants stay.
+func testSessionGrantsEnd(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	mine := sessionWithGrants(t, s, "s1", t0.Add(time.Hour), "openid photos.read", "offline_access openid", "openid offline_access_x", "")
+	other := sessionWithGrants(t, s, "s2", t0.Add(time.Hour), "openid photos.read")
+	ended, err := s.EndSession(ctx, "s1", "the user signed out", t0)
+	must(t, err)
+	got := map[string]bool{}
+	for _, g := range ended {
+		got[g.ID] = true
+		if !g.Revoked() || g.RevokeReason != "the user signed out" {
+			t.Errorf("returned grant %s = %+v, want it revoked with the reason", g.ID, g)
+		}
+	}
+	want := map[string]bool{mine[0].ID: true, mine[2].ID: true, mine[3].ID: true}
+	if len(got) != len(want) || !got[mine[0].ID] || !got[mine[2].ID] || !got[mine[3].ID] {
+		t.Fatalf("EndSession revoked %v, want %v (not the offline_access grant)", got, want)
+	}
+	recorded := revocations(t, s)
+	for _, g := range append(mine, other...) {
+		stored, err := s.GrantByID(ctx, g.ID)
+		must(t, err)
+		_, isRecorded := recorded[key(store.RevokedGrant, g.ID)]
+		if stored.Revoked() != want[g.ID] || isRecorded != want[g.ID] {
+			t.Errorf("grant %s (%q): revoked %v, revocation recorded %v, want %v", g.ID, g.Scope, stored.Revoked(), isRecorded, want[g.ID])
+		}
+	}
+	_, err = s.ConsumeAuthCode(ctx, []byte("s1-unused"), "g", t0)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.ConsumeAuthCode(ctx, []byte("s2-unused"), "g", t0)
+	must(t, err)
+	// Ending it again ends nothing more.
+	if again, err := s.EndSession(ctx, "s1", "again", t0); err != nil || len(again) != 0 {
+		t.Fatalf("ending the session again: %d grants, %v", len(again), err)
+	}
+}
+
+// testExpiredSessionGrantsEnd: DeleteExpired ends an expired session the
+// way EndSession does, and leaves a live one alone.
+func testExpiredSessionGrantsEnd(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	expired := sessionWithGrants(t, s, "old", t0.Add(time.Minute), "openid photos.read", "openid offline_access")
+	live := sessionWithGrants(t, s, "new", t0.Add(time.Hour), "openid photos.read")
+	must(t, s.DeleteExpired(ctx, t0.Add(10*time.Minute)))
+	recorded := revocations(t, s)
+	for _, tc := range []struct {
+		g    store.Grant
+		want bool
+	}{{expired[0], true}, {expired[1], false}, {live[0], false}} {
+		stored, err := s.GrantByID(ctx, tc.g.ID)
+		must(t, err)
+		_, isRecorded := recorded[key(store.RevokedGrant, tc.g.ID)]
+		if stored.Revoked() != tc.want || isRecorded != tc.want {
+			t.Errorf("grant %s: revoked %v, revocation recorded %v, want %v", tc.g.ID, stored.Revoked(), isRecorded, tc.want)
+		}
+		if tc.want && stored.RevokeReason != store.ReasonSessionExpired {
+			t.Errorf("grant %s: reason %q", tc.g.ID, stored.RevokeReason)
+		}
+	}
+	_, err := s.SessionByTokenHash(ctx, []byte("new"))
+	must(t, err)
+}
+
+// testServerKeys: the first candidate stored under a name is the key,
+// for every caller after it, however many ask at once.
+func testServerKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 8
+	keys := make(chan []byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := s.ServerKey(ctx, "cookies", []byte(fmt.Sprintf("candidate-%d", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			keys <- k
+		}()
+	}
+	wg.Wait()
+	close(keys)
+	var first []byte
+	for k := range keys {
+		if first == nil {
+			first = k
+		}
+		if !bytes.Equal(k, first) || !bytes.HasPrefix(k, []byte("candidate-")) {
+			t.Fatalf("concurrent callers got %q and %q: want one stored candidate", first, k)
+		}
+	}
+	if k, err := s.ServerKey(ctx, "cookies", []byte("late")); err != nil || !bytes.Equal(k, first) {
+		t.Fatalf("a later caller got %q, %v; want %q", k, err, first)
+	}
+	if k, err := s.ServerKey(ctx, "other", []byte("other-key")); err != nil || string(k) != "other-key" {
+		t.Fatalf("another name got %q, %v", k, err)
+	}
 }
 
 // revocations returns every revocation the store holds, as a map.

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestKnownBrowserSignsInDuringLockout: anyone can send five wrong
+// passwords for bob and so lock his account for every browser that has
+// never signed in to it. The browser bob signed in with before still signs
+// him in; an unknown browser, even with the right password, waits.
+func TestKnownBrowserSignsInDuringLockout(t *testing.T) {
+	ts := newTestServer(t)
+	bobs := ts.browser()
+	if loc := location(t, loginForm(t, bobs, "bob", "builder")); loc.Path != "/account" {
+		t.Fatalf("bob's sign-in went to %s", loc)
+	}
+	ts.clock.advance(13 * time.Hour) // his session has expired since
+
+	for i := range accountAttempts {
+		resp := loginForm(t, ts.browser(), "BOB", fmt.Sprintf("guess-%d", i)) // any case counts as bob
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attacker's guess %d: %s", i+1, resp.Status)
+		}
+	}
+	if resp := loginForm(t, ts.browser(), "bob", "builder"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an unknown browser with the right password during the lockout: %s, want 429", resp.Status)
+	}
+	if loc := location(t, loginForm(t, bobs, "bob", "builder")); loc.Path != "/account" {
+		t.Fatalf("bob's own browser during the lockout went to %s, want /account", loc)
+	}
+}
+
+// TestKnownBrowserCookieIsNoMasterKey: whoever steals the cookie of a
+// browser bob signed in with gets that browser's own limit, not unlimited
+// guesses: of a burst of wrong passwords sent with it, the account limit's
+// worth is checked, and it counts for no other account.
+func TestKnownBrowserCookieIsNoMasterKey(t *testing.T) {
+	ts := newTestServer(t)
+	bobs := ts.browser()
+	location(t, loginForm(t, bobs, "bob", "builder"))
+	ts.clock.advance(13 * time.Hour)
+	form := formValues(t, body(t, bobs.get("/login")))
+
+	const n = 40
+	statuses := make(chan int, n)
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			f := url.Values{"csrf_token": form["csrf_token"], "username": {"bob"}, "password": {fmt.Sprintf("guess-%d", i)}}
+			ready.Done()
+			<-start
+			resp, err := bobs.client.PostForm(ts.URL+"/login", f)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusUnauthorized] != accountAttempts || counts[http.StatusTooManyRequests] != n-accountAttempts {
+		t.Fatalf("a burst with bob's known-browser cookie: %v; want %d checked and 429 for the rest", counts, accountAttempts)
+	}
+	// The cookie is bob's: for alice it is any browser's.
+	if resp := loginForm(t, bobs, "alice", "wonderland"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice from bob's browser: %s", resp.Status)
+	}
+}
