@@ -188,6 +188,7 @@ type joiner struct {
 	activity     *activityLog
 	now          func() time.Time
 	forms        formGuard
+	browsers     knownBrowsers // the browser that joined is known to the account (knownbrowser.go)
 	log          *slog.Logger
 	samples      *samplePhotos
 }
@@ -310,6 +311,9 @@ func handleJoin(j joiner) http.Handler {
 			return
 		}
 		j.takeBack(r, attempt.release(r.Context()))
+		// The attendee's name is on the projector: whoever reads it can
+		// lock the account by guessing, but not for this browser.
+		j.browsers.remember(w, u.Username)
 		j.log.InfoContext(r.Context(), "joined", "user_id", u.ID, "ip", clientIP(r))
 		j.activity.record(r.Context(), u.ID, req.ClientID, flowRef(req.State), "account created", "with the join code, from "+clientIP(r))
 		if err := j.samples.give(r.Context(), j.store, u.ID, now); err != nil {

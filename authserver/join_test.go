@@ -176,6 +176,26 @@ func TestJoinIsOffUnlessConfigured(t *testing.T) {
 	}
 }
 
+// TestJoinedBrowserSignsInDuringLockout: an attendee's username is on the
+// projector, and anyone may send five wrong passwords for it. The browser
+// the attendee joined with is known to the account, and still signs in.
+func TestJoinedBrowserSignsInDuringLockout(t *testing.T) {
+	ts := roomServer(t)
+	ann := ts.attendee(t, "ann")
+	ts.clock.advance(ts.cfg.SessionTTL + time.Hour) // her session has expired since
+	for i := range accountAttempts {
+		if resp := loginForm(t, ts.browser(), "ann", fmt.Sprintf("guess-%d", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a neighbour's guess %d: %s", i+1, resp.Status)
+		}
+	}
+	if resp := loginForm(t, ts.browser(), "ann", "ann-password"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("another browser with ann's password during the lockout: %s, want 429", resp.Status)
+	}
+	if loc := location(t, loginForm(t, ann, "ann", "ann-password")); loc.Path != "/account" {
+		t.Fatalf("the browser ann joined with, during the lockout, went to %s, want /account", loc)
+	}
+}
+
 // TestJoinThrottleUnderABurst: a burst of guesses at the code from one
 // address, released together: joinAddressAttempts of them are checked,
 // the rest refused before any password is hashed; the window ends it.

@@ -86,7 +86,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	// attendees.go).
 	if cfg.joining() {
 		join := joiner{authz: authz, store: st, sessions: sessions, limits: newJoinThrottle(limits), hasher: passwords.hasher,
-			maxAttendees: cfg.MaxAttendees, activity: activity, now: now, forms: forms, log: log, samples: &samplePhotos{}}
+			maxAttendees: cfg.MaxAttendees, activity: activity, now: now, forms: forms, browsers: browsers, log: log, samples: &samplePhotos{}}
 		mux.Handle("GET /join", handleJoinPage(join))
 		mux.Handle("POST /join", own(limitBody(formLimit, handleJoin(join))))
 	}
