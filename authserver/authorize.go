@@ -41,6 +41,7 @@ type authorizer struct {
 	// alone answers at this endpoint (authorize_implicit.go).
 	mint minter
 	log  *slog.Logger
+	join bool // the login page offers to create an account with the join code
 }
 
 // authorizeStore is what the authorization flow keeps in storage: the
@@ -117,7 +118,7 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
 	record := func(channel string) {
 		if who, ok := a.sessions.current(r); ok {
-			a.activity.record(r.Context(), who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
+			a.activity.refused(r.Context(), e.Description, who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
 				fmt.Sprintf("%s: %s (%s)", e.Code, e.Description, channel))
 		}
 	}
@@ -464,7 +465,7 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 	if req.CodeChallenge != "" {
 		pkce = "bound to the PKCE code_challenge " + req.CodeChallenge[:8] + "… (S256)"
 	}
-	a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "authorization code issued",
+	a.activity.reached(r.Context(), store.MilestoneAuthorized, user.ID, req.ClientID, flowRef(req.State), "authorization code issued",
 		fmt.Sprintf("for scope %q, redirect_uri %s (an exact match of a registered one), valid %s, single use, %s", req.Scope, req.RedirectURI, a.codeTTL, pkce))
 	oauth.RedirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}}, req.State, a.issuer)
 }

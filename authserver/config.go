@@ -71,6 +71,14 @@ type Config struct {
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
 
+	// A workshop's room (join.go): with Join or a JoinCode, whoever has the
+	// code may create an account, up to MaxAttendees of them. A JoinCode
+	// is stored as the join code at start (only its hash); Join alone
+	// makes one at the first start and prints it.
+	Join         bool
+	JoinCode     string
+	MaxAttendees int
+
 	// Demo seeds demo users, clients and photos on start, idempotently.
 	Demo                bool
 	DemoUsers           string // "alice:wonderland,bob:builder"
@@ -195,6 +203,13 @@ func configVars(c *Config) []configVar {
 			c.Lab = v
 			return err
 		}, true},
+		{"join", "IMAGEHOST_JOIN", "false", "let whoever has the join code create an account; without -join-code, one is made at the first start and printed", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.Join = v
+			return err
+		}, true},
+		{"join-code", "IMAGEHOST_JOIN_CODE", "", "the join code attendees create their accounts with (at least 8 letters or digits; turns joining on)", text(&c.JoinCode), false},
+		{"max-attendees", "IMAGEHOST_MAX_ATTENDEES", "100", "how many accounts may be created with the join code", number(&c.MaxAttendees), false},
 		{"demo-users", "IMAGEHOST_DEMO_USERS", "", "demo users as user:password,user:password", text(&c.DemoUsers), false},
 		{"demo-app-url", "IMAGEHOST_DEMO_APP_URL", "http://localhost:8080", "PhotoEditorApp's base URL, for its demo client registration", text(&c.DemoAppURL), false},
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
@@ -339,11 +354,20 @@ func (c Config) Validate() error {
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
 		return errors.New("metrics-token must be at least 32 characters")
 	}
+	if c.JoinCode != "" && len(normalizeJoinCode(c.JoinCode)) < minJoinCodeLength {
+		return fmt.Errorf("join-code must have at least %d letters or digits (spaces, dashes and case do not count)", minJoinCodeLength)
+	}
+	if c.MaxAttendees < 1 || c.MaxAttendees > maxAttendeesLimit {
+		return fmt.Errorf("max-attendees must be from 1 to %d", maxAttendeesLimit)
+	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")
 	}
 	return nil
 }
+
+// joining reports whether attendees may create accounts with a join code.
+func (c Config) joining() bool { return c.Join || c.JoinCode != "" }
 
 // secureCookies reports whether cookies get the Secure attribute: whenever
 // the issuer is served over TLS.

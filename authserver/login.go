@@ -133,7 +133,7 @@ func newPasswordChecker() passwordChecker {
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
-			CSRF: a.forms.token(w, r)}
+			CSRF: a.forms.token(w, r), Join: a.join}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -161,6 +161,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
 			CSRF:      a.forms.token(w, r),
+			Join:      a.join,
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -217,7 +218,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 		}
 		if !ok {
 			// The attempt stays counted: it was a failure.
-			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
+			a.activity.refused(r.Context(), "wrong password", user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
 			a.log.InfoContext(r.Context(), "login failed", "username", vm.Username, "ip", clientIP(r))
 			// One message for an unknown user and a wrong password, so the
 			// form does not tell an attacker which usernames exist.
@@ -233,6 +234,14 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 		a.takeBack(r, attempt.succeeded(r.Context()))
+		if user.Disabled() {
+			// The password was right: saying so tells nothing to someone
+			// who did not know it.
+			a.log.InfoContext(r.Context(), "login refused: the account is disabled", "user_id", user.ID)
+			vm.Error = "This account is disabled. Ask your teacher."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
 		browsers.remember(w, user.Username)
 
 		who, ended, err := a.sessions.start(r.Context(), w, r, user)
@@ -245,7 +254,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 				fmt.Sprintf("signing in again ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
-		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
+		a.activity.reached(r.Context(), store.MilestoneSignedIn, user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
 			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return

@@ -160,6 +160,7 @@ const (
 	limitSignIn              = "sign-in"
 	limitDeviceCode          = "device-code"
 	limitDeviceAuthorization = "device-authorization"
+	limitJoin                = "join"
 )
 
 // countThrottled counts a request that limit refused, if w counts.

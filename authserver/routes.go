@@ -28,7 +28,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	forms := formGuard{sign: signer{keys.CookieKey()}, names: names, secure: secure, sessions: sessions}
 	mint := minter{issuer: cfg.Issuer, audience: cfg.resource(), keys: keys, accessTTL: cfg.AccessTokenTTL, maxAccessTTL: cfg.MaxAccessTokenTTL, idTTL: cfg.IDTokenTTL}
 	authz := authorizer{issuer: cfg.Issuer, store: st, sessions: sessions, now: now, codeTTL: cfg.CodeTTL, forms: forms,
-		activity: activity, lab: lab, mint: mint, log: log}
+		activity: activity, lab: lab, mint: mint, log: log, join: cfg.joining()}
 	signOut := logoutEndpoint{issuer: cfg.Issuer, store: st, sessions: sessions, keys: keys, logouts: logouts, activity: activity, now: now, forms: forms, log: log}
 	account := accountPage{store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
 	console := developerConsole{issuer: cfg.Issuer, store: st, sessions: sessions, activity: activity, now: now, forms: forms, log: log}
@@ -50,8 +50,10 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 		Memory:           photos.NewMemory(photos.PhotoMemory, photos.PhotoMemoryShare, photos.PhotoMemoryWait),
 		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
-			activity.record(ctx, subject, clientID, "", "photos API refused a request", reason)
-		}}
+			activity.refused(ctx, "insufficient_scope at the photos API", subject, clientID, "", "photos API refused a request", reason)
+		},
+		Accepted: newAPICallLog(activity, now).accepted}
+	class := classroom{store: st, sessions: sessions, activity: activity, now: now, forms: forms, maxAttendees: cfg.MaxAttendees, log: log}
 
 	// Discovery and keys.
 	mux.Handle("GET /.well-known/openid-configuration", handleJSONDocument(serverMetadata(cfg)))
@@ -78,6 +80,25 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("POST /developer/clients", own(limitBody(formLimit, handleCreateClient(console, cfg.MaxAccessTokenTTL, cfg.MaxClients, outboundPolicy(cfg)))))
 	mux.Handle("POST /developer/clients/{id}/rotate", own(limitBody(formLimit, handleRotateSecret(console))))
 	mux.Handle("POST /developer/clients/{id}/delete", own(limitBody(formLimit, handleDeleteClient(console))))
+	mux.Handle("GET /developer/clients/{id}/starter.go", handleStarter(console))
+
+	// A workshop's room: attendees join with a code (join.go); the teacher
+	// watches the class and manages attendees and the code (class.go,
+	// attendees.go).
+	if cfg.joining() {
+		join := joiner{authz: authz, store: st, sessions: sessions, limits: newJoinThrottle(limits), hasher: passwords.hasher,
+			maxAttendees: cfg.MaxAttendees, activity: activity, now: now, forms: forms, browsers: browsers, log: log, samples: &samplePhotos{}}
+		mux.Handle("GET /join", handleJoinPage(join))
+		mux.Handle("POST /join", own(limitBody(formLimit, handleJoin(join))))
+	}
+	mux.Handle("GET /class", handleClass(class))
+	mux.Handle("GET /class/data", handleClassData(class))
+	mux.Handle("GET /class/attendees", handleAttendees(class))
+	mux.Handle("POST /class/attendees/{id}/disable", own(limitBody(formLimit, handleSetAttendeeDisabled(class, true))))
+	mux.Handle("POST /class/attendees/{id}/enable", own(limitBody(formLimit, handleSetAttendeeDisabled(class, false))))
+	mux.Handle("POST /class/attendees/{id}/remove", own(limitBody(formLimit, handleRemoveAttendee(class))))
+	mux.Handle("POST /class/join-code/rotate", own(limitBody(formLimit, handleRotateJoinCode(class))))
+	mux.Handle("POST /class/join-code/close", own(limitBody(formLimit, handleCloseJoinCode(class))))
 
 	// The back channel: clients' servers.
 	mux.Handle("POST /device_authorization", limitBody(formLimit, handleDeviceAuthorization(devices)))

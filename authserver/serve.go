@@ -75,6 +75,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := keepLabClient(ctx, cfg, st, time.Now(), stdout); err != nil {
 		return err
 	}
+	if err := setUpJoining(ctx, cfg, st, time.Now(), stdout); err != nil {
+		return err
+	}
 	revoked, err := revocation.Load(ctx, st, time.Now, cfg.MaxAccessTokenTTL, revocation.DefaultLimit)
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
