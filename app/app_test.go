@@ -21,7 +21,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,7 +39,7 @@ type testApp struct {
 	t         *testing.T
 	URL       string
 	imageHost *harness.Process
-	store     *tokenstore.Store
+	store     tokenstore.Store
 	cfg       Config
 }
 
@@ -70,17 +69,17 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	if configure != nil {
 		configure(&cfg)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { db.close() })
 	authKey, encKey, err := sessionKeys(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewUnstartedServer(newServer(cfg, store, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
+	srv := httptest.NewUnstartedServer(newServer(cfg, db, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +88,7 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, URL: appURL, imageHost: ih, store: store, cfg: cfg}
+	return &testApp{t: t, URL: appURL, imageHost: ih, store: db.sessions, cfg: cfg}
 }
 
 // user is a person's browser: a cookie jar that follows redirects across
@@ -930,13 +929,13 @@ func TestBackChannelAnswersAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer db.close()
 	key := func(n int) []byte { return bytes.Repeat([]byte{7}, n) }
-	app := httptest.NewServer(newServer(cfg, store, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	app := httptest.NewServer(newServer(cfg, db, key(64), key(32), &http.Client{Timeout: 20 * time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer app.Close()
 	u := newUser(t)
 	_, home := u.get(app.URL + "/")

@@ -154,7 +154,7 @@ func (k attackKit) start(c echo.Context, a attack) (attackRun, error) {
 	if err != nil {
 		return attackRun{}, imageHostDown(err)
 	}
-	last, _ := k.rec.Last(flowID, flow.StepAttack, nil)
+	last, _ := k.rec.Last(ctx, flowID, flow.StepAttack, nil)
 	return attackRun{attackKit: k, attack: a, c: c, ctx: ctx, d: d, flowID: flowID, lastSeq: last.Seq}, nil
 }
 
@@ -162,10 +162,11 @@ func (k attackKit) start(c echo.Context, a attack) (attackRun, error) {
 // the inspector.
 func (r attackRun) done(outcome string) error {
 	note := r.attack.title + ": " + outcome
-	if ex, ok := r.rec.Last(r.flowID, flow.StepAttack, func(ex flow.Exchange) bool { return ex.Seq > r.lastSeq }); ok {
-		r.rec.Update(r.flowID, ex.Seq, func(ex *flow.Exchange) { ex.Note = note })
+	if ex, ok := r.rec.Last(r.ctx, r.flowID, flow.StepAttack, func(ex flow.Exchange) bool { return ex.Seq > r.lastSeq }); ok {
+		ex.Note = note
+		r.rec.Replace(r.ctx, r.flowID, ex)
 	} else {
-		r.rec.Add(r.flowID, flow.Exchange{Step: flow.StepAttack, Channel: "—", Note: note})
+		r.rec.Add(r.ctx, r.flowID, flow.Exchange{Step: flow.StepAttack, Channel: "—", Note: note})
 	}
 	return redirectWithFlash(r.c, r.conns.cs, "/flow#attack-result", note)
 }

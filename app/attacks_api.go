@@ -101,7 +101,7 @@ func (r attackRun) callWithRecordedExpiredToken() error {
 	now := r.p.now()
 	var expired string
 	var soonest time.Time
-	for _, ex := range r.rec.Exchanges(r.flowID) {
+	for _, ex := range r.rec.Exchanges(r.ctx, r.flowID) {
 		if ex.Step != flow.StepToken && ex.Step != flow.StepRefresh {
 			continue
 		}

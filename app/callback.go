@@ -22,7 +22,7 @@ import (
 
 // newSessions is what the callback does with the session store.
 type newSessions interface {
-	Save(ctx context.Context, sess tokenstore.Session) error
+	Create(ctx context.Context, sess tokenstore.Session) error
 	Delete(ctx context.Context, id string) error
 }
 
@@ -43,7 +43,7 @@ func handleCallback(p *provider, cs cookieSessions, sessions newSessions, log *s
 		}
 		// A new server-side session with a new id: whatever session id the
 		// browser had before is not the one it has now (session fixation).
-		if err := sessions.Save(ctx, sess); err != nil {
+		if err := sessions.Create(ctx, sess); err != nil {
 			return err
 		}
 		if old := bs.sessionID(); old != "" {

@@ -9,12 +9,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"oauthdemo/app/tokenstore"
 )
 
 // offlineApp is PhotoEditorApp in-process with no ImageHost behind it: for
@@ -33,16 +30,16 @@ func offlineApp(t *testing.T, configure func(*Config)) (*httptest.Server, Config
 	if configure != nil {
 		configure(&cfg)
 	}
-	store, err := tokenstore.Open(context.Background(), filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { db.close() })
 	authKey, encKey, err := sessionKeys(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = newServer(cfg, store, authKey, encKey, &http.Client{Timeout: time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv.Config.Handler = newServer(cfg, db, authKey, encKey, &http.Client{Timeout: time.Second}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, cfg

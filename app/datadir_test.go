@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"oauthdemo/app/tokenstore"
+	"oauthdemo/app/tokenstore/sqlite"
 	"oauthdemo/e2e/harness"
 )
 
@@ -32,7 +32,7 @@ func TestDataFilesArePrivate(t *testing.T) {
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			st, err := tokenstore.Open(context.Background(), filepath.Join(dir, "sessions.db"))
+			st, err := sqlite.Open(context.Background(), filepath.Join(dir, "sessions.db"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,7 +44,7 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			}
 			return ex.Masked()
 		}
-		exchanges := rec.Exchanges(bs.flowID())
+		exchanges := rec.Exchanges(c.Request().Context(), bs.flowID())
 		seen := map[flow.Step]string{}
 		for _, ex := range exchanges {
 			ex = show(ex)
@@ -72,6 +72,7 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		vm.Family = refreshFamily(exchanges)
+		vm.Legacy = legacyGrants(exchanges, show)
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
 		}
@@ -182,7 +183,7 @@ func decodeJWT(raw string) (header, claims string, exp int64) {
 // handleExportMarkdown serves GET /flow/export.md: the flow as a transcript.
 func handleExportMarkdown(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		md := flow.Markdown(rec.Exchanges(cs.get(c).flowID()))
+		md := flow.Markdown(rec.Exchanges(c.Request().Context(), cs.get(c).flowID()))
 		c.Response().Header().Set("Content-Disposition", `attachment; filename="oauth-flow.md"`)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Blob(http.StatusOK, "text/markdown; charset=utf-8", []byte(md))
@@ -192,7 +193,7 @@ func handleExportMarkdown(cs cookieSessions, rec *flow.Recorder) echo.HandlerFun
 // handleExportHAR serves GET /flow/export.har: the flow as a HAR 1.2 file.
 func handleExportHAR(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		har, err := flow.HAR(rec.Exchanges(cs.get(c).flowID()))
+		har, err := flow.HAR(rec.Exchanges(c.Request().Context(), cs.get(c).flowID()))
 		if err != nil {
 			return err
 		}
@@ -245,7 +246,7 @@ func handleExpireNow(g connections) echo.HandlerFunc {
 // handleResetFlow serves POST /flow/reset.
 func handleResetFlow(cs cookieSessions, rec *flow.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rec.Reset(cs.get(c).flowID())
+		rec.Reset(c.Request().Context(), cs.get(c).flowID())
 		return redirectWithFlash(c, cs, "/flow", "Recording cleared.")
 	}
 }

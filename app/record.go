@@ -63,14 +63,15 @@ func recordConnect(rec *flow.Recorder, cs cookieSessions, baseURL string) echo.M
 				return err
 			}
 			authURL := c.Response().Header().Get(echo.HeaderLocation)
-			rec.Add(flowID, flow.Exchange{Step: flow.StepConnect, Channel: frontChannel,
+			ctx := c.Request().Context()
+			rec.Add(ctx, flowID, flow.Exchange{Step: flow.StepConnect, Channel: frontChannel,
 				Request:  flow.Message{Method: http.MethodPost, URL: baseURL + "/connect", Params: []flow.KV{{Name: "_csrf", Value: csrfToken(c)}}},
 				Response: flow.Message{Status: c.Response().Status, Headers: []flow.KV{{Name: "Location", Value: authURL}}},
 				Note:     "The app made a new state, nonce and PKCE verifier, and keeps them in your encrypted session cookie."})
 			if u, err := url.Parse(authURL); err == nil {
 				query := u.RawQuery
 				u.RawQuery = ""
-				rec.Add(flowID, flow.Exchange{Step: flow.StepAuthorize, Channel: frontChannel,
+				rec.Add(ctx, flowID, flow.Exchange{Step: flow.StepAuthorize, Channel: frontChannel,
 					Request: flow.Message{Method: http.MethodGet, URL: u.String(), Params: flow.ParamsOf(query)},
 					Note:    "Your browser carries this request to ImageHost. The PKCE code_verifier stays with the app: only its SHA-256, the code_challenge, travels."})
 			}
@@ -87,12 +88,12 @@ func recordCallback(rec *flow.Recorder, cs cookieSessions, baseURL string) echo.
 			bs := cs.get(c)
 			flowID := bs.flowID()
 			_, inProgress := bs.pendingLogin()
-			seq := rec.Add(flowID, flow.Exchange{Step: flow.StepCallback, Channel: frontChannel,
+			ctx := c.Request().Context()
+			ex := rec.Add(ctx, flowID, flow.Exchange{Step: flow.StepCallback, Channel: frontChannel,
 				Request: flow.Message{Method: http.MethodGet, URL: baseURL + "/callback", Params: flow.ParamsOf(c.Request().URL.RawQuery)}})
 			err := next(c)
-			rec.Update(flowID, seq, func(ex *flow.Exchange) {
-				ex.Response, ex.Note = callbackOutcome(c, err, requestChecks(c), inProgress)
-			})
+			ex.Response, ex.Note = callbackOutcome(c, err, requestChecks(c), inProgress)
+			rec.Replace(ctx, flowID, ex)
 			return err
 		}
 	}

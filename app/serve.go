@@ -9,12 +9,13 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime/debug"
 	"time"
-
-	"oauthdemo/app/tokenstore"
 )
+
+// shutdownGrace is how long requests under way may take to finish once the
+// app is told to stop.
+const shutdownGrace = 10 * time.Second
 
 // serve runs PhotoEditorApp until ctx is cancelled, then shuts down gracefully.
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -37,19 +38,20 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := tokenstore.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer db.close()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	cfg = cfg.withInstance(ln.Addr())
 	httpClient := &http.Client{Timeout: 10 * time.Second}
 	srv := &http.Server{
-		Handler:           newServer(cfg, store, authKey, encKey, httpClient, time.Now, log),
+		Handler:           newServer(cfg, db, authKey, encKey, httpClient, time.Now, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -65,7 +67,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				store.DeleteOlderThan(ctx, time.Now().Add(-sessionMaxAge))
+				db.sessions.DeleteOlderThan(ctx, time.Now().Add(-sessionMaxAge))
 			}
 		}
 	}()
@@ -79,7 +81,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// SIGTERM or Ctrl-C (main): stop accepting connections at once, so a
+	// load balancer sends browsers to another instance, and give the
+	// requests under way shutdownGrace to finish.
+	log.Info("shutting down", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)

@@ -13,26 +13,26 @@ import (
 	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/photoedit"
-	"oauthdemo/app/tokenstore"
 )
 
 // newServer wires PhotoEditorApp: middleware, then the routes.
-func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
+func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http.Client, now func() time.Time, log *slog.Logger) *echo.Echo {
 	cs := newCookieSessions(authKey, encKey, cfg.secureCookies())
 	// Workshop mode records the back-channel exchanges of each browser's
 	// flow, as they pass through the app's HTTP client; under the recorder,
 	// no answer may be longer than maxResponseBytes.
-	rec := flow.NewRecorder(now)
+	rec := flow.NewRecorderIn(db.recordings, now, log)
+	metrics := newAppMetrics(db.pools) // a registry per server (metrics.go)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}
+	recording.Transport = &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
-	conns := connections{cs: cs, store: store, keeper: &tokenKeeper{store: store, provider: p, now: now}}
+	conns := connections{cs: cs, store: db.sessions, keeper: &tokenKeeper{store: db.sessions, provider: p, now: now}}
 	g := gallery{connections: conns, api: imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
 		editor:    photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait}),
 		transfers: newTransfers(transferBytes, transferWait)}
@@ -45,6 +45,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
+	e.Use(withInstance(cfg.Instance), metrics.middleware)
 	e.Use(requestLog(log))
 	e.Use(middleware.Recover())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -73,7 +74,7 @@ func newServer(cfg Config, store *tokenstore.Store, authKey, encKey []byte, http
 	// ImageHost posts logout tokens server to server: no browser, no
 	// cookie; the signed token is the proof.
 	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
-	addRoutes(e, cfg, p, store, g, kit, rec, lab, log)
+	addRoutes(e, cfg, p, db.sessions, db.ready, g, kit, rec, lab, metrics, log)
 	return e
 }
 

@@ -7,7 +7,8 @@ package main
 // Two requests of one user may need a refresh at the same moment (two tabs).
 // ImageHost rotates refresh tokens and treats a second use of the old one as
 // theft, revoking everything (RFC 9700 §4.14.2). So refreshes of one session
-// take turns: the first refreshes, the second finds fresh tokens and uses them.
+// take turns: the first refreshes, the second finds fresh tokens and uses them,
+// whichever instance of the app each request reached.
 
 import (
 	"context"
@@ -37,7 +38,7 @@ func (e *reconnectError) Error() string { return "reconnect: " + e.reason }
 // sessionRows is what the token keeper does with the session store.
 type sessionRows interface {
 	Get(ctx context.Context, id string) (tokenstore.Session, error)
-	Save(ctx context.Context, sess tokenstore.Session) error
+	Update(ctx context.Context, id string, change func(sess *tokenstore.Session) error) error
 }
 
 // tokenKeeper keeps sessions' tokens: it alone reads, changes and writes
@@ -55,31 +56,40 @@ func (k *tokenKeeper) lock(sessionID string) *sync.Mutex {
 	return &k.locks[h.Sum32()%uint32(len(k.locks))]
 }
 
-// update runs fn on the session's current row, under the session's lock,
-// and stores what fn changed, even when fn then fails (a refresh ImageHost
-// refused drops the tokens and says so). It is the one read-modify-write of
-// a session: two requests of one session take turns in it. A session that
-// is gone or was ended from outside is a reconnectError.
+// update runs fn on the session's current row and stores what fn changed,
+// even when fn then fails (a refresh ImageHost refused drops the tokens and
+// says so). It is the one read-modify-write of a session: two requests of
+// one session take turns in it, on two locks. This instance's lock comes
+// first: its requests wait in memory, not holding a database connection.
+// The store's comes second (tokenstore.Store.Update): with several
+// instances on one database, requests of one browser that reached
+// different instances wait for each other there. A session that is gone,
+// or was ended from outside (before or during fn), is a reconnectError.
 func (k *tokenKeeper) update(ctx context.Context, sessionID string, fn func(sess *tokenstore.Session) error) error {
 	mu := k.lock(sessionID)
 	mu.Lock()
 	defer mu.Unlock()
-	sess, err := k.store.Get(ctx, sessionID)
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return &reconnectError{"Your session has ended."}
-	} else if err != nil {
-		return err
-	}
-	if sess.EndedReason != "" {
-		return &reconnectError{sess.EndedReason}
-	}
-	before := sess
-	err = fn(&sess)
-	if sess != before {
-		sess.UpdatedAt = k.now()
-		if serr := k.store.Save(ctx, sess); serr != nil {
-			return serr
+	err := k.store.Update(ctx, sessionID, func(sess *tokenstore.Session) error {
+		if sess.EndedReason != "" {
+			return &reconnectError{sess.EndedReason}
 		}
+		before := *sess
+		err := fn(sess)
+		if *sess != before {
+			sess.UpdatedAt = k.now()
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return &reconnectError{"Your session has ended."}
+	case errors.Is(err, tokenstore.ErrEnded):
+		// Ended while fn ran, by a back-channel logout: what fn got from
+		// ImageHost was not kept.
+		if sess, gerr := k.store.Get(ctx, sessionID); gerr == nil && sess.EndedReason != "" {
+			return &reconnectError{sess.EndedReason}
+		}
+		return &reconnectError{"Your session has ended."}
 	}
 	return err
 }
@@ -108,8 +118,10 @@ func (t *sessionTokens) Refresh(ctx context.Context, rejected string) (string, e
 	return t.get(ctx, rejected)
 }
 
-func (t *sessionTokens) get(ctx context.Context, rejected string) (token string, err error) {
-	err = t.keeper.update(ctx, t.sessionID, func(sess *tokenstore.Session) error {
+func (t *sessionTokens) get(ctx context.Context, rejected string) (string, error) {
+	var token string
+	refreshed := false
+	err := t.keeper.update(ctx, t.sessionID, func(sess *tokenstore.Session) error {
 		stillGood := t.keeper.now().Add(expirySkew).Before(sess.Expiry)
 		// Still good, or refused but since replaced by another request's
 		// refresh: use it.
@@ -120,10 +132,14 @@ func (t *sessionTokens) get(ctx context.Context, rejected string) (token string,
 		if err := t.keeper.refresh(ctx, sess); err != nil {
 			return err
 		}
-		t.Refreshed, token = true, sess.AccessToken
+		refreshed, token = true, sess.AccessToken
 		return nil
 	})
-	return token, err
+	if err != nil {
+		return "", err // never a token the store did not keep
+	}
+	t.Refreshed = t.Refreshed || refreshed
+	return token, nil
 }
 
 // refresh redeems the session's refresh token (RFC 6749 §6) and keeps what
@@ -136,7 +152,13 @@ func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) err
 	if err != nil {
 		return err
 	}
-	ctx = flow.WithStep(ctx, flow.StepRefresh)
+	// Once sent, the refresh is seen through even if the browser goes away:
+	// ImageHost rotates the refresh token whether or not the app reads its
+	// answer, and an answer dropped half-way would leave the session only
+	// the spent token, whose next use ImageHost takes for theft. The HTTP
+	// client's timeout still bounds it, and the store's Update keeps what
+	// comes back (tokenstore.Store).
+	ctx = flow.WithStep(context.WithoutCancel(ctx), flow.StepRefresh)
 	tok, err := d.oauth.TokenSource(k.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {

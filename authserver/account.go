@@ -47,7 +47,7 @@ func handleAccount(a accountPage) http.Handler {
 			internalError(w, r, a.log, "list consents", err)
 			return
 		}
-		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: a.forms.token(w, r)}
+		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: a.forms.token(w, r), Admin: who.user.Admin}
 		for _, c := range consents {
 			client, err := a.store.ClientByID(r.Context(), c.ClientID)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,12 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+	// Instance names this instance in every response's X-Instance header;
+	// serve makes it the host name and port when it is empty.
+	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (clientaddr.go); none by default.
 	TrustedProxies trustedProxies
@@ -69,6 +76,14 @@ type Config struct {
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
+
+	// A workshop's room (join.go): with Join or a JoinCode, whoever has the
+	// code may create an account, up to MaxAttendees of them. A JoinCode
+	// is stored as the join code at start (only its hash); Join alone
+	// makes one at the first start and prints it.
+	Join         bool
+	JoinCode     string
+	MaxAttendees int
 
 	// Demo seeds demo users, clients and photos on start, idempotently.
 	Demo                bool
@@ -165,6 +180,8 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"metrics-token", "IMAGEHOST_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)", text(&c.MetricsToken), false},
+		{"instance", "IMAGEHOST_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)", text(&c.Instance), false},
 		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
 			p, err := parseTrustedProxies(s)
 			c.TrustedProxies = p
@@ -200,6 +217,13 @@ func configVars(c *Config) []configVar {
 			c.Lab = v
 			return err
 		}, true},
+		{"join", "IMAGEHOST_JOIN", "false", "let whoever has the join code create an account; without -join-code, one is made at the first start and printed", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.Join = v
+			return err
+		}, true},
+		{"join-code", "IMAGEHOST_JOIN_CODE", "", "the join code attendees create their accounts with (at least 8 letters or digits; turns joining on)", text(&c.JoinCode), false},
+		{"max-attendees", "IMAGEHOST_MAX_ATTENDEES", "100", "how many accounts may be created with the join code", number(&c.MaxAttendees), false},
 		{"demo-users", "IMAGEHOST_DEMO_USERS", "", "demo users as user:password,user:password", text(&c.DemoUsers), false},
 		{"demo-app-url", "IMAGEHOST_DEMO_APP_URL", "http://localhost:8080", "PhotoEditorApp's base URL, for its demo client registration", text(&c.DemoAppURL), false},
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
@@ -229,6 +253,20 @@ func bindConfig(fs *flag.FlagSet, vars []configVar, getenv func(string) string) 
 		}
 	}
 	return nil
+}
+
+// withInstance fills in the instance's name, when none is set, from the
+// machine's host name and the port we actually listen on.
+func (c Config) withInstance(listenAddr net.Addr) Config {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "imagehost"
+		}
+		_, port, _ := net.SplitHostPort(listenAddr.String())
+		c.Instance = net.JoinHostPort(host, port)
+	}
+	return c
 }
 
 // withIssuer fills in the issuer from the address we actually listen on.
@@ -305,6 +343,10 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
 	}
+	// It goes into a header: printable ASCII, short.
+	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
@@ -319,6 +361,21 @@ func (c Config) Validate() error {
 	if c.Lab && len(c.TrustedProxies) > 0 {
 		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
 	}
+	// The lab's switches live in this process (lab.go): instances sharing
+	// a database would each have their own, and a defence switched off at
+	// one would still stand at the others. Lab mode is one instance.
+	if c.Lab && c.DatabaseURL != "" {
+		return errors.New("lab mode is one instance on one machine, its switches in its memory: unset database-url")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
+	}
+	if c.JoinCode != "" && len(normalizeJoinCode(c.JoinCode)) < minJoinCodeLength {
+		return fmt.Errorf("join-code must have at least %d letters or digits (spaces, dashes and case do not count)", minJoinCodeLength)
+	}
+	if c.MaxAttendees < 1 || c.MaxAttendees > maxAttendeesLimit {
+		return fmt.Errorf("max-attendees must be from 1 to %d", maxAttendeesLimit)
+	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")
 	}
@@ -327,6 +384,9 @@ func (c Config) Validate() error {
 	}
 	return c.validateUpstreams()
 }
+
+// joining reports whether attendees may create accounts with a join code.
+func (c Config) joining() bool { return c.Join || c.JoinCode != "" }
 
 // secureCookies reports whether cookies get the Secure attribute: whenever
 // the issuer is served over TLS.

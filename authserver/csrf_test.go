@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -202,11 +204,25 @@ func attackersRequest(t *testing.T, ts *testServer, prepare func(*browser)) stri
 // only from ImageHost's own origin, even with the browser's valid token;
 // the back channel, which no browser form posts to, is not held to it.
 func TestFormsRefuseOtherOrigins(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.Lab = true })
+	ts := newTestServer(t, func(c *Config) { c.Lab = true; c.JoinCode = testJoinCode })
+	if err := setUpJoining(context.Background(), ts.cfg, ts.store, ts.clock.now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// Alice is the teacher here, so that the room's forms would do what
+	// they say if they were taken.
+	if err := ts.store.SetUserAdmin(context.Background(), "sub-alice", true); err != nil {
+		t.Fatal(err)
+	}
 	b := ts.browser()
 	loginForm(t, b, "alice", "wonderland").Body.Close()
 	token := formValues(t, body(t, b.get("/account"))).Get("csrf_token")
 	forms := map[string]url.Values{
+		"/join":                          {"join_code": {testJoinCode}, "username": {"evil"}, "password": {"evil-password"}},
+		"/class/attendees/none/disable":  {},
+		"/class/attendees/none/enable":   {},
+		"/class/attendees/none/remove":   {},
+		"/class/join-code/rotate":        {},
+		"/class/join-code/close":         {},
 		"/login":                         {"username": {"bob"}, "password": {"builder"}},
 		"/consent":                       {"request": {"x"}, "decision": {"allow"}},
 		"/logout":                        {},
@@ -248,6 +264,12 @@ func TestFormsRefuseOtherOrigins(t *testing.T) {
 	}
 	if !ts.labOn(t, b, defencePKCE) {
 		t.Fatal("a form from another origin switched PKCE off")
+	}
+	if _, err := ts.store.UserByUsername(context.Background(), "evil"); err == nil {
+		t.Fatal("a join form from another origin created an account")
+	}
+	if code, err := ts.store.JoinCode(context.Background()); err != nil || !code.Open() || !bytes.Equal(code.Hash, hashJoinCode(testJoinCode)) {
+		t.Fatal("a form from another origin rotated or closed the join code")
 	}
 	// From ImageHost's own pages the same forms work.
 	resp := postWith(t, b, "/account/revoke", url.Values{"csrf_token": {token}, "client_id": {appID}}, func(r *http.Request) {

@@ -110,9 +110,11 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 	// Allowed. The grant is stored before the device code is marked used:
 	// of two polls that race, the one that loses then finds the winner's
 	// grant in the store, and can revoke it.
+	// A user removed or disabled since they answered gets no tokens.
 	user, err := ti.store.UserByID(ctx, d.UserID)
-	if err != nil {
-		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
+	if err != nil || user.Disabled() {
+		ended("device refused: the user was removed or disabled", "invalid_grant: the user was removed or disabled after answering")
+		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists or is disabled")
 	}
 	grantID := oauth.NewID()
 	scope, _ := oauth.ParseScope(d.Scope)

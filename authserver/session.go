@@ -56,7 +56,7 @@ func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
 		return signedIn{}, false
 	}
 	u, err := ls.store.UserByID(r.Context(), sess.UserID)
-	if err != nil {
+	if err != nil || u.Disabled() { // disabling ends the sessions; this covers a race with it
 		return signedIn{}, false
 	}
 	return signedIn{sess, u}, true

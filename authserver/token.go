@@ -3,7 +3,8 @@ package main
 // The token endpoint (RFC 6749 §3.2): the client's back channel, where codes
 // and refresh tokens become access tokens. Each grant has its own file:
 // grant_authcode.go, grant_refresh.go, grant_clientcreds.go,
-// grant_device.go; grantFor names them.
+// grant_device.go, and in lab mode only grant_password.go; grantFor names
+// them.
 
 import (
 	"context"
@@ -28,6 +29,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+
+	grantType string // what was granted, for the metrics (metrics.go)
 }
 
 // tokenIssuer holds what every grant needs.
@@ -42,15 +45,18 @@ type tokenIssuer struct {
 	log        *slog.Logger
 	// devicePolls paces the devices that poll with a device code.
 	devicePolls *devicePolls
+	// signIns checks a user's password, for the password grant (lab mode).
+	signIns signInChecks
 }
 
 // tokenStore is what the token endpoint does with storage: find the client,
 // redeem a code or a device code into a grant, rotate a grant's refresh
 // tokens, revoke a grant whose code, device code or refresh token was used
-// twice, and look up the user.
+// twice, and look up the user (by name for the password grant, lab mode).
 type tokenStore interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (store.AuthCode, error)
 	DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) (store.DeviceAuthorization, error)
 	ConsumeDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, grantID string, now time.Time) (store.DeviceAuthorization, error)
@@ -76,6 +82,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
 		// "Cache-Control" response header field with a value of "no-store"".
 		oauth.WriteJSON(w, http.StatusOK, resp)
+		countIssued(w, resp.grantType)
 	})
 }
 
@@ -103,7 +110,9 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	if !slices.Contains(client.GrantTypes, grantType) {
 		return tokenResponse{}, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this client may not use the %s grant", grantType)
 	}
-	return grant(r, form, client)
+	resp, e := grant(r, form, client)
+	resp.grantType = grantType
+	return resp, e
 }
 
 // grantFor returns the grant that answers a token request of grantType, or
@@ -119,6 +128,12 @@ func (ti tokenIssuer) grantFor(grantType string) func(*http.Request, url.Values,
 		return ti.clientCredentials
 	case oauth.GrantTypeDeviceCode:
 		return ti.deviceCode
+	case grantTypePassword:
+		// Lab mode only, while its switch is off; otherwise refused, with
+		// the page that says why (token).
+		if !ti.lab.on(defenceNoPassword) {
+			return ti.password
+		}
 	}
 	return nil
 }

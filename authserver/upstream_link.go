@@ -198,8 +198,13 @@ func (f federation) linkAccount(w http.ResponseWriter, r *http.Request, l store.
 		again(http.StatusUnauthorized, "Wrong username or password.")
 		return
 	}
-	attempt, wait := f.signIns.reserve(r, username, f.browsers.browserFor(r, username))
+	attempt, wait, err := f.signIns.reserve(r, username, f.browsers.browserFor(r, username))
+	if err != nil {
+		internalError(w, r, f.authz.log, "count sign-in attempt", err)
+		return
+	}
 	if wait > 0 {
+		countThrottled(w, limitSignIn)
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Please wait %d seconds and try again.", secs))
@@ -208,27 +213,27 @@ func (f federation) linkAccount(w http.ResponseWriter, r *http.Request, l store.
 	user, ok, err := f.passwords.check(ctx, f.store, username, pw)
 	switch {
 	case errors.Is(err, password.ErrBusy):
-		attempt.notMade()
+		f.authz.takeBack(r, attempt.notMade(ctx))
 		w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
 		again(http.StatusServiceUnavailable, "ImageHost is busy. Please try again in a few seconds.")
 		return
 	case err != nil:
-		attempt.notMade()
+		f.authz.takeBack(r, attempt.notMade(ctx))
 		internalError(w, r, f.authz.log, "check password", err)
 		return
 	case !ok:
 		// One message for an unknown user, a wrong password and an account
 		// without one (made through an upstream), as at /login.
-		f.authz.activity.record(ctx, user.ID, req.ClientID, l.FlowRef, "account link refused",
+		f.authz.activity.refused(ctx, "wrong password", user.ID, req.ClientID, l.FlowRef, "account link refused",
 			fmt.Sprintf("someone who signed in through %s typed a wrong password for your account, from %s", f.displayName(l.Upstream), clientIP(r)))
 		again(http.StatusUnauthorized, "Wrong username or password.")
 		return
 	case f.demo.refusesPassword(r, user.Username, pw):
-		attempt.notMade()
+		f.authz.takeBack(r, attempt.notMade(ctx))
 		again(http.StatusForbidden, "This demo account's password is published with ImageHost's source code, so it works only on the machine that runs ImageHost.")
 		return
 	}
-	attempt.succeeded()
+	f.authz.takeBack(r, attempt.succeeded(ctx))
 	f.browsers.remember(w, user.Username)
 	if !f.take(w, r, value) {
 		return

@@ -75,7 +75,9 @@ type federation struct {
 	// and nonce.
 	sign   signer
 	cookie string
-	starts *throttle.Limiter // per address
+	// starts counts the sign-ins started per address, in memory or in the
+	// store that instances share (shared.go).
+	starts throttle.Counter
 	// Linking an existing account takes its password, counted and checked
 	// as at /login.
 	signIns   loginThrottle
@@ -92,11 +94,11 @@ type federationStore interface {
 }
 
 // newFederation makes the configured upstreams' providers.
-func newFederation(cfg Config, st federationStore, authz authorizer, limits loginThrottle, passwords passwordChecker,
+func newFederation(cfg Config, st federationStore, authz authorizer, limit attemptLimits, signIns loginThrottle, passwords passwordChecker,
 	browsers knownBrowsers, demo publishedSecrets) federation {
 	f := federation{providers: map[string]*upstream.Provider{}, store: st, authz: authz, sign: authz.forms.sign,
-		cookie: authz.forms.names.upstream, starts: throttle.New(upstreamStartsPerAddress, upstreamStartWindow, throttleKeys, authz.now),
-		signIns: limits, passwords: passwords, browsers: browsers, demo: demo}
+		cookie: authz.forms.names.upstream, starts: limit("upstream-start-address", upstreamStartsPerAddress, upstreamStartWindow),
+		signIns: signIns, passwords: passwords, browsers: browsers, demo: demo}
 	for _, u := range cfg.Upstreams {
 		f.providers[u.Name] = upstream.New(u, upstreamRedirectURI(cfg.Issuer, u.Name), upstreamPolicy(cfg, u), authz.now)
 	}
@@ -167,7 +169,15 @@ func handleUpstreamStart(f federation) http.Handler {
 			l.AuthRequestID, l.FlowRef, l.Next = req.ID, flowRef(req.State), ""
 			extra = freshness(req)
 		}
-		if _, wait := f.starts.Reserve(addressKey(r)); wait > 0 {
+		// Instances sharing a database share this limit (shared.go).
+		_, wait, err := f.starts.Reserve(r.Context(), addressKey(r))
+		if err != nil {
+			internalError(w, r, f.authz.log, "count upstream sign-in", err)
+			return
+		}
+		if wait > 0 {
+			countThrottled(w, limitUpstreamStart)
+			f.authz.log.WarnContext(r.Context(), "upstream sign-ins throttled", "upstream", p.Name, "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins",
 				fmt.Sprintf("Too many sign-ins through %s came from your address. Please wait a few minutes.", p.DisplayName), "")
@@ -274,7 +284,7 @@ func (f federation) finish(w http.ResponseWriter, r *http.Request, l store.Upstr
 	}
 	name := f.displayName(l.Upstream)
 	f.authz.log.InfoContext(ctx, "login through upstream", "upstream", l.Upstream, "user_id", user.ID, "flow_ref", l.FlowRef)
-	f.authz.activity.record(ctx, user.ID, req.ClientID, l.FlowRef, "signed in through "+name,
+	f.authz.activity.reached(ctx, store.MilestoneSignedIn, user.ID, req.ClientID, l.FlowRef, "signed in through "+name,
 		fmt.Sprintf("%s %s; its identity (iss %s, sub %s) %s. A new session id; the ID tokens issued in it say amr %q and idp %s, from %s",
 			name, id.Verified, id.Issuer, id.Subject, linked, strings.Fields(how.amr), id.Issuer, clientIP(r)))
 	if l.AuthRequestID == "" {

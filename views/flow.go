@@ -81,6 +81,7 @@ type FlowView struct {
 	Rotations    int
 	Attacks      []Attack
 	Family       []FamilyEvent
+	Legacy       []LegacyGrant // lab mode: the legacy grants this browser ran
 	Presenter    bool
 	CanReveal    bool
 	Revealed     bool

@@ -4,19 +4,21 @@
 // request to ImageHost with its response), numbered by the steps of the
 // classic sequence diagram, so that a room can follow the real messages.
 //
-// Memory is bounded: at most MaxFlows sessions, the least recently used
+// What it keeps is bounded: at most MaxFlows flows, the least recently used
 // dropped first; in each, at most MaxExchanges exchanges and MaxFlowBytes of
 // them, the oldest API calls dropped first; of each body, at most 16 KiB.
+// It keeps them in memory (one instance), or in a Storage that several
+// instances share, which enforces the same bounds.
 package flow
 
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -45,6 +47,8 @@ const (
 	StepLogout    Step = "L"   // logout and back-channel logout
 	StepAttack    Step = "!"   // an attack demonstration: a deliberately broken request
 	StepMachine   Step = "M"   // the machine-to-machine grant (client credentials)
+	StepImplicit  Step = "I"   // lab mode: the legacy implicit grant, the token in the fragment
+	StepPassword  Step = "P"   // lab mode: the legacy password grant, the password through the app
 )
 
 // KV is one header or parameter.
@@ -72,15 +76,9 @@ type Exchange struct {
 	Note     string // what happened, in a sentence
 }
 
-type session struct {
-	exchanges []Exchange
-	bytes     int // the size of exchanges
-	seq       int
-	used      time.Time
-}
-
-// size is about how many bytes an exchange holds: its strings.
-func (ex Exchange) size() int {
+// Size is about how many bytes an exchange holds: its strings. The bounds
+// of a flow count it.
+func (ex Exchange) Size() int {
 	n := len(ex.Note) + len(ex.Channel)
 	for _, m := range []Message{ex.Request, ex.Response} {
 		n += len(m.Method) + len(m.URL) + len(m.Body)
@@ -93,137 +91,107 @@ func (ex Exchange) size() int {
 	return n
 }
 
-// trim drops exchanges until the session is within its bounds.
-func (s *session) trim() {
-	for len(s.exchanges) > MaxExchanges || (s.bytes > MaxFlowBytes && len(s.exchanges) > 1) {
-		var dropped Exchange
-		s.exchanges, dropped = dropOne(s.exchanges)
-		s.bytes -= dropped.size()
-	}
-}
+// DroppedFirst reports whether a flow over its bounds drops exchanges of
+// step before any other: API calls and discovery, since the steps of the
+// login itself are worth keeping longest.
+func DroppedFirst(step Step) bool { return step == StepAPI || step == StepDiscovery }
 
-// Recorder keeps the flows. It is safe for concurrent use.
+// Recorder keeps the flows, in a Storage. It is safe for concurrent use.
+//
+// Recording is for the workshop's inspector, never a reason to fail the
+// request being recorded: a write that fails is logged and forgotten.
 type Recorder struct {
-	mu    sync.Mutex
-	flows map[string]*session
-	now   func() time.Time
+	storage Storage
+	now     func() time.Time
+	log     *slog.Logger
 }
 
-// NewRecorder returns an empty recorder.
+// writeTimeout bounds a recording's write. Writes outlive the request's
+// cancellation (a request that failed is worth showing too), not this.
+const writeTimeout = 5 * time.Second
+
+// NewRecorder returns an empty recorder that keeps its flows in this
+// process's memory: for one instance.
 func NewRecorder(now func() time.Time) *Recorder {
-	return &Recorder{flows: map[string]*session{}, now: now}
+	return NewRecorderIn(NewMemory(), now, slog.New(slog.DiscardHandler))
 }
 
-// Add records an exchange of the flow id and returns its number in the flow.
-func (r *Recorder) Add(id string, ex Exchange) int {
+// NewRecorderIn returns a recorder that keeps its flows in storage, such as
+// a database that several instances share, so that a browser's requests
+// may land on any of them; log hears of the writes that failed.
+func NewRecorderIn(storage Storage, now func() time.Time, log *slog.Logger) *Recorder {
+	return &Recorder{storage: storage, now: now, log: log}
+}
+
+// write runs a write of the recording: after the request's end too, for
+// writeTimeout at most.
+func (r *Recorder) write(ctx context.Context, what string, fn func(ctx context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		r.log.WarnContext(ctx, "flow recording", "op", what, "err", err)
+	}
+}
+
+// Add records an exchange of the flow id and returns it as recorded: with
+// its number in the flow (Seq, 0 when nothing was recorded) and its time.
+func (r *Recorder) Add(ctx context.Context, id string, ex Exchange) Exchange {
 	if id == "" {
-		return 0
+		return ex
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.flows[id]
-	if s == nil {
-		if len(r.flows) >= MaxFlows {
-			r.evictOldest()
-		}
-		s = &session{}
-		r.flows[id] = s
-	}
-	s.seq++
-	ex.Seq = s.seq
 	ex = ex.withoutClientCredentials()
+	now := r.now()
 	if ex.Time.IsZero() {
-		ex.Time = r.now()
+		ex.Time = now
 	}
-	s.used = r.now()
-	s.exchanges = append(s.exchanges, ex)
-	s.bytes += ex.size()
-	s.trim()
-	return ex.Seq
+	r.write(ctx, "add", func(ctx context.Context) (err error) {
+		ex.Seq, err = r.storage.Append(ctx, id, ex, now)
+		return err
+	})
+	return ex
 }
 
-// Update changes a recorded exchange, e.g. to add the answer to a request
-// recorded when it arrived.
-func (r *Recorder) Update(id string, seq int, change func(*Exchange)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.flows[id]
-	if s == nil {
+// Replace changes a recorded exchange, the one numbered ex.Seq, to ex:
+// to add the answer to a request recorded when it arrived, say.
+func (r *Recorder) Replace(ctx context.Context, id string, ex Exchange) {
+	if id == "" || ex.Seq == 0 {
 		return
 	}
-	for i := range s.exchanges {
-		if s.exchanges[i].Seq == seq {
-			s.bytes -= s.exchanges[i].size()
-			change(&s.exchanges[i])
-			s.exchanges[i] = s.exchanges[i].withoutClientCredentials()
-			s.bytes += s.exchanges[i].size()
-			s.trim()
-			return
-		}
-	}
-}
-
-// dropOne removes the oldest API call, or else the oldest exchange: the
-// steps of the login itself are worth keeping longest.
-func dropOne(list []Exchange) ([]Exchange, Exchange) {
-	for i, ex := range list {
-		if ex.Step == StepAPI || ex.Step == StepDiscovery {
-			return append(list[:i], list[i+1:]...), ex
-		}
-	}
-	return list[1:], list[0]
-}
-
-func (r *Recorder) evictOldest() {
-	var oldest string
-	var t time.Time
-	for id, s := range r.flows {
-		if oldest == "" || s.used.Before(t) {
-			oldest, t = id, s.used
-		}
-	}
-	delete(r.flows, oldest)
+	ex = ex.withoutClientCredentials()
+	r.write(ctx, "replace", func(ctx context.Context) error { return r.storage.Replace(ctx, id, ex) })
 }
 
 // Last returns the newest exchange of step that matches ok.
-func (r *Recorder) Last(id string, step Step, ok func(Exchange) bool) (Exchange, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.flows[id]
-	if s == nil {
-		return Exchange{}, false
-	}
-	for i := len(s.exchanges) - 1; i >= 0; i-- {
-		if ex := s.exchanges[i]; ex.Step == step && (ok == nil || ok(ex)) {
+func (r *Recorder) Last(ctx context.Context, id string, step Step, ok func(Exchange) bool) (Exchange, bool) {
+	list := r.Exchanges(ctx, id)
+	for i := len(list) - 1; i >= 0; i-- {
+		if ex := list[i]; ex.Step == step && (ok == nil || ok(ex)) {
 			return ex, true
 		}
 	}
 	return Exchange{}, false
 }
 
-// Exchanges returns a copy of the flow's exchanges, in order.
-func (r *Recorder) Exchanges(id string) []Exchange {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.flows[id]
-	if s == nil {
+// Exchanges returns the flow's exchanges, in order; none when the storage
+// fails (which is logged).
+func (r *Recorder) Exchanges(ctx context.Context, id string) []Exchange {
+	if id == "" {
 		return nil
 	}
-	return append([]Exchange(nil), s.exchanges...)
+	list, err := r.storage.Exchanges(ctx, id)
+	if err != nil {
+		r.log.WarnContext(ctx, "flow recording", "op", "read", "err", err)
+		return nil
+	}
+	return list
 }
 
 // Reset forgets a flow.
-func (r *Recorder) Reset(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.flows, id)
-}
-
-// Len is the number of flows kept.
-func (r *Recorder) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.flows)
+func (r *Recorder) Reset(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	r.write(ctx, "reset", func(ctx context.Context) error { return r.storage.Reset(ctx, id) })
 }
 
 type ctxKey struct{}
@@ -294,11 +262,50 @@ func Mask(v string) string {
 // of those values, such as a code in a Location header or in the body of
 // the redirect that carried it.
 func (ex Exchange) Masked() Exchange {
-	secrets := ex.secrets()
+	secrets, chosen := ex.secrets(), ex.chosenSecrets()
 	ex = ex.withoutClientCredentials()
 	ex.Request = ex.Request.masked()
 	ex.Response = ex.Response.masked()
-	return ex.replaced(secrets)
+	return ex.replaced(secrets).hiddenWhole(chosen)
+}
+
+// chosenParams are parameters whose values a person chose: passwords. Mask
+// shows a short prefix of a secret, which says nothing of a random token
+// but much of a password, so their masks show none of them.
+var chosenParams = map[string]bool{"password": true}
+
+// chosenSecrets are the exchange's values of chosenParams, in its
+// parameters and form bodies.
+func (ex Exchange) chosenSecrets() []string {
+	var out []string
+	for _, m := range []Message{ex.Request, ex.Response} {
+		kvs, _ := formBody(m.Body)
+		for _, kv := range append(kvs, m.Params...) {
+			if chosenParams[strings.ToLower(kv.Name)] && kv.Value != "" {
+				out = append(out, kv.Value)
+			}
+		}
+	}
+	return out
+}
+
+// hiddenWhole replaces the masks of chosen, wherever Masked left them, with
+// masks that show nothing of them but their length.
+func (ex Exchange) hiddenWhole(chosen []string) Exchange {
+	for _, v := range chosen {
+		whole := "•••• (" + strconv.Itoa(len(v)) + " chars)"
+		hide := func(s string) string { return strings.ReplaceAll(s, Mask(v), whole) }
+		ex.Note = hide(ex.Note)
+		for _, m := range []*Message{&ex.Request, &ex.Response} {
+			m.URL, m.Body = hide(m.URL), hide(m.Body)
+			for _, kvs := range [][]KV{m.Params, m.Headers} {
+				for i := range kvs {
+					kvs[i].Value = hide(kvs[i].Value)
+				}
+			}
+		}
+	}
+	return ex
 }
 
 func (m Message) masked() Message {

@@ -45,7 +45,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.Duration = time.Since(start)
 	if err != nil {
 		ex.Note = "no answer: " + err.Error()
-		t.Recorder.Add(id, ex)
+		t.Recorder.Add(req.Context(), id, ex)
 		return nil, err
 	}
 	ex.Response = Message{Status: resp.StatusCode, Headers: pick(resp.Header)}
@@ -60,13 +60,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			resp.Body.Close()
 			ex.Note = "the answer broke off: " + err.Error()
-			t.Recorder.Add(id, ex)
+			t.Recorder.Add(req.Context(), id, ex)
 			return nil, err
 		}
 		resp.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 		ex.Response.Body = recordedBody(head)
 	}
-	t.Recorder.Add(id, ex)
+	t.Recorder.Add(req.Context(), id, ex)
 	return resp, nil
 }
 

@@ -7,22 +7,27 @@
 // Keeping sessions here also lets ImageHost end one from outside (OIDC
 // Back-Channel Logout): the row is marked ended, and the next request with
 // that cookie finds a dead session.
+//
+// Store is the contract; tokenstore/sqlite keeps sessions in a file for one
+// instance, and app/postgres in PostgreSQL for several instances behind a
+// load balancer. tokenstore/storetest is the conformance suite both pass.
 package tokenstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
 	"time"
-
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 )
 
 // ErrNotFound: no such session.
 var ErrNotFound = errors.New("tokenstore: not found")
+
+// ErrEnded: the session was ended (Store.End) while Update was changing it;
+// the change was not saved.
+var ErrEnded = errors.New("tokenstore: the session was ended")
+
+// WriteTimeout bounds Update's write, which outlives the caller's context.
+const WriteTimeout = 5 * time.Second
 
 // Session is one browser's connection to ImageHost.
 type Session struct {
@@ -40,129 +45,42 @@ type Session struct {
 	UpdatedAt    time.Time
 }
 
-// Store is a SQLite database of sessions.
-type Store struct{ db *sql.DB }
-
-const schema = `CREATE TABLE IF NOT EXISTS sessions (
-	id            TEXT PRIMARY KEY,
-	subject       TEXT NOT NULL,
-	name          TEXT NOT NULL,
-	sid           TEXT NOT NULL,
-	access_token  TEXT NOT NULL,
-	refresh_token TEXT NOT NULL,
-	id_token      TEXT NOT NULL,
-	expiry        INTEGER NOT NULL,
-	refreshes     INTEGER NOT NULL,
-	ended_reason  TEXT NOT NULL,
-	created_at    INTEGER NOT NULL,
-	updated_at    INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_sid ON sessions(sid);
-CREATE INDEX IF NOT EXISTS sessions_subject ON sessions(subject);`
-
-// Open opens or creates the database file.
-func Open(ctx context.Context, file string) (*Store, error) {
-	// The database holds every connected user's tokens: it is created
-	// readable by its owner only, whatever the umask. SQLite gives its
-	// journal files the database's permissions.
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("tokenstore: create %s: %w", file, err)
-	}
-	f.Close()
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode()+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("tokenstore: open: %w", err)
-	}
-	db.SetMaxOpenConns(1) // one writer; these rows are small and few
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("tokenstore: schema: %w", err)
-	}
-	return &Store{db: db}, nil
-}
-
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-// Save creates or replaces a session.
-func (s *Store) Save(ctx context.Context, sess Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, subject, name, sid, access_token, refresh_token, id_token,
-			expiry, refreshes, ended_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, name = excluded.name, sid = excluded.sid,
-			access_token = excluded.access_token, refresh_token = excluded.refresh_token, id_token = excluded.id_token,
-			expiry = excluded.expiry, refreshes = excluded.refreshes, ended_reason = excluded.ended_reason,
-			updated_at = excluded.updated_at`,
-		sess.ID, sess.Subject, sess.Name, sess.SID, sess.AccessToken, sess.RefreshToken, sess.IDToken,
-		sess.Expiry.UnixMilli(), sess.Refreshes, sess.EndedReason, sess.CreatedAt.UnixMilli(), sess.UpdatedAt.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("tokenstore: save: %w", err)
-	}
-	return nil
-}
-
-// Get returns a session.
-func (s *Store) Get(ctx context.Context, id string) (Session, error) {
-	var sess Session
-	var expiry, created, updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, subject, name, sid, access_token, refresh_token, id_token, expiry,
-		refreshes, ended_reason, created_at, updated_at FROM sessions WHERE id = ?`, id).Scan(
-		&sess.ID, &sess.Subject, &sess.Name, &sess.SID, &sess.AccessToken, &sess.RefreshToken, &sess.IDToken,
-		&expiry, &sess.Refreshes, &sess.EndedReason, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sess, ErrNotFound
-	} else if err != nil {
-		return sess, fmt.Errorf("tokenstore: get: %w", err)
-	}
-	sess.Expiry, sess.CreatedAt, sess.UpdatedAt = time.UnixMilli(expiry), time.UnixMilli(created), time.UnixMilli(updated)
-	return sess, nil
-}
-
-// Delete forgets a session.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("tokenstore: delete: %w", err)
-	}
-	return nil
-}
-
-// End marks sessions dead and drops their tokens: the one with ImageHost
-// session id sid, or, when sid is empty, every session of subject. It
-// returns how many it ended.
-func (s *Store) End(ctx context.Context, subject, sid, reason string) (int64, error) {
-	q := "UPDATE sessions SET access_token = '', refresh_token = '', id_token = '', ended_reason = ? WHERE ended_reason = '' AND "
-	args := []any{reason}
-	switch {
-	case sid != "":
-		q += "sid = ?"
-		args = append(args, sid)
-		if subject != "" {
-			q += " AND subject = ?"
-			args = append(args, subject)
-		}
-	case subject != "":
-		q += "subject = ?"
-		args = append(args, subject)
-	default:
-		return 0, errors.New("tokenstore: end needs a subject or a sid")
-	}
-	res, err := s.db.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("tokenstore: end: %w", err)
-	}
-	return res.RowsAffected()
-}
-
-// DeleteOlderThan removes sessions not used since t.
-func (s *Store) DeleteOlderThan(ctx context.Context, t time.Time) error {
-	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE updated_at < ?", t.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("tokenstore: delete old: %w", err)
-	}
-	return nil
+// Store keeps sessions. Times come back to the millisecond, in UTC.
+type Store interface {
+	// Create stores a new session.
+	Create(ctx context.Context, sess Session) error
+	// Get returns a session, or ErrNotFound.
+	Get(ctx context.Context, id string) (Session, error)
+	// Update is the one read-modify-write of a session: it reads the
+	// session, calls change on it, and saves what change changed, even when
+	// change then returns an error (a refresh that ImageHost refused drops
+	// the tokens and says why). It returns change's error.
+	//
+	// Two Updates of one session never overlap: the second reads what the
+	// first saved. That holds through one Store and, on a store that
+	// several instances share, through every Store on the database; it is
+	// what lets a refresh happen once however many requests need it.
+	//
+	// Only the tokens, Expiry, Refreshes, EndedReason and UpdatedAt are
+	// saved, and only while the session is live: an ended session stays
+	// ended. Ended before Update (EndedReason set), change still sees it and
+	// decides; ended while change ran (a back-channel logout during a
+	// refresh), the change is dropped and Update returns ErrEnded. A session
+	// that is gone is ErrNotFound.
+	//
+	// Once change has run, its result is saved even if ctx ended meanwhile
+	// (the browser went away): ImageHost has rotated the refresh token by
+	// then, and a store that dropped the new one would keep only the spent
+	// one, whose next use ImageHost takes for theft.
+	Update(ctx context.Context, id string, change func(sess *Session) error) error
+	// Delete forgets a session; a session that is gone is no error.
+	Delete(ctx context.Context, id string) error
+	// End marks sessions dead and drops their tokens: the one with
+	// ImageHost session id sid (of subject, if given), or, when sid is
+	// empty, every session of subject; with neither it fails. reason must
+	// not be empty. It returns how many it ended; a session ended already
+	// is not counted again.
+	End(ctx context.Context, subject, sid, reason string) (int64, error)
+	// DeleteOlderThan removes sessions not changed since t.
+	DeleteOlderThan(ctx context.Context, t time.Time) error
 }

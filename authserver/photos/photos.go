@@ -102,6 +102,10 @@ type API struct {
 	// Refused, if set, is told of requests refused with a valid token
 	// (for the owner's activity log).
 	Refused func(ctx context.Context, subject, clientID, reason string)
+	// Accepted, if set, is told of every request let through, before it
+	// is served (for the owner's activity log and the class view). It
+	// must not block.
+	Accepted func(r *http.Request, tok Token)
 }
 
 type tokenKey struct{}
@@ -122,6 +126,9 @@ func (a API) Require(scope string, next http.Handler) http.Handler {
 				}
 			}
 			if e == nil {
+				if a.Accepted != nil {
+					a.Accepted(r, tok)
+				}
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 				return
 			}

@@ -143,6 +143,7 @@ func (c *cli) loginDevice(ctx context.Context, p *provider) (credentials, error)
 	// x/oauth2 waits the interval before each poll and adds 5 seconds at
 	// each slow_down; the progress line watches the answers go by.
 	progress := newProgress(c.stderr, da.Interval, da.Expiry)
+	progress.start()
 	client := *c.httpClient()
 	client.Transport = pollWatcher{next: client.Transport, seen: progress.poll}
 	pollCtx := oidc.ClientContext(context.WithValue(ctx, oauth2.HTTPClient, &client), &client)
@@ -260,6 +261,14 @@ func newProgress(w io.Writer, interval int64, expiry time.Time) *progress {
 	return &progress{w: w, terminal: isTerminal(w), expiry: expiry, interval: interval}
 }
 
+// start shows the line before the first poll, so the user sees at once
+// that the command waits for them.
+func (p *progress) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.show("")
+}
+
 // poll counts one poll and its answer.
 func (p *progress) poll(answer string) {
 	p.mu.Lock()
@@ -270,6 +279,11 @@ func (p *progress) poll(answer string) {
 		p.interval += 5 // RFC 8628 §3.5, as x/oauth2 does
 		note = " (ImageHost asked to slow down)"
 	}
+	p.show(note)
+}
+
+// show writes the line; the caller holds p.mu.
+func (p *progress) show(note string) {
 	left := time.Until(p.expiry).Round(time.Second)
 	line := fmt.Sprintf("Waiting for your answer at ImageHost… %d poll(s), the next in %d s%s", p.polls, p.interval, note)
 	if !p.expiry.IsZero() {

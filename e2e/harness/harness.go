@@ -124,6 +124,28 @@ func AppSettings(port int, issuer, dataDir string) []string {
 	}
 }
 
+// Session cookie keys that the harness gives every instance of
+// PhotoEditorApp on one database (SharedAppSettings): instances behind one
+// load balancer must all read a browser's cookie.
+const (
+	AppSessionAuthKey       = "6861726e6573732073657373696f6e2061757468206b65792c20666f7220696e7374616e63657320746861742073686172652061206461746162617365212121"
+	AppSessionEncryptionKey = "6861726e6573732073657373696f6e20656e6372797074696f6e206b65792121"
+)
+
+// SharedAppSettings are what an instance of PhotoEditorApp adds to
+// AppSettings to run beside others, as behind a load balancer: the
+// PostgreSQL database at databaseURL that they share, the same session
+// keys, and the public URL baseURL that they all serve (the redirect URI
+// hangs off it), whatever port each listens on.
+func SharedAppSettings(databaseURL, baseURL string) []string {
+	return []string{
+		"PHOTOEDITOR_DATABASE_URL=" + databaseURL,
+		"PHOTOEDITOR_BASE_URL=" + baseURL,
+		"PHOTOEDITOR_SESSION_AUTH_KEY=" + AppSessionAuthKey,
+		"PHOTOEDITOR_SESSION_ENCRYPTION_KEY=" + AppSessionEncryptionKey,
+	}
+}
+
 // Process is a running server.
 type Process struct {
 	URL    string
@@ -197,6 +219,17 @@ func (p *Process) Stop() {
 		}
 	})
 }
+
+// Signal sends the process sig, such as the SIGTERM a service manager stops
+// it with, and does not wait; Done says when it has ended.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Done is closed once the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.exited }
+
+// ExitCode is the process's exit code once it has ended (Done), -1 if a
+// signal ended it.
+func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // Kill ends the process at once with SIGKILL, as a crash would, and waits.
 func (p *Process) Kill() {

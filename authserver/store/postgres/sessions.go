@@ -92,5 +92,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	b.Queue("DELETE FROM device_authorizations WHERE expires_at < $1", nanos(now.Add(-store.DeviceAuthorizationRetention)))
 	b.Queue("DELETE FROM revocations WHERE revoked_at < $1", nanos(now.Add(-store.RevocationRetention)))
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
+	b.Queue("DELETE FROM class_refusals WHERE minute < $1", now.Add(-store.RefusalRetention).Unix()/60)
+	queueDeleteExpiredAttempts(b, now)
 	return mapErr("postgres: delete expired", s.execBatch(ctx, b))
 }

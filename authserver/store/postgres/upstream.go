@@ -92,8 +92,7 @@ func (s *Store) LinkUpstream(ctx context.Context, l store.UpstreamLink) error {
 // implicit transaction): both, or neither.
 func (s *Store) CreateUpstreamUser(ctx context.Context, u store.User, l store.UpstreamLink) error {
 	b := &pgx.Batch{}
-	b.Queue("INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6)",
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, nanos(u.CreatedAt))
+	b.Queue(insertUser, userValues(u)...)
 	b.Queue(insertUpstreamLink, l.Issuer, l.Subject, u.ID, l.Upstream, nanos(l.CreatedAt))
 	return mapErr("postgres: create upstream user", s.execBatch(ctx, b))
 }

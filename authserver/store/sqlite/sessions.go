@@ -110,6 +110,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM revocations WHERE revoked_at < ?", fmtTime(now.Add(-store.RevocationRetention))); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM class_refusals WHERE minute < ?", now.Add(-store.RefusalRetention).Unix()/60); err != nil {
+			return err
+		}
+		if err := deleteExpiredAttempts(ctx, tx, now); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))
 		return err
 	})

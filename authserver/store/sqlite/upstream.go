@@ -73,8 +73,7 @@ func (s *Store) LinkUpstream(ctx context.Context, l store.UpstreamLink) error {
 // CreateUpstreamUser creates the user and its link in one transaction.
 func (s *Store) CreateUpstreamUser(ctx context.Context, u store.User, l store.UpstreamLink) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-			u.ID, u.Username, u.PasswordHash, u.Name, u.Email, fmtTime(u.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, insertUser, userValues(u)...); err != nil {
 			return err
 		}
 		l.UserID = u.ID

@@ -1,4 +1,4 @@
--- ImageHost schema, version 9: signing in through an upstream OpenID
+-- ImageHost schema, version 11: signing in through an upstream OpenID
 -- provider, and how each sign-in happened.
 
 -- How the user of a session signed in (the "amr" of the ID tokens it leads
