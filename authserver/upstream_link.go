@@ -234,6 +234,13 @@ func (f federation) linkAccount(w http.ResponseWriter, r *http.Request, l store.
 		return
 	}
 	f.authz.takeBack(r, attempt.succeeded(ctx))
+	if user.Disabled() {
+		// As at /login: the password was right, and a disabled account
+		// gets no new way in either. The identity stays unlinked.
+		f.authz.log.InfoContext(ctx, "account link refused: the account is disabled", "user_id", user.ID, "upstream", l.Upstream)
+		again(http.StatusForbidden, "This account is disabled. Ask your teacher.")
+		return
+	}
 	f.browsers.remember(w, user.Username)
 	if !f.take(w, r, value) {
 		return

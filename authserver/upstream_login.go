@@ -272,6 +272,18 @@ func (f federation) pendingRequestOf(w http.ResponseWriter, r *http.Request, l s
 func (f federation) finish(w http.ResponseWriter, r *http.Request, l store.UpstreamLogin, req store.AuthRequest, client store.Client,
 	user store.User, id store.UpstreamIdentity, linked string) {
 	ctx := r.Context()
+	if user.Disabled() {
+		// A disabled user signs in no way at all (store.User.Disabled):
+		// not with a password, and not through an upstream that still
+		// vouches for them. As at /login, saying so tells nothing to
+		// someone who could not sign in there.
+		f.authz.log.InfoContext(ctx, "login through upstream refused: the account is disabled", "upstream", l.Upstream, "user_id", user.ID, "flow_ref", l.FlowRef)
+		f.authz.activity.record(ctx, user.ID, req.ClientID, l.FlowRef, "sign-in refused",
+			fmt.Sprintf("someone signed in through %s as you, but your account is disabled, from %s", f.displayName(l.Upstream), clientIP(r)))
+		errorPage(w, r, http.StatusForbidden, "This account is disabled",
+			"Your "+f.displayName(l.Upstream)+" identity stands for an ImageHost account that is disabled. Ask your teacher.", oauth.CodeAccessDenied)
+		return
+	}
 	how := signInMethod{amr: strings.TrimSpace(amrFederated + " " + id.AMR), idp: id.Issuer, authTime: id.AuthTime}
 	who, ended, err := f.authz.sessions.startWith(ctx, w, r, user, how)
 	if err != nil {

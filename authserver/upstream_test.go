@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -520,6 +521,67 @@ func TestUpstreamLinkNeedsThePassword(t *testing.T) {
 	if who := signedInAs(t, b2); who != "Alice" {
 		t.Fatalf("signed in as %q", who)
 	}
+}
+
+// TestUpstreamSignInOfADisabledUser: a disabled user signs in no way, and
+// an upstream that still vouches for them is no way around it: neither an
+// identity linked to the account before it was disabled, nor a new identity
+// linked to it with its password, signs in or gets the application a code.
+func TestUpstreamSignInOfADisabledUser(t *testing.T) {
+	ctx := context.Background()
+	ts, fake := fakeUpstreamServer(t)
+	// carol's identity at the fake gets an account of its own, which an
+	// admin then disables.
+	b := ts.browser()
+	if next := location(t, b.throughFake("/login")); next.Path != "/upstream/link" {
+		t.Fatalf("a new identity went to %s", next)
+	}
+	if resp := b.chooseNewAccount(); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new account: %d", resp.StatusCode)
+	}
+	carol, err := ts.store.UserByUpstream(ctx, fake.URL, "carol-at-fake")
+	must(t, err)
+	must(t, ts.store.SetUserDisabled(ctx, carol.ID, true, ts.clock.now()))
+	must(t, ts.store.SetUserDisabled(ctx, "sub-alice", true, ts.clock.now()))
+
+	// refused checks that an answer was a 403 that says why, and that the
+	// browser is signed in as nobody.
+	refused := func(t *testing.T, b *browser, resp *http.Response) {
+		t.Helper()
+		if page := body(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "disabled") {
+			t.Fatalf("%d, want 403 saying the account is disabled; Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+		}
+		if resp := b.get("/account"); resp.StatusCode == http.StatusOK {
+			t.Fatal("the browser is signed in")
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	t.Run("through the identity linked to the account", func(t *testing.T) {
+		b := ts.browser()
+		login := location(t, b.get(ts.authURL(appID, appRedirect, "openid", "disabled-state", oauth.S256Challenge(oauth2.GenerateVerifier()))))
+		refused(t, b, b.throughFake(login.String()))
+	})
+
+	t.Run("linking a new identity to the account with its password", func(t *testing.T) {
+		fake.set(func(f *fakeUpstream) {
+			f.claims = map[string]any{"sub": "alice-at-fake", "preferred_username": "alice"}
+		})
+		b := ts.browser()
+		login := location(t, b.get(ts.authURL(appID, appRedirect, "openid", "disabled-link-state", oauth.S256Challenge(oauth2.GenerateVerifier()))))
+		if next := location(t, b.throughFake(login.String())); next.Path != "/upstream/link" {
+			t.Fatalf("a new identity went to %s", next)
+		}
+		form, _ := b.linkPage()
+		form.Set("choice", "existing")
+		form.Set("username", "alice")
+		form.Set("password", "wonderland")
+		refused(t, b, b.post("/upstream/link", form))
+		if _, err := ts.store.UserByUpstream(ctx, fake.URL, "alice-at-fake"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the identity was linked to the disabled account: %v", err)
+		}
+	})
 }
 
 // TestUpstreamFreshLogin: prompt=login and max_age reach the upstream, and
