@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -650,18 +651,62 @@ func TestUpstreamSignInWithoutARequest(t *testing.T) {
 }
 
 // TestUpstreamStartsAreThrottled: a burst of sign-ins started from one
-// address stops at its limit.
+// address stops at its limit, and /metrics counts the refused.
 func TestUpstreamStartsAreThrottled(t *testing.T) {
 	ts, _ := fakeUpstreamServer(t)
-	b := ts.browser()
-	form := formValues(t, body(t, b.get("/login")))
 	const n = upstreamStartsPerAddress + 10
+	counts := upstreamStartBurst(t, ts.browser(), n, ts)
+	if counts[http.StatusSeeOther] != upstreamStartsPerAddress || counts[http.StatusTooManyRequests] != n-upstreamStartsPerAddress {
+		t.Fatalf("%d sign-ins started at once: %v, want %d sent on and the rest 429", n, counts, upstreamStartsPerAddress)
+	}
+	if want := fmt.Sprintf(`imagehost_throttled_total{limit=%q} %d`, limitUpstreamStart, n-upstreamStartsPerAddress); !strings.Contains(scrape(t, ts), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
+}
+
+// TestUpstreamStartsThrottleAcrossInstancesOnPostgres: a burst of sign-ins
+// started from one address, released together and spread over two
+// instances on one PostgreSQL database, as a load balancer without sticky
+// sessions spreads them. Only upstreamStartsPerAddress of them are sent on
+// in all: the instances count in the database, in the step that checks the
+// limit. Counted in each instance's memory, each would have sent on the
+// limit.
+func TestUpstreamStartsThrottleAcrossInstancesOnPostgres(t *testing.T) {
+	fake := newFakeUpstream(t, time.Now)
+	first, second := twoInstances(t, fakeConfig(fake))
+	fake.set(func(f *fakeUpstream) { f.now = first.clock.now })
+	const n = 2 * upstreamStartsPerAddress
+	counts := upstreamStartBurst(t, first.browser(), n, first, second)
+	if counts[http.StatusSeeOther] != upstreamStartsPerAddress || counts[http.StatusTooManyRequests] != n-upstreamStartsPerAddress {
+		t.Fatalf("%d sign-ins started at once over two instances: %v, want %d sent on in all and the rest 429", n, counts, upstreamStartsPerAddress)
+	}
+	// The limit holds at both instances, and ends at both.
+	for _, ts := range []*testServer{first, second} {
+		if counts := upstreamStartBurst(t, first.browser(), 1, ts); counts[http.StatusTooManyRequests] != 1 {
+			t.Fatalf("a sign-in started at %s during the block: %v, want 429", ts.URL, counts)
+		}
+	}
+	first.clock.advance(upstreamStartWindow) // the instances share this clock
+	for _, ts := range []*testServer{first, second} {
+		if counts := upstreamStartBurst(t, first.browser(), 1, ts); counts[http.StatusSeeOther] != 1 {
+			t.Fatalf("a sign-in started at %s after the window: %v, want 303", ts.URL, counts)
+		}
+	}
+}
+
+// upstreamStartBurst presses "Continue with" the fake upstream n times at
+// once in b, taking turns at targets, and counts the answers' statuses.
+func upstreamStartBurst(t *testing.T, b *browser, n int, targets ...*testServer) map[int]int {
+	t.Helper()
+	b.ts = targets[0]
+	form := formValues(t, body(t, b.get("/login")))
 	start := make(chan struct{})
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
+		target := targets[i%len(targets)]
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/upstream/fake/start", strings.NewReader(form.Encode()))
+			req, _ := http.NewRequest(http.MethodPost, target.URL+"/upstream/fake/start", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			<-start
 			resp, err := b.client.Do(req)
@@ -680,9 +725,7 @@ func TestUpstreamStartsAreThrottled(t *testing.T) {
 	for s := range statuses {
 		counts[s]++
 	}
-	if counts[http.StatusSeeOther] != upstreamStartsPerAddress || counts[http.StatusTooManyRequests] != n-upstreamStartsPerAddress {
-		t.Fatalf("%d sign-ins started at once: %v, want %d sent on and the rest 429", n, counts, upstreamStartsPerAddress)
-	}
+	return counts
 }
 
 // TestUpstreamRequestsAreBounded: ImageHost follows no redirect of the
