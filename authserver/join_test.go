@@ -9,11 +9,15 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/store"
 )
@@ -341,11 +345,14 @@ func TestJoinClassIsCapped(t *testing.T) {
 }
 
 // TestJoinForAPendingRequest: an attendee sent to sign in by an app creates
-// an account on the way, and goes on to consent and back to the app.
+// an account on the way, and goes on to consent and back to the app, whose
+// ID token says the attendee signed in with a password (amr "pwd"), through
+// no upstream provider (no idp).
 func TestJoinForAPendingRequest(t *testing.T) {
 	ts := roomServer(t)
 	b := ts.browser()
-	authURL := ts.authURL(appID, appRedirect, "openid photos.read", "st-join", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+	verifier := oauth2.GenerateVerifier()
+	authURL := ts.authURL(appID, appRedirect, "openid photos.read", "st-join", oauth.S256Challenge(verifier))
 	login := location(t, b.get(authURL))
 	page := body(t, b.get(login.String()))
 	if !strings.Contains(page, "/join?request=") {
@@ -364,6 +371,34 @@ func TestJoinForAPendingRequest(t *testing.T) {
 	back := location(t, b.post("/consent", form))
 	if back.Query().Get("code") == "" || back.Query().Get("state") != "st-join" {
 		t.Fatalf("back at the app: %s", back)
+	}
+	claims := idTokenClaimsOf(t, ts, back.Query().Get("code"), verifier)
+	if !slices.Equal(toStrings(claims["amr"]), []string{amrPassword}) || claims["idp"] != nil {
+		t.Fatalf("the ID token after joining says amr %v, idp %v; want [pwd] and no idp", claims["amr"], claims["idp"])
+	}
+}
+
+// TestLoginPageOffersJoiningAndUpstreams: where attendees may join and
+// users may sign in through an upstream, the login page offers both, for
+// the same pending request, and each leads where it says.
+func TestLoginPageOffersJoiningAndUpstreams(t *testing.T) {
+	clock := &testClock{}
+	fake := newFakeUpstream(t, clock.now)
+	ts := roomServer(t, fakeConfig(fake))
+	fake.set(func(f *fakeUpstream) { f.now = ts.clock.now })
+	b := ts.browser()
+	login := location(t, b.get(ts.authURL(appID, appRedirect, "openid", "st-both", oauth.S256Challenge(oauth2.GenerateVerifier()))))
+	page := body(t, b.get(login.String()))
+	for _, want := range []string{`id="create-account"`, "/join?request=", `action="/upstream/fake/start"`, "Continue with Fake SSO"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the login page lacks %s:\n%s", want, page)
+		}
+	}
+	if page := body(t, b.get("/join?"+login.RawQuery)); !strings.Contains(page, "Test App") {
+		t.Fatal("the join page does not say which app asked")
+	}
+	if atFake := b.upstreamStart(login.String(), "fake"); !strings.HasPrefix(atFake.String(), fake.URL+"/authorize?") {
+		t.Fatalf("Continue with Fake SSO went to %s", atFake)
 	}
 }
 
