@@ -167,6 +167,13 @@ func testUpstreamLinks(t *testing.T, s store.Store) {
 	if got.ID != alice.ID {
 		t.Fatalf("alice's identity names %s", got.ID)
 	}
+	// The account an identity names says whether it is disabled: a
+	// disabled user signs in through no upstream either.
+	must(t, s.SetUserDisabled(ctx, alice.ID, true, t0))
+	if got, err = s.UserByUpstream(ctx, "https://sso.example", "alice-sub"); err != nil || !got.Disabled() || !got.DisabledAt.Equal(t0) {
+		t.Fatalf("alice disabled: UserByUpstream = %+v, %v", got, err)
+	}
+	must(t, s.SetUserDisabled(ctx, alice.ID, false, t0))
 
 	// An account deleted takes its links with it; the identity may be
 	// linked again.
