@@ -170,7 +170,7 @@ func handleUpstreamStart(f federation) http.Handler {
 			extra = freshness(req)
 		}
 		// Instances sharing a database share this limit (shared.go).
-		_, wait, err := f.starts.Reserve(r.Context(), addressKey(r))
+		attempt, wait, err := f.starts.Reserve(r.Context(), addressKey(r))
 		if err != nil {
 			internalError(w, r, f.authz.log, "count upstream sign-in", err)
 			return
@@ -183,18 +183,27 @@ func handleUpstreamStart(f federation) http.Handler {
 				fmt.Sprintf("Too many sign-ins through %s came from your address. Please wait a few minutes.", p.DisplayName), "")
 			return
 		}
+		// A start counts only once its sign-in is under way; one that
+		// cannot start is taken back. So the starts counted are never more
+		// than the sign-ins under way (at most maxPendingUpstreamLogins),
+		// and cheap refused starts cannot crowd the other limits' attempts
+		// out of the table they share in the store (store.MaxAttempts).
+		notStarted := func() { f.authz.takeBack(r, attempt.Release(r.Context())) }
 		verifier, nonce := f.secretsOf(state)
 		authURL, err := p.AuthorizationURL(r.Context(), state, nonce, verifier, extra)
 		if err != nil {
+			notStarted()
 			f.unavailable(w, r, p, err)
 			return
 		}
 		if err := f.store.CreateUpstreamLogin(r.Context(), l, maxPendingUpstreamLogins); errors.Is(err, store.ErrQuotaExceeded) {
+			notStarted()
 			f.authz.log.WarnContext(r.Context(), "upstream sign-ins at capacity", "upstream", p.Name)
 			w.Header().Set("Retry-After", "60")
 			errorPage(w, r, http.StatusServiceUnavailable, "ImageHost is busy", "Too many sign-ins are under way. Please try again in a minute.", "")
 			return
 		} else if err != nil {
+			notStarted()
 			internalError(w, r, f.authz.log, "store upstream login", err)
 			return
 		}

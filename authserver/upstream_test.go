@@ -664,6 +664,51 @@ func TestUpstreamStartsAreThrottled(t *testing.T) {
 	}
 }
 
+// TestUpstreamStartsCountOnlyWhenUnderWay: a start counts against its
+// address only once its sign-in is under way. One refused because the
+// sign-ins under way are at their cap, or because the upstream cannot be
+// reached, is taken back: so the starts counted (in the store that
+// instances share, whose attempts table all the limits share) are never
+// more than the sign-ins under way, and a burst at capacity cannot fill
+// that table with cheap attempts and push out the sign-in limits' older
+// ones. Nor does it lock the address out once the upstream is back.
+func TestUpstreamStartsCountOnlyWhenUnderWay(t *testing.T) {
+	const n = upstreamStartsPerAddress + 10
+	t.Run("at capacity", func(t *testing.T) {
+		ts, _ := fakeUpstreamServer(t)
+		now := ts.clock.now()
+		for i := range maxPendingUpstreamLogins {
+			must(t, ts.store.CreateUpstreamLogin(context.Background(), store.UpstreamLogin{IDHash: oauth.HashToken(fmt.Sprint("filler-", i)),
+				Upstream: "fake", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, maxPendingUpstreamLogins))
+		}
+		// Of a burst, those that find the limit held by others still at the
+		// store are refused with 429; none gets through.
+		if counts := upstreamStartBurst(t, ts.browser(), n, ts); counts[http.StatusServiceUnavailable] == 0 ||
+			counts[http.StatusServiceUnavailable]+counts[http.StatusTooManyRequests] != n {
+			t.Fatalf("%d sign-ins started at once at capacity: %v, want 503 (or 429) for all", n, counts)
+		}
+		ts.clock.advance(time.Minute) // the others expire; the window of the refused starts has not passed
+		if counts := upstreamStartBurst(t, ts.browser(), 1, ts); counts[http.StatusSeeOther] != 1 {
+			t.Fatalf("a sign-in started with room again: %v, want 303", counts)
+		}
+	})
+	t.Run("upstream unavailable", func(t *testing.T) {
+		ts, fake := fakeUpstreamServer(t)
+		fake.set(func(f *fakeUpstream) {
+			f.discovery = func(md map[string]any) { md["issuer"] = "https://someone-else.example" }
+		})
+		if counts := upstreamStartBurst(t, ts.browser(), n, ts); counts[http.StatusBadGateway] == 0 ||
+			counts[http.StatusBadGateway]+counts[http.StatusTooManyRequests] != n {
+			t.Fatalf("%d sign-ins started at once through an upstream that fails: %v, want 502 (or 429) for all", n, counts)
+		}
+		fake.set(func(f *fakeUpstream) { f.discovery = nil })
+		ts.clock.advance(upstream.RetryDiscoveryAfter)
+		if counts := upstreamStartBurst(t, ts.browser(), 1, ts); counts[http.StatusSeeOther] != 1 {
+			t.Fatalf("a sign-in started once the upstream is back: %v, want 303", counts)
+		}
+	})
+}
+
 // TestUpstreamStartsThrottleAcrossInstancesOnPostgres: a burst of sign-ins
 // started from one address, released together and spread over two
 // instances on one PostgreSQL database, as a load balancer without sticky

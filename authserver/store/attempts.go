@@ -6,10 +6,11 @@ import (
 )
 
 // Attempts counts attempts per key in a sliding window: sign-ins per
-// account, address and network, user codes typed at /device. With several
-// instances of ImageHost on one database the limit must hold for all of
-// them together, so the count lives in the database, where checking it and
-// counting one more are a single atomic step. One instance on SQLite keeps
+// account, address and network, user codes typed at /device, joins,
+// sign-ins started through an upstream provider. With several instances of
+// ImageHost on one database the limit must hold for all of them together,
+// so the count lives in the database, where checking it and counting one
+// more are a single atomic step. One instance on SQLite keeps
 // the count in memory (package throttle), but the SQLite store implements
 // Attempts all the same, so that both pass one conformance suite.
 //
@@ -34,10 +35,12 @@ type Attempts interface {
 // MaxAttempts bounds the attempts table: each DeleteExpired (once a
 // minute), besides removing expired attempts, removes the oldest beyond
 // this many. Between two sweeps the table grows by at most the attempts
-// counted meanwhile, each of which is a sign-in that costs a password hash
-// (ImageHost caps them), or a user code typed by a signed-in user, or a
-// device authorization by a registered client, both under limits per
-// account and address. Evicting the oldest is what the in-memory limiter
+// counted meanwhile, each of which is a sign-in or a join that costs a
+// password hash (ImageHost caps them), or a user code typed by a signed-in
+// user, or a device authorization by a registered client, both under limits
+// per account and address, or a sign-in started through an upstream
+// provider, which stays counted only while its sign-in is under way (at
+// most 10,000 at once). Evicting the oldest is what the in-memory limiter
 // does too: to free a victim's key, an attacker must first make this many
 // fresh attempts. 100,000 rows take about 21 MiB in PostgreSQL, with their
 // indexes (measured, keys of 40 characters).

@@ -24,8 +24,11 @@
 //   - the limits on attempts (Attempts): sign-ins per account, known
 //     browser, address and network, user codes typed at /device, device
 //     authorizations per address, failed joins per address and for the
-//     server. One instance on SQLite counts them in
-//     memory instead (package throttle).
+//     server, sign-ins started through an upstream provider per address.
+//     One instance on SQLite counts them in memory instead (package
+//     throttle);
+//   - sign-ins through an upstream provider under way (UpstreamLogins),
+//     each taken once, and the identities linked to accounts.
 //
 // Two things are cached in each instance and follow the database: the
 // revocation list (revocation.Set, read by sequence every 500 ms) and the
