@@ -502,6 +502,9 @@ func TestUpstreamLinkNeedsThePassword(t *testing.T) {
 	if counts[http.StatusUnauthorized] != accountAttempts-1 || counts[http.StatusTooManyRequests] != n-(accountAttempts-1) {
 		t.Fatalf("a burst of %d guesses: %v; want %d checked, the rest 429", n, counts, accountAttempts-1)
 	}
+	if want := fmt.Sprintf(`imagehost_throttled_total{limit=%q} %d`, limitSignIn, n-(accountAttempts-1)); !strings.Contains(scrape(t, ts), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
 
 	// With the password (the limit past): linked, signed in, bound to the request.
 	ts.clock.advance(signInWindow)
