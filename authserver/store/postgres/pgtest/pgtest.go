@@ -132,7 +132,10 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Env = []string{"LC_ALL=C"}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	// A process group of its own: a terminal's Ctrl-C goes to the process
+	// that started the server, which stops it once its clients are done,
+	// not to the server under their feet.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, after the server
