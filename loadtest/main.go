@@ -218,9 +218,10 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 			time.Duration(r.Latencies.P50).Round(10*time.Microsecond), time.Duration(r.Latencies.P99).Round(10*time.Microsecond), r.errors())
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB (the largest instance)\n", float64(rss)/(1<<20))
-	if !o.cluster {
-		fmt.Fprintf(out, "ready on an existing database in: %s\n", ready.Round(time.Millisecond))
+	if o.cluster {
+		fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB (the larger instance)\n", float64(rss)/(1<<20))
+	} else {
+		fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
 	}
 	for _, r := range results {
 		if r.errors() > 0 {
