@@ -81,3 +81,10 @@ func (s *Server) Database(ctx context.Context, name string) (string, error) {
 	}
 	return s.URL(name), nil
 }
+
+// Installed reports ErrNotInstalled when PostgreSQL's server binaries are
+// missing, so that a test can skip before it starts anything.
+func Installed() error {
+	_, err := binDir()
+	return err
+}
