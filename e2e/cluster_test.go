@@ -62,11 +62,16 @@ func startCluster(t *testing.T, env ...string) *testCluster {
 		t.Skip("haproxy is not installed: install it (Debian: apt-get install haproxy) to run the cluster's tests")
 	}
 	imageHostDB, appDB := pg.Database(t), pg.Database(t)
+	issuerPort, err1 := cluster.Port()
+	appPort, err2 := cluster.Port()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
 	tc := &testCluster{imageHostDatabase: imageHostDB, logs: &harness.LogBuffer{}}
 	c, err := cluster.Start(t.Context(), cluster.Settings{
 		Binaries: harness.Binaries(t), Dir: t.TempDir(),
 		ImageHostDatabase: imageHostDB, AppDatabase: appDB,
-		IssuerAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), AppPort: harness.FreePort(t),
+		IssuerAddr: fmt.Sprintf("127.0.0.1:%d", issuerPort), AppPort: appPort,
 		Secrets: &cluster.Secrets{Passwords: map[string]string{"alice": "wonderland", "bob": "builder"},
 			AppClientSecret: harness.AppClientSecret, MachineClientSecret: harness.M2MClientSecret,
 			ExpiryClientSecret: harness.ExpiryClientSecret, InitialAccessToken: harness.InitialAccessToken,

@@ -359,8 +359,8 @@ func startServer(ctx context.Context, o options, dataDir string) (server, error)
 		}
 		return server{URL: ih.URL, appURL: appURL, describe: fmt.Sprintf("one instance on %s, pid %d", db, ih.Pid()), stop: ih.Stop, output: ih.Output, peakRSS: ih.PeakRSS}, nil
 	}
-	issuerPort, err1 := harness.Port()
-	appPort, err2 := harness.Port()
+	issuerPort, err1 := cluster.Port()
+	appPort, err2 := cluster.Port()
 	if err := errors.Join(err1, err2); err != nil {
 		return server{}, err
 	}

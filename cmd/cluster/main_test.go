@@ -58,8 +58,13 @@ func TestRunStartsAndStops(t *testing.T) {
 		}
 	}
 	data := filepath.Join(base, ".data")
-	issuer := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	appPort := harness.FreePort(t)
+	// Ports that stay free across the two runs.
+	issuerPort, err1 := cluster.Port()
+	appPort, err2 := cluster.Port()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	issuer := fmt.Sprintf("127.0.0.1:%d", issuerPort)
 	appURL := fmt.Sprintf("http://localhost:%d", appPort)
 	authURL := harness.AuthorizeURL("http://"+issuer, appURL+"/callback", "openid photos.read", "s", strings.Repeat("v", 43))
 

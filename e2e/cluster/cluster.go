@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -151,7 +152,7 @@ func Start(ctx context.Context, s Settings) (c *Cluster, err error) {
 
 	delay := s.ShutdownDelay().String()
 	for i := range s.Instances {
-		port, err := freePort()
+		port, err := Port()
 		if err != nil {
 			return c, err
 		}
@@ -171,7 +172,7 @@ func Start(ctx context.Context, s Settings) (c *Cluster, err error) {
 			binary: filepath.Join(s.Binaries, "authserver"), args: []string{"serve"}, env: append(env, s.Env...), out: s.Output})
 	}
 	for i := range s.Instances {
-		port, err := freePort()
+		port, err := Port()
 		if err != nil {
 			return c, err
 		}
@@ -259,12 +260,24 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// freePort returns a TCP port that was free a moment ago on 127.0.0.1.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cluster: free port: %w", err)
+// Ports the cluster's processes listen on are picked below Linux's range
+// of ephemeral ports (32768 to 60999 by default), where the kernel picks
+// the local port of every outgoing connection: an instance restarted on
+// its port must find it free, and a port in that range may meanwhile be
+// the local end of some connection.
+const minPort, maxPort = 20000, 32768
+
+// Port returns a TCP port on 127.0.0.1 that was free a moment ago, and
+// that no outgoing connection will take (see minPort).
+func Port() (int, error) {
+	var err error
+	for range 100 {
+		port := minPort + mathrand.IntN(maxPort-minPort)
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			ln.Close()
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("cluster: no free port: %w", err)
 }
