@@ -352,8 +352,15 @@ func photoAtImageHost(t *testing.T, b *browser, issuer, id string) image.Image {
 // refused at once (the expiry client's, which lives a second).
 func TestAttacksFail(t *testing.T) {
 	_, app := harness.Pair(t)
+	attacksFail(t, app.URL)
+}
+
+// attacksFail presses each attack button of the inspector of the
+// PhotoEditorApp at appURL, connected first, and checks that ImageHost's
+// real refusal is shown.
+func attacksFail(t *testing.T, appURL string) {
 	b := newBrowser(t)
-	b.do("connect", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")),
+	b.do("connect", chromedp.Navigate(appURL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")),
 		chromedp.Click(chromedp.CSS("#connect")), chromedp.WaitVisible(chromedp.CSS("#username")))
 	b.signIn("alice", "wonderland")
 	b.do("allow", chromedp.WaitVisible(chromedp.CSS("button[value=allow]")), chromedp.Click(chromedp.CSS("button[value=allow]")),
@@ -365,7 +372,7 @@ func TestAttacksFail(t *testing.T) {
 		t.Helper()
 		// A navigation may be refused while the last one settles: retry.
 		for try := 0; ; try++ {
-			err := chromedp.Do(b.ctx, chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS("#attack-"+name)))
+			err := chromedp.Do(b.ctx, chromedp.Navigate(appURL+"/flow"), chromedp.WaitVisible(chromedp.CSS("#attack-"+name)))
 			if err == nil {
 				break
 			}
@@ -417,5 +424,5 @@ func TestAttacksFail(t *testing.T) {
 	}
 	b.screenshot("attacks")
 	// And the gallery still works.
-	b.do("gallery after the attacks", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	b.do("gallery after the attacks", chromedp.Navigate(appURL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
 }

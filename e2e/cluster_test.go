@@ -111,6 +111,15 @@ func TestClusterBrowserFlow(t *testing.T) {
 	}
 }
 
+// TestClusterAttacksFail: the inspector's attack demonstrations through
+// haproxy, each showing ImageHost's real refusal, though the steps of one
+// demonstration (a login of its own, its callback, the exchange) land on
+// different instances.
+func TestClusterAttacksFail(t *testing.T) {
+	c := startCluster(t)
+	attacksFail(t, c.AppURL)
+}
+
 // servedByInstance counts, by instance, the requests each has answered,
 // health checks and metrics left out, from its own /metrics.
 func servedByInstance(t *testing.T, c *testCluster) map[string]float64 {
