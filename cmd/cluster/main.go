@@ -124,7 +124,7 @@ func describe(out io.Writer, c *cluster.Cluster) {
 	names := func(ps []*cluster.Process) string {
 		var s []string
 		for _, p := range ps {
-			s = append(s, p.Name+" "+p.URL)
+			s = append(s, fmt.Sprintf("%s %s (pid %d)", p.Name, p.URL, p.Pid()))
 		}
 		return strings.Join(s, ", ")
 	}
