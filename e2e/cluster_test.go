@@ -38,9 +38,14 @@ import (
 	"oauthdemo/e2e/harness"
 )
 
-// clusterCheckInterval is how often haproxy checks each instance in these
-// tests: an instance told to stop drains for three times that.
-const clusterCheckInterval = 500 * time.Millisecond
+// How often haproxy checks each instance in these tests, and how long an
+// instance told to stop drains: it takes haproxy two failed checks, a
+// little over one interval, to notice; the rest is a margin for a machine
+// busy with other tests.
+const (
+	clusterCheckInterval = 300 * time.Millisecond
+	clusterShutdownDelay = 2 * time.Second
+)
 
 // testCluster is a cluster for one test, on databases of its own.
 type testCluster struct {
@@ -79,6 +84,7 @@ func startCluster(t *testing.T, env ...string) *testCluster {
 		Env:           env,
 		Output:        tc.logs,
 		CheckInterval: clusterCheckInterval,
+		ShutdownDelay: clusterShutdownDelay,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, tc.logs)

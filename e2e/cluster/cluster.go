@@ -67,6 +67,12 @@ type Settings struct {
 	// 1 s when zero. Two failed checks take an instance out of rotation,
 	// two passed ones bring it back.
 	CheckInterval time.Duration
+	// ShutdownDelay is how long an instance told to stop still serves
+	// while its /readyz answers 503 (IMAGEHOST_SHUTDOWN_DELAY,
+	// PHOTOEDITOR_SHUTDOWN_DELAY); when zero, three check intervals: a
+	// little more than haproxy takes to notice (at worst an interval, then
+	// a fast one, each with its check's time).
+	ShutdownDelay time.Duration
 }
 
 // Cluster is a running cluster.
@@ -90,10 +96,12 @@ type Cluster struct {
 	out    io.Writer
 }
 
-// ShutdownDelay is how long an instance told to stop still serves while
-// /readyz answers 503: a little more than haproxy takes to notice (at
-// worst a check interval, then a fast one, each with its check's time).
-func (s Settings) ShutdownDelay() time.Duration { return 3 * s.checkInterval() }
+func (s Settings) shutdownDelay() time.Duration {
+	if s.ShutdownDelay > 0 {
+		return s.ShutdownDelay
+	}
+	return 3 * s.checkInterval()
+}
 
 func (s Settings) checkInterval() time.Duration {
 	if s.CheckInterval > 0 {
@@ -150,7 +158,7 @@ func Start(ctx context.Context, s Settings) (c *Cluster, err error) {
 		}
 	}()
 
-	delay := s.ShutdownDelay().String()
+	delay := s.shutdownDelay().String()
 	for i := range s.Instances {
 		port, err := Port()
 		if err != nil {
