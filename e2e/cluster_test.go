@@ -126,6 +126,54 @@ func TestClusterAttacksFail(t *testing.T) {
 	attacksFail(t, c.AppURL)
 }
 
+// TestClusterForwardedFor: a client that sends X-Forwarded-For through
+// haproxy cannot pass for another address. A wrong password at ImageHost
+// and a page of PhotoEditorApp, each claiming to come from 203.0.113.9:
+// both parties log the address haproxy saw, and never the claimed one
+// (sign-ins are limited per address).
+func TestClusterForwardedFor(t *testing.T) {
+	c := startCluster(t)
+	const claimed = "203.0.113.9"
+	browser := harness.NewBrowser()
+	noFollow := *browser
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noFollow.Get(harness.AuthorizeURL(c.IssuerURL, c.AppURL+"/callback", "openid", "s", clusterVerifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	login, err := resp.Location()
+	if err != nil {
+		t.Fatalf("/authorize answered %s, not a redirect to the login page", resp.Status)
+	}
+	form, err := harness.Form(t.Context(), browser, login.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("username", "alice")
+	form.Set("password", "not-her-password")
+	for _, r := range []struct{ method, url, body string }{
+		{http.MethodPost, c.IssuerURL + "/login", form.Encode()},
+		{http.MethodGet, c.AppURL + "/", ""},
+	} {
+		req, _ := http.NewRequest(r.method, r.url, strings.NewReader(r.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", claimed)
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	logs := c.logs.String()
+	if strings.Contains(logs, claimed) {
+		t.Errorf("an instance took the client's word for its address %s", claimed)
+	}
+	if !strings.Contains(logs, `msg="login failed"`) || !strings.Contains(logs, "ip=127.0.0.1") {
+		t.Errorf("no failed sign-in logged with the address haproxy saw")
+	}
+}
+
 // servedByInstance counts, by instance, the requests each has answered,
 // health checks and metrics left out, from its own /metrics.
 func servedByInstance(t *testing.T, c *testCluster) map[string]float64 {

@@ -80,8 +80,14 @@ defaults
 	http-check expect status 200
 	default-server check inter {{.Inter}} fastinter {{.FastInter}} downinter {{.Inter}} fall 2 rise 2
 
+# haproxy is the first proxy a request meets: an X-Forwarded-For it came
+# with is the client's say-so, not a proxy's. Dropped, so that the one
+# option forwardfor adds names the client as haproxy saw it, and a client
+# cannot pass for another address (the instances' limits on sign-ins count
+# by address).
 frontend imagehost
 	bind {{.IssuerAddr}}
+	http-request del-header X-Forwarded-For
 	default_backend imagehost
 
 backend imagehost
@@ -92,6 +98,7 @@ backend imagehost
 
 frontend photoeditor
 	bind {{.AppAddr}}
+	http-request del-header X-Forwarded-For
 	default_backend photoeditor
 
 backend photoeditor
