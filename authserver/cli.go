@@ -275,10 +275,16 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	defer st.Close()
 	switch verb {
 	case "rotate":
-		if err := signing.Rotate(ctx, st, time.Now()); err != nil {
+		now, publishFor := time.Now(), keyPublishDelay(st)
+		if err := signing.Rotate(ctx, st, now, publishFor); err != nil {
 			return fmt.Errorf("keys rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (every running server uses and publishes them within seconds)")
+		if publishFor > 0 {
+			fmt.Fprintf(stdout, "new keys made: every running server publishes them within %v and signs with them from %s, when the old ones retire; the old ones verify until their tokens expire\n",
+				followKeysEvery, now.Add(publishFor).Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(stdout, "new keys made: the running server publishes and signs with them within %v; the old ones verify until their tokens expire\n", followKeysEvery)
+		}
 		fallthrough
 	case "list":
 		keys, err := st.SigningKeys(ctx)

@@ -63,7 +63,7 @@ func TestKeyRotation(t *testing.T) {
 	tok, _ := c.login(t, ts.browser(), "alice", "wonderland")
 	oldKID := ts.keys.ActiveKeyID(signing.RS256)
 
-	if err := signing.Rotate(ctx, ts.store, ts.clock.now()); err != nil {
+	if err := signing.Rotate(ctx, ts.store, ts.clock.now(), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.keys.Reload(ctx); err != nil {

@@ -149,9 +149,31 @@ func discoverNAT64(ctx context.Context, log *slog.Logger) []netip.Prefix {
 const defaultMemoryLimit = 48 << 20
 
 // followKeysEvery is how often each instance reads the signing keys, so
-// that a rotation made in the database is used and published by every
-// instance within a few seconds.
+// that a rotation made in the database is published by every instance
+// within that interval, and used by all after publishKeysFor.
 const followKeysEvery = 2 * time.Second
+
+// publishKeysFor is how long a rotation's new keys are published before
+// they sign, when several instances may share the database (PostgreSQL):
+// two of followKeysEvery, so every instance has read them, with an
+// interval to spare for a slow read, before any hands out a token signed
+// with them. Until then the old keys sign everywhere. A token from one
+// instance is therefore never refused by another for a key it does not
+// know yet, nor is a client that fetched one instance's JWKS missing the
+// key of another's token. It is well within the 5 s in which a rotation
+// must be in use everywhere.
+const publishKeysFor = 2 * followKeysEvery
+
+// keyPublishDelay is how long new signing keys are published before they
+// sign on st: publishKeysFor on PostgreSQL, and nothing on SQLite, whose
+// database one process serves: it publishes and uses the new keys at the
+// same read, so a rotation in the demo takes effect at once.
+func keyPublishDelay(st store.Store) time.Duration {
+	if _, shared := st.(*postgres.Store); shared {
+		return publishKeysFor
+	}
+	return 0
+}
 
 // followRevocationsEvery is how often the photos API's revocation list
 // reads revocations another process made (the operator's command line, or

@@ -15,14 +15,27 @@
 // made once, on the first start, and never rotates with the JWT keys, which
 // would end every pending sign-in.
 //
-// Rotation (Rotate) retires the active keys and makes new ones. A retired key
+// Rotation (Rotate) makes new keys and retires the active ones. A retired key
 // no longer signs but stays in the JWKS for Retain, long enough for every
 // token it signed to expire, so no client sees a valid token it cannot verify.
 //
 // The keys live in the store, so every instance on one database has the
 // same ones. A rotation is made in the database (by "authserver keys
-// rotate"), and each instance's KeySet follows it (Follow): within a poll
-// interval every instance signs with the new keys and publishes them.
+// rotate"), and each instance's KeySet follows it (Follow), reading the
+// keys every poll interval. New keys are published before they are used,
+// as OpenID Connect Core §10.1.1 rolls keys over: "Keys can be rolled over
+// by periodically adding new keys to the JWK Set at the jwks_uri location.
+// The signer can begin using a new key at its discretion". With several
+// instances, the verifier handed a token may be another instance, or a
+// client that fetched another instance's JWKS, so the new key must be in
+// every instance's set before any signs with it. Rotate therefore gives the
+// old keys a retirement time ahead of now, long enough for every instance
+// to have read the new ones, which each publishes as soon as it has. The
+// key that signs for an algorithm is the first to retire of those not
+// retired yet, so every instance switches at that moment by its own clock,
+// without a word to the others; an instance that has not read the new keys
+// by then goes on signing with the old one, which every instance still
+// publishes and accepts.
 package signing
 
 import (
@@ -57,7 +70,7 @@ const (
 type Store interface {
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	SaveSigningKey(ctx context.Context, k store.SigningKey) error
-	RetireSigningKeys(ctx context.Context, alg string, now time.Time) error
+	RetireSigningKeys(ctx context.Context, alg string, at time.Time) error
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
 	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
 }
@@ -69,8 +82,12 @@ type key struct {
 	id      string
 	alg     string
 	private crypto.Signer
-	retired time.Time
+	retired time.Time // zero: no retirement set; else it signs until then
 }
+
+// signsAt reports whether k still signs at t: it is not retired, or its
+// retirement, which a rotation sets ahead, is still to come.
+func (k key) signsAt(t time.Time) bool { return k.retired.IsZero() || t.Before(k.retired) }
 
 // KeySet signs with the active keys and verifies with any published key.
 // It is safe for concurrent use.
@@ -81,9 +98,9 @@ type KeySet struct {
 	cookieKey []byte
 
 	mu      sync.RWMutex
-	loaded  string         // the stored keys the maps were made from (fingerprint)
-	active  map[string]key // by algorithm
-	public  map[string]key // by kid: active and recently retired keys
+	loaded  string           // the stored keys the maps were made from (fingerprint)
+	byAlg   map[string][]key // oldest first; active picks the one that signs
+	public  map[string]key   // by kid: every published key (pending, active, recently retired)
 	jwks    []byte
 	signers sync.Map // signerKey -> jose.Signer
 }
@@ -103,7 +120,7 @@ func Open(ctx context.Context, st Store, now func() time.Time, retain time.Durat
 	}
 	ks.cookieKey = key
 	for _, alg := range []string{RS256, ES256} {
-		if _, ok := ks.active[alg]; !ok {
+		if !ks.hasSuccessor(alg) {
 			if err := generate(ctx, st, alg, now()); err != nil {
 				return nil, err
 			}
@@ -112,11 +129,16 @@ func Open(ctx context.Context, st Store, now func() time.Time, retain time.Durat
 	return ks, ks.Reload(ctx)
 }
 
-// Rotate retires the active keys and generates new ones. A server running
-// on the same database picks them up at its next Reload.
-func Rotate(ctx context.Context, st Store, now time.Time) error {
+// Rotate generates new keys and retires the active ones at now+publishFor:
+// until then the old keys go on signing and the new ones are only
+// published, by every server on the same database that has read them (at
+// its next Reload, or within its Follow interval). publishFor must be long
+// enough for every server to have read them, so that none is handed a
+// token signed with a key it does not know; 0, for a single server, makes
+// the new keys sign as soon as it reads them.
+func Rotate(ctx context.Context, st Store, now time.Time, publishFor time.Duration) error {
 	for _, alg := range []string{RS256, ES256} {
-		if err := st.RetireSigningKeys(ctx, alg, now); err != nil {
+		if err := st.RetireSigningKeys(ctx, alg, now.Add(publishFor)); err != nil {
 			return err
 		}
 		if err := generate(ctx, st, alg, now); err != nil {
@@ -188,13 +210,13 @@ func (ks *KeySet) Follow(ctx context.Context, interval time.Duration, log *slog.
 	}
 }
 
-// errHalfRotated: the store holds no signing key for an algorithm, for the
-// moment a rotation takes.
+// errHalfRotated: the store holds, for an algorithm, no key without a
+// retirement, for the moment a rotation takes.
 var errHalfRotated = errors.New("signing: a rotation is under way")
 
 // load reads the keys from the store. If they are the keys loaded last, it
 // changes nothing; with complete set, it refuses a set in which an
-// algorithm has no key that signs.
+// algorithm has no key to sign once the retirements set have come.
 func (ks *KeySet) load(ctx context.Context, complete bool) error {
 	stored, err := ks.store.SigningKeys(ctx)
 	if err != nil {
@@ -210,7 +232,7 @@ func (ks *KeySet) load(ctx context.Context, complete bool) error {
 	if same {
 		return nil
 	}
-	active := map[string]key{}
+	byAlg := map[string][]key{}
 	public := map[string]key{}
 	var set jose.JSONWebKeySet
 	for _, sk := range stored {
@@ -224,15 +246,13 @@ func (ks *KeySet) load(ctx context.Context, complete bool) error {
 		}
 		k := key{id: sk.ID, alg: sk.Algorithm, private: signer, retired: sk.RetiredAt}
 		public[k.id] = k
-		if k.retired.IsZero() {
-			active[k.alg] = k // newest wins: keys come oldest first
-		}
+		byAlg[k.alg] = append(byAlg[k.alg], k) // keys come oldest first
 		// RFC 7517 §4: "use", "alg" and "kid" on every key, so a verifier
 		// can pick the key by kid and refuse a token whose header claims
 		// another algorithm for it.
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: k.id, Algorithm: k.alg, Use: "sig"})
 	}
-	if complete && (active[RS256].id == "" || active[ES256].id == "") {
+	if complete && (!successorIn(byAlg[RS256]) || !successorIn(byAlg[ES256])) {
 		return errHalfRotated
 	}
 	jwks, err := json.Marshal(set)
@@ -240,9 +260,52 @@ func (ks *KeySet) load(ctx context.Context, complete bool) error {
 		return fmt.Errorf("signing: encode JWKS: %w", err)
 	}
 	ks.mu.Lock()
-	ks.loaded, ks.active, ks.public, ks.jwks = fp.String(), active, public, jwks
+	ks.loaded, ks.byAlg, ks.public, ks.jwks = fp.String(), byAlg, public, jwks
 	ks.mu.Unlock()
 	return nil
+}
+
+// successorIn reports whether keys hold one without a retirement: the key
+// that signs once every retirement set has come.
+func successorIn(keys []key) bool {
+	for _, k := range keys {
+		if k.retired.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// hasSuccessor reports whether the loaded keys of alg hold one without a
+// retirement.
+func (ks *KeySet) hasSuccessor(alg string) bool {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return successorIn(ks.byAlg[alg])
+}
+
+// active returns the key that signs with alg now: of those not retired
+// yet, the first to retire, a key without a retirement last (and of two
+// without, the older: two instances starting together on an empty
+// database may each make one). Every instance picks it by the retirement
+// times in the store, so they all switch to a rotation's new key at the
+// same moment, once they have had time to publish it; one that has not
+// read the rotation yet knows no retirement, and goes on with the old key.
+func (ks *KeySet) active(alg string) (key, bool) {
+	now := ks.now()
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	var signer key
+	found := false
+	for _, k := range ks.byAlg[alg] { // oldest first
+		if !k.signsAt(now) {
+			continue
+		}
+		if !found || !k.retired.IsZero() && (signer.retired.IsZero() || k.retired.Before(signer.retired)) {
+			signer, found = k, true
+		}
+	}
+	return signer, found
 }
 
 // JWKS returns the public key set as JSON, for the jwks_uri endpoint.
@@ -266,18 +329,15 @@ func (ks *KeySet) PublicKey(kid string) (crypto.PublicKey, string, bool) {
 
 // ActiveKeyID returns the kid that currently signs with alg.
 func (ks *KeySet) ActiveKeyID(alg string) string {
-	ks.mu.RLock()
-	defer ks.mu.RUnlock()
-	return ks.active[alg].id
+	k, _ := ks.active(alg)
+	return k.id
 }
 
 // Sign serializes claims as a JWS in compact form, signed with the active
 // key for alg, with typ as the "typ" header (RFC 9068 §2.1 wants "at+jwt"
 // for access tokens).
 func (ks *KeySet) Sign(alg, typ string, claims any) (string, error) {
-	ks.mu.RLock()
-	k, ok := ks.active[alg]
-	ks.mu.RUnlock()
+	k, ok := ks.active(alg)
 	if !ok {
 		return "", fmt.Errorf("signing: no active %s key", alg)
 	}

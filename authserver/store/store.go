@@ -32,8 +32,10 @@
 //
 // Two things are cached in each instance and follow the database: the
 // revocation list (revocation.Set, read by sequence every 500 ms) and the
-// signing keys (signing.KeySet, read every 2 s), so a revocation or a key
-// rotation made anywhere takes effect everywhere within those intervals.
+// signing keys (signing.KeySet, read every 2 s), so a revocation made
+// anywhere takes effect everywhere within half a second, and a key
+// rotation's new keys are published everywhere within 2 s, before any
+// instance signs with them (from 4 s on, the old keys' retirement time).
 //
 // What stays in one instance's memory, on purpose: its activity log's
 // write queue (written out at shutdown), its queue of back-channel logout
@@ -237,7 +239,7 @@ type SigningKey struct {
 	Algorithm  string // "RS256" or "ES256"
 	PrivateDER []byte // PKCS #8
 	CreatedAt  time.Time
-	RetiredAt  time.Time // zero while it signs; once retired it only verifies
+	RetiredAt  time.Time // zero while it signs; from then on it only verifies (a rotation sets it ahead of now)
 }
 
 // Photo is an image in a user's (or a client's) ImageHost library.
@@ -465,8 +467,10 @@ type Store interface {
 
 	SaveSigningKey(ctx context.Context, k SigningKey) error
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
-	// RetireSigningKeys retires every key of alg that still signs.
-	RetireSigningKeys(ctx context.Context, alg string, now time.Time) error
+	// RetireSigningKeys retires, at the time given, every key of alg that
+	// has no retirement yet; a retirement already set, even one still to
+	// come, stays as it is.
+	RetireSigningKeys(ctx context.Context, alg string, at time.Time) error
 	// DeleteSigningKeysRetiredBefore removes keys retired before t.
 	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error
 

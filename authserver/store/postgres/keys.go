@@ -32,10 +32,11 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return keys, mapErr("postgres: signing keys", err)
 }
 
-// RetireSigningKeys stops every active key of alg from signing.
-func (s *Store) RetireSigningKeys(ctx context.Context, alg string, now time.Time) error {
+// RetireSigningKeys makes every key of alg without a retirement stop
+// signing at the time given.
+func (s *Store) RetireSigningKeys(ctx context.Context, alg string, at time.Time) error {
 	_, err := s.pool.Exec(ctx,
-		"UPDATE signing_keys SET retired_at = $1 WHERE algorithm = $2 AND retired_at IS NULL", nanos(now), alg)
+		"UPDATE signing_keys SET retired_at = $1 WHERE algorithm = $2 AND retired_at IS NULL", nanos(at), alg)
 	return mapErr("postgres: retire signing keys", err)
 }
 

@@ -35,10 +35,11 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return keys, mapErr("sqlite: signing keys", rows.Err())
 }
 
-// RetireSigningKeys stops every active key of alg from signing.
-func (s *Store) RetireSigningKeys(ctx context.Context, alg string, now time.Time) error {
+// RetireSigningKeys makes every key of alg without a retirement stop
+// signing at the time given.
+func (s *Store) RetireSigningKeys(ctx context.Context, alg string, at time.Time) error {
 	_, err := s.write.ExecContext(ctx,
-		"UPDATE signing_keys SET retired_at = ? WHERE algorithm = ? AND retired_at = ''", fmtTime(now), alg)
+		"UPDATE signing_keys SET retired_at = ? WHERE algorithm = ? AND retired_at = ''", fmtTime(at), alg)
 	return mapErr("sqlite: retire signing keys", err)
 }
 

@@ -1013,6 +1013,18 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	if len(keys) != 1 || keys[0].ID != "k2" {
 		t.Fatalf("after pruning: %+v", keys)
 	}
+	// A rotation retires the old key ahead of now, so that the new one is
+	// published before it signs: the retirement to come is kept as set, a
+	// second rotation does not move it, and pruning before it keeps the key.
+	must(t, s.RetireSigningKeys(ctx, "ES256", t0.Add(2*time.Hour)))
+	must(t, s.SaveSigningKey(ctx, store.SigningKey{ID: "k3", Algorithm: "ES256", PrivateDER: []byte{3}, CreatedAt: t0.Add(time.Hour)}))
+	must(t, s.RetireSigningKeys(ctx, "ES256", t0.Add(3*time.Hour)))
+	must(t, s.DeleteSigningKeysRetiredBefore(ctx, t0.Add(2*time.Hour)))
+	keys, _ = s.SigningKeys(ctx)
+	if len(keys) != 2 || keys[0].ID != "k2" || !keys[0].RetiredAt.Equal(t0.Add(2*time.Hour)) ||
+		keys[1].ID != "k3" || !keys[1].RetiredAt.Equal(t0.Add(3*time.Hour)) {
+		t.Fatalf("after retirements set ahead: %+v", keys)
+	}
 }
 
 func testPhotos(t *testing.T, s store.Store) {
