@@ -134,6 +134,10 @@ type Grant struct {
 	RevokedAt    time.Time // zero while active
 	RevokeReason string
 	FlowRef      string // see Activity.FlowRef
+	// DPoPJKT binds the grant's refresh tokens to a DPoP key (RFC 9449
+	// §5): the thumbprint of the key a public client proved it held when
+	// the grant began; "" when they are not bound.
+	DPoPJKT string
 }
 
 // Revoked reports whether the grant was revoked.
@@ -410,13 +414,15 @@ type Store interface {
 	// DeleteExpired removes auth requests, codes and sessions that expired
 	// before now, ending each such session as EndSession does (its grants
 	// without offline_access are revoked), device authorizations that
-	// expired more than DeviceAuthorizationRetention before now,
-	// revocations older than RevocationRetention and activity older than
-	// ActivityRetention, and deletes the clients that expired before now as
-	// DeleteClient does, recording their revocation at now.
+	// expired more than DeviceAuthorizationRetention before now, DPoP
+	// proofs recorded until before now, revocations older than
+	// RevocationRetention and activity older than ActivityRetention, and
+	// deletes the clients that expired before now as DeleteClient does,
+	// recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	DeviceAuthorizations
+	DPoPProofs
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

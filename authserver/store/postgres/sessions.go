@@ -91,5 +91,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	b.Queue("DELETE FROM device_authorizations WHERE expires_at < $1", nanos(now.Add(-store.DeviceAuthorizationRetention)))
 	b.Queue("DELETE FROM revocations WHERE revoked_at < $1", nanos(now.Add(-store.RevocationRetention)))
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
+	// Last: its trigger holds the proofs' shard counts (dpop.go) until the
+	// batch ends.
+	b.Queue("DELETE FROM dpop_proofs WHERE expires_at < $1", t)
 	return mapErr("postgres: delete expired", s.execBatch(ctx, b))
 }

@@ -50,6 +50,8 @@ type Store struct {
 
 type hotStatements struct {
 	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos, deviceByHash *sql.Stmt
+	// On the writer: a DPoP proof is recorded at every DPoP request.
+	useDPoPProof *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -119,6 +121,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		*p.stmt = stmt
 	}
+	stmt, err := s.write.PrepareContext(ctx, useDPoPProofQuery)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare %q: %w", useDPoPProofQuery, err)
+	}
+	s.hot.useDPoPProof = stmt
 	return nil
 }
 
@@ -126,7 +133,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
-		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash} {
+		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash, s.hot.useDPoPProof} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

@@ -60,6 +60,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"device authorization cap under a concurrent burst", testDeviceCapConcurrent},
 		{"device authorization answered and redeemed once", testDeviceConcurrent},
 		{"device authorization expiry", testDeviceExpiry},
+		{"a grant's DPoP binding", testGrantDPoPBinding},
+		{"DPoP proofs used once", testDPoPProofsUsedOnce},
+		{"DPoP proofs bounded", testDPoPProofCap},
+		{"DPoP proof replayed in a concurrent burst", testDPoPProofReplayConcurrent},
+		{"DPoP proof cap under a concurrent burst", testDPoPProofCapConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
