@@ -26,6 +26,7 @@ type labSwitches struct {
 const (
 	defencePKCE  = "pkce"
 	defenceReuse = "refresh-reuse-detection"
+	defenceDPoP  = "dpop"
 )
 
 var labDefences = []pages.LabSwitch{
@@ -33,6 +34,8 @@ var labDefences = []pages.LabSwitch{
 		Explain: "When off, ImageHost neither requires PKCE of public clients nor compares code_verifier with code_challenge. The wrong-verifier attack succeeds: a stolen code works without its verifier."},
 	{Name: defenceReuse, Title: "Refresh token reuse detection",
 		Explain: "When off, a refresh token that was already exchanged still works and nothing is revoked. The reuse attack succeeds: a thief's old copy keeps getting access tokens."},
+	{Name: defenceDPoP, Title: "DPoP enforcement at the photos API and userinfo",
+		Explain: "When off, an access token bound to the app's DPoP key (cnf.jkt) is taken as a plain bearer token: no proof, a proof of another key, or a proof used before all get in. The stolen-token attacks succeed: a token read from a log or a database works without the key."},
 }
 
 func newLabSwitches() *labSwitches { return &labSwitches{disabled: map[string]bool{}} }

@@ -33,6 +33,18 @@ type AccessTokenClaims struct {
 	// it names the grant the token came from, so that introspection can
 	// report the token inactive once that grant is revoked.
 	GrantID string `json:"grant_id,omitempty"`
+	// Confirmation binds the token to the client's DPoP key (RFC 9449
+	// §6.1); nil for a bearer token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// BoundKey returns the thumbprint of the key the token is bound to, or ""
+// for a bearer token.
+func (c AccessTokenClaims) BoundKey() string {
+	if c.Confirmation == nil {
+		return ""
+	}
+	return c.Confirmation.JKT
 }
 
 // Scopes returns the token's scope claim as a set.

@@ -109,12 +109,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM revocations WHERE revoked_at < ?", fmtTime(now.Add(-store.RevocationRetention))); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM dpop_proofs WHERE expires_at < ?", t); err != nil {
-			return err
-		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))
 		return err
 	})
+	s.proofs.sweep(now) // in memory: no part of the transaction
 	return mapErr("sqlite: delete expired", err)
 }
 

@@ -46,12 +46,13 @@ type Store struct {
 	// Prepared once: the reads on the hot paths of the token endpoint and
 	// the photos API skip SQLite's query compilation.
 	hot hotStatements
+	// proofs is the record of accepted DPoP proofs, in memory (dpop.go);
+	// nil until Open has read it.
+	proofs *dpopRecord
 }
 
 type hotStatements struct {
 	clientByID, userByID, refreshToken, grantByID, revocationsOf, listPhotos, deviceByHash *sql.Stmt
-	// On the writer: a DPoP proof is recorded at every DPoP request.
-	useDPoPProof *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -98,6 +99,11 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.proofs = newDPoPRecord()
+	if err := s.loadDPoPProofs(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -121,19 +127,18 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		*p.stmt = stmt
 	}
-	stmt, err := s.write.PrepareContext(ctx, useDPoPProofQuery)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare %q: %w", useDPoPProofQuery, err)
-	}
-	s.hot.useDPoPProof = stmt
 	return nil
 }
 
-// Close closes the prepared statements and both connection pools.
+// Close writes the record of DPoP proofs to the database, and closes the
+// prepared statements and both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.proofs != nil {
+		errs = append(errs, s.saveDPoPProofs(context.Background()))
+	}
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
-		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash, s.hot.useDPoPProof} {
+		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
