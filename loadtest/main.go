@@ -135,6 +135,21 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 
+	// DPoP-bound calls of the photos API next to bearer ones, the same
+	// number of each, one after the other (dpop.go).
+	bound, plain, err := dpopTargets(ih.URL, m2mToken, dpopCalls)
+	if err != nil {
+		return err
+	}
+	bearerRun, err := attack(ctx, o.vegeta, work, fmt.Sprintf("photos API, bearer (%d calls)", dpopCalls), plain, 0, false)
+	if err := add(bearerRun, err); err != nil {
+		return err
+	}
+	dpopRun, err := attack(ctx, o.vegeta, work, fmt.Sprintf("photos API, DPoP (%d calls, a proof each)", dpopCalls), bound, 0, false)
+	if err := add(dpopRun, err); err != nil {
+		return err
+	}
+
 	// Authorization codes: one per request, minted beforehand through the
 	// real front channel (alice is signed in and has consented).
 	fmt.Fprintf(out, "  (minting %d authorization codes)\n", o.codes)
@@ -179,7 +194,8 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 			time.Duration(r.Latencies.P50).Round(10*time.Microsecond), time.Duration(r.Latencies.P99).Round(10*time.Microsecond), r.errors())
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
+	fmt.Fprintf(out, "\nDPoP-bound calls of the photos API against bearer ones: %.2f (goal: 0.7 or more)\n", dpopRun.Throughput/bearerRun.Throughput)
+	fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
 	for _, r := range results {
 		if r.errors() > 0 {
 			return fmt.Errorf("%s: %d errors (status codes %v; %v)", r.name, r.errors(), r.StatusCodes, r.Errors)
