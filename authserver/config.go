@@ -62,7 +62,8 @@ type Config struct {
 	MaxPendingDeviceCodes int
 
 	// MaxDPoPProofs bounds the DPoP proofs remembered against replay
-	// (RFC 9449 §11.1), each for about two minutes.
+	// (RFC 9449 §11.1), each until it is a minute old (two at most, for a
+	// client whose clock is ahead).
 	MaxDPoPProofs int
 
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
@@ -170,7 +171,7 @@ func configVars(c *Config) []configVar {
 		{"device-code-ttl", "IMAGEHOST_DEVICE_CODE_TTL", "10m", "lifetime of a device code and its user code (RFC 8628; at most 30m)", durations(&c.DeviceCodeTTL), false},
 		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
 		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
-		{"max-dpop-proofs", "IMAGEHOST_MAX_DPOP_PROOFS", "1000000", "how many DPoP proofs may be remembered against replay at once (each for about two minutes; past it, DPoP requests get 503)", number(&c.MaxDPoPProofs), false},
+		{"max-dpop-proofs", "IMAGEHOST_MAX_DPOP_PROOFS", "250000", "how many DPoP proofs may be remembered against replay at once, each for a minute or two (with SQLite in memory: about 13 MiB for 250,000); past it, DPoP requests get 503", number(&c.MaxDPoPProofs), false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -273,8 +274,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max-pending-device-codes must be from 1 to 1000000, got %d", c.MaxPendingDeviceCodes)
 	}
 	// Counted in store.DPoPProofShards parts, each holding its share.
-	if c.MaxDPoPProofs < store.DPoPProofShards || c.MaxDPoPProofs > 100_000_000 {
-		return fmt.Errorf("max-dpop-proofs must be from %d to 100000000, got %d", store.DPoPProofShards, c.MaxDPoPProofs)
+	if c.MaxDPoPProofs < store.DPoPProofShards || c.MaxDPoPProofs > 10_000_000 {
+		return fmt.Errorf("max-dpop-proofs must be from %d to 10000000, got %d", store.DPoPProofShards, c.MaxDPoPProofs)
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)
