@@ -66,6 +66,10 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			if id := ex.Response.Header("X-Request-Id"); id != "" {
 				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
+			if proof := ex.Request.Header("DPoP"); proof != "" {
+				header, claims, _ := decodeJWT(proof)
+				xv.Proof = &views.ProofView{Header: header, Claims: claims}
+			}
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		vm.Family = refreshFamily(exchanges)
@@ -77,6 +81,9 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			vm.Page.UserName = conn.session.Name
 			vm.Tokens = decodedTokens(c, p, conn.session, vm.Revealed)
 			vm.RefreshToken, vm.Rotations = flow.Mask(conn.session.RefreshToken), conn.session.Refreshes
+			if key, err := p.keys.keyOf(conn.session); err == nil && key != nil {
+				vm.DPoPKey = key.Thumbprint()
+			}
 			if vm.Revealed {
 				vm.RefreshToken = conn.session.RefreshToken
 			}

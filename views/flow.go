@@ -33,6 +33,15 @@ type ExchangeView struct {
 	// request, and the flow reference both sides compute from state.
 	ImageHostLink string
 	FlowRef       string
+	// Proof is the request's DPoP proof, decoded; nil without one.
+	Proof *ProofView
+}
+
+// ProofView is a DPoP proof (RFC 9449 §4.2), decoded: its JOSE header,
+// with the public key, and its claims. The recording keeps no signature.
+type ProofView struct {
+	Header string
+	Claims string
 }
 
 // DiagramRow is one arrow of the sequence diagram.
@@ -78,9 +87,12 @@ type FlowView struct {
 	Tokens       []TokenView
 	RefreshToken string
 	Rotations    int
-	Attacks      []Attack
-	Family       []FamilyEvent
-	Presenter    bool
-	CanReveal    bool
-	Revealed     bool
+	// DPoPKey is the thumbprint of the key the session's tokens are bound
+	// to (cnf.jkt); "" for bearer tokens.
+	DPoPKey   string
+	Attacks   []Attack
+	Family    []FamilyEvent
+	Presenter bool
+	CanReveal bool
+	Revealed  bool
 }
