@@ -116,8 +116,8 @@ func TestSessionTokensAreBoundToTheSessionsKey(t *testing.T) {
 
 // TestInspectorShowsProofsNotTheKey: every call to ImageHost is recorded
 // with its proof, which the inspector shows decoded; neither the inspector
-// (revealed too) nor the exports hold a proof's signature, the sealed key
-// or a private key.
+// (revealed) nor the exports (masked) hold a proof's signature, the sealed
+// key or a private key.
 func TestInspectorShowsProofsNotTheKey(t *testing.T) {
 	a := newTestApp(t)
 	u := newUser(t)
@@ -133,10 +133,11 @@ func TestInspectorShowsProofsNotTheKey(t *testing.T) {
 	_, md := u.get(a.URL + "/flow/export.md")
 	_, har := u.get(a.URL + "/flow/export.har")
 	signed := regexp.MustCompile(`eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+`)
+	if !strings.Contains(page, "."+flow.SignatureMark) {
+		t.Error("the revealed inspector shows no DPoP header")
+	}
+	// The exports mask the DPoP header as they mask tokens.
 	for what, out := range map[string]string{"inspector": page, "Markdown": md, "HAR": har} {
-		if !strings.Contains(out, "."+flow.SignatureMark) {
-			t.Errorf("the %s shows no DPoP proof", what)
-		}
 		for _, jws := range signed.FindAllString(out, -1) {
 			header, _ := base64.RawURLEncoding.DecodeString(strings.Split(jws, ".")[0])
 			if strings.Contains(string(header), "dpop+jwt") {

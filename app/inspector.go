@@ -46,8 +46,8 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 		}
 		exchanges := rec.Exchanges(c.Request().Context(), bs.flowID())
 		seen := map[flow.Step]string{}
-		for _, ex := range exchanges {
-			ex = show(ex)
+		for _, recorded := range exchanges {
+			ex := show(recorded)
 			info := flow.Info(ex.Step)
 			anchor := fmt.Sprintf("x%d", ex.Seq)
 			if _, ok := seen[ex.Step]; !ok {
@@ -66,7 +66,9 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			if id := ex.Response.Header("X-Request-Id"); id != "" {
 				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
-			if proof := ex.Request.Header("DPoP"); proof != "" {
+			// The proof decoded, from the recording, which keeps no
+			// signature: the masked view shows its header value masked.
+			if proof := recorded.Request.Header("DPoP"); proof != "" {
 				header, claims, _ := decodeJWT(proof)
 				xv.Proof = &views.ProofView{Header: header, Claims: claims}
 			}

@@ -227,10 +227,12 @@ var secretParams = map[string]bool{
 	"id_token_hint": true, "_csrf": true, "csrf_token": true, "password": true,
 }
 
-// secretHeaders are headers whose values are credentials. A DPoP proof is
-// not one once recorded: the recorder keeps it without its signature
-// (withoutClientCredentials).
-var secretHeaders = map[string]bool{"authorization": true, "cookie": true, "set-cookie": true}
+// secretHeaders are headers whose values are credentials, or look like
+// them: a DPoP proof is recorded without its signature
+// (withoutClientCredentials), so that it cannot be sent again, but its
+// header and claims still read as a token on a projector; the inspector
+// shows them decoded.
+var secretHeaders = map[string]bool{"authorization": true, "cookie": true, "set-cookie": true, "dpop": true}
 
 // clientCredentialParams are a client's own credentials (RFC 6749 §2.3.1,
 // RFC 7523 §2.2). They are the app's, not the attendee's: the recorder
