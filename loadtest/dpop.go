@@ -7,6 +7,7 @@ package main
 // proof's signature check and the record of its jti.
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,10 +25,15 @@ import (
 	"oauthdemo/e2e/harness"
 )
 
-// dpopCalls is how many calls each of the two scenarios makes: the proofs
-// must all be used within their minute (the proof window), so the run is
-// a few seconds long.
-const dpopCalls = 16000
+// dpopCalls is how many calls each of the two scenarios makes, in
+// dpopTurns turns: bearer, DPoP, bearer, DPoP..., so that a machine whose
+// speed moves (it is shared) moves for both alike. The proofs must all be
+// used within their minute (the proof window), so the run is a few seconds
+// long.
+const (
+	dpopCalls = 16000
+	dpopTurns = 4
+)
 
 // proofKey is the load test's DPoP key.
 type proofKey struct {
@@ -121,6 +127,42 @@ func boundToken(base string, k *proofKey) (token, apiNonce string, err error) {
 		return "", "", fmt.Errorf("the photos API gave no nonce: %s", resp.Status)
 	}
 	return tok.AccessToken, resp.Header.Get("DPoP-Nonce"), nil
+}
+
+// dpopScenarios runs the two scenarios in turns and returns each one's
+// requests, as one result per scenario: the throughput is the requests over
+// the time of its turns together.
+func dpopScenarios(ctx context.Context, vegeta, dir, base, bearer string) (bearerRun, dpopRun result, err error) {
+	bound, plain, err := dpopTargets(base, bearer, dpopCalls)
+	if err != nil {
+		return result{}, result{}, err
+	}
+	bearerRun = result{name: fmt.Sprintf("photos API, bearer (%d calls)", dpopCalls), StatusCodes: map[string]int{}}
+	dpopRun = result{name: fmt.Sprintf("photos API, DPoP (%d calls, a proof each)", dpopCalls), StatusCodes: map[string]int{}}
+	var bearerTime, dpopTime float64
+	turn := dpopCalls / dpopTurns
+	for i := range dpopTurns {
+		for _, s := range []struct {
+			targets []target
+			into    *result
+			time    *float64
+		}{{plain[i*turn : (i+1)*turn], &bearerRun, &bearerTime}, {bound[i*turn : (i+1)*turn], &dpopRun, &dpopTime}} {
+			r, err := attack(ctx, vegeta, dir, s.into.name, s.targets, 0, false)
+			if err != nil {
+				return result{}, result{}, err
+			}
+			s.into.Requests += r.Requests
+			*s.time += float64(r.Requests) / r.Throughput
+			for code, n := range r.StatusCodes {
+				s.into.StatusCodes[code] += n
+			}
+			s.into.Errors = append(s.into.Errors, r.Errors...)
+			// The latencies of the last turn stand for the run's.
+			s.into.Latencies = r.Latencies
+		}
+	}
+	bearerRun.Throughput, dpopRun.Throughput = float64(bearerRun.Requests)/bearerTime, float64(dpopRun.Requests)/dpopTime
+	return bearerRun, dpopRun, nil
 }
 
 // dpopTargets are n calls of the photos API with a DPoP-bound token, each

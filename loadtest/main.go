@@ -136,17 +136,12 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	}
 
 	// DPoP-bound calls of the photos API next to bearer ones, the same
-	// number of each, one after the other (dpop.go).
-	bound, plain, err := dpopTargets(ih.URL, m2mToken, dpopCalls)
-	if err != nil {
-		return err
-	}
-	bearerRun, err := attack(ctx, o.vegeta, work, fmt.Sprintf("photos API, bearer (%d calls)", dpopCalls), plain, 0, false)
+	// number of each, in turns (dpop.go).
+	bearerRun, dpopRun, err := dpopScenarios(ctx, o.vegeta, work, ih.URL, m2mToken)
 	if err := add(bearerRun, err); err != nil {
 		return err
 	}
-	dpopRun, err := attack(ctx, o.vegeta, work, fmt.Sprintf("photos API, DPoP (%d calls, a proof each)", dpopCalls), bound, 0, false)
-	if err := add(dpopRun, err); err != nil {
+	if err := add(dpopRun, nil); err != nil {
 		return err
 	}
 
