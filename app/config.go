@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	// LabAttacker is an ImageHost account ("user:password") the lab's
 	// attacker logs in with, to inject their own authorization code.
 	LabAttacker string
+	// LabLegacyClientID is the public client ImageHost's demo seeds in lab
+	// mode for the legacy grants, which the lab page demonstrates with
+	// (legacy.go); empty: no such demonstrations.
+	LabLegacyClientID string
 	// DemoSecrets is, for the demo only, ImageHost's demo-secrets file:
 	// where it keeps the secrets it generated instead of demo.env's
 	// published ones (demosecrets.go).
@@ -55,6 +60,12 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (source.go); none by default.
 	TrustedProxies trustedProxies
+	// Instance names this instance in every response's X-Instance header;
+	// serve makes it the host name and port when it is empty.
+	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -79,6 +90,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{&c.ExpiryClientID, "expiry-client-id", "PHOTOEDITOR_EXPIRY_CLIENT_ID", "", "a client whose access tokens live a second, for the workshop's expired-token demonstration"},
 		{&c.ExpiryClientSecret, "expiry-client-secret", "PHOTOEDITOR_EXPIRY_CLIENT_SECRET", "", "its secret"},
 		{&c.LabAttacker, "lab-attacker", "PHOTOEDITOR_LAB_ATTACKER", "", "lab mode: the attacker's ImageHost account, user:password"},
+		{&c.Instance, "instance", "PHOTOEDITOR_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)"},
+		{&c.MetricsToken, "metrics-token", "PHOTOEDITOR_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)"},
+		{&c.LabLegacyClientID, "lab-legacy-client-id", "PHOTOEDITOR_LAB_LEGACY_CLIENT_ID", "legacy-lab", "lab mode: ImageHost's client for the implicit and password grants' demonstrations (empty: none)"},
 		{&c.DemoSecrets, "demo-secrets", "PHOTOEDITOR_DEMO_SECRETS", "", "demo only: ImageHost's demo-secrets file; its client secrets replace the published ones, and off loopback they are required"},
 	}
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
@@ -159,6 +173,13 @@ func (c Config) Validate() error {
 	if (c.SessionAuthKey == "") != (c.SessionEncryptionKey == "") {
 		return errors.New("give both session keys, or neither")
 	}
+	// It goes into a header: printable ASCII, short.
+	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
+	}
 	if c.DatabaseURL != "" {
 		// The URL may hold a password: the message does not repeat it.
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -180,6 +201,20 @@ func (c Config) Validate() error {
 		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
 	}
 	return nil
+}
+
+// withInstance fills in the instance's name, when none is set, from the
+// machine's host name and the port the app actually listens on.
+func (c Config) withInstance(listenAddr net.Addr) Config {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "photoeditor"
+		}
+		_, port, _ := net.SplitHostPort(listenAddr.String())
+		c.Instance = net.JoinHostPort(host, port)
+	}
+	return c
 }
 
 // redirectURI is where ImageHost sends the browser back (RFC 6749 §3.1.2).

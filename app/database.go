@@ -27,6 +27,8 @@ type database struct {
 	// ready reports whether the state can be read and written now
 	// (/readyz).
 	ready func(ctx context.Context) error
+	// pools is what keeps the connection pools, for /metrics.
+	pools any
 	close func() error
 }
 
@@ -38,14 +40,14 @@ func openDatabase(ctx context.Context, cfg Config) (database, error) {
 		if err != nil {
 			return database{}, err
 		}
-		return database{sessions: db.Sessions(), recordings: db.Recordings(), ready: db.Ping, close: db.Close}, nil
+		return database{sessions: db.Sessions(), recordings: db.Recordings(), ready: db.Ping, pools: db, close: db.Close}, nil
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		return database{}, err
 	}
 	ready := func(ctx context.Context) error { return errors.Join(store.Ping(ctx), writable(cfg.DataDir)) }
-	return database{sessions: store, recordings: flow.NewMemory(), ready: ready, close: store.Close}, nil
+	return database{sessions: store, recordings: flow.NewMemory(), ready: ready, pools: store, close: store.Close}, nil
 }
 
 // writable reports whether a file can be written in dir: SQLite needs to,

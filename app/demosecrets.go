@@ -24,11 +24,19 @@ import (
 // start from one `go tool task demo`, and ImageHost may still be compiling.
 const demoSecretsWait = 2 * time.Minute
 
+// demoClientID is the client ImageHost's demo registers for the app, whose
+// secret the file holds.
+const demoClientID = "photoeditorapp"
+
 // withDemoSecrets returns cfg with the client secrets from cfg.DemoSecrets,
 // when that file exists or the app listens beyond loopback; wait bounds how
 // long it waits for the file to appear.
 func withDemoSecrets(ctx context.Context, cfg Config, wait time.Duration, out io.Writer) (Config, error) {
-	if cfg.DemoSecrets == "" {
+	// The file holds the secrets of the demo's clients. An app configured
+	// with a client of its own, such as an attendee's registered in the
+	// developer console of the teacher's ImageHost, keeps its own secret,
+	// wherever it listens.
+	if cfg.DemoSecrets == "" || cfg.ClientID != demoClientID {
 		return cfg, nil
 	}
 	secrets, err := readDemoSecrets(cfg.DemoSecrets)

@@ -86,3 +86,35 @@ func TestDemoSecretsOnANetwork(t *testing.T) {
 		t.Fatalf("on a network with generated secrets: run = %v\n%s", err, seen.String())
 	}
 }
+
+// TestOwnClientKeepsItsSecret: an app configured with a client of its own
+// (an attendee's, from the console of the teacher's ImageHost) keeps its
+// secret when demo secrets lie around from an earlier demo, and needs none
+// to listen beyond loopback.
+func TestOwnClientKeepsItsSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "demo-secrets")
+	os.WriteFile(file, []byte("PHOTOEDITOR_CLIENT_SECRET=generated-app-secret\n"), 0o600)
+	missing := filepath.Join(t.TempDir(), "demo-secrets")
+	for _, tc := range []struct{ addr, file string }{{"127.0.0.1:0", file}, {"0.0.0.0:0", file}, {"0.0.0.0:0", missing}} {
+		env := demoEnv(t, tc.addr, tc.file)
+		own := func(k string) string {
+			switch k {
+			case "PHOTOEDITOR_CLIENT_ID":
+				return "attendee-app-id"
+			case "PHOTOEDITOR_CLIENT_SECRET":
+				return "attendee-app-secret"
+			}
+			return env(k)
+		}
+		cfg, err := parseConfig(nil, own, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cfg, err = withDemoSecrets(ctx, cfg, time.Minute, io.Discard)
+		cancel()
+		if err != nil || cfg.ClientSecret != "attendee-app-secret" {
+			t.Fatalf("on %s, demo secrets at %s: the app's secret is %q, %v; want its own", tc.addr, tc.file, cfg.ClientSecret, err)
+		}
+	}
+}

@@ -62,6 +62,9 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			// log names this login.
 			if state := ex.Request.Param("state"); state != "" && (ex.Step == flow.StepAuthorize || ex.Step == flow.StepCallback) {
 				xv.FlowRef = flowRef(state)
+				// ImageHost's log of this login, the user's sign-in there
+				// (through an upstream provider too) included.
+				xv.FlowLink = p.issuer + "/account?flow=" + xv.FlowRef
 			}
 			if id := ex.Response.Header("X-Request-Id"); id != "" {
 				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
@@ -75,6 +78,7 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		vm.Family = refreshFamily(exchanges)
+		vm.Legacy = legacyGrants(exchanges, show)
 		if _, ok := seen[flow.StepCallback]; ok {
 			seen[flow.StepLogin] = "" // it happened, at ImageHost, where the app cannot see it
 		}

@@ -107,8 +107,9 @@ func localOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handleLab serves GET and POST /lab.
-func handleLab(cs cookieSessions, lab *labSwitches) echo.HandlerFunc {
+// handleLab serves GET and POST /lab; legacy says whether it offers the
+// legacy grants' connects (legacy.go).
+func handleLab(cs cookieSessions, lab *labSwitches, legacy bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method == http.MethodPost {
 			for _, ch := range labChecks {
@@ -118,7 +119,7 @@ func handleLab(cs cookieSessions, lab *labSwitches) echo.HandlerFunc {
 			}
 			return c.Redirect(http.StatusSeeOther, "/lab")
 		}
-		vm := views.LabView{Page: basePage(c, cs, "Lab switches")}
+		vm := views.LabView{Page: basePage(c, cs, "Lab switches"), Legacy: legacy}
 		for _, ch := range labChecks {
 			ch.On = lab.on(ch.Name)
 			vm.Switches = append(vm.Switches, ch)

@@ -115,12 +115,18 @@ func revoke(ctx context.Context, p *provider, clientID, clientSecret, token, hin
 		return errors.New("ImageHost has no revocation endpoint")
 	}
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	if clientSecret == "" {
+		// A public client has no secret: it names itself (RFC 6749 §2.3).
+		form.Set("client_id", clientID)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.revocationURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
+	if clientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
+	}
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 )
 
 // addRoutes lists every endpoint of PhotoEditorApp.
-func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, ready func(context.Context) error, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, log *slog.Logger) {
+func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, ready func(context.Context) error, g gallery, kit attackKit, rec *flow.Recorder, lab *labSwitches, metrics *appMetrics, log *slog.Logger) {
 	conns := g.connections
 	e.GET("/", handleHome(conns))
 
@@ -46,11 +46,24 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, re
 
 	// Lab mode only: the app's checks' switches, for this machine only.
 	if lab != nil {
-		e.GET("/lab", handleLab(conns.cs, lab), localOnly)
-		e.POST("/lab", handleLab(conns.cs, lab), localOnly)
+		e.GET("/lab", handleLab(conns.cs, lab, cfg.LabLegacyClientID != ""), localOnly)
+		e.POST("/lab", handleLab(conns.cs, lab, cfg.LabLegacyClientID != ""), localOnly)
+	}
+	// Lab mode only: the legacy grants, demonstrated (legacy*.go).
+	if lab != nil && cfg.LabLegacyClientID != "" {
+		legacy := legacyKit{p: p, cs: conns.cs, rec: rec, api: g.api, clientID: cfg.LabLegacyClientID, baseURL: cfg.BaseURL}
+		e.POST(implicitPath, handleImplicitStart(legacy), localOnly)
+		e.GET(implicitPath, handleImplicitLanding(legacy), localOnly)
+		e.POST(implicitPath+"/token", handleImplicitToken(legacy), localOnly)
+		e.GET("/lab/legacy/implicit.js", handleScript(implicitScript), localOnly)
+		e.GET("/lab/legacy/analytics.js", handleScript(analyticsScript), localOnly)
+		e.GET(analyticsPath, handleAnalytics(legacy), localOnly)
+		e.GET(passwordPath, handlePasswordForm(legacy), localOnly)
+		e.POST(passwordPath, handlePasswordGrant(legacy), localOnly)
 	}
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.Files))))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReadyz(ready, log))
+	e.GET("/metrics", handleMetrics(metrics, cfg.MetricsToken))
 }

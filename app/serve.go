@@ -48,6 +48,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	cfg = cfg.withInstance(ln.Addr())
 	httpClient := &http.Client{Timeout: 10 * time.Second}
 	srv := &http.Server{
 		Handler:           newServer(cfg, db, authKey, encKey, httpClient, time.Now, log),

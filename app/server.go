@@ -23,6 +23,7 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 	// flow, as they pass through the app's HTTP client; under the recorder,
 	// no answer may be longer than maxResponseBytes.
 	rec := flow.NewRecorderIn(db.recordings, now, log)
+	metrics := newAppMetrics(db.pools) // a registry per server (metrics.go)
 	recording := *httpClient
 	base := httpClient.Transport
 	if base == nil {
@@ -32,7 +33,7 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 	// proof (dpop.go), and the recording shows it, and a nonce retry as an
 	// exchange of its own.
 	recording.Transport = &dpop.Transport{Now: now,
-		Base: &flow.Transport{Base: boundedTransport{base: base, max: maxResponseBytes}, Recorder: rec}}
+		Base: &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
 		redirectURI: cfg.redirectURI(), http: httpClient, now: now, keys: newDPoPKeys(cfg.DPoP, encKey, log)}
@@ -49,6 +50,7 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 	e.IPExtractor = cfg.TrustedProxies.clientAddr
 	e.HTTPErrorHandler = newErrorHandler(cs, log)
 	e.Use(middleware.RequestID())
+	e.Use(withInstance(cfg.Instance), metrics.middleware)
 	e.Use(requestLog(log))
 	e.Use(middleware.Recover())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -77,7 +79,7 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 	// ImageHost posts logout tokens server to server: no browser, no
 	// cookie; the signed token is the proof.
 	e.Use(csrfProtection(cs, origin(cfg.BaseURL), "/backchannel-logout"))
-	addRoutes(e, cfg, p, db.sessions, db.ready, g, kit, rec, lab, log)
+	addRoutes(e, cfg, p, db.sessions, db.ready, g, kit, rec, lab, metrics, log)
 	return e
 }
 

@@ -47,7 +47,7 @@ func handleAccount(a accountPage) http.Handler {
 			internalError(w, r, a.log, "list consents", err)
 			return
 		}
-		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: a.forms.token(w, r)}
+		vm := pages.AccountView{Username: who.user.Username, Name: who.user.Name, Email: who.user.Email, CSRF: a.forms.token(w, r), Admin: who.user.Admin}
 		for _, c := range consents {
 			client, err := a.store.ClientByID(r.Context(), c.ClientID)
 			if err != nil {
@@ -63,7 +63,15 @@ func handleAccount(a accountPage) http.Handler {
 			internalError(w, r, a.log, "read activity", err)
 			return
 		}
+		// ?flow=<reference>: one login's entries, which an application's
+		// flow inspector links to.
+		if ref := r.URL.Query().Get("flow"); isFlowRef(ref) {
+			vm.Flow = ref
+		}
 		for _, e := range entries {
+			if vm.Flow != "" && e.FlowRef != vm.Flow {
+				continue
+			}
 			anchor := fmt.Sprintf("act-%d", e.ID)
 			if e.RequestID != "" {
 				anchor = "req-" + e.RequestID
@@ -120,4 +128,18 @@ func handleRevokeApp(a accountPage, bc *backchannel) http.Handler {
 		bc.notify(r.Context(), []store.Client{client}, who.user.ID, "")
 		http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
 	})
+}
+
+// isFlowRef reports whether s has the form of a flow reference (flowRef):
+// 12 lower-case hex digits.
+func isFlowRef(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -87,14 +87,21 @@ func (a *activityLog) run(ctx context.Context) {
 // record queues an entry; it never blocks. userID "" records nothing: the
 // log is kept per user.
 func (a *activityLog) record(ctx context.Context, userID, clientID, flowRef, event, reason string) {
-	if a == nil || userID == "" {
+	a.add(ctx, store.Activity{UserID: userID, ClientID: clientID, FlowRef: flowRef, Event: event, Reason: reason})
+}
+
+// add queues e, with the request's id and the time; it never blocks. The
+// class view's entries (class.go) come through here too.
+func (a *activityLog) add(ctx context.Context, e store.Activity) {
+	if a == nil || e.UserID == "" {
 		return
 	}
-	id, _ := ctx.Value(requestIDKey{}).(string)
+	e.RequestID, _ = ctx.Value(requestIDKey{}).(string)
+	e.At = a.now()
 	select {
-	case a.queue <- store.Activity{UserID: userID, ClientID: clientID, RequestID: id, FlowRef: flowRef, Event: event, Reason: reason, At: a.now()}:
+	case a.queue <- e:
 	default:
-		a.log.WarnContext(ctx, "activity log queue full; entry dropped", "event", event)
+		a.log.WarnContext(ctx, "activity log queue full; entry dropped", "event", e.Event)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/pages"
 	"oauthdemo/authserver/store"
 )
 
@@ -37,7 +38,14 @@ type authorizer struct {
 	forms    formGuard
 	activity *activityLog
 	lab      *labSwitches // nil outside lab mode
-	log      *slog.Logger
+	// mint makes the access token of the implicit grant, which lab mode
+	// alone answers at this endpoint (authorize_implicit.go).
+	mint minter
+	log  *slog.Logger
+	join bool // the login page offers to create an account with the join code
+	// upstreams are the providers the login page offers besides the
+	// password (upstream_login.go).
+	upstreams []pages.UpstreamButton
 }
 
 // authorizeStore is what the authorization flow keeps in storage: the
@@ -53,6 +61,7 @@ type authorizeStore interface {
 	ConsentFor(ctx context.Context, userID, clientID string) (store.Consent, error)
 	SaveConsent(ctx context.Context, c store.Consent) error
 	SaveAuthCode(ctx context.Context, c store.AuthCode) error
+	CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error
 }
 
 // handleAuthorize serves GET and POST /authorize (OpenID Connect Core
@@ -68,7 +77,7 @@ func handleAuthorize(a authorizer) http.Handler {
 			}
 			params = r.PostForm
 		}
-		req, client, refused := parseAuthorizeRequest(r, a.store, params, a.lab.on(defencePKCE))
+		req, client, refused := parseAuthorizeRequest(r, a.store, params, a.policy())
 		if refused != nil {
 			a.fail(w, r, req, client, refused)
 			return
@@ -113,7 +122,7 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 	a.log.InfoContext(r.Context(), "authorization refused", "client_id", client.ID, "error", e.Code, "reason", e.Description)
 	record := func(channel string) {
 		if who, ok := a.sessions.current(r); ok {
-			a.activity.record(r.Context(), who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
+			a.activity.refused(r.Context(), e.Description, who.user.ID, client.ID, flowRef(req.State), "authorization request refused",
 				fmt.Sprintf("%s: %s (%s)", e.Code, e.Description, channel))
 		}
 	}
@@ -128,8 +137,18 @@ func (a authorizer) fail(w http.ResponseWriter, r *http.Request, req store.AuthR
 			return
 		}
 		record("sent back to the app")
-		oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
+		a.redirectError(w, r, req, client, e)
 	}
+}
+
+// redirectError sends e back to the client at the request's redirect URI:
+// in its query, or for the implicit grant in its fragment.
+func (a authorizer) redirectError(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, e *oauth.Error) {
+	if answersInFragment(client) {
+		oauth.FragmentError(w, r, req.RedirectURI, req.State, a.issuer, e)
+		return
+	}
+	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
 }
 
 // mayRedirect reports whether an error may go to the request's redirect
@@ -164,16 +183,27 @@ func notRedirected(w http.ResponseWriter, r *http.Request, req store.AuthRequest
 			client.Name, e.Description, where), e.Code)
 }
 
+// authorizePolicy is what lab mode may change of the checks of an
+// authorization request, read from the switches once per request. Outside
+// lab mode every check is on, and no legacy grant answers.
+type authorizePolicy struct {
+	requirePKCE bool // public clients must send a PKCE challenge
+	implicit    bool // the lab's legacy client may ask for response_type=token
+}
+
+func (a authorizer) policy() authorizePolicy {
+	return authorizePolicy{requirePKCE: a.lab.on(defencePKCE), implicit: !a.lab.on(defenceNoImplicit)}
+}
+
 // parseAuthorizeRequest validates an authorization request: first the
 // client and its redirect URI, whose errors are shown on a page, then the
-// rest, whose errors go back to the client. requirePKCE is false only when
-// lab mode switched PKCE off.
-func parseAuthorizeRequest(r *http.Request, st clientLookup, params url.Values, requirePKCE bool) (store.AuthRequest, store.Client, authorizeError) {
+// rest, whose errors go back to the client.
+func parseAuthorizeRequest(r *http.Request, st clientLookup, params url.Values, p authorizePolicy) (store.AuthRequest, store.Client, authorizeError) {
 	req, client, e := trustedRedirect(r, st, params)
 	if e != nil {
 		return req, client, pageError{e}
 	}
-	if e := readAuthorizeParams(&req, client, params, requirePKCE); e != nil {
+	if e := readAuthorizeParams(&req, client, params, p); e != nil {
 		return req, client, redirectError{e}
 	}
 	return req, client, nil
@@ -218,7 +248,7 @@ func trustedRedirect(r *http.Request, st clientLookup, params url.Values) (req s
 
 // readAuthorizeParams reads the rest of the request into req, once its
 // client and redirect URI are trusted.
-func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url.Values, requirePKCE bool) *oauth.Error {
+func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url.Values, p authorizePolicy) *oauth.Error {
 	req.State = params.Get("state")
 	if len(req.State) > 1024 {
 		req.State = ""
@@ -232,13 +262,15 @@ func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url
 	}
 	switch rt := params.Get("response_type"); {
 	case rt == "code":
+	case rt == responseTypeToken && p.implicit:
+		// Lab mode only, with the implicit grant switched on: the token
+		// itself in the fragment, no code and so no PKCE
+		// (authorize_implicit.go).
+		return readImplicitParams(req, client, params)
 	case rt == "":
 		return oauth.InvalidRequest("response_type is required")
 	case strings.Contains(rt, "token"):
-		e := oauth.Errorf(oauth.CodeUnsupportedResponseType, 400,
-			"ImageHost supports only response_type=code: OAuth 2.1 removed the implicit grant, which leaks tokens in URLs")
-		e.URI = "/docs/dropped-grants#implicit"
-		return e
+		return implicitRefused()
 	default:
 		return oauth.Errorf(oauth.CodeUnsupportedResponseType, 400, "ImageHost supports only response_type=code")
 	}
@@ -248,7 +280,31 @@ func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
 		return oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this application may not use the authorization code grant")
 	}
+	if e := readScope(req, client, params); e != nil {
+		return e
+	}
 
+	req.CodeChallenge = params.Get("code_challenge")
+	req.CodeChallengeMethod = params.Get("code_challenge_method")
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return oauth.InvalidRequest("code_challenge_method without code_challenge")
+	case req.CodeChallenge == "" && client.Public() && p.requirePKCE:
+		// RFC 9700 §2.1.1: public clients "MUST use PKCE"; OAuth 2.1 §4.1.1
+		// makes the server require it of them.
+		return oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256")
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oauth.MethodS256:
+		// An absent method means "plain" (RFC 7636 §4.3), which we refuse.
+		return oauth.InvalidRequest("code_challenge_method must be S256; plain is not allowed")
+	case req.CodeChallenge != "" && !oauth.ValidChallenge(req.CodeChallenge):
+		return oauth.InvalidRequest("code_challenge must be 43 base64url characters")
+	}
+	return readSignInParams(req, params)
+}
+
+// readScope reads the scope the request asks for, which the client must
+// be allowed.
+func readScope(req *store.AuthRequest, client store.Client, params url.Values) *oauth.Error {
 	scope, scopeOK := oauth.ParseScope(params.Get("scope"))
 	allowed, _ := oauth.ParseScope(client.Scope)
 	switch {
@@ -260,23 +316,12 @@ func readAuthorizeParams(req *store.AuthRequest, client store.Client, params url
 		return oauth.Errorf(oauth.CodeInvalidScope, 400, "the application may not ask for: %s", scope.Minus(allowed))
 	}
 	req.Scope = scope.String()
+	return nil
+}
 
-	req.CodeChallenge = params.Get("code_challenge")
-	req.CodeChallengeMethod = params.Get("code_challenge_method")
-	switch {
-	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
-		return oauth.InvalidRequest("code_challenge_method without code_challenge")
-	case req.CodeChallenge == "" && client.Public() && requirePKCE:
-		// RFC 9700 §2.1.1: public clients "MUST use PKCE"; OAuth 2.1 §4.1.1
-		// makes the server require it of them.
-		return oauth.InvalidRequest("PKCE is required: send code_challenge and code_challenge_method=S256")
-	case req.CodeChallenge != "" && req.CodeChallengeMethod != oauth.MethodS256:
-		// An absent method means "plain" (RFC 7636 §4.3), which we refuse.
-		return oauth.InvalidRequest("code_challenge_method must be S256; plain is not allowed")
-	case req.CodeChallenge != "" && !oauth.ValidChallenge(req.CodeChallenge):
-		return oauth.InvalidRequest("code_challenge must be 43 base64url characters")
-	}
-
+// readSignInParams reads what a request asks of the user's sign-in: the
+// nonce, prompt and max_age.
+func readSignInParams(req *store.AuthRequest, params url.Values) *oauth.Error {
 	req.Nonce = params.Get("nonce")
 	if len(req.Nonce) > 512 {
 		return oauth.InvalidRequest("nonce is longer than 512 characters")
@@ -330,8 +375,19 @@ func (a authorizer) proceed(w http.ResponseWriter, r *http.Request, req store.Au
 		}
 		http.Redirect(w, r, "/consent?request="+url.QueryEscape(req.ID), http.StatusSeeOther)
 	case stageCode:
-		a.issueCode(w, r, req, who)
+		a.respond(w, r, req, client, who)
 	}
+}
+
+// respond ends the request with its response type's answer: a code
+// (response_type=code), or, for the lab's legacy client, the access token
+// itself (response_type=token, authorize_implicit.go).
+func (a authorizer) respond(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, who signedIn) {
+	if answersInFragment(client) {
+		a.issueToken(w, r, req, client, who)
+		return
+	}
+	a.issueCode(w, r, req, who)
 }
 
 // missingConsent returns the requested scopes the user has not granted yet.
@@ -360,7 +416,7 @@ func (a authorizer) finishWithError(w http.ResponseWriter, r *http.Request, req 
 	if who, ok := a.sessions.current(r); ok {
 		a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "authorization ended with an error", e.Code+": "+e.Description)
 	}
-	oauth.RedirectError(w, r, req.RedirectURI, req.State, a.issuer, e)
+	a.redirectError(w, r, req, client, e)
 }
 
 // end ends the pending request, so that it answers once: a consent form
@@ -399,6 +455,8 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 		CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID:           sess.ID,
 		AuthTime:            sess.AuthTime,
+		AMR:                 sess.AMR,
+		IDP:                 sess.IDP,
 		// RFC 6749 §4.1.2: "The authorization code MUST expire shortly
 		// after it is issued to mitigate the risk of leaks."
 		ExpiresAt: a.now().Add(a.codeTTL),
@@ -413,7 +471,7 @@ func (a authorizer) issueCode(w http.ResponseWriter, r *http.Request, req store.
 	if req.CodeChallenge != "" {
 		pkce = "bound to the PKCE code_challenge " + req.CodeChallenge[:8] + "… (S256)"
 	}
-	a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "authorization code issued",
+	a.activity.reached(r.Context(), store.MilestoneAuthorized, user.ID, req.ClientID, flowRef(req.State), "authorization code issued",
 		fmt.Sprintf("for scope %q, redirect_uri %s (an exact match of a registered one), valid %s, single use, %s", req.Scope, req.RedirectURI, a.codeTTL, pkce))
 	oauth.RedirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}}, req.State, a.issuer)
 }

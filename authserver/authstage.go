@@ -6,7 +6,9 @@ package main
 //
 //	stageLogin    the user must sign in, again if the client asks for it  → /login
 //	stageConsent  the user must allow what the client asks for            → /consent
-//	stageCode     nothing is missing: the request ends with a code        → issueCode
+//	stageCode     nothing is missing: the request ends with a code        → respond
+//
+// (respond gives a code; in lab mode, the implicit grant's token instead.)
 //
 // Every step asks next where the request stands, for this browser's session,
 // now, and does only what that stage allows. Opening a later page directly

@@ -58,10 +58,13 @@ func subcommand(ctx context.Context, noun string, args []string, getenv func(str
 
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var username, name, email string
+	var admin, off bool
 	verb, st, err := subcommand(ctx, "users", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&username, "username", "", "login name")
 		fs.StringVar(&name, "name", "", "display name (add)")
 		fs.StringVar(&email, "email", "", "email address (add)")
+		fs.BoolVar(&admin, "admin", false, "add: an admin, who sees the class view and manages attendees and the join code")
+		fs.BoolVar(&off, "off", false, "set-admin: take the admin's rights away instead")
 	})
 	if err != nil {
 		return err
@@ -83,20 +86,34 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		if name == "" {
 			name = username
 		}
-		u := store.User{ID: oauth.NewID(), Username: username, PasswordHash: password.Hash(pw), Name: name, Email: email, CreatedAt: time.Now()}
+		u := store.User{ID: oauth.NewID(), Username: username, PasswordHash: password.Hash(pw), Name: name, Email: email, CreatedAt: time.Now(), Admin: admin}
 		if err := st.CreateUser(ctx, u); err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
-		fmt.Fprintf(stdout, "added user %s (sub %s)\n", username, u.ID)
+		kind := "user"
+		if admin {
+			kind = "admin"
+		}
+		fmt.Fprintf(stdout, "added %s %s (sub %s)\n", kind, username, u.ID)
 	case "list":
 		users, err := st.ListUsers(ctx)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tSUB\tNAME\tEMAIL")
+		fmt.Fprintln(tw, "USERNAME\tSUB\tNAME\tEMAIL\tROLE")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, u.Name, u.Email)
+			var role []string
+			if u.Admin {
+				role = append(role, "admin")
+			}
+			if !u.JoinedAt.IsZero() {
+				role = append(role, "joined "+u.JoinedAt.Format(time.DateOnly))
+			}
+			if u.Disabled() {
+				role = append(role, "disabled")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.ID, u.Name, u.Email, strings.Join(role, ","))
 		}
 		return tw.Flush()
 	case "remove":
@@ -108,8 +125,34 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 		fmt.Fprintf(stdout, "removed user %s (a running server refuses their access tokens within a second)\n", username)
+	case "set-admin":
+		u, err := st.UserByUsername(ctx, username)
+		if err != nil {
+			return fmt.Errorf("users set-admin %q: %w", username, err)
+		}
+		if err := st.SetUserAdmin(ctx, u.ID, !off); err != nil {
+			return fmt.Errorf("users set-admin %q: %w", username, err)
+		}
+		if off {
+			fmt.Fprintf(stdout, "%s is no longer an admin\n", username)
+		} else {
+			fmt.Fprintf(stdout, "%s is an admin: they see the class view (/class) and manage attendees and the join code\n", username)
+		}
+	case "disable", "enable":
+		u, err := st.UserByUsername(ctx, username)
+		if err != nil {
+			return fmt.Errorf("users %s %q: %w", verb, username, err)
+		}
+		if err := st.SetUserDisabled(ctx, u.ID, verb == "disable", time.Now()); err != nil {
+			return fmt.Errorf("users %s %q: %w", verb, username, err)
+		}
+		if verb == "disable" {
+			fmt.Fprintf(stdout, "disabled user %s: signed out, grants revoked (a running server refuses their access tokens within a second)\n", username)
+		} else {
+			fmt.Fprintf(stdout, "enabled user %s: they may sign in again\n", username)
+		}
 	default:
-		return fmt.Errorf("unknown command users %q (want add, list or remove)", verb)
+		return fmt.Errorf("unknown command users %q (want add, list, remove, set-admin, disable or enable)", verb)
 	}
 	return nil
 }
@@ -235,7 +278,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err := signing.Rotate(ctx, st, time.Now()); err != nil {
 			return fmt.Errorf("keys rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (a running server picks this up within a minute)")
+		fmt.Fprintln(stdout, "new keys made; the old ones verify until their tokens expire (every running server uses and publishes them within seconds)")
 		fallthrough
 	case "list":
 		keys, err := st.SigningKeys(ctx)

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/store"
+	"oauthdemo/authserver/upstream"
 )
 
 // Config is everything ImageHost can be told at start-up. Each field has a
@@ -35,6 +37,12 @@ type Config struct {
 	APIClientSecret    string // the photos API's secret at /introspect; empty: a new one at every start
 	AllowLANURIs       bool   // back-channel logout may reach private addresses (a workshop LAN)
 	LogLevel           string
+	// Instance names this instance in every response's X-Instance header;
+	// serve makes it the host name and port when it is empty.
+	Instance string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// without it, /metrics answers local requests only (metrics.go).
+	MetricsToken string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (clientaddr.go); none by default.
 	TrustedProxies trustedProxies
@@ -66,8 +74,21 @@ type Config struct {
 	// client whose clock is ahead).
 	MaxDPoPProofs int
 
+	// Upstreams are the OpenID providers users may sign in through
+	// (upstream_config.go); upstreams collects their settings.
+	Upstreams []upstream.Config
+	upstreams upstreamSettings
+
 	// Lab turns on lab mode: defences that can be switched off, loopback only.
 	Lab bool
+
+	// A workshop's room (join.go): with Join or a JoinCode, whoever has the
+	// code may create an account, up to MaxAttendees of them. A JoinCode
+	// is stored as the join code at start (only its hash); Join alone
+	// makes one at the first start and prints it.
+	Join         bool
+	JoinCode     string
+	MaxAttendees int
 
 	// Demo seeds demo users, clients and photos on start, idempotently.
 	Demo                bool
@@ -78,6 +99,11 @@ type Config struct {
 	// DemoExpiryClientSecret is the secret of the client whose tokens live
 	// a second, for PhotoEditorApp's expired-token demonstration.
 	DemoExpiryClientSecret string
+	// DemoSSORedirectURI makes this ImageHost the demo's Corporate SSO: it
+	// seeds the demo users and one client, the other ImageHost, with this
+	// redirect URI and DemoSSOClientSecret, and none of PhotoEditorApp's.
+	DemoSSORedirectURI  string
+	DemoSSOClientSecret string
 
 	// demoPublished is set by withDemoSecrets when the demo runs with the
 	// configured (published) secrets rather than generated ones.
@@ -106,6 +132,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	c.Upstreams = c.upstreams.configs(getenv)
 	return c, nil
 }
 
@@ -158,6 +185,8 @@ func configVars(c *Config) []configVar {
 		{"api-token-check", "IMAGEHOST_API_TOKEN_CHECK", "jwt", `how the photos API checks access tokens: "jwt" (local signature check) or "introspect" (RFC 7662)`, text(&c.APITokenCheck), false},
 		{"api-client-secret", "IMAGEHOST_API_CLIENT_SECRET", "", "the photos API's client secret for introspection, the same on every instance of one database (empty: a new one at every start)", text(&c.APIClientSecret), false},
 		{"log-level", "IMAGEHOST_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.LogLevel), false},
+		{"metrics-token", "IMAGEHOST_METRICS_TOKEN", "", "bearer token that /metrics asks for, for a scraper on another machine (empty: /metrics answers local requests only)", text(&c.MetricsToken), false},
+		{"instance", "IMAGEHOST_INSTANCE", "", "this instance's name in the X-Instance header of every response (default: host name:port)", text(&c.Instance), false},
 		{"trusted-proxies", "IMAGEHOST_TRUSTED_PROXIES", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address", func(s string) error {
 			p, err := parseTrustedProxies(s)
 			c.TrustedProxies = p
@@ -172,6 +201,8 @@ func configVars(c *Config) []configVar {
 		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
 		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
 		{"max-dpop-proofs", "IMAGEHOST_MAX_DPOP_PROOFS", "250000", "how many DPoP proofs may be remembered against replay at once, each for a minute or two (with SQLite in memory: about 13 MiB for 250,000); past it, DPoP requests get 503", number(&c.MaxDPoPProofs), false},
+		{"upstreams", "IMAGEHOST_UPSTREAMS", "", "OpenID providers users may sign in through, by name, comma separated; each is set by IMAGEHOST_UPSTREAM_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET and _DISPLAY_NAME, or by -upstream", c.upstreams.setNames, false},
+		{"upstream", "IMAGEHOST_UPSTREAM_<NAME>_<FIELD>", "", "one setting of an upstream provider, name.field=value, field one of issuer, client_id, client_secret, display_name; once per setting", c.upstreams.setFlag, false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
 			v, err := strconv.ParseBool(s)
 			c.Demo = v
@@ -192,11 +223,20 @@ func configVars(c *Config) []configVar {
 			c.Lab = v
 			return err
 		}, true},
+		{"join", "IMAGEHOST_JOIN", "false", "let whoever has the join code create an account; without -join-code, one is made at the first start and printed", func(s string) error {
+			v, err := strconv.ParseBool(s)
+			c.Join = v
+			return err
+		}, true},
+		{"join-code", "IMAGEHOST_JOIN_CODE", "", "the join code attendees create their accounts with (at least 8 letters or digits; turns joining on)", text(&c.JoinCode), false},
+		{"max-attendees", "IMAGEHOST_MAX_ATTENDEES", "100", "how many accounts may be created with the join code", number(&c.MaxAttendees), false},
 		{"demo-users", "IMAGEHOST_DEMO_USERS", "", "demo users as user:password,user:password", text(&c.DemoUsers), false},
 		{"demo-app-url", "IMAGEHOST_DEMO_APP_URL", "http://localhost:8080", "PhotoEditorApp's base URL, for its demo client registration", text(&c.DemoAppURL), false},
 		{"demo-app-client-secret", "IMAGEHOST_DEMO_APP_CLIENT_SECRET", "", "secret of the demo PhotoEditorApp client (empty: generated and printed)", text(&c.DemoAppClientSecret), false},
 		{"demo-m2m-client-secret", "IMAGEHOST_DEMO_M2M_CLIENT_SECRET", "", "secret of the demo machine-to-machine client (empty: generated and printed)", text(&c.DemoM2MClientSecret), false},
 		{"demo-expiry-client-secret", "IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET", "", "secret of the demo client whose access tokens live 1 s, for the expired-token demonstration (empty: generated and printed)", text(&c.DemoExpiryClientSecret), false},
+		{"demo-sso-redirect-uri", "IMAGEHOST_DEMO_SSO_REDIRECT_URI", "", "play the demo's Corporate SSO: seed the demo users and one client, ImageHost, with this redirect URI, and no PhotoEditorApp client (loopback only)", text(&c.DemoSSORedirectURI), false},
+		{"demo-sso-client-secret", "IMAGEHOST_DEMO_SSO_CLIENT_SECRET", "", "the Corporate SSO's secret for ImageHost's client (empty: generated and printed)", text(&c.DemoSSOClientSecret), false},
 	}
 }
 
@@ -219,6 +259,20 @@ func bindConfig(fs *flag.FlagSet, vars []configVar, getenv func(string) string) 
 		}
 	}
 	return nil
+}
+
+// withInstance fills in the instance's name, when none is set, from the
+// machine's host name and the port we actually listen on.
+func (c Config) withInstance(listenAddr net.Addr) Config {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "imagehost"
+		}
+		_, port, _ := net.SplitHostPort(listenAddr.String())
+		c.Instance = net.JoinHostPort(host, port)
+	}
+	return c
 }
 
 // withIssuer fills in the issuer from the address we actually listen on.
@@ -299,6 +353,10 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("addr must not be empty")
 	}
+	// It goes into a header: printable ASCII, short.
+	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")
 	}
@@ -313,11 +371,32 @@ func (c Config) Validate() error {
 	if c.Lab && len(c.TrustedProxies) > 0 {
 		return errors.New("lab mode serves this machine's browser only, not behind a proxy: unset trusted-proxies")
 	}
+	// The lab's switches live in this process (lab.go): instances sharing
+	// a database would each have their own, and a defence switched off at
+	// one would still stand at the others. Lab mode is one instance.
+	if c.Lab && c.DatabaseURL != "" {
+		return errors.New("lab mode is one instance on one machine, its switches in its memory: unset database-url")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
+		return errors.New("metrics-token must be at least 32 characters")
+	}
+	if c.JoinCode != "" && len(normalizeJoinCode(c.JoinCode)) < minJoinCodeLength {
+		return fmt.Errorf("join-code must have at least %d letters or digits (spaces, dashes and case do not count)", minJoinCodeLength)
+	}
+	if c.MaxAttendees < 1 || c.MaxAttendees > maxAttendeesLimit {
+		return fmt.Errorf("max-attendees must be from 1 to %d", maxAttendeesLimit)
+	}
 	if c.InitialAccessToken != "" && len(c.InitialAccessToken) < 16 {
 		return errors.New("initial-access-token must be at least 16 characters")
 	}
-	return nil
+	if c.DemoSSORedirectURI != "" && (!c.Demo || !loopbackOnly(c.Addr)) {
+		return errors.New("demo-sso-redirect-uri makes the demo's Corporate SSO, which runs with -demo on loopback only")
+	}
+	return c.validateUpstreams()
 }
+
+// joining reports whether attendees may create accounts with a join code.
+func (c Config) joining() bool { return c.Join || c.JoinCode != "" }
 
 // secureCookies reports whether cookies get the Secure attribute: whenever
 // the issuer is served over TLS.

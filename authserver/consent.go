@@ -103,7 +103,7 @@ func handleConsent(a authorizer) http.Handler {
 		}
 		a.log.InfoContext(r.Context(), "consent given", "client_id", req.ClientID, "user_id", who.user.ID, "scope", req.Scope)
 		a.activity.record(r.Context(), who.user.ID, req.ClientID, flowRef(req.State), "consent given", "you allowed "+granted.String())
-		a.issueCode(w, r, req, who)
+		a.respond(w, r, req, client, who)
 	})
 }
 

@@ -45,6 +45,7 @@ const (
 	csrfCookie         = "imagehost_csrf"
 	browserCookie      = "imagehost_browser"
 	knownBrowserCookie = "imagehost_known_browser"
+	upstreamCookie     = "imagehost_upstream"
 )
 
 // cookieNames are the names of ImageHost's cookies.
@@ -53,6 +54,7 @@ type cookieNames struct {
 	csrf         string // the random value form tokens are made from
 	browser      string // the browser a pending authorization request is bound to
 	knownBrowser string // a browser that signed in to an account before (knownbrowser.go)
+	upstream     string // a sign-in through an upstream provider under way (upstream_login.go)
 }
 
 // newCookieNames returns the names, with the __Host- prefix when the
@@ -63,7 +65,7 @@ func newCookieNames(secure bool) cookieNames {
 		prefix = "__Host-"
 	}
 	return cookieNames{session: prefix + sessionCookie, csrf: prefix + csrfCookie,
-		browser: prefix + browserCookie, knownBrowser: prefix + knownBrowserCookie}
+		browser: prefix + browserCookie, knownBrowser: prefix + knownBrowserCookie, upstream: prefix + upstreamCookie}
 }
 
 // signer signs values with the server's cookie key. Each use names its

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -12,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/store"
 )
 
 // The cookie-tossing attacker runs a page on another origin of ImageHost's
@@ -202,11 +206,37 @@ func attackersRequest(t *testing.T, ts *testServer, prepare func(*browser)) stri
 // only from ImageHost's own origin, even with the browser's valid token;
 // the back channel, which no browser form posts to, is not held to it.
 func TestFormsRefuseOtherOrigins(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.Lab = true })
+	ts, fake := fakeUpstreamServerWith(t, func(c *Config) { c.Lab = true; c.JoinCode = testJoinCode })
+	addDeviceClients(t, ts)
+	if err := setUpJoining(context.Background(), ts.cfg, ts.store, ts.clock.now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// Alice is the teacher here, so that the room's forms would do what
+	// they say if they were taken.
+	if err := ts.store.SetUserAdmin(context.Background(), "sub-alice", true); err != nil {
+		t.Fatal(err)
+	}
 	b := ts.browser()
+	// An identity at the upstream waits in this browser for an account,
+	// and a device for the user's answer, so that the upstream's and the
+	// device page's forms too would do what they say if they were taken.
+	if next := location(t, b.throughFake("/login")); next.Path != "/upstream/link" {
+		t.Fatalf("a new identity at the upstream went to %s", next)
+	}
+	device := startDevice(t, ts, cliID, "", "photos.read")
 	loginForm(t, b, "alice", "wonderland").Body.Close()
 	token := formValues(t, body(t, b.get("/account"))).Get("csrf_token")
 	forms := map[string]url.Values{
+		"/device":                        {"user_code": {device.UserCode}},
+		"/device/decision":               {"user_code": {device.UserCode}, "decision": {"allow"}},
+		"/upstream/fake/start":           {},
+		"/upstream/link":                 {"choice": {"new"}},
+		"/join":                          {"join_code": {testJoinCode}, "username": {"evil"}, "password": {"evil-password"}},
+		"/class/attendees/none/disable":  {},
+		"/class/attendees/none/enable":   {},
+		"/class/attendees/none/remove":   {},
+		"/class/join-code/rotate":        {},
+		"/class/join-code/close":         {},
 		"/login":                         {"username": {"bob"}, "password": {"builder"}},
 		"/consent":                       {"request": {"x"}, "decision": {"allow"}},
 		"/logout":                        {},
@@ -249,6 +279,20 @@ func TestFormsRefuseOtherOrigins(t *testing.T) {
 	if !ts.labOn(t, b, defencePKCE) {
 		t.Fatal("a form from another origin switched PKCE off")
 	}
+	if _, err := ts.store.UserByUsername(context.Background(), "evil"); err == nil {
+		t.Fatal("a join form from another origin created an account")
+	}
+	if code, err := ts.store.JoinCode(context.Background()); err != nil || !code.Open() || !bytes.Equal(code.Hash, hashJoinCode(testJoinCode)) {
+		t.Fatal("a form from another origin rotated or closed the join code")
+	}
+	ts.clock.advance(ts.cfg.DevicePollInterval)
+	if _, code := pollError(t, ts, cliID, "", device.DeviceCode); code != "authorization_pending" {
+		t.Fatalf("after the forged answers the device hears %s, want authorization_pending", code)
+	}
+	if _, err := ts.store.UserByUpstream(context.Background(), fake.URL, "carol-at-fake"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a link form from another origin gave the upstream identity an account: %v", err)
+	}
+	b.linkPage() // the identity still waits for the user's own choice
 	// From ImageHost's own pages the same forms work.
 	resp := postWith(t, b, "/account/revoke", url.Values{"csrf_token": {token}, "client_id": {appID}}, func(r *http.Request) {
 		r.Header.Set("Sec-Fetch-Site", "same-origin")

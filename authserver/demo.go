@@ -33,6 +33,8 @@ const (
 	demoM2MClientID    = "photo-sync"
 	demoExpiryClientID = "photoeditorapp-expiry"
 	demoCLIClientID    = "photos-cli"
+	// demoSSOClientID is ImageHost's client at the demo's Corporate SSO.
+	demoSSOClientID = "imagehost"
 )
 
 // demoExpiryTokenTTL is how long the expiry demonstration's tokens live:
@@ -91,6 +93,14 @@ func seedDemo(ctx context.Context, cfg Config, st demoStore, secrets demoSecrets
 		if err := st.MarkDemoSeeded(ctx, now); err != nil {
 			return err
 		}
+	}
+	if cfg.DemoSSORedirectURI != "" {
+		// This ImageHost plays the demo's Corporate SSO (upstream_login.go):
+		// its one client is the other ImageHost, whose users sign in
+		// through it. ImageHost asks for a sign-in and a name, nothing else.
+		sso := store.Client{ID: demoSSOClientID, Name: "ImageHost", RedirectURIs: []string{cfg.DemoSSORedirectURI},
+			GrantTypes: []string{"authorization_code"}, Scope: "openid profile email", CreatedAt: now}
+		return seedClient(ctx, st, sso, cfg.DemoSSOClientSecret, secrets.show, out)
 	}
 
 	app := store.Client{ID: demoAppClientID, Name: "PhotoEditorApp",

@@ -141,7 +141,9 @@ func publishedSecretsOf(cfg Config) publishedSecrets {
 		return publishedSecrets{}
 	}
 	p := publishedSecrets{passwords: map[string]string{}, clientSecrets: map[string]string{
-		demoAppClientID: cfg.DemoAppClientSecret, demoM2MClientID: cfg.DemoM2MClientSecret}, initialAccessToken: cfg.InitialAccessToken}
+		demoAppClientID: cfg.DemoAppClientSecret, demoM2MClientID: cfg.DemoM2MClientSecret,
+		demoExpiryClientID: cfg.DemoExpiryClientSecret, demoSSOClientID: cfg.DemoSSOClientSecret},
+		initialAccessToken: cfg.InitialAccessToken}
 	for _, entry := range strings.Split(cfg.DemoUsers, ",") {
 		if name, pw, ok := strings.Cut(strings.TrimSpace(entry), ":"); ok {
 			p.passwords[strings.ToLower(name)] = pw

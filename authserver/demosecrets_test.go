@@ -26,13 +26,17 @@ var publishedDemo = map[string]string{
 }
 
 // serveDemo runs ImageHost through run on addr with the published demo
-// values and dataDir, until the test ends or stop is called. It returns the
-// URL to reach it at and what it printed on start.
-func serveDemo(t *testing.T, addr, dataDir string) (base, printed string, stop func()) {
+// values and dataDir, and extra variables (name, value, ...), until the test
+// ends or stop is called. It returns the URL to reach it at and what it
+// printed on start.
+func serveDemo(t *testing.T, addr, dataDir string, extra ...string) (base, printed string, stop func()) {
 	t.Helper()
 	vars := map[string]string{"IMAGEHOST_ADDR": addr, "IMAGEHOST_DATA_DIR": dataDir, "IMAGEHOST_LOG_LEVEL": "warn"}
 	for k, v := range publishedDemo {
 		vars[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

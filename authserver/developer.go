@@ -7,11 +7,13 @@ package main
 // apply; the client belongs to the user who made it.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,11 +21,16 @@ import (
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/outbound"
 	"oauthdemo/authserver/pages"
+	"oauthdemo/authserver/starter"
 	"oauthdemo/authserver/store"
 )
 
 // maxClientsPerUser bounds what one account can register.
 const maxClientsPerUser = 20
+
+// starterRedirect is the loopback redirect URI the console offers to
+// register with a new app, where the starter program listens (starter.go).
+const starterRedirect = "http://127.0.0.1:8976/callback"
 
 // developerConsole is the console's pages and forms.
 type developerConsole struct {
@@ -54,8 +61,9 @@ func developerPage(w http.ResponseWriter, r *http.Request, a developerConsole, w
 		return
 	}
 	vm.Username, vm.Issuer, vm.CSRF = who.user.Username, a.issuer, a.forms.token(w, r)
+	vm.StarterRedirect = starterRedirect
 	for _, c := range clients {
-		dc := pages.DevClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs}
+		dc := pages.DevClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, StarterURI: starterURI(c)}
 		if c.AccessTokenTTL > 0 {
 			dc.AccessTokenTTL = c.AccessTokenTTL.String()
 		}
@@ -109,7 +117,8 @@ func handleCreateClient(a developerConsole, maxTTL time.Duration, maxClients int
 		if !ok {
 			return
 		}
-		vm := pages.DeveloperView{FormName: r.PostForm.Get("name"), FormRedirects: r.PostForm.Get("redirect_uris"), FormTTL: r.PostForm.Get("access_token_ttl")}
+		vm := pages.DeveloperView{FormName: r.PostForm.Get("name"), FormRedirects: r.PostForm.Get("redirect_uris"), FormTTL: r.PostForm.Get("access_token_ttl"),
+			StarterUnticked: r.PostForm.Get("starter") == ""}
 		fail := func(msg string) { vm.Error = msg; developerPage(w, r, a, who, http.StatusBadRequest, vm) }
 
 		own, err := ownClients(r, a.store, who.user.ID)
@@ -123,6 +132,9 @@ func handleCreateClient(a developerConsole, maxTTL time.Duration, maxClients int
 		}
 		md := clientMetadata{ClientName: vm.FormName, RedirectURIs: strings.Fields(vm.FormRedirects),
 			GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic"}
+		if !vm.StarterUnticked && !slices.Contains(md.RedirectURIs, starterRedirect) {
+			md.RedirectURIs = append(md.RedirectURIs, starterRedirect)
+		}
 		if strings.TrimSpace(md.ClientName) == "" {
 			fail("Give the app a name.")
 			return
@@ -216,5 +228,51 @@ func handleDeleteClient(a developerConsole) http.Handler {
 		}
 		a.activity.record(r.Context(), who.user.ID, c.ID, "", "app deleted in the developer console", c.Name+" and all its grants are gone")
 		http.Redirect(w, r, "/developer", http.StatusSeeOther)
+	})
+}
+
+// starterURI is the redirect URI of c that the starter program can listen
+// at: its first loopback one with a port (starter.Fits), or "".
+func starterURI(c store.Client) string {
+	for _, u := range c.RedirectURIs {
+		if starter.Fits(u) {
+			return u
+		}
+	}
+	return ""
+}
+
+// handleStarter serves GET /developer/clients/{id}/starter.go: the starter
+// program for one of the user's apps, with its client_id, the issuer and
+// its loopback redirect URI, never its secret.
+func handleStarter(a developerConsole) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := a.sessions.require(w, r)
+		if !ok {
+			return
+		}
+		c, err := a.store.ClientByID(r.Context(), r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && c.OwnerUserID != who.user.ID) {
+			errorPage(w, r, http.StatusNotFound, "No such app", "You have no app with this client_id.", "")
+			return
+		} else if err != nil {
+			internalError(w, r, a.log, "load client", err)
+			return
+		}
+		redirectURI := starterURI(c)
+		if redirectURI == "" {
+			errorPage(w, r, http.StatusNotFound, "No starter program for this app",
+				"The starter program listens at a loopback redirect URI with a port, such as "+starterRedirect+"; register one with a new app.", "")
+			return
+		}
+		var program bytes.Buffer
+		if err := starter.Write(&program, starter.App{Issuer: a.issuer, ClientID: c.ID, ClientName: c.Name, RedirectURI: redirectURI}); err != nil {
+			internalError(w, r, a.log, "write starter program", err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/x-go; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="starter.go"`)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(program.Bytes())
 	})
 }

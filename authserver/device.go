@@ -62,33 +62,34 @@ type deviceVerifyStore interface {
 }
 
 // deviceGuessThrottle limits the user codes looked up in vain, per account
-// and per address.
+// and per address, across instances that share a database too.
 type deviceGuessThrottle struct {
-	perAccount *throttle.Limiter
-	perAddress *throttle.Limiter
+	perAccount throttle.Counter
+	perAddress throttle.Counter
 }
 
-func newDeviceGuessThrottle(now func() time.Time) deviceGuessThrottle {
+func newDeviceGuessThrottle(limit attemptLimits) deviceGuessThrottle {
 	return deviceGuessThrottle{
-		perAccount: throttle.New(deviceGuessesPerAccount, deviceGuessWindow, throttleKeys, now),
-		perAddress: throttle.New(deviceGuessesPerAddress, deviceGuessWindow, throttleKeys, now),
+		perAccount: limit("device-guess-account", deviceGuessesPerAccount, deviceGuessWindow),
+		perAddress: limit("device-guess-address", deviceGuessesPerAddress, deviceGuessWindow),
 	}
 }
 
-// reserve counts a lookup for userID from r's address, in one locked step
-// per limiter, or says how long to wait. The lookup stays counted unless
-// it found a device: only failures count.
-func (t deviceGuessThrottle) reserve(r *http.Request, userID string) (found func(), wait time.Duration) {
-	account, wait := t.perAccount.Reserve("account:" + userID)
-	if wait > 0 {
-		return nil, wait
+// reserve counts a lookup for userID from r's address, in one atomic step
+// per limit, or says how long to wait. The lookup stays counted unless
+// it found a device: only failures count. It fails only when the store
+// does; nothing is counted then.
+func (t deviceGuessThrottle) reserve(r *http.Request, userID string) (found func() error, wait time.Duration, err error) {
+	ctx := r.Context()
+	account, wait, err := t.perAccount.Reserve(ctx, "account:"+userID)
+	if wait > 0 || err != nil {
+		return nil, wait, err
 	}
-	address, wait := t.perAddress.Reserve(addressKey(r))
-	if wait > 0 {
-		account.Release()
-		return nil, wait
+	address, wait, err := t.perAddress.Reserve(ctx, addressKey(r))
+	if wait > 0 || err != nil {
+		return nil, wait, errors.Join(err, account.Release(ctx))
 	}
-	return func() { account.Release(); address.Release() }, 0
+	return func() error { return errors.Join(account.Release(ctx), address.Release(ctx)) }, 0, nil
 }
 
 // handleDevicePage serves GET /device: the form for the code, filled in
@@ -167,7 +168,7 @@ func handleDeviceDecision(v deviceVerifier) http.Handler {
 		// Recorded once: of two answers sent together (a double click, a
 		// second tab) only the first counts.
 		err := v.store.DecideDeviceAuthorization(ctx, code, store.DeviceDecision{UserID: who.user.ID, Approved: approved,
-			AuthTime: who.session.AuthTime}, v.now())
+			AuthTime: who.session.AuthTime, AMR: who.session.AMR, IDP: who.session.IDP}, v.now())
 		if errors.Is(err, store.ErrNotFound) {
 			v.entryError(w, r, who, code, http.StatusBadRequest, "This code was answered already, or has expired. Start again on your device.")
 			return
@@ -239,8 +240,14 @@ func (v deviceVerifier) lookup(w http.ResponseWriter, r *http.Request, who signe
 	// attacker with one account, guessing day and night while the table
 	// is full, hits about once in 1,800 days. And what a hit gives is the
 	// device of someone else, signed in to the attacker's own account.
-	found, wait := v.guesses.reserve(r, who.user.ID)
+	// Instances sharing a database share these limits (shared.go).
+	found, wait, err := v.guesses.reserve(r, who.user.ID)
+	if err != nil {
+		internalError(w, r, v.log, "count device code lookup", err)
+		return store.DeviceAuthorization{}, store.Client{}, false
+	}
 	if wait > 0 {
+		countThrottled(w, limitDeviceCode)
 		minutes := int(math.Ceil(wait.Minutes()))
 		v.log.WarnContext(ctx, "device code lookups throttled", "user_id", who.user.ID, "ip", clientIP(r))
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -252,16 +259,16 @@ func (v deviceVerifier) lookup(w http.ResponseWriter, r *http.Request, who signe
 	if err == nil && d.Pending() && v.now().Before(d.ExpiresAt) {
 		client, err := v.store.ClientByID(ctx, d.ClientID)
 		if err == nil {
-			found()
+			v.takeBack(r, found())
 			return d, client, true
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			found() // not the user's failure
+			v.takeBack(r, found()) // not the user's failure
 			internalError(w, r, v.log, "load device client", err)
 			return d, client, false
 		}
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		found()
+		v.takeBack(r, found())
 		internalError(w, r, v.log, "load device authorization", err)
 		return d, store.Client{}, false
 	}
@@ -273,6 +280,14 @@ func (v deviceVerifier) lookup(w http.ResponseWriter, r *http.Request, who signe
 	v.entryError(w, r, who, code, http.StatusBadRequest,
 		"No device is waiting for that code. Check it, or start again on your device: codes expire after a few minutes.")
 	return d, store.Client{}, false
+}
+
+// takeBack logs a lookup that could not be taken back: it stays counted
+// until its window ends.
+func (v deviceVerifier) takeBack(r *http.Request, err error) {
+	if err != nil {
+		v.log.WarnContext(r.Context(), "device code lookup not taken back", "err", err)
+	}
 }
 
 // entryError shows the code form again, with an error.

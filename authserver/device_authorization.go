@@ -44,7 +44,7 @@ type deviceAuthorizer struct {
 	issuer     string
 	store      deviceAuthorizationStore
 	polls      *devicePolls
-	perAddress *throttle.Limiter
+	perAddress throttle.Counter
 	ttl        time.Duration
 	interval   time.Duration
 	maxPending int              // device authorizations awaiting an answer, at most, at once
@@ -55,9 +55,9 @@ type deviceAuthorizer struct {
 
 // newDeviceAuthorizer builds the endpoint for cfg; polls is the token
 // endpoint's table of the devices' pace, which each new device joins.
-func newDeviceAuthorizer(cfg Config, st deviceAuthorizationStore, polls *devicePolls, now func() time.Time, log *slog.Logger) deviceAuthorizer {
+func newDeviceAuthorizer(cfg Config, st deviceAuthorizationStore, polls *devicePolls, limit attemptLimits, now func() time.Time, log *slog.Logger) deviceAuthorizer {
 	return deviceAuthorizer{issuer: cfg.Issuer, store: st, polls: polls,
-		perAddress: throttle.New(deviceIssuesPerAddress, deviceIssueWindow, throttleKeys, now),
+		perAddress: limit("device-issue-address", deviceIssuesPerAddress, deviceIssueWindow),
 		ttl:        cfg.DeviceCodeTTL, interval: cfg.DevicePollInterval, maxPending: cfg.MaxPendingDeviceCodes, demo: publishedSecretsOf(cfg), now: now, log: log}
 }
 
@@ -121,7 +121,11 @@ func (da deviceAuthorizer) authorize(w http.ResponseWriter, r *http.Request) (de
 	}
 
 	// Counted, and never taken back: each request stores a row.
-	if _, wait := da.perAddress.Reserve(addressKey(r)); wait > 0 {
+	if _, wait, err := da.perAddress.Reserve(r.Context(), addressKey(r)); err != nil {
+		da.log.ErrorContext(r.Context(), "count device authorization", "err", err)
+		return deviceAuthorizationResponse{}, oauth.ServerError()
+	} else if wait > 0 {
+		countThrottled(w, limitDeviceAuthorization)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return deviceAuthorizationResponse{}, oauth.Errorf(oauth.CodeTemporarilyUnavailable, http.StatusTooManyRequests,
 			"too many device authorization requests from this address; try again later")

@@ -9,7 +9,12 @@ package main
 //
 // Each instance keeps its own table: behind a load balancer that spreads
 // one device's polls over several instances, each instance sees only its
-// share, and paces that.
+// share, and paces that, so a device may poll up to N times as often as
+// its interval before one of N instances says slow_down. That costs an
+// indexed read per poll and gives nothing away: the device code is used
+// once, in the store, however many instances it is presented to. The
+// activity log may then get a line per instance for a device's outcome.
+// Sharing the pace would cost a write per poll.
 
 import (
 	"container/list"

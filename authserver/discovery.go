@@ -38,7 +38,7 @@ func serverMetadata(cfg Config) map[string]any {
 		"code_challenge_methods_supported":               []string{oauth.MethodS256},
 		"dpop_signing_alg_values_supported":              oauth.DPoPAlgorithms(), // RFC 9449 §5.1
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "name", "preferred_username", "email", "email_verified"},
+		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "idp", "name", "preferred_username", "email", "email_verified"},
 		"authorization_response_iss_parameter_supported": true, // RFC 9207 §3
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,

@@ -36,7 +36,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		// public one that authenticates with nothing but its client_id)
 		// learns nothing and revokes nothing: otherwise whoever saw a used
 		// code could end another app's grant.
-		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+		ti.activity.refused(ctx, "a used code presented by another client", ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
 			fmt.Sprintf("%s presented a used code issued to %s; nothing revoked", client.ID, ac.ClientID))
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code was issued to another client")
 	case errors.Is(err, store.ErrAlreadyUsed):
@@ -52,7 +52,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// was issued to the authenticated confidential client, or if the client
 	// is public, ensure that the code was issued to "client_id" in the request".
 	refuse := func(e *oauth.Error, reason string) (tokenResponse, *oauth.Error) {
-		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused", reason)
+		ti.activity.refused(ctx, e.Description, ac.UserID, client.ID, ac.FlowRef, "authorization code refused", reason)
 		return tokenResponse{}, e
 	}
 	if ac.ClientID != client.ID {
@@ -85,6 +85,11 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		return refuse(oauth.InvalidGrant("code_verifier sent, but the authorization request had no code_challenge"), "a code_verifier for a code issued without PKCE (a downgrade attempt)")
 	}
 
+	// A user removed or disabled since the code was issued gets no tokens.
+	user, err := ti.store.UserByID(ctx, ac.UserID)
+	if err != nil || user.Disabled() {
+		return refuse(oauth.InvalidGrant("the user of this grant no longer exists or is disabled"), "the user was removed or disabled after the code was issued")
+	}
 	// RFC 6749 §4.1.4: the response is §5.1's, with a refresh token when
 	// the grant may have them.
 	scope, _ := oauth.ParseScope(ac.Scope)
@@ -103,14 +108,10 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// authenticated session." This is the one step that makes the code flow
 	// a sign-in, for a request whose scope has openid.
 	if scope.Has(oauth.ScopeOpenID) {
-		user, err := ti.store.UserByID(ctx, ac.UserID)
-		if err != nil {
-			// The user was deleted after the code was issued.
-			return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
-		}
 		// Core §3.1.2.1, nonce: the value "is passed through unmodified from
 		// the Authentication Request to the ID Token".
-		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, ac.Nonce, ac.SessionID, ac.AuthTime, resp.AccessToken)
+		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, ac.Nonce, ac.SessionID,
+			signInMethod{authTime: ac.AuthTime, amr: ac.AMR, idp: ac.IDP}, resp.AccessToken)
 		if err != nil {
 			ti.log.ErrorContext(ctx, "mint ID token", "err", err)
 			return tokenResponse{}, oauth.ServerError()
@@ -127,7 +128,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		// replay revoked the grant before it existed, and the store refused
 		// to create it. The tokens are never handed out.
 		ti.log.WarnContext(ctx, "authorization code replayed during its redemption; no grant created", "client_id", client.ID, "grant_id", grantID)
-		ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+		ti.activity.refused(ctx, "authorization code replayed", ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
 			"the code was presented again while it was being redeemed; no tokens issued (RFC 6749 §4.1.2)")
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
 	case err != nil:
@@ -135,7 +136,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "tokens issued for code", "client_id", client.ID, "user_id", ac.UserID, "grant_id", grantID, "refresh", rt != nil)
-	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, "code and PKCE verifier checked"))
+	ti.activity.reached(ctx, store.MilestoneRedeemed, ac.UserID, client.ID, ac.FlowRef, "tokens issued for a code", ti.describeIssue(resp, "code and PKCE verifier checked"))
 	return resp, nil
 }
 
@@ -150,7 +151,7 @@ func (ti tokenIssuer) codeReplayed(ctx context.Context, client store.Client, ac 
 		ti.log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
 	}
 	ti.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", client.ID, "grant_id", ac.GrantID)
-	ti.activity.record(ctx, ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
+	ti.activity.refused(ctx, "authorization code replayed", ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
 		"the code was redeemed before; refused, and every token issued for it revoked (RFC 6749 §4.1.2)")
 	return oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
 }

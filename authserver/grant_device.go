@@ -110,9 +110,11 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 	// Allowed. The grant is stored before the device code is marked used:
 	// of two polls that race, the one that loses then finds the winner's
 	// grant in the store, and can revoke it.
+	// A user removed or disabled since they answered gets no tokens.
 	user, err := ti.store.UserByID(ctx, d.UserID)
-	if err != nil {
-		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
+	if err != nil || user.Disabled() {
+		ended("device refused: the user was removed or disabled", "invalid_grant: the user was removed or disabled after answering")
+		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists or is disabled")
 	}
 	grantID := oauth.NewID()
 	scope, _ := oauth.ParseScope(d.Scope)
@@ -129,7 +131,8 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 		// No nonce: the device authorization request has none. No sid
 		// either: the device shares no login session with the browser
 		// where the user answered.
-		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, "", "", d.AuthTime, resp.AccessToken)
+		resp.IDToken, err = ti.mint.idToken(now, client, user, scope, "", "",
+			signInMethod{authTime: d.AuthTime, amr: d.AMR, idp: d.IDP}, resp.AccessToken)
 		if err != nil {
 			ti.log.ErrorContext(ctx, "mint ID token", "err", err)
 			return tokenResponse{}, oauth.ServerError()

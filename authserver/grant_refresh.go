@@ -32,7 +32,7 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	// RFC 6749 §6: the server MUST "validate the refresh token ... and
 	// ensure that the refresh token was issued to the authenticated client".
 	refuse := func(e *oauth.Error, reason string) (tokenResponse, *oauth.Error) {
-		ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "refresh refused", reason)
+		ti.activity.refused(ctx, e.Description, g.UserID, client.ID, g.FlowRef, "refresh refused", reason)
 		return tokenResponse{}, e
 	}
 	if g.ClientID != client.ID {
@@ -74,8 +74,10 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	// "might not contain an id_token", and the user did not sign in again.
 	// Leaving it out spares an RS256 signature (about 1 ms) per refresh; the
 	// user is still checked, since a deleted user's grant must stop here.
-	if _, err := ti.store.UserByID(ctx, g.UserID); err != nil {
+	if u, err := ti.store.UserByID(ctx, g.UserID); err != nil {
 		return tokenResponse{}, oauth.InvalidGrant("the user of this grant no longer exists")
+	} else if u.Disabled() { // disabling revoked the grant; this covers a race with it
+		return refuse(oauth.InvalidGrant("the user of this grant is disabled"), "the user was disabled")
 	}
 	resp, e := ti.accessTokenResponse(ctx, now, client, g.UserID, scope, g.ID, g.AuthTime)
 	if e != nil {
@@ -95,7 +97,7 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 		return tokenResponse{}, oauth.ServerError()
 	}
 	ti.log.InfoContext(ctx, "refresh token rotated", "client_id", client.ID, "grant_id", g.ID)
-	ti.activity.record(ctx, g.UserID, client.ID, g.FlowRef, "refresh token rotated",
+	ti.activity.reached(ctx, store.MilestoneRefreshed, g.UserID, client.ID, g.FlowRef, "refresh token rotated",
 		ti.describeIssue(resp, "the old refresh token is spent; a second use of it would revoke the whole family"))
 	return resp, nil
 }
@@ -111,7 +113,7 @@ func (ti tokenIssuer) reuseDetected(r *http.Request, g store.Grant) *oauth.Error
 		ti.log.ErrorContext(r.Context(), "revoke grant after reuse", "err", err)
 	}
 	ti.log.WarnContext(r.Context(), "refresh token reuse; grant revoked", "client_id", g.ClientID, "grant_id", g.ID)
-	ti.activity.record(r.Context(), g.UserID, g.ClientID, g.FlowRef, "refresh token reuse detected",
+	ti.activity.refused(r.Context(), "refresh token reused", g.UserID, g.ClientID, g.FlowRef, "refresh token reuse detected",
 		"a refresh token already exchanged for its successor came back: every token of this grant is revoked (RFC 9700 §4.14.2)")
 	return oauth.InvalidGrant("the refresh token was already used; every token of this grant is now revoked")
 }

@@ -27,6 +27,11 @@ const (
 	defencePKCE  = "pkce"
 	defenceReuse = "refresh-reuse-detection"
 	defenceDPoP  = "dpop"
+	// Refusing a legacy grant is a defence too: on, as everywhere outside
+	// lab mode, the grant is refused; off, the lab's legacy client
+	// (lab_client.go), and no other, may use it.
+	defenceNoImplicit = "refuse-implicit"
+	defenceNoPassword = "refuse-password"
 )
 
 var labDefences = []pages.LabSwitch{
@@ -36,6 +41,10 @@ var labDefences = []pages.LabSwitch{
 		Explain: "When off, a refresh token that was already exchanged still works and nothing is revoked. The reuse attack succeeds: a thief's old copy keeps getting access tokens."},
 	{Name: defenceDPoP, Title: "DPoP enforcement at the photos API and userinfo",
 		Explain: "When off, an access token bound to the app's DPoP key (cnf.jkt) is taken as a plain bearer token: no proof, a proof of another key, or a proof used before all get in. The stolen-token attacks succeed: a token read from a log or a database works without the key."},
+	{Name: defenceNoImplicit, Title: "Refusing the implicit grant (RFC 9700 §2.1.2)",
+		Explain: "When off, the lab's legacy client (" + labLegacyClientID + ", and no other) may ask for response_type=token: ImageHost puts the access token itself in the fragment of its redirect. Connect the legacy way from PhotoEditorApp's lab page, and its flow inspector shows a script of the page reading the token."},
+	{Name: defenceNoPassword, Title: "Refusing the password grant (RFC 9700 §2.4)",
+		Explain: "When off, the lab's legacy client (" + labLegacyClientID + ", and no other) may send grant_type=password with a user's username and password. PhotoEditorApp's lab page then asks for your ImageHost password, and its flow inspector shows the password passing through the app."},
 }
 
 func newLabSwitches() *labSwitches { return &labSwitches{disabled: map[string]bool{}} }

@@ -36,9 +36,6 @@ const (
 	addressAttempts = 20
 	networkAttempts = 100
 	signInWindow    = 5 * time.Minute
-	// throttleKeys bounds each throttle's table: full, the accounts' holds
-	// about 4 MiB, the addresses' 10 MiB (measured).
-	throttleKeys = 10_000
 	// passwordMemory is the most argon2id memory password checks may hold
 	// at once: six hashes of password.HashMemory (19 MiB) each.
 	passwordMemory = 128 << 20
@@ -53,16 +50,16 @@ const (
 // loginThrottle limits sign-in attempts per account (or known browser),
 // per client address and per IPv6 network.
 type loginThrottle struct {
-	perAccount *throttle.Limiter // keyed by account, or by a known browser of it
-	perAddress *throttle.Limiter
-	perNetwork *throttle.Limiter
+	perAccount throttle.Counter // keyed by account, or by a known browser of it
+	perAddress throttle.Counter
+	perNetwork throttle.Counter
 }
 
-func newLoginThrottle(now func() time.Time) loginThrottle {
+func newLoginThrottle(limit attemptLimits) loginThrottle {
 	return loginThrottle{
-		perAccount: throttle.New(accountAttempts, signInWindow, throttleKeys, now),
-		perAddress: throttle.New(addressAttempts, signInWindow, throttleKeys, now),
-		perNetwork: throttle.New(networkAttempts, signInWindow, throttleKeys, now),
+		perAccount: limit("login-account", accountAttempts, signInWindow),
+		perAddress: limit("login-address", addressAttempts, signInWindow),
+		perNetwork: limit("login-network", networkAttempts, signInWindow),
 	}
 }
 
@@ -78,47 +75,43 @@ type signInAttempt struct {
 // to wait. browser is the id of the browser's known-browser cookie for this
 // account, "" if it has none: its attempts count against that browser
 // instead of the account, so that nobody else's failures lock it out. Each
-// limiter checks and counts in one locked step, so of a concurrent burst
-// exactly the limit gets through, however slow the password check that
-// follows.
-func (t loginThrottle) reserve(r *http.Request, username, browser string) (signInAttempt, time.Duration) {
+// limit checks and counts in one atomic step (in memory, or in the store
+// that instances share), so of a concurrent burst exactly the limit gets
+// through, however slow the password check that follows. It fails only
+// when the store does; nothing is counted then.
+func (t loginThrottle) reserve(r *http.Request, username, browser string) (signInAttempt, time.Duration, error) {
+	ctx := r.Context()
 	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
 	if browser != "" {
 		a.accountKey = "browser:" + browser
 	}
 	var wait time.Duration
-	if a.account, wait = t.perAccount.Reserve(a.accountKey); wait > 0 {
-		return a, wait
+	var err error
+	if a.account, wait, err = t.perAccount.Reserve(ctx, a.accountKey); wait > 0 || err != nil {
+		return a, wait, err
 	}
-	if a.address, wait = t.perAddress.Reserve(addressKey(r)); wait > 0 {
-		a.account.Release()
-		return a, wait
+	if a.address, wait, err = t.perAddress.Reserve(ctx, addressKey(r)); wait > 0 || err != nil {
+		return a, wait, errors.Join(err, a.account.Release(ctx))
 	}
 	if key := networkKey(r); key != "" {
-		if a.network, wait = t.perNetwork.Reserve(key); wait > 0 {
-			a.account.Release()
-			a.address.Release()
-			return a, wait
+		if a.network, wait, err = t.perNetwork.Reserve(ctx, key); wait > 0 || err != nil {
+			return a, wait, errors.Join(err, a.account.Release(ctx), a.address.Release(ctx))
 		}
 	}
-	return a, 0
+	return a, 0, nil
 }
 
 // notMade takes the attempt back: the password was never checked.
-func (a signInAttempt) notMade() {
-	a.account.Release()
-	a.address.Release()
-	a.network.Release()
+func (a signInAttempt) notMade(ctx context.Context) error {
+	return errors.Join(a.account.Release(ctx), a.address.Release(ctx), a.network.Release(ctx))
 }
 
 // succeeded clears the account's (or known browser's) failures and takes
 // the address's and network's attempt back. These keep their other
 // failures: one valid account must not let an attacker wipe the count of
 // their guesses at others.
-func (a signInAttempt) succeeded() {
-	a.limits.perAccount.Reset(a.accountKey)
-	a.address.Release()
-	a.network.Release()
+func (a signInAttempt) succeeded(ctx context.Context) error {
+	return errors.Join(a.limits.perAccount.Reset(ctx, a.accountKey), a.address.Release(ctx), a.network.Release(ctx))
 }
 
 // passwordChecker checks passwords within the memory budget.
@@ -140,7 +133,7 @@ func newPasswordChecker() passwordChecker {
 func handleLoginPage(a authorizer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vm := pages.LoginView{RequestID: r.URL.Query().Get("request"), Next: afterLogin(r.URL.Query().Get("next")),
-			CSRF: a.forms.token(w, r)}
+			CSRF: a.forms.token(w, r), Upstreams: a.upstreams, Join: a.join}
 		if vm.RequestID != "" {
 			_, client, ok := a.pendingRequest(w, r, vm.RequestID)
 			if !ok {
@@ -168,6 +161,8 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			Next:      afterLogin(r.PostForm.Get("next")),
 			Username:  strings.TrimSpace(r.PostForm.Get("username")),
 			CSRF:      a.forms.token(w, r),
+			Upstreams: a.upstreams,
+			Join:      a.join,
 		}
 		var req store.AuthRequest
 		var client store.Client
@@ -193,8 +188,13 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 
-		attempt, wait := limits.reserve(r, vm.Username, browsers.browserFor(r, vm.Username))
+		attempt, wait, err := limits.reserve(r, vm.Username, browsers.browserFor(r, vm.Username))
+		if err != nil {
+			internalError(w, r, a.log, "count sign-in attempt", err)
+			return
+		}
 		if wait > 0 {
+			countThrottled(w, limitSignIn)
 			secs := int(math.Ceil(wait.Seconds()))
 			a.log.WarnContext(r.Context(), "login throttled", "username", vm.Username, "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -205,7 +205,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 
 		user, ok, err := passwords.check(r.Context(), a.store, vm.Username, r.PostForm.Get("password"))
 		if errors.Is(err, password.ErrBusy) {
-			attempt.notMade()
+			a.takeBack(r, attempt.notMade(r.Context()))
 			a.log.WarnContext(r.Context(), "login busy: password checks at capacity", "ip", clientIP(r))
 			w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
 			vm.Error = "ImageHost is busy. Please try again in a few seconds."
@@ -213,13 +213,13 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 		if err != nil {
-			attempt.notMade()
+			a.takeBack(r, attempt.notMade(r.Context()))
 			internalError(w, r, a.log, "check password", err)
 			return
 		}
 		if !ok {
 			// The attempt stays counted: it was a failure.
-			a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
+			a.activity.refused(r.Context(), "wrong password", user.ID, req.ClientID, flowRef(req.State), "sign-in failed", "wrong password, from "+clientIP(r))
 			a.log.InfoContext(r.Context(), "login failed", "username", vm.Username, "ip", clientIP(r))
 			// One message for an unknown user and a wrong password, so the
 			// form does not tell an attacker which usernames exist.
@@ -228,13 +228,21 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 		if demo.refusesPassword(r, user.Username, r.PostForm.Get("password")) {
-			attempt.notMade()
+			a.takeBack(r, attempt.notMade(r.Context()))
 			a.log.WarnContext(r.Context(), "login refused: a published demo password from beyond this machine", "username", vm.Username, "ip", clientIP(r))
 			vm.Error = "This demo account's password is published with ImageHost's source code, so it signs in only on the machine that runs ImageHost."
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return
 		}
-		attempt.succeeded()
+		a.takeBack(r, attempt.succeeded(r.Context()))
+		if user.Disabled() {
+			// The password was right: saying so tells nothing to someone
+			// who did not know it.
+			a.log.InfoContext(r.Context(), "login refused: the account is disabled", "user_id", user.ID)
+			vm.Error = "This account is disabled. Ask your teacher."
+			render(w, r, http.StatusForbidden, pages.Login(vm))
+			return
+		}
 		browsers.remember(w, user.Username)
 
 		who, ended, err := a.sessions.start(r.Context(), w, r, user)
@@ -247,7 +255,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 				fmt.Sprintf("signing in again ended the browser's previous session, and with it %d grant(s) without offline_access", len(ended)))
 		}
 		a.log.InfoContext(r.Context(), "login", "user_id", user.ID)
-		a.activity.record(r.Context(), user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
+		a.activity.reached(r.Context(), store.MilestoneSignedIn, user.ID, req.ClientID, flowRef(req.State), "signed in", "with your password, from "+clientIP(r)+"; a new session id")
 		if vm.RequestID == "" {
 			http.Redirect(w, r, orAccount(vm.Next), http.StatusSeeOther)
 			return
@@ -266,6 +274,15 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 		req.UserID, req.SessionID, req.AuthTime = user.ID, who.session.ID, who.session.AuthTime
 		a.proceed(w, r, req, client, who, true)
 	})
+}
+
+// takeBack logs an attempt that could not be taken back: it stays
+// counted until its window ends, a failure that costs the user at most a
+// delay, so the sign-in goes on.
+func (a authorizer) takeBack(r *http.Request, err error) {
+	if err != nil {
+		a.log.WarnContext(r.Context(), "sign-in attempt not taken back", "err", err)
+	}
 }
 
 // afterLogin checks where a sign-in without an authorization request may
@@ -307,6 +324,13 @@ func (p passwordChecker) check(ctx context.Context, accounts accountLookup, user
 		return store.User{}, false, err
 	} else if err != nil {
 		return store.User{}, false, err
+	}
+	if u.PasswordHash == "" {
+		// An account made through an upstream provider has no password
+		// (upstream_link.go): no password is right, and the answer takes
+		// as long as for any other.
+		_, err := p.hasher.Verify(ctx, pw, p.dummyHash)
+		return u, false, err
 	}
 	ok, err := p.hasher.Verify(ctx, pw, u.PasswordHash)
 	if err != nil && !errors.Is(err, password.ErrBusy) {

@@ -3,7 +3,7 @@
 // resource.
 //
 //	authserver serve [flags]        run the server (the default)
-//	authserver users add|list|remove
+//	authserver users add|list|remove|set-admin|disable|enable
 //	authserver clients add|list|set-resource-server|remove
 //	authserver keys rotate|list
 //

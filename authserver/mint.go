@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -86,23 +87,36 @@ type idTokenClaims struct {
 	Name              string           `json:"name,omitempty"`
 	PreferredUsername string           `json:"preferred_username,omitempty"`
 	Email             string           `json:"email,omitempty"`
+
+	// AuthMethods is OpenID Connect Core §2's amr, "identifiers for
+	// authentication methods used in the authentication": "pwd" for
+	// ImageHost's password form (RFC 8176 §2); for a sign-in through an
+	// upstream provider, "fed" and the upstream's own (upstream_login.go).
+	AuthMethods []string `json:"amr,omitempty"`
+	// IdentityProvider names the upstream provider the user signed in
+	// through, by its issuer; absent when they signed in at ImageHost. No
+	// specification registers it: "idp" is what IdentityServer and
+	// Microsoft Entra ID call it.
+	IdentityProvider string `json:"idp,omitempty"`
 }
 
 // idToken mints an ID token, signed with RS256 (OpenID Connect Core §15.1),
-// for the access token issued with it.
-func (m minter) idToken(now time.Time, client store.Client, u store.User, scope oauth.Scope, nonce, sid string, authTime time.Time, accessToken string) (string, error) {
+// for the access token issued with it. how says when (authTime) and how
+// (amr, idp) the user signed in.
+func (m minter) idToken(now time.Time, client store.Client, u store.User, scope oauth.Scope, nonce, sid string, how signInMethod, accessToken string) (string, error) {
 	c := idTokenClaims{
 		Issuer:          m.issuer,
 		Subject:         u.ID,
 		Audience:        jwt.Audience{client.ID},
 		Expiry:          jwt.NewNumericDate(now.Add(m.idTTL)),
 		IssuedAt:        jwt.NewNumericDate(now),
-		AuthTime:        jwt.NewNumericDate(authTime),
+		AuthTime:        jwt.NewNumericDate(how.authTime),
 		Nonce:           nonce,
 		AccessTokenHash: atHash(accessToken),
 		AuthorizedParty: client.ID,
 		SessionID:       sid,
 	}
+	c.AuthMethods, c.IdentityProvider = strings.Fields(how.amr), how.idp
 	if scope.Has(oauth.ScopeProfile) {
 		c.Name, c.PreferredUsername = u.Name, u.Username
 	}

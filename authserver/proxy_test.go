@@ -202,6 +202,9 @@ func TestPublishedDemoSecretsAreLocalOnly(t *testing.T) {
 		{"the machine client's secret", func(b string) int {
 			return clientCredentialsStatus(t, b, demoM2MClientID, publishedDemo["IMAGEHOST_DEMO_M2M_CLIENT_SECRET"])
 		}, http.StatusOK, http.StatusUnauthorized},
+		{"the expired-token demonstration's client secret", func(b string) int {
+			return clientCredentialsStatus(t, b, demoExpiryClientID, publishedDemo["IMAGEHOST_DEMO_EXPIRY_CLIENT_SECRET"])
+		}, http.StatusOK, http.StatusUnauthorized},
 		{"the initial access token", func(b string) int { return registerStatus(t, b, publishedDemo["IMAGEHOST_INITIAL_ACCESS_TOKEN"]) },
 			http.StatusCreated, http.StatusUnauthorized},
 	} {

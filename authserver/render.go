@@ -6,6 +6,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/pages"
 )
 
@@ -22,6 +23,7 @@ func render(w http.ResponseWriter, r *http.Request, status int, page templ.Compo
 // for when the client cannot be trusted with it (RFC 6749 §4.1.2.1) or
 // there is no client.
 func errorPage(w http.ResponseWriter, r *http.Request, status int, title, message, code string) {
+	oauth.ObserveRefusal(w, code)
 	render(w, r, status, pages.Error(pages.ErrorView{Title: title, Message: message, Code: code}))
 }
 

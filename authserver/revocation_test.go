@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"oauthdemo/authserver/oauth"
+	"oauthdemo/authserver/password"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
 )
@@ -163,6 +164,38 @@ func TestRevocationReachesPhotosAPI(t *testing.T) {
 			func(t *testing.T, ts *testServer, tok issued) {
 				if out, err := runCmd(t, env("IMAGEHOST_DATA_DIR", ts.dataDir), "", "clients", "remove", "-id", m2mID); err != nil {
 					t.Fatalf("clients remove: %v\n%s", err, out)
+				}
+			}, "bob"},
+		{"user disabled with the operator's command line",
+			func(t *testing.T, ts *testServer) issued { return aliceTokens(t, ts, withRefresh) },
+			func(t *testing.T, ts *testServer, tok issued) {
+				if out, err := runCmd(t, env("IMAGEHOST_DATA_DIR", ts.dataDir), "", "users", "disable", "-username", "alice"); err != nil {
+					t.Fatalf("users disable: %v\n%s", err, out)
+				}
+			}, "bob"},
+		{"attendee disabled by the teacher at /class/attendees",
+			func(t *testing.T, ts *testServer) issued {
+				// ann joins with the code, the store's way, and signs in to
+				// the test app.
+				ctx := context.Background()
+				if err := ts.store.SetJoinCode(ctx, store.JoinCode{Hash: hashJoinCode(testJoinCode), SetAt: ts.clock.now()}); err != nil {
+					t.Fatal(err)
+				}
+				for _, u := range []store.User{
+					{ID: "sub-ann", Username: "ann", PasswordHash: password.Hash("ann-password"), JoinedAt: ts.clock.now()},
+					{ID: "sub-teacher", Username: "teacher", PasswordHash: password.Hash("blackboard"), Admin: true},
+				} {
+					if err := ts.store.JoinUser(ctx, u, hashJoinCode(testJoinCode), 10); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return issued{access: ts.userToken(t, "ann", "ann-password", "photos.read").AccessToken}
+			},
+			func(t *testing.T, ts *testServer, tok issued) {
+				teacher := ts.teacher(t)
+				form := formValues(t, body(t, teacher.get("/class/attendees")))
+				if resp := teacher.post("/class/attendees/sub-ann/disable", form); resp.StatusCode != http.StatusOK {
+					t.Fatalf("disable: %d", resp.StatusCode)
 				}
 			}, "bob"},
 		{"client deleted in the developer console",

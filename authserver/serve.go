@@ -47,7 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	cfg = cfg.withIssuer(ln.Addr())
+	cfg = cfg.withIssuer(ln.Addr()).withInstance(ln.Addr())
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -71,6 +71,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := seedDemo(ctx, cfg, st, secrets, stdout); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
+	}
+	if err := keepLabClient(ctx, cfg, st, time.Now(), stdout); err != nil {
+		return err
+	}
+	if err := setUpJoining(ctx, cfg, st, time.Now(), stdout); err != nil {
+		return err
 	}
 	revoked, err := revocation.Load(ctx, st, time.Now, cfg.MaxAccessTokenTTL, revocation.DefaultLimit)
 	if err != nil {
@@ -131,6 +137,11 @@ func discoverNAT64(ctx context.Context, log *slog.Logger) []netip.Prefix {
 // defaultMemoryLimit is ImageHost's soft memory limit for the Go heap.
 const defaultMemoryLimit = 48 << 20
 
+// followKeysEvery is how often each instance reads the signing keys, so
+// that a rotation made in the database is used and published by every
+// instance within a few seconds.
+const followKeysEvery = 2 * time.Second
+
 // followRevocationsEvery is how often the photos API's revocation list
 // reads revocations another process made (the operator's command line, or
 // another instance on the same PostgreSQL database), so they take effect
@@ -144,19 +155,23 @@ type background struct {
 	logouts  *backchannel
 }
 
-// startBackground starts what works beside the handlers until ctx is done
-// or stop is called: the activity log's writer, the back-channel logout
-// queue, and the revocation list following the store for revocations made
-// by other processes. stop ends them and waits for them, the activity log
-// written out and the queued logout notifications sent (for a few seconds
-// at most); it must run after the server stopped, before the store closes.
+// startBackground starts what works beside the handlers until stop is
+// called: the activity log's writer, the back-channel logout queue, the
+// revocation list following the store for revocations made by other
+// processes, and the signing keys following the store for rotations. stop
+// ends them and waits for them, the activity log written out and the
+// queued logout notifications sent (for a few seconds at most); it must
+// run after the server stopped, before the store closes. The end of ctx
+// (SIGTERM) does not stop them: requests still finishing during the
+// shutdown record their activity, which stop then writes out.
 func startBackground(ctx context.Context, cfg Config, st store.Store, keys *signing.KeySet, revoked *revocation.Set, now func() time.Time, log *slog.Logger) (work background, stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	work.activity = newActivityLog(ctx, st, now, log)
 	work.logouts = newBackchannel(cfg, keys, st, now, log)
-	followed := make(chan struct{})
+	followed, keysFollowed := make(chan struct{}), make(chan struct{})
 	go func() { revoked.Follow(ctx, followRevocationsEvery, log); close(followed) }()
-	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed }
+	go func() { keys.Follow(ctx, followKeysEvery, log); close(keysFollowed) }()
+	return work, func() { work.logouts.stop(); cancel(); <-work.activity.stopped; <-followed; <-keysFollowed }
 }
 
 // ownedStore is a store that its opener closes. Both stores keep the
@@ -197,7 +212,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(requestLogHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})}), nil
 }
 
-// housekeeping deletes expired records and picks up rotated keys, once a minute.
+// housekeeping deletes expired records and retired keys no token needs,
+// once a minute.
 func housekeeping(ctx context.Context, st store.Store, keys *signing.KeySet, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()

@@ -56,7 +56,7 @@ func (ls loginSessions) current(r *http.Request) (signedIn, bool) {
 		return signedIn{}, false
 	}
 	u, err := ls.store.UserByID(r.Context(), sess.UserID)
-	if err != nil {
+	if err != nil || u.Disabled() { // disabling ends the sessions; this covers a race with it
 		return signedIn{}, false
 	}
 	return signedIn{sess, u}, true
@@ -72,11 +72,31 @@ func (ls loginSessions) require(w http.ResponseWriter, r *http.Request) (signedI
 	return who, ok
 }
 
-// start ends any session the browser had and begins a new one for u. A new
-// id at every login defeats session fixation. The session it replaced ends
-// as a signed-out one does, with the grants made in it that last only as
-// long as it; start returns those.
+// signInMethod is how a user signed in, which their session keeps and the
+// ID tokens issued in it tell (mint.go).
+type signInMethod struct {
+	amr string // space-separated "amr" values (OpenID Connect Core §2, RFC 8176)
+	idp string // the issuer of the upstream provider the user signed in through; "" for ImageHost itself
+	// authTime is when the user authenticated, if not now: at the
+	// upstream, possibly before ImageHost heard of it.
+	authTime time.Time
+}
+
+// amrPassword is RFC 8176 §2's "pwd": "Password-based authentication",
+// ImageHost's own sign-in form.
+const amrPassword = "pwd"
+
+// start ends any session the browser had and begins a new one for u, who
+// signed in with their password (startWith).
 func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User) (signedIn, []store.Grant, error) {
+	return ls.startWith(ctx, w, r, u, signInMethod{amr: amrPassword})
+}
+
+// startWith ends any session the browser had and begins a new one for u,
+// who signed in as how says. A new id at every login defeats session
+// fixation. The session it replaced ends as a signed-out one does, with the
+// grants made in it that last only as long as it; startWith returns those.
+func (ls loginSessions) startWith(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, how signInMethod) (signedIn, []store.Grant, error) {
 	var ended []store.Grant
 	if old, ok := ls.current(r); ok {
 		var err error
@@ -86,7 +106,12 @@ func (ls loginSessions) start(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	token := oauth.NewToken()
 	now := ls.now()
-	sess := store.Session{ID: oauth.NewID(), TokenHash: oauth.HashToken(token), UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(ls.ttl)}
+	authTime := now
+	if !how.authTime.IsZero() && how.authTime.Before(now) {
+		authTime = how.authTime
+	}
+	sess := store.Session{ID: oauth.NewID(), TokenHash: oauth.HashToken(token), UserID: u.ID, AuthTime: authTime,
+		AMR: how.amr, IDP: how.idp, ExpiresAt: now.Add(ls.ttl)}
 	if err := ls.store.CreateSession(ctx, sess); err != nil {
 		return signedIn{}, ended, fmt.Errorf("create session: %w", err)
 	}

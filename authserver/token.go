@@ -3,7 +3,8 @@ package main
 // The token endpoint (RFC 6749 §3.2): the client's back channel, where codes
 // and refresh tokens become access tokens. Each grant has its own file:
 // grant_authcode.go, grant_refresh.go, grant_clientcreds.go,
-// grant_device.go; grantFor names them.
+// grant_device.go, and in lab mode only grant_password.go; grantFor names
+// them.
 
 import (
 	"context"
@@ -32,6 +33,8 @@ type tokenResponse struct {
 	// nonce is the DPoP nonce the client should use next, sent as the
 	// DPoP-Nonce header (RFC 9449 §8.2); not part of the body.
 	nonce string
+
+	grantType string // what was granted, for the metrics (metrics.go)
 }
 
 // tokenIssuer holds what every grant needs.
@@ -48,15 +51,18 @@ type tokenIssuer struct {
 	devicePolls *devicePolls
 	// dpop checks DPoP proofs (token_dpop.go).
 	dpop *dpop.Checker
+	// signIns checks a user's password, for the password grant (lab mode).
+	signIns signInChecks
 }
 
 // tokenStore is what the token endpoint does with storage: find the client,
 // redeem a code or a device code into a grant, rotate a grant's refresh
 // tokens, revoke a grant whose code, device code or refresh token was used
-// twice, and look up the user.
+// twice, and look up the user (by name for the password grant, lab mode).
 type tokenStore interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
+	UserByUsername(ctx context.Context, username string) (store.User, error)
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (store.AuthCode, error)
 	DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) (store.DeviceAuthorization, error)
 	ConsumeDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, grantID string, now time.Time) (store.DeviceAuthorization, error)
@@ -85,6 +91,7 @@ func handleToken(ti tokenIssuer) http.Handler {
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
 		// "Cache-Control" response header field with a value of "no-store"".
 		oauth.WriteJSON(w, http.StatusOK, resp)
+		countIssued(w, resp.grantType)
 	})
 }
 
@@ -121,6 +128,7 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	if p, ok := proofOf(r.Context()); ok && e == nil {
 		resp.nonce = p.NextNonce
 	}
+	resp.grantType = grantType
 	return resp, e
 }
 
@@ -137,6 +145,12 @@ func (ti tokenIssuer) grantFor(grantType string) func(*http.Request, url.Values,
 		return ti.clientCredentials
 	case oauth.GrantTypeDeviceCode:
 		return ti.deviceCode
+	case grantTypePassword:
+		// Lab mode only, while its switch is off; otherwise refused, with
+		// the page that says why (token).
+		if !ti.lab.on(defenceNoPassword) {
+			return ti.password
+		}
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ func TestPhotosCLI(t *testing.T) {
 	expired.Expiry = time.Now().Add(-time.Minute)
 	rewriteCredentials(t, cli.credentialsFile(), func(raw map[string]any) { raw["expiry"] = expired.Expiry })
 	got := filepath.Join(t.TempDir(), "got.png")
-	cli.run(true, "get", m[1], "-o", got)
+	cli.run(true, "get", "-o", got, "--", m[1]) // an id may begin with "-"
 	sent, _ := os.ReadFile(file)
 	if back, _ := os.ReadFile(got); !bytes.Equal(back, sent) {
 		t.Fatal("the photo got back is not the one uploaded")

@@ -13,6 +13,9 @@
 // prints requests per second, p50/p99 latency and errors per endpoint,
 // ImageHost's peak RSS, and how fast the binary is ready on an existing
 // database.
+//
+// With -room N it measures a workshop's room instead (room.go): N attendees
+// at once, and the teacher's class view keeping up with them.
 package main
 
 import (
@@ -58,6 +61,7 @@ type options struct {
 	vegeta   string
 	duration time.Duration
 	codes    int
+	room     roomOptions
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (err error) {
@@ -67,8 +71,16 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "the built vegeta binary (go build -modfile=tools/load.mod -o bin/vegeta github.com/tsenart/vegeta/v12)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed scenario runs")
 	fs.IntVar(&o.codes, "codes", 8000, "authorization codes to redeem (and refresh tokens to rotate)")
+	fs.IntVar(&o.room.attendees, "room", 0, "instead: a workshop's room of this many attendees at once, with the class view open (room.go)")
+	fs.DurationVar(&o.room.think, "think", time.Second, "room: the mean pause of an attendee between pages (each from half to one and a half of it); 0 for none")
+	fs.DurationVar(&o.room.arrive, "arrive", 10*time.Second, "room: the window within which the attendees arrive, each at a random moment; 0: all at once")
+	fs.Uint64Var(&o.room.seed, "seed", 1, "room: the seed of the pauses")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.room.attendees > 0 {
+		o.room.binary = o.binary
+		return runRoom(ctx, o.room, out)
 	}
 	work, err := os.MkdirTemp("", "imagehost-load-")
 	if err != nil {

@@ -33,6 +33,7 @@ type ExchangeView struct {
 	// request, and the flow reference both sides compute from state.
 	ImageHostLink string
 	FlowRef       string
+	FlowLink      string // ImageHost's activity log of the login FlowRef names
 	// Proof is the request's DPoP proof, decoded; nil without one.
 	Proof *ProofView
 }
@@ -92,6 +93,7 @@ type FlowView struct {
 	DPoPKey   string
 	Attacks   []Attack
 	Family    []FamilyEvent
+	Legacy    []LegacyGrant // lab mode: the legacy grants this browser ran
 	Presenter bool
 	CanReveal bool
 	Revealed  bool

@@ -73,4 +73,5 @@ type LabSwitch struct {
 type LabView struct {
 	Page
 	Switches []LabSwitch
+	Legacy   bool // the legacy grants' demonstrations are offered
 }

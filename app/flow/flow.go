@@ -47,6 +47,8 @@ const (
 	StepLogout    Step = "L"   // logout and back-channel logout
 	StepAttack    Step = "!"   // an attack demonstration: a deliberately broken request
 	StepMachine   Step = "M"   // the machine-to-machine grant (client credentials)
+	StepImplicit  Step = "I"   // lab mode: the legacy implicit grant, the token in the fragment
+	StepPassword  Step = "P"   // lab mode: the legacy password grant, the password through the app
 )
 
 // KV is one header or parameter.
@@ -264,11 +266,50 @@ func Mask(v string) string {
 // of those values, such as a code in a Location header or in the body of
 // the redirect that carried it.
 func (ex Exchange) Masked() Exchange {
-	secrets := ex.secrets()
+	secrets, chosen := ex.secrets(), ex.chosenSecrets()
 	ex = ex.withoutClientCredentials()
 	ex.Request = ex.Request.masked()
 	ex.Response = ex.Response.masked()
-	return ex.replaced(secrets)
+	return ex.replaced(secrets).hiddenWhole(chosen)
+}
+
+// chosenParams are parameters whose values a person chose: passwords. Mask
+// shows a short prefix of a secret, which says nothing of a random token
+// but much of a password, so their masks show none of them.
+var chosenParams = map[string]bool{"password": true}
+
+// chosenSecrets are the exchange's values of chosenParams, in its
+// parameters and form bodies.
+func (ex Exchange) chosenSecrets() []string {
+	var out []string
+	for _, m := range []Message{ex.Request, ex.Response} {
+		kvs, _ := formBody(m.Body)
+		for _, kv := range append(kvs, m.Params...) {
+			if chosenParams[strings.ToLower(kv.Name)] && kv.Value != "" {
+				out = append(out, kv.Value)
+			}
+		}
+	}
+	return out
+}
+
+// hiddenWhole replaces the masks of chosen, wherever Masked left them, with
+// masks that show nothing of them but their length.
+func (ex Exchange) hiddenWhole(chosen []string) Exchange {
+	for _, v := range chosen {
+		whole := "•••• (" + strconv.Itoa(len(v)) + " chars)"
+		hide := func(s string) string { return strings.ReplaceAll(s, Mask(v), whole) }
+		ex.Note = hide(ex.Note)
+		for _, m := range []*Message{&ex.Request, &ex.Response} {
+			m.URL, m.Body = hide(m.URL), hide(m.Body)
+			for _, kvs := range [][]KV{m.Params, m.Headers} {
+				for i := range kvs {
+					kvs[i].Value = hide(kvs[i].Value)
+				}
+			}
+		}
+	}
+	return ex
 }
 
 func (m Message) masked() Message {

@@ -104,6 +104,31 @@ func TestCopiesOfSecretsAreMasked(t *testing.T) {
 	}
 }
 
+// TestPasswordsAreMaskedWhole: a masked token keeps a short prefix, which
+// tells nothing of it; a password's mask keeps none of it, wherever it is
+// (the form the app received, the token request it sent on), in the
+// inspector and in the exports.
+func TestPasswordsAreMaskedWhole(t *testing.T) {
+	const pw = "correct horse battery"
+	typed := Exchange{Step: StepConnect, Request: Message{Method: "POST", URL: "http://localhost:8080/lab/legacy/password",
+		Params: []KV{{"password", pw}, {"username", "alice"}}}}
+	sent := Exchange{Step: StepToken, Request: Message{Method: "POST", URL: "http://127.0.0.1:9090/token",
+		Params: ParamsOf("grant_type=password&username=alice&password=" + url.QueryEscape(pw)),
+		Body:   "grant_type=password&username=alice&password=" + url.QueryEscape(pw)}}
+	har, _ := HAR([]Exchange{typed, sent})
+	for what, out := range map[string]string{"masked": fmt.Sprint(typed.Masked(), sent.Masked()), "Markdown": Markdown([]Exchange{typed, sent}), "HAR": string(har)} {
+		if strings.Contains(out, pw[:6]) || strings.Contains(out, url.QueryEscape(pw)[:6]) {
+			t.Errorf("the %s exchanges show the start of the password:\n%s", what, out)
+		}
+		if !strings.Contains(out, "•••• (21 chars)") || !strings.Contains(out, "alice") {
+			t.Errorf("the %s exchanges lost the password's length or the username:\n%s", what, out)
+		}
+	}
+	if unmasked := fmt.Sprint(typed, sent); !strings.Contains(unmasked, pw) {
+		t.Error("the recording itself lost the password, which Reveal shows")
+	}
+}
+
 // endless is a body that never ends.
 type endless struct{}
 

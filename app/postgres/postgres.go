@@ -105,6 +105,9 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 	return db, nil
 }
 
+// Stat returns the pool's figures, for the app's metrics.
+func (db *DB) Stat() *pgxpool.Stat { return db.pool.Stat() }
+
 // Close closes every connection of the pool, waiting for those in use.
 func (db *DB) Close() error {
 	db.pool.Close()

@@ -124,6 +124,22 @@ type errorBody struct {
 	ErrorURI         string `json:"error_uri,omitempty"`
 }
 
+// RefusalObserver is a ResponseWriter that wants to know the OAuth error a
+// response carries: ImageHost's metrics count refusals by their code. Each
+// of the error writers below tells it, as http.Flusher is told to flush.
+type RefusalObserver interface {
+	ObserveRefusal(code string)
+}
+
+// ObserveRefusal tells w, if it is a RefusalObserver, that the response
+// refuses with code. An empty code (a request without a token) is no
+// refusal to count.
+func ObserveRefusal(w http.ResponseWriter, code string) {
+	if o, ok := w.(RefusalObserver); ok && code != "" {
+		o.ObserveRefusal(code)
+	}
+}
+
 // WriteError is the one writer for errors of the back-channel endpoints
 // (token, introspection, revocation, registration): RFC 6749 §5.2 JSON.
 func WriteError(w http.ResponseWriter, e *Error) {
@@ -138,6 +154,7 @@ func WriteError(w http.ResponseWriter, e *Error) {
 		// response header field matching the authentication scheme used".
 		w.Header().Set("WWW-Authenticate", `Basic realm="imagehost", charset="UTF-8"`)
 	}
+	ObserveRefusal(w, e.Code)
 	WriteJSON(w, e.Status, errorBody{e.Code, e.Description, e.URI})
 }
 
@@ -186,6 +203,7 @@ func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string, 
 	if e.Nonce != "" {
 		w.Header().Set("DPoP-Nonce", e.Nonce)
 	}
+	ObserveRefusal(w, e.Code)
 	if e.Code == "" {
 		SetNoStore(w)
 		w.WriteHeader(e.Status)
@@ -201,6 +219,7 @@ func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string, 
 // An error_uri of the issuer's own is made absolute.
 func RedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, issuer string, e *Error) {
 	e = e.WithAbsoluteURI(issuer)
+	ObserveRefusal(w, e.Code)
 	q := url.Values{}
 	q.Set("error", e.Code)
 	if e.Description != "" {

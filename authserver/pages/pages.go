@@ -34,6 +34,8 @@ type LoginView struct {
 	Username   string
 	Error      string
 	CSRF       string
+	Upstreams  []UpstreamButton // upstream providers to sign in through instead (upstream.templ)
+	Join       bool             // whoever has the join code may create an account
 }
 
 // ConsentView asks the user to allow a client some scopes.
@@ -75,6 +77,8 @@ type AccountView struct {
 	Activity []ActivityEntry
 	Notice   string
 	CSRF     string
+	Flow     string // the flow reference Activity is limited to, if any
+	Admin    bool   // the teacher: link to the class view
 }
 
 // LogoutView asks the user to confirm signing out (OpenID Connect
@@ -100,6 +104,9 @@ type DevClient struct {
 	Name           string
 	RedirectURIs   []string
 	AccessTokenTTL string // "" for the server's default
+	// StarterURI is the loopback redirect URI the starter program listens
+	// on; "" when the app registered none, and so gets no starter program.
+	StarterURI string
 }
 
 // DeveloperView is the developer console.
@@ -113,7 +120,11 @@ type DeveloperView struct {
 	Error        string
 	// The form's values, kept when it had an error.
 	FormName, FormRedirects, FormTTL string
-	CSRF                             string
+	// StarterRedirect is the loopback redirect URI the form offers to add
+	// for the starter program, ticked unless the form came back unticked.
+	StarterRedirect string
+	StarterUnticked bool
+	CSRF            string
 }
 
 type labKey struct{}

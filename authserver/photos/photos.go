@@ -109,6 +109,10 @@ type API struct {
 	// DPoP checks the proofs that come with tokens bound to a key
 	// (RFC 9449 §7).
 	DPoP dpop.Resource
+	// Accepted, if set, is told of every request let through, before it
+	// is served (for the owner's activity log and the class view). It
+	// must not block.
+	Accepted func(r *http.Request, tok Token)
 }
 
 type tokenKey struct{}
@@ -140,6 +144,9 @@ func (a API) Require(scope string, next http.Handler) http.Handler {
 				}
 			}
 			if e == nil {
+				if a.Accepted != nil {
+					a.Accepted(r, tok)
+				}
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 				return
 			}

@@ -344,6 +344,14 @@ func (t trackingStore) DeleteUser(ctx context.Context, id string, now time.Time)
 	return err
 }
 
+func (t trackingStore) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	err := t.Store.SetUserDisabled(ctx, id, disabled, now)
+	if disabled {
+		t.add(store.RevokedSubject, id, now, err)
+	}
+	return err
+}
+
 func (t trackingStore) DeleteClient(ctx context.Context, id string, now time.Time) error {
 	err := t.Store.DeleteClient(ctx, id, now)
 	t.add(store.RevokedClient, id, now, err)

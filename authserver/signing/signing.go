@@ -18,6 +18,11 @@
 // Rotation (Rotate) retires the active keys and makes new ones. A retired key
 // no longer signs but stays in the JWKS for Retain, long enough for every
 // token it signed to expire, so no client sees a valid token it cannot verify.
+//
+// The keys live in the store, so every instance on one database has the
+// same ones. A rotation is made in the database (by "authserver keys
+// rotate"), and each instance's KeySet follows it (Follow): within a poll
+// interval every instance signs with the new keys and publishes them.
 package signing
 
 import (
@@ -29,7 +34,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +81,7 @@ type KeySet struct {
 	cookieKey []byte
 
 	mu      sync.RWMutex
+	loaded  string         // the stored keys the maps were made from (fingerprint)
 	active  map[string]key // by algorithm
 	public  map[string]key // by kid: active and recently retired keys
 	jwks    []byte
@@ -155,9 +164,51 @@ func (ks *KeySet) Reload(ctx context.Context) error {
 	if err := ks.store.DeleteSigningKeysRetiredBefore(ctx, now.Add(-ks.retain)); err != nil {
 		return err
 	}
+	return ks.load(ctx, false)
+}
+
+// Follow re-reads the keys every interval until ctx is done, so that a
+// rotation made in the store, by the command line or through another
+// instance, is used and published here within an interval. A read that
+// finds the same keys as the last one costs one query and no parsing. A
+// rotation caught half-done (an algorithm without a key that signs: Rotate
+// retires, then makes) is left for the next read; the keys in use go on.
+func (ks *KeySet) Follow(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ks.load(ctx, true); err != nil && ctx.Err() == nil {
+			log.Warn("follow signing keys", "err", err)
+		}
+	}
+}
+
+// errHalfRotated: the store holds no signing key for an algorithm, for the
+// moment a rotation takes.
+var errHalfRotated = errors.New("signing: a rotation is under way")
+
+// load reads the keys from the store. If they are the keys loaded last, it
+// changes nothing; with complete set, it refuses a set in which an
+// algorithm has no key that signs.
+func (ks *KeySet) load(ctx context.Context, complete bool) error {
 	stored, err := ks.store.SigningKeys(ctx)
 	if err != nil {
 		return err
+	}
+	var fp strings.Builder
+	for _, sk := range stored {
+		fmt.Fprintf(&fp, "%s/%d;", sk.ID, sk.RetiredAt.UnixNano())
+	}
+	ks.mu.RLock()
+	same := ks.loaded == fp.String()
+	ks.mu.RUnlock()
+	if same {
+		return nil
 	}
 	active := map[string]key{}
 	public := map[string]key{}
@@ -181,12 +232,15 @@ func (ks *KeySet) Reload(ctx context.Context) error {
 		// another algorithm for it.
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: k.id, Algorithm: k.alg, Use: "sig"})
 	}
+	if complete && (active[RS256].id == "" || active[ES256].id == "") {
+		return errHalfRotated
+	}
 	jwks, err := json.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("signing: encode JWKS: %w", err)
 	}
 	ks.mu.Lock()
-	ks.active, ks.public, ks.jwks = active, public, jwks
+	ks.loaded, ks.active, ks.public, ks.jwks = fp.String(), active, public, jwks
 	ks.mu.Unlock()
 	return nil
 }

@@ -27,6 +27,8 @@ type DeviceAuthorization struct {
 	UserID    string
 	Approved  bool
 	AuthTime  time.Time // when the user who answered signed in
+	AMR       string    // how, and where (Session.AMR, Session.IDP)
+	IDP       string
 	DecidedAt time.Time
 
 	// Set once, when the device redeemed the approval for tokens.
@@ -48,6 +50,8 @@ type DeviceDecision struct {
 	UserID   string
 	Approved bool
 	AuthTime time.Time
+	AMR      string // how and where the user signed in (Session.AMR, Session.IDP)
+	IDP      string
 }
 
 // DeviceAuthorizationRetention is how long a device authorization is kept

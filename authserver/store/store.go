@@ -1,7 +1,50 @@
 // Package store defines ImageHost's records and the Store interface that keeps
-// them. The SQLite implementation lives in store/sqlite; store/storetest is the
-// conformance suite that any implementation (a future PostgreSQL store, an
-// in-memory fake) must pass unchanged.
+// them. The SQLite implementation lives in store/sqlite, the PostgreSQL one in
+// store/postgres; store/storetest is the conformance suite that every
+// implementation must pass unchanged.
+//
+// # What instances share
+//
+// Several ImageHost instances on one PostgreSQL database, behind a load
+// balancer without sticky sessions, behave as one, because everything a
+// later request may depend on is in the database:
+//
+//   - users, clients, consents, photos (each owner's quota checked and
+//     written in one step), and the activity log;
+//   - a workshop's room: the join code, who joined (the class's size
+//     checked with the insert, under an advisory lock), who is disabled,
+//     and the class view's summary of the activity log;
+//   - the flow's state: pending authorization requests (bound to their
+//     browser by a cookie signed with the shared cookie key), login
+//     sessions, authorization codes and device codes (each used once,
+//     atomically), grants and their refresh tokens (rotated atomically);
+//   - signing keys, and the server keys (ServerKey) that sign cookies: CSRF
+//     tokens, a pending request's browser, a known browser;
+//   - revocations, numbered in commit order (Revocation.Seq);
+//   - the limits on attempts (Attempts): sign-ins per account, known
+//     browser, address and network, user codes typed at /device, device
+//     authorizations per address, failed joins per address and for the
+//     server, sign-ins started through an upstream provider per address.
+//     One instance on SQLite counts them in memory instead (package
+//     throttle);
+//   - sign-ins through an upstream provider under way (UpstreamLogins),
+//     each taken once, and the identities linked to accounts.
+//
+// Two things are cached in each instance and follow the database: the
+// revocation list (revocation.Set, read by sequence every 500 ms) and the
+// signing keys (signing.KeySet, read every 2 s), so a revocation or a key
+// rotation made anywhere takes effect everywhere within those intervals.
+//
+// What stays in one instance's memory, on purpose: its activity log's
+// write queue (written out at shutdown), its queue of back-channel logout
+// notifications (the instance that ended the session sends them), its
+// budgets of memory for password hashes and photos (this process's
+// resources), its metrics (Prometheus adds the instances up), and the pace
+// of the devices that poll it (devicepolls.go: a device whose polls are
+// spread over N instances is paced by each on its share, so it may poll up
+// to N times as often before hearing slow_down; each poll is one indexed
+// read, and its device code is used once all the same). Lab mode keeps its
+// switches in memory, and refuses a database URL.
 //
 // Secrets never reach the store in the clear: authorization codes, refresh
 // tokens, session cookies and client secrets are stored as SHA-256 hashes,
@@ -38,7 +81,20 @@ type User struct {
 	Name         string
 	Email        string
 	CreatedAt    time.Time
+	// Admin marks a teacher: an admin sees the class view and manages
+	// the attendees and the join code.
+	Admin bool
+	// JoinedAt is when the user created their account with the join
+	// code; zero for users the operator or the demo made. Joined users
+	// are the class view's attendees.
+	JoinedAt time.Time
+	// DisabledAt is when an admin disabled the user; zero while the user
+	// may sign in.
+	DisabledAt time.Time
 }
+
+// Disabled reports whether the user may not sign in, nor use tokens.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
 // Client is an application registered with ImageHost (RFC 7591 §2 metadata).
 type Client struct {
@@ -112,6 +168,8 @@ type AuthCode struct {
 	CodeChallengeMethod string
 	SessionID           string
 	AuthTime            time.Time
+	AMR                 string // how the user signed in, as the session says (Session.AMR)
+	IDP                 string // and where (Session.IDP)
 	ExpiresAt           time.Time
 	// GrantID names the grant that redeeming the code creates. It is fixed
 	// when the code is consumed so that a replay can revoke that grant.
@@ -168,6 +226,12 @@ type Session struct {
 	TokenHash []byte // SHA-256 of the cookie value
 	UserID    string
 	AuthTime  time.Time
+	// AMR says how the user signed in: space-separated "amr" values (OpenID
+	// Connect Core §2, RFC 8176), "pwd" for ImageHost's own password form.
+	AMR string
+	// IDP is the issuer of the upstream OpenID provider the user signed in
+	// through; "" when they signed in at ImageHost itself.
+	IDP       string
 	ExpiresAt time.Time
 }
 
@@ -225,6 +289,12 @@ type Activity struct {
 	Event     string
 	Reason    string // in plain words
 	At        time.Time
+	// Milestone is the step of the flow the entry marks for the class
+	// view, if any; Refusal is a refusal's short label ("redirect_uri
+	// does not match"), counted for the class view's most common ones.
+	// Neither is kept with the entry: AddActivity sums them up.
+	Milestone Milestone
+	Refusal   string
 }
 
 // ReasonSessionExpired is the revoke reason DeleteExpired records for the
@@ -282,9 +352,35 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserPassword replaces the user's password hash.
 	SetUserPassword(ctx context.Context, id, passwordHash string) error
-	// DeleteUser deletes the user with their grants, sessions, photos and
-	// activity, and records a RevokedSubject revocation at now.
+	// DeleteUser deletes the user with their grants, sessions, photos,
+	// activity and class progress, and records a RevokedSubject revocation at now.
 	DeleteUser(ctx context.Context, id string, now time.Time) error
+	// SetUserAdmin makes the user an admin, or no longer one.
+	SetUserAdmin(ctx context.Context, id string, admin bool) error
+	// SetUserDisabled disables the user at now, or enables them again.
+	// Disabling ends their sessions as EndSession does, deletes their
+	// unused authorization codes, revokes all their grants (so every
+	// refresh token) with a RevokedGrant revocation for each, and records
+	// a RevokedSubject revocation at now (so every access token issued up
+	// to now), in one transaction, with ReasonUserDisabled. Enabling lets
+	// them sign in again; what was revoked stays revoked.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	// JoinUser creates u, who joins with a join code (u.JoinedAt set), if
+	// codeHash is the hash of the open join code and fewer than maxJoined
+	// users have joined. A wrong or closed code is ErrNotFound, a full
+	// class ErrQuotaExceeded, a taken username ErrDuplicate. The checks and
+	// the insert are one atomic step: a code closed or rotated, or joins
+	// at the same moment, cannot let one more in.
+	JoinUser(ctx context.Context, u User, codeHash []byte, maxJoined int) error
+	// JoinCode returns the join code, or ErrNotFound if none was ever set.
+	JoinCode(ctx context.Context) (JoinCode, error)
+	// SetJoinCode replaces the join code.
+	SetJoinCode(ctx context.Context, c JoinCode) error
+	// ClassProgress returns the first maxAttendees users who joined, in
+	// the order they joined, each with the milestones AddActivity recorded
+	// for them, and the maxRefusals most common refusals recorded since
+	// refusalsSince (to the minute), most common first.
+	ClassProgress(ctx context.Context, maxAttendees int, refusalsSince time.Time, maxRefusals int) (Class, error)
 
 	CreateClient(ctx context.Context, c Client) error
 	// RegisterClient stores a new client, as CreateClient does, only if
@@ -401,7 +497,11 @@ type Store interface {
 	DeletePhoto(ctx context.Context, owner, id string) error
 	CountPhotos(ctx context.Context, owner string) (int, error)
 
-	// AddActivity appends entries to the activity log, in one transaction.
+	// AddActivity appends entries to the activity log, in one transaction
+	// that also sums up the class view's data: for each entry with a
+	// Milestone, its user's Step at that milestone (first and last time,
+	// count, latest Refusal), and for each with a Refusal, the count of
+	// that refusal in its minute.
 	AddActivity(ctx context.Context, entries []Activity) error
 	// ActivityForUser returns the user's newest entries, newest first.
 	ActivityForUser(ctx context.Context, userID string, limit int) ([]Activity, error)
@@ -411,18 +511,26 @@ type Store interface {
 	// gets the same key, whichever asked first.
 	ServerKey(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
-	// DeleteExpired removes auth requests, codes and sessions that expired
-	// before now, ending each such session as EndSession does (its grants
-	// without offline_access are revoked), device authorizations that
-	// expired more than DeviceAuthorizationRetention before now, DPoP
-	// proofs recorded until before now, revocations older than
-	// RevocationRetention and activity older than ActivityRetention, and
-	// deletes the clients that expired before now as DeleteClient does,
-	// recording their revocation at now.
+	// DeleteExpired removes auth requests, codes, sessions and upstream
+	// logins that expired before now, ending each such session as
+	// EndSession does (its grants without offline_access are revoked),
+	// device authorizations that expired more than
+	// DeviceAuthorizationRetention before now, DPoP proofs recorded until
+	// before now, revocations older than RevocationRetention, activity
+	// older than ActivityRetention, refusal counts older than
+	// RefusalRetention, attempts (Attempts) that expired and then the
+	// oldest beyond MaxAttempts, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+
+	// Ping reports whether the database answers now: readiness (/readyz),
+	// for a load balancer to send requests elsewhere while it does not.
+	Ping(ctx context.Context) error
 
 	DeviceAuthorizations
 	DPoPProofs
+	Attempts
+	UpstreamLogins
 }
 
 // DemoBookkeeping remembers when the demo's users were seeded, so that a

@@ -307,7 +307,7 @@ func (c *cli) get(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(rest) != 1 || out == "" {
-		return errors.New("usage: photos get ID -o FILE")
+		return errors.New("usage: photos get ID -o FILE (or photos get -o FILE -- ID, for an id that begins with -)")
 	}
 	s, err := c.session()
 	if err != nil {

@@ -6,7 +6,7 @@
 //	photos [-issuer URL] [-v] login [-loopback] [-no-browser]
 //	photos list
 //	photos upload [-title TITLE] FILE
-//	photos get ID -o FILE
+//	photos get ID -o FILE     (photos get -o FILE -- ID, for an id that begins with -)
 //	photos logout
 //
 // It is a third party of its own, like PhotoEditorApp: it talks to
@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 )
 
@@ -148,13 +149,19 @@ func (c *cli) flags(name string, args []string, define func(*flag.FlagSet)) ([]s
 	if define != nil {
 		define(fs)
 	}
+	// Everything after "--" is an argument, never a flag: a photo id may
+	// begin with "-" (ids are base64url).
+	var after []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, after = args[:i], args[i+1:]
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
-			return positional, nil
+			return append(positional, after...), nil
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]

@@ -223,13 +223,19 @@ func TestNextPage(t *testing.T) {
 
 // TestFlagsAnywhere: a command's flags come before or after its arguments.
 func TestFlagsAnywhere(t *testing.T) {
-	for _, args := range [][]string{{"ID", "-o", "f.png"}, {"-o", "f.png", "ID"}, {"-v", "ID", "-o", "f.png"}} {
+	for _, args := range [][]string{{"ID", "-o", "f.png"}, {"-o", "f.png", "ID"}, {"-v", "ID", "-o", "f.png"}, {"-o", "f.png", "--", "ID"}} {
 		c := &cli{stderr: io.Discard}
 		var out string
 		rest, err := c.flags("get", args, func(fs *flag.FlagSet) { fs.StringVar(&out, "o", "", "") })
 		if err != nil || len(rest) != 1 || rest[0] != "ID" || out != "f.png" {
 			t.Errorf("flags(%q) = %q, -o %q, %v", args, rest, out, err)
 		}
+	}
+	// An id may begin with "-": after "--" it is an argument, not a flag.
+	c := &cli{stderr: io.Discard}
+	var out string
+	if rest, err := c.flags("get", []string{"-o", "f.png", "--", "-AbC"}, func(fs *flag.FlagSet) { fs.StringVar(&out, "o", "", "") }); err != nil || len(rest) != 1 || rest[0] != "-AbC" {
+		t.Errorf("an id after --: %q, %v", rest, err)
 	}
 	if err := run(context.Background(), []string{"frobnicate"}, env("HOME", t.TempDir()), nil, io.Discard, io.Discard); err == nil {
 		t.Error("an unknown command: no error")

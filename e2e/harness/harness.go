@@ -66,6 +66,43 @@ func ImageHostSettings(addr, dataDir, appURL string) []string {
 	}
 }
 
+// The demo's Corporate SSO under the harness: its user, and ImageHost's
+// client secret there.
+const (
+	CorporateUsers           = "carol:corporate"
+	CorporateSSOClientSecret = "harness-corporate-sso-secret-0123456789"
+)
+
+// CorporateSSOSettings are the settings of the demo's Corporate SSO under
+// the harness: another ImageHost, on port, named localhost so that a
+// browser keeps its cookies apart from ImageHost's on 127.0.0.1, with
+// CorporateUsers and one client, ImageHost, sent back to redirectURI.
+func CorporateSSOSettings(port int, dataDir, redirectURI string) []string {
+	return []string{
+		fmt.Sprintf("IMAGEHOST_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("IMAGEHOST_ISSUER=http://localhost:%d", port),
+		"IMAGEHOST_DATA_DIR=" + dataDir,
+		"IMAGEHOST_DEMO=true",
+		"IMAGEHOST_DEMO_USERS=" + CorporateUsers,
+		"IMAGEHOST_DEMO_SSO_REDIRECT_URI=" + redirectURI,
+		"IMAGEHOST_DEMO_SSO_CLIENT_SECRET=" + CorporateSSOClientSecret,
+		"IMAGEHOST_UPSTREAMS=",
+		"IMAGEHOST_LOG_LEVEL=warn",
+	}
+}
+
+// UpstreamSettings are ImageHost's settings for signing in through the
+// Corporate SSO at issuer, as demo.env has them.
+func UpstreamSettings(issuer string) []string {
+	return []string{
+		"IMAGEHOST_UPSTREAMS=corporate",
+		"IMAGEHOST_UPSTREAM_CORPORATE_ISSUER=" + issuer,
+		"IMAGEHOST_UPSTREAM_CORPORATE_CLIENT_ID=imagehost",
+		"IMAGEHOST_UPSTREAM_CORPORATE_CLIENT_SECRET=" + CorporateSSOClientSecret,
+		"IMAGEHOST_UPSTREAM_CORPORATE_DISPLAY_NAME=Corporate SSO",
+	}
+}
+
 // AppSettings are the settings PhotoEditorApp runs with under the harness:
 // on port, as http://localhost:<port>, another host name than ImageHost's
 // 127.0.0.1 so that a browser keeps the two parties' cookies apart, with
@@ -353,6 +390,25 @@ func Pair(tb testing.TB, imageHostEnv ...string) (imageHost, app *Process) {
 	imageHost = ImageHost(tb, appURL, imageHostEnv...)
 	app = App(tb, appPort, imageHost.URL)
 	return imageHost, app
+}
+
+// Trio starts the demo's three parties configured for one another: the
+// Corporate SSO, ImageHost, whose users may sign in through it, and
+// PhotoEditorApp.
+func Trio(tb testing.TB) (sso, imageHost, app *Process) {
+	tb.Helper()
+	ssoPort, imageHostPort, appPort := FreePort(tb), FreePort(tb), FreePort(tb)
+	imageHostAddr := fmt.Sprintf("127.0.0.1:%d", imageHostPort)
+	sso, err := Start(tb.Context(), filepath.Join(Binaries(tb), "authserver"), fmt.Sprintf("http://localhost:%d", ssoPort),
+		CorporateSSOSettings(ssoPort, tb.TempDir(), "http://"+imageHostAddr+"/upstream/corporate/callback"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stopAtCleanup(tb, sso, "Corporate SSO")
+	appURL := fmt.Sprintf("http://localhost:%d", appPort)
+	imageHost = ImageHostAt(tb, imageHostAddr, tb.TempDir(), appURL, UpstreamSettings(sso.URL)...)
+	app = App(tb, appPort, imageHost.URL)
+	return sso, imageHost, app
 }
 
 // Chromium finds the browser for browser tests. Outside CI a missing browser

@@ -99,6 +99,12 @@ func addDPoPKey(ctx context.Context, db *sql.DB) error {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// PoolStats returns the figures of the connection pool, for the app's
+// metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"sqlite": s.db.Stats()}
+}
+
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var n int

@@ -9,7 +9,8 @@ import (
 )
 
 // AddActivity appends entries to the activity log in one batch: one round
-// trip, one implicit transaction.
+// trip, one implicit transaction, which also sums them up for the class
+// view (class.go).
 func (s *Store) AddActivity(ctx context.Context, entries []store.Activity) error {
 	if len(entries) == 0 {
 		return nil
@@ -19,6 +20,7 @@ func (s *Store) AddActivity(ctx context.Context, entries []store.Activity) error
 		b.Queue(`INSERT INTO activity (user_id, client_id, request_id, flow_ref, event, reason, at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.UserID, a.ClientID, a.RequestID, a.FlowRef, a.Event, a.Reason, nanos(a.At))
 	}
+	queueClassProgress(b, entries)
 	return mapErr("postgres: add activity", s.execBatch(ctx, b))
 }
 

@@ -50,12 +50,12 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 }
 
 const authCodeColumns = `code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-	code_challenge_method, session_id, auth_time, expires_at, grant_id, consumed_at, flow_ref`
+	code_challenge_method, session_id, auth_time, amr, idp, expires_at, grant_id, consumed_at, flow_ref`
 
 func scanAuthCode(row pgx.Row) (store.AuthCode, error) {
 	var c store.AuthCode
 	err := row.Scan(&c.CodeHash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.SessionID, timeField{&c.AuthTime}, timeField{&c.ExpiresAt}, &c.GrantID,
+		&c.CodeChallengeMethod, &c.SessionID, timeField{&c.AuthTime}, &c.AMR, &c.IDP, timeField{&c.ExpiresAt}, &c.GrantID,
 		timeField{&c.ConsumedAt}, &c.FlowRef)
 	return c, err
 }
@@ -64,9 +64,9 @@ func scanAuthCode(row pgx.Row) (store.AuthCode, error) {
 func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 	_, err := s.pool.Exec(ctx,
 		"INSERT INTO auth_codes ("+authCodeColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.CodeHash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge,
-		c.CodeChallengeMethod, c.SessionID, nanos(c.AuthTime), nanos(c.ExpiresAt), c.GrantID, nanos(c.ConsumedAt), c.FlowRef)
+		c.CodeChallengeMethod, c.SessionID, nanos(c.AuthTime), c.AMR, c.IDP, nanos(c.ExpiresAt), c.GrantID, nanos(c.ConsumedAt), c.FlowRef)
 	return mapErr("postgres: save auth code", err)
 }
 

@@ -17,13 +17,13 @@ import (
 const deviceCapLock int64 = 0x496d616765446576
 
 const deviceColumns = `device_code_hash, user_code, client_id, scope, interval_ms, created_at, expires_at, flow_ref,
-	coalesce(user_id, ''), approved, auth_time, decided_at, grant_id, consumed_at`
+	coalesce(user_id, ''), approved, auth_time, amr, idp, decided_at, grant_id, consumed_at`
 
 func scanDevice(row pgx.Row) (store.DeviceAuthorization, error) {
 	var d store.DeviceAuthorization
 	var intervalMS int64
 	err := row.Scan(&d.DeviceCodeHash, &d.UserCode, &d.ClientID, &d.Scope, &intervalMS, timeField{&d.CreatedAt},
-		timeField{&d.ExpiresAt}, &d.FlowRef, &d.UserID, &d.Approved, timeField{&d.AuthTime}, timeField{&d.DecidedAt},
+		timeField{&d.ExpiresAt}, &d.FlowRef, &d.UserID, &d.Approved, timeField{&d.AuthTime}, &d.AMR, &d.IDP, timeField{&d.DecidedAt},
 		&d.GrantID, timeField{&d.ConsumedAt})
 	d.Interval = time.Duration(intervalMS) * time.Millisecond
 	return d, err
@@ -75,9 +75,10 @@ func (s *Store) DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) 
 // UPDATE: a second, concurrent one waits for the first's row lock, then
 // finds decided_at set and changes nothing.
 func (s *Store) DecideDeviceAuthorization(ctx context.Context, userCode string, d store.DeviceDecision, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE device_authorizations SET user_id = $1, approved = $2, auth_time = $3, decided_at = $4
+	tag, err := s.pool.Exec(ctx, `UPDATE device_authorizations SET user_id = $1, approved = $2, auth_time = $3, decided_at = $4,
+		amr = $6, idp = $7
 		WHERE user_code = $5 AND decided_at IS NULL AND expires_at > $4`,
-		d.UserID, d.Approved, nanos(d.AuthTime), nanos(now), userCode)
+		d.UserID, d.Approved, nanos(d.AuthTime), nanos(now), userCode, d.AMR, d.IDP)
 	return mustAffect("postgres: decide device authorization", tag, err)
 }
 

@@ -263,3 +263,12 @@ func mustAffect(op string, tag pgconn.CommandTag, err error) error {
 	}
 	return nil
 }
+
+// Ping takes a connection from the pool, connecting one if none is idle,
+// and sends it an empty query.
+func (s *Store) Ping(ctx context.Context) error {
+	return mapErr("postgres: ping", s.pool.Ping(ctx))
+}
+
+// Stat returns the pool's figures, for the server's metrics.
+func (s *Store) Stat() *pgxpool.Stat { return s.pool.Stat() }

@@ -403,3 +403,91 @@ func TestRevocationsMigration(t *testing.T) {
 		t.Fatalf("a revocation after the migration: %+v, %v; want it numbered after the migrated ones", next, err)
 	}
 }
+
+// TestAttemptsAcrossInstances: two pools on one database, as two instances
+// would be, and a burst of sign-in attempts for one account spread over
+// both, every reservation in flight at once. Exactly the limit are counted:
+// the key's advisory lock makes the instances take turns.
+func TestAttemptsAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	url := pg.DatabaseFrom(t, "imagehost", migrated)
+	const burst, max = 32, 5
+	var instances [2]*postgres.Store
+	for i := range instances {
+		cfg, err := postgres.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns, cfg.MinConns = burst/2, burst/2 // connected before the burst
+		if instances[i], err = postgres.OpenConfig(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		defer instances[i].Close()
+	}
+	at := time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)
+	for round := range 5 {
+		key := fmt.Sprint("login-account:alice-", round)
+		var ready, wg sync.WaitGroup
+		start := make(chan struct{})
+		counted := make(chan bool, burst)
+		for i := range burst {
+			ready.Add(1)
+			wg.Go(func() {
+				ready.Done()
+				<-start
+				id, _, err := instances[i%2].ReserveAttempt(ctx, key, max, 5*time.Minute, at)
+				if err != nil {
+					t.Error(err)
+				}
+				counted <- id != 0
+			})
+		}
+		ready.Wait()
+		close(start)
+		wg.Wait()
+		close(counted)
+		n := 0
+		for ok := range counted {
+			if ok {
+				n++
+			}
+		}
+		if n != max {
+			t.Fatalf("round %d: %d of a burst of %d attempts over two instances were counted, want exactly %d", round, n, burst, max)
+		}
+	}
+}
+
+// TestAttemptsTableIsBounded: however many attempts are live, DeleteExpired
+// leaves at most store.MaxAttempts, the newest.
+func TestAttemptsTableIsBounded(t *testing.T) {
+	ctx := context.Background()
+	url := pg.DatabaseFrom(t, "imagehost", migrated)
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	now := time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)
+	live := now.Add(time.Hour).UnixNano()
+	if _, err := conn.Exec(ctx, "INSERT INTO attempts (key, expires_at) SELECT 'flood-' || i, $1 FROM generate_series(1, $2) AS i",
+		live, store.MaxAttempts+500); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteExpired(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var oldest string
+	if err := conn.QueryRow(ctx, "SELECT count(*), min(key) FILTER (WHERE key = 'flood-501') FROM attempts").Scan(&n, &oldest); err != nil {
+		t.Fatal(err)
+	}
+	if n != store.MaxAttempts || oldest != "flood-501" {
+		t.Fatalf("after the sweep %d attempts are left (the oldest kept %q), want %d from flood-501 on", n, oldest, store.MaxAttempts)
+	}
+}

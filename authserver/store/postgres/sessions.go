@@ -12,8 +12,8 @@ import (
 // CreateSession stores a login session.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	_, err := s.pool.Exec(ctx,
-		"INSERT INTO sessions (id, token_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
-		sess.ID, sess.TokenHash, sess.UserID, nanos(sess.AuthTime), nanos(sess.ExpiresAt))
+		"INSERT INTO sessions (id, token_hash, user_id, auth_time, amr, idp, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		sess.ID, sess.TokenHash, sess.UserID, nanos(sess.AuthTime), sess.AMR, sess.IDP, nanos(sess.ExpiresAt))
 	return mapErr("postgres: create session", err)
 }
 
@@ -22,8 +22,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error) {
 	var sess store.Session
 	err := s.pool.QueryRow(ctx,
-		"SELECT id, token_hash, user_id, auth_time, expires_at FROM sessions WHERE token_hash = $1", tokenHash).Scan(
-		&sess.ID, &sess.TokenHash, &sess.UserID, timeField{&sess.AuthTime}, timeField{&sess.ExpiresAt})
+		"SELECT id, token_hash, user_id, auth_time, amr, idp, expires_at FROM sessions WHERE token_hash = $1", tokenHash).Scan(
+		&sess.ID, &sess.TokenHash, &sess.UserID, timeField{&sess.AuthTime}, &sess.AMR, &sess.IDP, timeField{&sess.ExpiresAt})
 	return sess, mapErr("postgres: session", err)
 }
 
@@ -87,10 +87,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		t, string(store.RevokedClient))
 	b.Queue("DELETE FROM auth_requests WHERE expires_at < $1", t)
 	b.Queue("DELETE FROM auth_codes WHERE expires_at < $1", t)
+	b.Queue("DELETE FROM upstream_logins WHERE expires_at < $1", t)
 	queueEndSessions(b, "expires_at < $1", t, store.ReasonSessionExpired, now)
 	b.Queue("DELETE FROM device_authorizations WHERE expires_at < $1", nanos(now.Add(-store.DeviceAuthorizationRetention)))
 	b.Queue("DELETE FROM revocations WHERE revoked_at < $1", nanos(now.Add(-store.RevocationRetention)))
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
+	b.Queue("DELETE FROM class_refusals WHERE minute < $1", now.Add(-store.RefusalRetention).Unix()/60)
+	queueDeleteExpiredAttempts(b, now)
 	// Last: its trigger holds the proofs' shard counts (dpop.go) until the
 	// batch ends.
 	b.Queue("DELETE FROM dpop_proofs WHERE expires_at < $1", t)

@@ -10,19 +10,26 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-const userColumns = "id, username, password_hash, name, email, created_at"
+const userColumns = "id, username, password_hash, name, email, created_at, admin, joined_at, disabled_at"
 
 func scanUser(row pgx.Row) (store.User, error) {
 	var u store.User
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, timeField{&u.CreatedAt})
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, timeField{&u.CreatedAt},
+		&u.Admin, timeField{&u.JoinedAt}, timeField{&u.DisabledAt})
 	return u, err
+}
+
+// insertUser is the statement that stores a new user, and userValues its
+// arguments.
+const insertUser = "INSERT INTO users (" + userColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+func userValues(u store.User) []any {
+	return []any{u.ID, u.Username, u.PasswordHash, u.Name, u.Email, nanos(u.CreatedAt), u.Admin, nanos(u.JoinedAt), nanos(u.DisabledAt)}
 }
 
 // CreateUser stores a new user; a taken id or username is store.ErrDuplicate.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.pool.Exec(ctx,
-		"INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6)",
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, nanos(u.CreatedAt))
+	_, err := s.pool.Exec(ctx, insertUser, userValues(u)...)
 	return mapErr("postgres: create user", err)
 }
 
@@ -55,10 +62,10 @@ func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) er
 }
 
 // DeleteUser deletes a user and, through foreign keys, their sessions,
-// consents, codes and grants. Their photos and activity go too, in the same
-// transaction, only if the user existed; it also records the user as a
-// revoked subject, after taking the revocation lock (revocations.go): their
-// access tokens are signed JWTs that no row holds.
+// consents, codes and grants. Their photos, activity and class progress go
+// too, in the same transaction, only if the user existed; it also records
+// the user as a revoked subject, after taking the revocation lock
+// (revocations.go): their access tokens are signed JWTs that no row holds.
 func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, lockRevocations, revocationLock); err != nil {
@@ -68,7 +75,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error 
 		if err := mustAffect("postgres: delete user", tag, err); err != nil {
 			return err
 		}
-		for _, q := range []string{"DELETE FROM photos WHERE owner = $1", "DELETE FROM activity WHERE user_id = $1"} {
+		for _, q := range []string{"DELETE FROM photos WHERE owner = $1", "DELETE FROM activity WHERE user_id = $1",
+			"DELETE FROM class_progress WHERE user_id = $1"} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}

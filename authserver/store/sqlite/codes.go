@@ -47,14 +47,14 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 }
 
 const authCodeColumns = `code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-	code_challenge_method, session_id, auth_time, expires_at, grant_id, consumed_at, flow_ref`
+	code_challenge_method, session_id, auth_time, amr, idp, expires_at, grant_id, consumed_at, flow_ref`
 
 // SaveAuthCode stores an issued authorization code.
 func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO auth_codes ("+authCodeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO auth_codes ("+authCodeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.CodeHash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge,
-		c.CodeChallengeMethod, c.SessionID, fmtTime(c.AuthTime), fmtTime(c.ExpiresAt), c.GrantID, fmtTime(c.ConsumedAt), c.FlowRef)
+		c.CodeChallengeMethod, c.SessionID, fmtTime(c.AuthTime), c.AMR, c.IDP, fmtTime(c.ExpiresAt), c.GrantID, fmtTime(c.ConsumedAt), c.FlowRef)
 	return mapErr("sqlite: save auth code", err)
 }
 
@@ -65,7 +65,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID st
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, "SELECT "+authCodeColumns+" FROM auth_codes WHERE code_hash = ?", codeHash).Scan(
 			&c.CodeHash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-			&c.CodeChallengeMethod, &c.SessionID, timeField{&c.AuthTime}, timeField{&c.ExpiresAt}, &c.GrantID, timeField{&c.ConsumedAt}, &c.FlowRef)
+			&c.CodeChallengeMethod, &c.SessionID, timeField{&c.AuthTime}, &c.AMR, &c.IDP, timeField{&c.ExpiresAt}, &c.GrantID, timeField{&c.ConsumedAt}, &c.FlowRef)
 		if err != nil {
 			return err
 		}

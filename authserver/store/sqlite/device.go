@@ -11,7 +11,7 @@ import (
 )
 
 const deviceColumns = `device_code_hash, user_code, client_id, scope, interval_ms, created_at, expires_at, flow_ref,
-	coalesce(user_id, ''), approved, auth_time, decided_at, grant_id, consumed_at`
+	coalesce(user_id, ''), approved, auth_time, amr, idp, decided_at, grant_id, consumed_at`
 
 // deviceByHashQuery is a device's poll: one read by primary key, prepared
 // once (hotStatements).
@@ -21,7 +21,7 @@ func scanDevice(row interface{ Scan(...any) error }) (store.DeviceAuthorization,
 	var d store.DeviceAuthorization
 	var intervalMS int64
 	err := row.Scan(&d.DeviceCodeHash, &d.UserCode, &d.ClientID, &d.Scope, &intervalMS, timeField{&d.CreatedAt},
-		timeField{&d.ExpiresAt}, &d.FlowRef, &d.UserID, &d.Approved, timeField{&d.AuthTime}, timeField{&d.DecidedAt},
+		timeField{&d.ExpiresAt}, &d.FlowRef, &d.UserID, &d.Approved, timeField{&d.AuthTime}, &d.AMR, &d.IDP, timeField{&d.DecidedAt},
 		&d.GrantID, timeField{&d.ConsumedAt})
 	d.Interval = time.Duration(intervalMS) * time.Millisecond
 	return d, err
@@ -64,9 +64,9 @@ func (s *Store) DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) 
 // DecideDeviceAuthorization records the user's answer with one conditional
 // UPDATE: of two concurrent answers the second finds decided_at set.
 func (s *Store) DecideDeviceAuthorization(ctx context.Context, userCode string, d store.DeviceDecision, now time.Time) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE device_authorizations SET user_id = ?, approved = ?, auth_time = ?, decided_at = ?
+	res, err := s.write.ExecContext(ctx, `UPDATE device_authorizations SET user_id = ?, approved = ?, auth_time = ?, amr = ?, idp = ?, decided_at = ?
 		WHERE user_code = ? AND decided_at = '' AND expires_at > ?`,
-		d.UserID, d.Approved, fmtTime(d.AuthTime), fmtTime(now), userCode, fmtTime(now))
+		d.UserID, d.Approved, fmtTime(d.AuthTime), d.AMR, d.IDP, fmtTime(now), userCode, fmtTime(now))
 	return mustAffect("sqlite: decide device authorization", res, err)
 }
 

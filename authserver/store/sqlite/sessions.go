@@ -11,8 +11,8 @@ import (
 // CreateSession stores a login session.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO sessions (id, token_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?, ?)",
-		sess.ID, sess.TokenHash, sess.UserID, fmtTime(sess.AuthTime), fmtTime(sess.ExpiresAt))
+		"INSERT INTO sessions (id, token_hash, user_id, auth_time, amr, idp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		sess.ID, sess.TokenHash, sess.UserID, fmtTime(sess.AuthTime), sess.AMR, sess.IDP, fmtTime(sess.ExpiresAt))
 	return mapErr("sqlite: create session", err)
 }
 
@@ -21,8 +21,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error) {
 	var sess store.Session
 	err := s.read.QueryRowContext(ctx,
-		"SELECT id, token_hash, user_id, auth_time, expires_at FROM sessions WHERE token_hash = ?", tokenHash).Scan(
-		&sess.ID, &sess.TokenHash, &sess.UserID, timeField{&sess.AuthTime}, timeField{&sess.ExpiresAt})
+		"SELECT id, token_hash, user_id, auth_time, amr, idp, expires_at FROM sessions WHERE token_hash = ?", tokenHash).Scan(
+		&sess.ID, &sess.TokenHash, &sess.UserID, timeField{&sess.AuthTime}, &sess.AMR, &sess.IDP, timeField{&sess.ExpiresAt})
 	return sess, mapErr("sqlite: session", err)
 }
 
@@ -98,6 +98,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		for _, q := range []string{
 			"DELETE FROM auth_requests WHERE expires_at < ?",
 			"DELETE FROM auth_codes WHERE expires_at < ?",
+			"DELETE FROM upstream_logins WHERE expires_at < ?",
 		} {
 			if _, err := tx.ExecContext(ctx, q, t); err != nil {
 				return err
@@ -107,6 +108,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM revocations WHERE revoked_at < ?", fmtTime(now.Add(-store.RevocationRetention))); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM class_refusals WHERE minute < ?", now.Add(-store.RefusalRetention).Unix()/60); err != nil {
+			return err
+		}
+		if err := deleteExpiredAttempts(ctx, tx, now); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))

@@ -296,3 +296,21 @@ func mustAffect(op string, res sql.Result, err error) error {
 	}
 	return nil
 }
+
+// Ping runs a query on a reader connection and one on the writer, which
+// waits for a write under way: each answers while the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.read, s.write} {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return mapErr("sqlite: ping", err)
+		}
+	}
+	return nil
+}
+
+// PoolStats returns the figures of the two connection pools, the writer's
+// (one connection) and the readers', for the server's metrics.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"write": s.write.Stats(), "read": s.read.Stats()}
+}

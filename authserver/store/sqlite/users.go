@@ -9,19 +9,26 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-const userColumns = "id, username, password_hash, name, email, created_at"
+const userColumns = "id, username, password_hash, name, email, created_at, admin, joined_at, disabled_at"
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, timeField{&u.CreatedAt})
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, timeField{&u.CreatedAt},
+		&u.Admin, timeField{&u.JoinedAt}, timeField{&u.DisabledAt})
 	return u, err
+}
+
+// insertUser is the statement that stores a new user, and userValues its
+// arguments.
+const insertUser = "INSERT INTO users (" + userColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+func userValues(u store.User) []any {
+	return []any{u.ID, u.Username, u.PasswordHash, u.Name, u.Email, fmtTime(u.CreatedAt), u.Admin, fmtTime(u.JoinedAt), fmtTime(u.DisabledAt)}
 }
 
 // CreateUser stores a new user; a taken id or username is store.ErrDuplicate.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, fmtTime(u.CreatedAt))
+	_, err := s.write.ExecContext(ctx, insertUser, userValues(u)...)
 	return mapErr("sqlite: create user", err)
 }
 
@@ -62,7 +69,8 @@ func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string) er
 }
 
 // DeleteUser deletes a user and, through foreign keys, their sessions,
-// consents, codes and grants. Their photos and activity go too, in the same
+// consents, codes and grants. Their photos, activity and class progress go
+// too, in the same
 // transaction, which also records the user as a revoked subject: their
 // access tokens are signed JWTs that no row holds.
 func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
@@ -71,7 +79,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error 
 		if err := mustAffect("sqlite: delete user", res, err); err != nil {
 			return err
 		}
-		for _, q := range []string{"DELETE FROM photos WHERE owner = ?", "DELETE FROM activity WHERE user_id = ?"} {
+		for _, q := range []string{"DELETE FROM photos WHERE owner = ?", "DELETE FROM activity WHERE user_id = ?",
+			"DELETE FROM class_progress WHERE user_id = ?"} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}

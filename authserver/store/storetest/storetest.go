@@ -65,6 +65,18 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DPoP proofs bounded", testDPoPProofCap},
 		{"DPoP proof replayed in a concurrent burst", testDPoPProofReplayConcurrent},
 		{"DPoP proof cap under a concurrent burst", testDPoPProofCapConcurrent},
+		{"upstream logins", testUpstreamLogins},
+		{"upstream logins capped and taken once under a burst", testUpstreamLoginConcurrent},
+		{"upstream identities linked once", testUpstreamLinks},
+		{"upstream identity linked once under a burst", testUpstreamUserConcurrent},
+		{"how the user signed in", testSignInMethod},
+		{"ping", func(t *testing.T, s store.Store) { must(t, s.Ping(context.Background())) }},
+		{"attempts", testAttempts},
+		{"attempts under a concurrent burst", testAttemptsConcurrent},
+		{"admins and disabled users", testUserFlags},
+		{"join with a code", testJoin},
+		{"join under a concurrent burst", testJoinConcurrent},
+		{"class progress from the activity log", testClassProgress},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -1,4 +1,4 @@
--- ImageHost schema, version 9: DPoP (RFC 9449).
+-- ImageHost schema, version 12: DPoP (RFC 9449).
 
 -- A public client's refresh tokens are bound to the DPoP key it proved it
 -- held when the grant began (RFC 9449 §5): the key's JWK thumbprint; ''

@@ -1,4 +1,4 @@
--- ImageHost schema, for PostgreSQL, version 9: DPoP (RFC 9449);
+-- ImageHost schema, for PostgreSQL, version 12: DPoP (RFC 9449);
 -- store/sqlite/migrations has the same version for SQLite.
 
 -- A public client's refresh tokens are bound to the DPoP key it proved it

@@ -1,0 +1,22 @@
+package pages
+
+// UpstreamButton is one upstream OpenID provider the login page offers:
+// "Continue with <DisplayName>".
+type UpstreamButton struct {
+	Name        string // in the form's URL, /upstream/<name>/start
+	DisplayName string
+}
+
+// UpstreamLinkView asks a user who signed in through an upstream provider
+// for the first time which ImageHost account that identity stands for: a
+// new one, or one they already have and prove with its password.
+type UpstreamLinkView struct {
+	Provider    string // the upstream's display name
+	Issuer      string
+	Name        string // who the upstream says the user is
+	NewUsername string // the username a new account would get
+	ClientName  string // the application waiting for the sign-in, if any
+	Username    string // the existing account's username, as typed
+	Error       string
+	CSRF        string
+}
