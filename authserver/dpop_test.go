@@ -742,3 +742,70 @@ func TestDPoPProofsBounded(t *testing.T) {
 		t.Fatalf("40 proofs with room for 16: %d served, %d refused as over the cap", served, full)
 	}
 }
+
+// TestDPoPRefusalsAreCounted: /metrics counts DPoP's refusals by their
+// code as it counts any other, at the token endpoint (oauth.WriteError)
+// and at the photos API (oauth.WriteBearerError, which also writes the
+// DPoP challenge).
+func TestDPoPRefusalsAreCounted(t *testing.T) {
+	ts := newTestServer(t)
+	k := newDPoPKey(t)
+	token := boundRobotToken(t, ts, k) // a use_dpop_nonce at the token endpoint
+	api := ts.URL + "/api/photos"
+	nonce := apiNonce(t, ts, k, token) // and one at the photos API
+	used := k.proof(t, "GET", api, nonce, token)
+	for _, want := range []int{200, 401} { // the proof, then its replay
+		if a := answerOf(t, dpopRequest(t, "GET", api, used, "DPoP", token, nil)); a.status != want {
+			t.Fatalf("%+v, want %d", a, want)
+		}
+	}
+	dpopRequest(t, "GET", api, "", "Bearer", token, nil).Body.Close() // the bound token as a bearer token
+	page := scrape(t, ts)
+	for _, want := range []string{
+		`imagehost_refusals_total{error="use_dpop_nonce"} 2`,
+		`imagehost_refusals_total{error="invalid_dpop_proof"} 1`,
+		`imagehost_refusals_total{error="invalid_token"} 1`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestDPoPInTheLegacyGrants: in lab mode, the password grant's request
+// goes to the token endpoint, which binds its token to the key of the proof
+// it carries, the nonce's round trip first, before any password is checked
+// or counted. The implicit grant's token comes in a redirect of the
+// browser, which carries no proof: it is a bearer token.
+func TestDPoPInTheLegacyGrants(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Lab = true })
+	addLabClient(t, ts)
+	b := ts.browser()
+	flip(t, ts, b, defenceNoPassword, false)
+	flip(t, ts, b, defenceNoImplicit, false)
+
+	k := newDPoPKey(t)
+	tokenURL := ts.URL + "/token"
+	form := url.Values{"grant_type": {"password"}, "client_id": {labLegacyClientID}, "username": {"alice"}, "password": {"wonderland"}}
+	a := answerOf(t, dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, "", ""), "", "", form))
+	if a.status != 400 || a.err != "use_dpop_nonce" {
+		t.Fatalf("the password grant with a proof without a nonce: %+v, want 400 use_dpop_nonce", a)
+	}
+	a = answerOf(t, dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, a.nonce, ""), "", "", form))
+	if a.status != 200 || a.tokenType != "DPoP" {
+		t.Fatalf("the password grant with a proof: %+v, want 200 with token_type DPoP", a)
+	}
+	claims, e := parseTestAccessToken(ts, a.accessToken)
+	if e != nil || claims.Confirmation == nil || claims.Confirmation.JKT != k.jkt {
+		t.Fatalf("the password grant's token %+v (%v): want cnf.jkt %s", claims, e, k.jkt)
+	}
+	if s := apiStatus(t, ts, a.accessToken); s != 401 {
+		t.Fatalf("the password grant's bound token as a bearer token: %d, want 401", s)
+	}
+
+	f := fragment(t, b.authorize(implicitURL(ts, labLegacyClientID, labRedirect, "st"), "alice", "wonderland"))
+	claims, e = parseTestAccessToken(ts, f.Get("access_token"))
+	if e != nil || claims.Confirmation != nil || f.Get("token_type") != "Bearer" {
+		t.Fatalf("the implicit grant's token %+v (%v), token_type %q: want a bearer token, with no cnf", claims, e, f.Get("token_type"))
+	}
+}
