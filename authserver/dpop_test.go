@@ -787,9 +787,15 @@ func TestDPoPInTheLegacyGrants(t *testing.T) {
 	k := newDPoPKey(t)
 	tokenURL := ts.URL + "/token"
 	form := url.Values{"grant_type": {"password"}, "client_id": {labLegacyClientID}, "username": {"alice"}, "password": {"wonderland"}}
-	a := answerOf(t, dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, "", ""), "", "", form))
-	if a.status != 400 || a.err != "use_dpop_nonce" {
-		t.Fatalf("the password grant with a proof without a nonce: %+v, want 400 use_dpop_nonce", a)
+	// More wrong passwords than the account's limit, each with a proof
+	// without a nonce: none is checked, none counted.
+	wrong := url.Values{"grant_type": {"password"}, "client_id": {labLegacyClientID}, "username": {"alice"}, "password": {"guess"}}
+	var a oauthAnswer
+	for range accountAttempts + 1 {
+		a = answerOf(t, dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, "", ""), "", "", wrong))
+		if a.status != 400 || a.err != "use_dpop_nonce" {
+			t.Fatalf("the password grant with a proof without a nonce: %+v, want 400 use_dpop_nonce", a)
+		}
 	}
 	a = answerOf(t, dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, a.nonce, ""), "", "", form))
 	if a.status != 200 || a.tokenType != "DPoP" {
