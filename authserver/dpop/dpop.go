@@ -19,18 +19,16 @@ package dpop
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"oauthdemo/authserver/oauth"
@@ -105,6 +103,31 @@ type claims struct {
 	Nonce    string           `json:"nonce"`
 }
 
+// parseClaims decodes a proof's claims by their exact names, and refuses a
+// claims set with a name in it twice. RFC 7519 §4: "The Claim Names within
+// a JWT Claims Set MUST be unique; JWT parsers MUST either reject JWTs with
+// duplicate Claim Names or use a JSON parser that returns only the
+// lexically last duplicate member name"; and encoding/json alone would
+// take an "HTM" for htm.
+func parseClaims(payload []byte) (claims, error) {
+	var cl claims
+	members, err := jsonObject(payload)
+	if err != nil {
+		return cl, err
+	}
+	for _, c := range []struct {
+		name string
+		into any
+	}{{"jti", &cl.JTI}, {"htm", &cl.HTM}, {"htu", &cl.HTU}, {"iat", &cl.IssuedAt}, {"ath", &cl.ATH}, {"nonce", &cl.Nonce}} {
+		if raw, ok := members[c.name]; ok {
+			if err := json.Unmarshal(raw, c.into); err != nil {
+				return cl, fmt.Errorf("claim %s: %w", c.name, err)
+			}
+		}
+	}
+	return cl, nil
+}
+
 // Check checks the DPoP proof of r. htu is the URI the client must have
 // signed: the server's public URL of the endpoint, without query (the
 // issuer's, not the one the request reached, which a proxy may have
@@ -160,36 +183,24 @@ func (c *Checker) verify(r *http.Request, htu, accessToken string) (Proof, strin
 	// well-formed JWT." Check 5: "The alg JOSE Header Parameter indicates a
 	// registered asymmetric digital signature algorithm ..., is not none,
 	// is supported by the application, and is acceptable per local
-	// policy": go-jose refuses any other alg while parsing.
-	jws, err := jose.ParseSignedCompact(values[0], signatureAlgorithms())
-	if err != nil || len(jws.Signatures) != 1 {
-		return invalid("the DPoP proof is not a JWT signed with one of " + strings.Join(oauth.DPoPAlgorithms(), ", "))
+	// policy": oauth.DPoPAlgorithms, and no other. Check 3 for the header:
+	// the jwk, a public key of that algorithm, and check 7: "The jwk JOSE
+	// Header Parameter does not contain a private key" (jws.go).
+	proof, err := parseProof(values[0])
+	if err != nil {
+		return invalid(err.Error())
 	}
-	h := jws.Signatures[0].Header
 	// Check 4: "The typ JOSE Header Parameter has the value dpop+jwt."
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != TypeProof {
+	if proof.typ != TypeProof {
 		return invalid("the DPoP proof's typ must be dpop+jwt")
-	}
-	// Check 3 for the header: the jwk. Check 7: "The jwk JOSE Header
-	// Parameter does not contain a private key."
-	jwk := h.JSONWebKey
-	switch {
-	case jwk == nil || !jwk.Valid():
-		return invalid("the DPoP proof has no usable jwk header")
-	case !jwk.IsPublic():
-		return invalid("the DPoP proof's jwk holds a private key: send the public key only, and make a new key pair")
-	}
-	if k, ok := jwk.Key.(*rsa.PublicKey); ok && (k.N.BitLen() < minRSABits || k.N.BitLen() > maxRSABits) {
-		return invalid("the DPoP proof's RSA key must have 2,048 to 4,096 bits")
 	}
 	// Check 6: "The JWT signature verifies with the public key contained
 	// in the jwk JOSE Header Parameter."
-	payload, err := jws.Verify(jwk)
-	if err != nil {
+	if !proof.verify() {
 		return invalid("the DPoP proof's signature does not verify with its jwk")
 	}
-	var cl claims
-	if err := json.Unmarshal(payload, &cl); err != nil {
+	cl, err := parseClaims(proof.payload)
+	if err != nil {
 		return invalid("the DPoP proof's claims are malformed")
 	}
 	// Check 3 for the payload: "All required claims per Section 4.2 are
@@ -235,11 +246,7 @@ func (c *Checker) verify(r *http.Request, htu, accessToken string) (Proof, strin
 		e.Nonce = next
 		return none, "", time.Time{}, e
 	}
-	thumb, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return invalid("the DPoP proof's jwk has no thumbprint")
-	}
-	return Proof{JKT: base64.RawURLEncoding.EncodeToString(thumb), NextNonce: next}, cl.JTI, iat, nil
+	return Proof{JKT: proof.jkt, NextNonce: next}, cl.JTI, iat, nil
 }
 
 // remember records the proof, so that it is accepted once. RFC 9449 §11.1:
@@ -307,13 +314,4 @@ func normalize(raw string) (string, bool) {
 		path = "/"
 	}
 	return scheme + "://" + host + path, true
-}
-
-// signatureAlgorithms is oauth.DPoPAlgorithms for go-jose.
-func signatureAlgorithms() []jose.SignatureAlgorithm {
-	var out []jose.SignatureAlgorithm
-	for _, alg := range oauth.DPoPAlgorithms() {
-		out = append(out, jose.SignatureAlgorithm(alg))
-	}
-	return out
 }
