@@ -17,7 +17,6 @@ package dpop
 // else, which is also all its thumbprint hashes.
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -27,7 +26,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"strings"
 
@@ -199,33 +197,52 @@ func parseJWK(raw json.RawMessage, alg string) (crypto.PublicKey, string, error)
 // there twice, or the text is anything but one object. Names compare
 // after JSON's escapes are decoded, so "\u0061lg" is alg and a second alg.
 func jsonObject(data []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil || members == nil {
 		return nil, errors.New("not a JSON object")
 	}
-	members := make(map[string]json.RawMessage, 8)
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := t.(string)
-		if _, ok := members[name]; ok {
-			return nil, errors.New("a JSON member named twice")
-		}
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return nil, err
-		}
-		members[name] = value
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, errors.New("not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("more than one JSON value")
+	// json.Unmarshal keeps the last of two members of one name: then
+	// there are more members in the text than in the map.
+	if countMembers(data) != len(members) {
+		return nil, errors.New("a JSON member named twice")
 	}
 	return members, nil
+}
+
+// countMembers counts the members of data, a JSON object that
+// json.Unmarshal took: the commas at its first level outside strings, and
+// one more unless it is empty.
+func countMembers(data []byte) int {
+	commas, depth, empty := 0, 0, true
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+			if depth == 1 { // a name
+				empty = false
+			}
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ',' && depth == 1:
+			commas++
+		}
+	}
+	if empty {
+		return 0
+	}
+	return commas + 1
 }
 
 // decodeBase64URL decodes s, which must be base64url (RFC 7515 §2) and

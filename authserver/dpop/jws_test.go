@@ -391,3 +391,61 @@ func FuzzParseProof(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONObject: one object, each of whose names is there once; names,
+// commas and brackets inside strings and nested values do not count.
+func TestJSONObject(t *testing.T) {
+	for text, want := range map[string]int{
+		`{}`:                                  0,
+		` { "a" : 1 } `:                       1,
+		`{"a":{"b":1,"c":[2,3]},"d":"x,\"y"}`: 2,
+		`{"a":"\\\"}","b":"{["}`:              2,
+		`{"a":"\\","b":1}`:                    2,
+		`{"a":[1,2,{"a":1}],"a":2}`:           -1,
+		`{"a":"\\","a":1}`:                    -1,
+		`{"a":1,"\u0061":2}`:                  -1,
+		`{"a\ud800":1,"a\udbff":2}`:           -1, // both are "a\ufffd"
+		`null`:                                -1,
+		`[]`:                                  -1,
+		`"{}"`:                                -1,
+		`{} {}`:                               -1,
+		``:                                    -1,
+	} {
+		m, err := jsonObject([]byte(text))
+		if got := len(m); err != nil && want != -1 || err == nil && got != want {
+			t.Errorf("%s: %d members, %v; want %d", text, got, err, want)
+		}
+	}
+}
+
+// FuzzJSONObject compares jsonObject with a reference that walks the
+// object's tokens and stops at a name it saw before.
+func FuzzJSONObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":{"b":[1,",",{"c":"\""}]},"d":"\\"}`, `null`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := jsonObject([]byte(text))
+		want, wantOK := func() (int, bool) {
+			if json.Unmarshal([]byte(text), new(map[string]json.RawMessage)) != nil || !strings.HasPrefix(strings.TrimLeft(text, " \t\r\n"), "{") {
+				return 0, false
+			}
+			dec := json.NewDecoder(strings.NewReader(text))
+			dec.Token() // {
+			seen := map[string]bool{}
+			for dec.More() {
+				name, _ := dec.Token()
+				if seen[name.(string)] {
+					return 0, false
+				}
+				seen[name.(string)] = true
+				var v json.RawMessage
+				dec.Decode(&v)
+			}
+			return len(seen), true
+		}()
+		if (err == nil) != wantOK || err == nil && len(m) != want {
+			t.Fatalf("%q: %d members, %v; the reference: %d, %v", text, len(m), err, want, wantOK)
+		}
+	})
+}
