@@ -177,6 +177,24 @@ func (a *testApp) connect(u *user, name, pw string) string {
 	return page
 }
 
+// TestRefusedExchangeIsSentOnce: the first code exchange of a fresh app
+// (as an instance just started behind a load balancer is) is refused, and
+// ImageHost sees it once. Sent again with the secret in the form, as
+// x/oauth2 does when it must guess how the client authenticates, the
+// same code would come twice, a replay.
+func TestRefusedExchangeIsSentOnce(t *testing.T) {
+	a := newTestApp(t, "IMAGEHOST_LOG_LEVEL=info") // info: ImageHost logs each refusal
+	u := newUser(t)
+	state := a.startConnect(u)
+	resp, _ := u.get(a.URL + "/callback?" + url.Values{"code": {"a-code-ImageHost-never-issued"}, "state": {state}, "iss": {a.imageHost.URL}}.Encode())
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a callback with a made-up code: %d, want 400", resp.StatusCode)
+	}
+	if n := strings.Count(a.imageHost.Output(), "token request refused"); n != 1 {
+		t.Fatalf("ImageHost refused %d token requests for the one exchange, want 1:\n%s", n, a.imageHost.Output())
+	}
+}
+
 func TestConnectAndGallery(t *testing.T) {
 	a := newTestApp(t)
 	u := newUser(t)

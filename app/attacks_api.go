@@ -55,7 +55,7 @@ func (r attackRun) callWithExpiredToken() error {
 	if r.expiry.id == "" {
 		return r.callWithRecordedExpiredToken()
 	}
-	cc := clientcredentials.Config{ClientID: r.expiry.id, ClientSecret: r.expiry.secret, TokenURL: r.d.oauth.Endpoint.TokenURL}
+	cc := clientcredentials.Config{ClientID: r.expiry.id, ClientSecret: r.expiry.secret, TokenURL: r.d.oauth.Endpoint.TokenURL, AuthStyle: r.d.oauth.Endpoint.AuthStyle}
 	tok, err := cc.Token(r.p.withHTTP(r.ctx))
 	var refused *oauth2.RetrieveError
 	switch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is PhotoEditorApp's configuration: flags, or PHOTOEDITOR_*
@@ -66,6 +67,11 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics asks for;
 	// without it, /metrics answers local requests only (metrics.go).
 	MetricsToken string
+	// ShutdownDelay is how long an instance told to stop goes on serving,
+	// with /readyz answering 503, before it closes its listener: long
+	// enough for a load balancer's health checks to take it out of
+	// rotation (drain.go). Zero stops at once.
+	ShutdownDelay time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -107,6 +113,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	proxies := getenv("PHOTOEDITOR_TRUSTED_PROXIES")
 	fs.Func("trusted-proxies", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address (env PHOTOEDITOR_TRUSTED_PROXIES)",
 		func(s string) error { proxies = s; return nil })
+	delay := getenv("PHOTOEDITOR_SHUTDOWN_DELAY")
+	fs.Func("shutdown-delay", "on SIGTERM, how long to go on serving with /readyz answering 503 before closing the listener, for a load balancer's health checks to notice (at most 15s; env PHOTOEDITOR_SHUTDOWN_DELAY)",
+		func(s string) error { delay = s; return nil })
 	lab := getenv("PHOTOEDITOR_LAB")
 	fs.BoolFunc("lab", "lab mode: defences can be switched off at /lab, loopback only (env PHOTOEDITOR_LAB)", func(s string) error { lab = s; return nil })
 	dpop := getenv("PHOTOEDITOR_DPOP")
@@ -134,6 +143,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var err error
+	if delay != "" {
+		if c.ShutdownDelay, err = time.ParseDuration(delay); err != nil {
+			return c, fmt.Errorf("shutdown-delay: %w", err)
+		}
+	}
 	if c.TrustedProxies, err = parseTrustedProxies(proxies); err != nil {
 		return c, fmt.Errorf("trusted-proxies: %w", err)
 	}
@@ -176,6 +190,9 @@ func (c Config) Validate() error {
 	// It goes into a header: printable ASCII, short.
 	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > maxShutdownDelay {
+		return fmt.Errorf("shutdown-delay must be from 0 to %v, got %v", maxShutdownDelay, c.ShutdownDelay)
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 32 {
 		return errors.New("metrics-token must be at least 32 characters")

@@ -51,7 +51,7 @@ func handleMachine(p *provider, g connections, api machineAPI, clientID, clientS
 		if err != nil {
 			return imageHostDown(err)
 		}
-		cc := clientcredentials.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURL: d.oauth.Endpoint.TokenURL}
+		cc := clientcredentials.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURL: d.oauth.Endpoint.TokenURL, AuthStyle: d.oauth.Endpoint.AuthStyle}
 		tok, err := cc.Token(p.withHTTP(ctx))
 		if err != nil {
 			return redirectWithFlash(c, g.cs, "/flow", "Client credentials failed: "+err.Error())

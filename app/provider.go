@@ -95,10 +95,21 @@ func (p *provider) discover(ctx context.Context) (*discovered, error) {
 			algs = append(algs, alg)
 		}
 	}
+	// The client authenticates with HTTP Basic, client_secret_basic (RFC
+	// 6749 §2.3.1), which every authorization server must support. Left to
+	// guess (AuthStyleAutoDetect), x/oauth2 sends a token request that
+	// failed once more with the secret in the form, until one has
+	// succeeded in this process: a code or refresh token presented twice,
+	// which ImageHost takes for a replay and revokes the grant for
+	// (RFC 9700 §4.14.2). An instance behind a load balancer that has not
+	// yet redeemed anything would do so at its first refused exchange, or
+	// at a refresh whose answer a dying ImageHost never sent.
+	endpoint := op.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	p.d = &discovered{
 		oauth: oauth2.Config{
 			ClientID: p.clientID, ClientSecret: p.clientSecret, RedirectURL: p.redirectURI,
-			Endpoint: op.Endpoint(), Scopes: scopes,
+			Endpoint: endpoint, Scopes: scopes,
 		},
 		verifier:              oidc.NewVerifier(p.issuer, keys, &oidc.Config{ClientID: p.clientID, Now: p.now, SupportedSigningAlgs: algs}),
 		revocationURL:         extra.Revocation,

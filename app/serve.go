@@ -50,8 +50,9 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	cfg = cfg.withInstance(ln.Addr())
 	httpClient := &http.Client{Timeout: 10 * time.Second}
+	var draining drain
 	srv := &http.Server{
-		Handler:           newServer(cfg, db, authKey, encKey, httpClient, time.Now, log),
+		Handler:           draining.readiness(newServer(cfg, db, authKey, encKey, httpClient, time.Now, log)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -81,9 +82,21 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// SIGTERM or Ctrl-C (main): stop accepting connections at once, so a
-	// load balancer sends browsers to another instance, and give the
-	// requests under way shutdownGrace to finish.
+	// SIGTERM or Ctrl-C (main). Behind a load balancer, first out of
+	// rotation (drain.go): go on serving for the shutdown delay, /readyz
+	// answering 503.
+	if cfg.ShutdownDelay > 0 {
+		log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
+		draining.start()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-time.After(cfg.ShutdownDelay):
+		}
+	}
+	// Then stop accepting connections, so a load balancer sends browsers
+	// to another instance, and give the requests under way shutdownGrace
+	// to finish.
 	log.Info("shutting down", "grace", shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()

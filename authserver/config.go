@@ -46,6 +46,11 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (clientaddr.go); none by default.
 	TrustedProxies trustedProxies
+	// ShutdownDelay is how long an instance told to stop goes on serving,
+	// with /readyz answering 503, before it closes its listener: long
+	// enough for a load balancer's health checks to take it out of
+	// rotation (drain.go). Zero stops at once.
+	ShutdownDelay time.Duration
 
 	// NAT64Prefixes are the network's own NAT64 prefixes (RFC 6052): the
 	// IPv4 address an outbound request reaches through one is checked.
@@ -192,6 +197,7 @@ func configVars(c *Config) []configVar {
 			c.TrustedProxies = p
 			return err
 		}, false},
+		{"shutdown-delay", "IMAGEHOST_SHUTDOWN_DELAY", "0s", "on SIGTERM, how long to go on serving with /readyz answering 503 before closing the listener, for a load balancer's health checks to notice (at most 15s)", durations(&c.ShutdownDelay), false},
 		{"max-photos-per-owner", "IMAGEHOST_MAX_PHOTOS_PER_OWNER", "100", "how many photos each user (or client) may keep", number(&c.MaxPhotosPerOwner), false},
 		{"max-bytes-per-owner", "IMAGEHOST_MAX_BYTES_PER_OWNER", "100MB", "how many bytes of photos each user (or client) may keep, e.g. 100MB or 1GB", byteSize(&c.MaxBytesPerOwner), false},
 		{"max-registered-clients", "IMAGEHOST_MAX_REGISTERED_CLIENTS", "100", "how many clients the initial access token may have registered at /register at a time", number(&c.MaxRegisteredClients), false},
@@ -356,6 +362,9 @@ func (c Config) Validate() error {
 	// It goes into a header: printable ASCII, short.
 	if len(c.Instance) > 64 || strings.IndexFunc(c.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return errors.New("instance must be at most 64 printable ASCII characters, without spaces")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > maxShutdownDelay {
+		return fmt.Errorf("shutdown-delay must be from 0 to %v, got %v", maxShutdownDelay, c.ShutdownDelay)
 	}
 	if c.MaxPhotosPerOwner < 1 || c.MaxBytesPerOwner < 1 {
 		return errors.New("max-photos-per-owner and max-bytes-per-owner must be positive")

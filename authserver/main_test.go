@@ -147,6 +147,9 @@ func TestConfigValidation(t *testing.T) {
 		{"device poll interval under a second", nil, []string{"-device-poll-interval", "500ms"}, false},
 		{"device poll interval not in whole seconds", nil, []string{"-device-poll-interval", "1500ms"}, false},
 		{"no pending device codes", env("IMAGEHOST_MAX_PENDING_DEVICE_CODES", "0"), nil, false},
+		{"a shutdown delay for a load balancer", env("IMAGEHOST_SHUTDOWN_DELAY", "3s"), nil, true},
+		{"a shutdown delay past a service manager's patience", nil, []string{"-shutdown-delay", "1m"}, false},
+		{"a negative shutdown delay", env("IMAGEHOST_SHUTDOWN_DELAY", "-1s"), nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,8 +89,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	var draining drain
 	srv := &http.Server{
-		Handler:           newServer(cfg, st, keys, apiTokens, revoked, work, time.Now, log),
+		Handler:           draining.readiness(newServer(cfg, st, keys, apiTokens, revoked, work, time.Now, log)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -108,6 +109,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Behind a load balancer: first out of rotation (drain.go), then stop.
+	if cfg.ShutdownDelay > 0 {
+		log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
+		draining.start()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-time.After(cfg.ShutdownDelay):
+		}
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -141,15 +141,24 @@ func (b *browser) assertNoTokensInPage(where string) {
 func TestBrowserFlow(t *testing.T) {
 	const ttl = 6 * time.Second // short, so the test can wait out an access token
 	imageHost, app := harness.Pair(t, "IMAGEHOST_ACCESS_TOKEN_TTL="+ttl.String())
+	browserFlow(t, imageHost.URL, app.URL, ttl)
+}
+
+// browserFlow is the whole story in Chromium, at the ImageHost of issuer,
+// whose access tokens live ttl, and the PhotoEditorApp at appURL, each one
+// process or several behind a load balancer: connect, sign in, consent,
+// the gallery, the inspector, an edit, the token's expiry and its refresh,
+// and disconnect.
+func browserFlow(t *testing.T, issuer, appURL string, ttl time.Duration) {
 	b := newBrowser(t)
 
 	// 1. The home page offers to connect.
-	b.do("open the app", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")))
+	b.do("open the app", chromedp.Navigate(appURL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")))
 	b.screenshot("home")
 
 	// 2-3. Connect: to ImageHost, sign in as alice, allow.
 	b.do("connect", chromedp.Click(chromedp.CSS("#connect")), chromedp.WaitVisible(chromedp.CSS("#username")))
-	if loc := b.location(); !strings.HasPrefix(loc, imageHost.URL+"/login") {
+	if loc := b.location(); !strings.HasPrefix(loc, issuer+"/login") {
 		t.Fatalf("Connect led to %s, want ImageHost's login page", loc)
 	}
 	b.signIn("alice", "wonderland")
@@ -162,7 +171,7 @@ func TestBrowserFlow(t *testing.T) {
 
 	// 4-9. Back at the app: alice's photos, and none of bob's.
 	b.do("gallery", chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
-	if loc := b.location(); loc != app.URL+"/photos" {
+	if loc := b.location(); loc != appURL+"/photos" {
 		t.Fatalf("after consent: %s", loc)
 	}
 	titles := b.text(".gallery")
@@ -180,7 +189,7 @@ func TestBrowserFlow(t *testing.T) {
 	b.assertNoTokensInPage("gallery")
 
 	// Workshop mode: the inspector shows steps 1-9 with the real values.
-	b.do("open the inspector", chromedp.Navigate(app.URL+"/flow?reveal=1"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
+	b.do("open the inspector", chromedp.Navigate(appURL+"/flow?reveal=1"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
 	for _, step := range []string{"1", "2", "4-5", "6-7", "8-9"} {
 		if n := get(b, "step "+step, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('article[data-step="%s"]').length`, step))); n == 0 {
 			t.Fatalf("the inspector shows no exchange for step %s", step)
@@ -223,16 +232,16 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("ImageHost's entry for the token request: %q (want it to name flow %s)", entry, ref)
 	}
 	b.screenshot("imagehost-activity")
-	b.do("back to the inspector", chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
-	b.do("presenter view", chromedp.Navigate(app.URL+"/flow?view=presenter"), chromedp.WaitVisible(chromedp.CSS(".presenter .diagram")))
+	b.do("back to the inspector", chromedp.Navigate(appURL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
+	b.do("presenter view", chromedp.Navigate(appURL+"/flow?view=presenter"), chromedp.WaitVisible(chromedp.CSS(".presenter .diagram")))
 	b.screenshot("inspector-presenter")
 	b.assertNoTokensInPage("inspector (masked)")
 
 	// Edit: grayscale the sunset, saved back to ImageHost.
-	b.do("back to the gallery", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	b.do("back to the gallery", chromedp.Navigate(appURL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
 	id := get(b, "photo id", chromedp.Evaluate[string](
 		`[...document.querySelectorAll('.photo')].find(e => e.textContent.includes('Sunset over the sea')).dataset.photoId`))
-	b.do("open the editor", chromedp.Navigate(app.URL+"/photos/"+id+"/edit"), chromedp.WaitVisible(chromedp.CSS("#op-grayscale")))
+	b.do("open the editor", chromedp.Navigate(appURL+"/photos/"+id+"/edit"), chromedp.WaitVisible(chromedp.CSS("#op-grayscale")))
 	b.do("grayscale", chromedp.Click(chromedp.CSS("#op-grayscale")), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if flash := b.text(".flash"); !strings.Contains(flash, "Grayscale: saved to ImageHost") {
 		t.Fatalf("after grayscale: %q", flash)
@@ -241,7 +250,7 @@ func TestBrowserFlow(t *testing.T) {
 	b.assertNoTokensInPage("editor")
 
 	// The change is at ImageHost, seen through its own API by another client.
-	img := photoAtImageHost(t, b, imageHost.URL, id)
+	img := photoAtImageHost(t, b, issuer, id)
 	for _, p := range []image.Point{{10, 10}, {160, 100}, {300, 230}} {
 		r, g, bl, _ := img.At(p.X, p.Y).RGBA()
 		if r != g || g != bl {
@@ -251,12 +260,12 @@ func TestBrowserFlow(t *testing.T) {
 
 	// Expiry: wait out the access token, and the app refreshes it unnoticed.
 	time.Sleep(ttl + time.Second)
-	b.do("gallery after expiry", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	b.do("gallery after expiry", chromedp.Navigate(appURL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
 	if ind := b.text("#token-refreshed"); !strings.Contains(ind, "refreshed") {
 		t.Fatalf("no refresh indicator: %q", ind)
 	}
 	b.screenshot("photos-refreshed")
-	b.do("inspector after refresh", chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
+	b.do("inspector after refresh", chromedp.Navigate(appURL+"/flow"), chromedp.WaitVisible(chromedp.CSS(".diagram")))
 	if n := get(b, "step R", chromedp.Evaluate[int](`document.querySelectorAll('article[data-step="R"]').length`)); n == 0 {
 		t.Fatal("the inspector shows no refresh (step R)")
 	}
@@ -269,8 +278,8 @@ func TestBrowserFlow(t *testing.T) {
 	if flash := b.text(".flash"); !strings.Contains(flash, "Disconnected") {
 		t.Fatalf("after disconnect: %q", flash)
 	}
-	b.do("photos after disconnect", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS("#connect")))
-	if loc := b.location(); loc != app.URL+"/" {
+	b.do("photos after disconnect", chromedp.Navigate(appURL+"/photos"), chromedp.WaitVisible(chromedp.CSS("#connect")))
+	if loc := b.location(); loc != appURL+"/" {
 		t.Fatalf("/photos after disconnect went to %s", loc)
 	}
 }
@@ -345,8 +354,15 @@ func photoAtImageHost(t *testing.T, b *browser, issuer, id string) image.Image {
 // refused at once (the expiry client's, which lives a second).
 func TestAttacksFail(t *testing.T) {
 	_, app := harness.Pair(t)
+	attacksFail(t, app.URL)
+}
+
+// attacksFail presses each attack button of the inspector of the
+// PhotoEditorApp at appURL, connected first, and checks that ImageHost's
+// real refusal is shown.
+func attacksFail(t *testing.T, appURL string) {
 	b := newBrowser(t)
-	b.do("connect", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")),
+	b.do("connect", chromedp.Navigate(appURL+"/"), chromedp.WaitVisible(chromedp.CSS("#connect")),
 		chromedp.Click(chromedp.CSS("#connect")), chromedp.WaitVisible(chromedp.CSS("#username")))
 	b.signIn("alice", "wonderland")
 	b.do("allow", chromedp.WaitVisible(chromedp.CSS("button[value=allow]")), chromedp.Click(chromedp.CSS("button[value=allow]")),
@@ -358,7 +374,7 @@ func TestAttacksFail(t *testing.T) {
 		t.Helper()
 		// A navigation may be refused while the last one settles: retry.
 		for try := 0; ; try++ {
-			err := chromedp.Do(b.ctx, chromedp.Navigate(app.URL+"/flow"), chromedp.WaitVisible(chromedp.CSS("#attack-"+name)))
+			err := chromedp.Do(b.ctx, chromedp.Navigate(appURL+"/flow"), chromedp.WaitVisible(chromedp.CSS("#attack-"+name)))
 			if err == nil {
 				break
 			}
@@ -414,5 +430,5 @@ func TestAttacksFail(t *testing.T) {
 	}
 	b.screenshot("attacks")
 	// And the gallery still works.
-	b.do("gallery after the attacks", chromedp.Navigate(app.URL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
+	b.do("gallery after the attacks", chromedp.Navigate(appURL+"/photos"), chromedp.WaitVisible(chromedp.CSS(".gallery .photo")))
 }

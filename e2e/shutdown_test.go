@@ -114,3 +114,73 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("the app did not exit after its last request")
 	}
 }
+
+// TestShutdownDelay: with a shutdown delay, SIGTERM first takes an
+// instance out of a load balancer's rotation: /readyz answers 503 at once
+// while every other request is still served; only after the delay does the
+// listener close, and the process exits cleanly. Both parties.
+func TestShutdownDelay(t *testing.T) {
+	const delay = 3 * time.Second
+	appPort := harness.FreePort(t)
+	imageHost := harness.ImageHost(t, fmt.Sprintf("http://localhost:%d", appPort), "IMAGEHOST_SHUTDOWN_DELAY="+delay.String())
+	app := harness.App(t, appPort, imageHost.URL, "PHOTOEDITOR_SHUTDOWN_DELAY="+delay.String())
+	for _, tc := range []struct {
+		name string
+		p    *harness.Process
+		page string // a request that must still be served while draining
+	}{
+		{"ImageHost", imageHost, "/.well-known/openid-configuration"},
+		{"PhotoEditorApp", app, "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status := func(path string) (int, error) {
+				resp, err := http.Get(tc.p.URL + path)
+				if err != nil {
+					return 0, err
+				}
+				resp.Body.Close()
+				return resp.StatusCode, nil
+			}
+			if code, err := status("/readyz"); err != nil || code != http.StatusOK {
+				t.Fatalf("/readyz before SIGTERM: %d %v", code, err)
+			}
+			signalled := time.Now()
+			if err := tc.p.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			// Not ready at once (give the signal a moment to arrive), and
+			// still serving.
+			for {
+				code, err := status("/readyz")
+				if err != nil {
+					t.Fatalf("/readyz after SIGTERM: %v (the listener closed without a drain)", err)
+				}
+				if code == http.StatusServiceUnavailable {
+					break
+				}
+				if time.Since(signalled) > time.Second {
+					t.Fatalf("/readyz still answers %d a second after SIGTERM", code)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if code, err := status(tc.page); err != nil || code != http.StatusOK {
+				t.Fatalf("%s while draining: %d %v", tc.page, code, err)
+			}
+			if time.Since(signalled) >= delay {
+				t.Skip("the machine was too slow to look inside the delay")
+			}
+			// Then the listener closes and the process ends, with 0.
+			select {
+			case <-tc.p.Done():
+				if code := tc.p.ExitCode(); code != 0 {
+					t.Fatalf("exited with %d after SIGTERM, want 0", code)
+				}
+			case <-time.After(delay + 10*time.Second):
+				t.Fatal("did not exit after the delay")
+			}
+			if elapsed := time.Since(signalled); elapsed < delay {
+				t.Fatalf("exited %v after SIGTERM, before the %v delay was over", elapsed, delay)
+			}
+		})
+	}
+}

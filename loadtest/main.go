@@ -16,6 +16,16 @@
 //
 // With -room N it measures a workshop's room instead (room.go): N attendees
 // at once, and the teacher's class view keeping up with them.
+//
+// The database is SQLite by default. -database-url puts ImageHost on a
+// PostgreSQL database instead, -postgres on a PostgreSQL of the run's own
+// (Debian's binaries, PostgreSQL's durable settings, in a temporary
+// directory); with either, -cluster runs two instances behind haproxy, as
+// go tool task cluster does (e2e/cluster), and the scenarios go through
+// haproxy:
+//
+//	go tool task load -- -postgres
+//	go tool task load -- -postgres -cluster
 package main
 
 import (
@@ -24,6 +34,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,11 +50,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"oauthdemo/authserver/store/postgres/pgtest"
+	"oauthdemo/e2e/cluster"
 	"oauthdemo/e2e/harness"
 )
 
 const (
-	appURL     = "http://localhost:8080" // PhotoEditorApp's, for its redirect URI; never called
+	appURL     = "http://localhost:8080" // PhotoEditorApp's, for its redirect URI; never called (but in a cluster)
 	verifier   = "loadtest-pkce-verifier-0123456789abcdefghijklmnop"
 	workers    = 64
 	formHeader = "application/x-www-form-urlencoded"
@@ -57,11 +70,14 @@ func main() {
 }
 
 type options struct {
-	binary   string
-	vegeta   string
-	duration time.Duration
-	codes    int
-	room     roomOptions
+	binary      string
+	vegeta      string
+	duration    time.Duration
+	codes       int
+	databaseURL string // PostgreSQL instead of SQLite
+	postgres    bool   // a PostgreSQL of the run's own
+	cluster     bool   // two instances behind haproxy
+	room        roomOptions
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (err error) {
@@ -75,6 +91,9 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs.DurationVar(&o.room.think, "think", time.Second, "room: the mean pause of an attendee between pages (each from half to one and a half of it); 0 for none")
 	fs.DurationVar(&o.room.arrive, "arrive", 10*time.Second, "room: the window within which the attendees arrive, each at a random moment; 0: all at once")
 	fs.Uint64Var(&o.room.seed, "seed", 1, "room: the seed of the pauses")
+	fs.StringVar(&o.databaseURL, "database-url", "", "run ImageHost on this PostgreSQL database (an empty one) instead of SQLite")
+	fs.BoolVar(&o.postgres, "postgres", false, "run ImageHost on a PostgreSQL of this run's own instead of SQLite")
+	fs.BoolVar(&o.cluster, "cluster", false, "with -database-url or -postgres: two instances behind haproxy (needs the app binary beside the authserver)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,11 +101,29 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		o.room.binary = o.binary
 		return runRoom(ctx, o.room, out)
 	}
+	if o.cluster && o.databaseURL == "" && !o.postgres {
+		return fmt.Errorf("-cluster needs -database-url or -postgres: instances share a PostgreSQL database")
+	}
 	work, err := os.MkdirTemp("", "imagehost-load-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
+	if o.postgres {
+		// As root, PostgreSQL runs as the postgres user, who must get
+		// through the directory to its own.
+		if err := os.Chmod(work, 0o711); err != nil {
+			return err
+		}
+		pg, err := pgtest.Open(ctx, filepath.Join(work, "pg"))
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		if o.databaseURL, err = pg.Database(ctx, "imagehost"); err != nil {
+			return err
+		}
+	}
 
 	// The baseline: a bare handler returning a fixed token response.
 	bare, err := net.Listen("tcp", "127.0.0.1:0")
@@ -102,17 +139,17 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	bareURL := "http://" + bare.Addr().String()
 
 	dataDir := filepath.Join(work, "data")
-	ih, err := startImageHost(ctx, o.binary, dataDir)
+	ih, err := startServer(ctx, o, dataDir)
 	if err != nil {
 		return err
 	}
-	defer ih.Stop()
+	defer ih.stop()
 	defer func() {
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "ImageHost's output:\n%s", ih.Output())
+			fmt.Fprintf(os.Stderr, "ImageHost's output:\n%s", ih.output())
 		}
 	}()
-	fmt.Fprintf(out, "ImageHost %s (pid %d), baseline %s, %d workers\n\n", ih.URL, ih.Pid(), bareURL, workers)
+	fmt.Fprintf(out, "ImageHost %s (%s), baseline %s, %d workers\n\n", ih.URL, ih.describe, bareURL, workers)
 
 	m2mToken, err := clientCredentials(ih.URL)
 	if err != nil {
@@ -160,13 +197,13 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	// Authorization codes: one per request, minted beforehand through the
 	// real front channel (alice is signed in and has consented).
 	fmt.Fprintf(out, "  (minting %d authorization codes)\n", o.codes)
-	codes, err := mintCodes(ctx, ih.URL, o.codes)
+	codes, err := mintCodes(ctx, ih.URL, ih.appURL, o.codes)
 	if err != nil {
 		return err
 	}
 	var redeem []target
 	for _, c := range codes {
-		body := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {appURL + "/callback"}, "code_verifier": {verifier}}
+		body := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {ih.appURL + "/callback"}, "code_verifier": {verifier}}
 		redeem = append(redeem, target{Method: "POST", URL: ih.URL + "/token", Body: body.Encode(), Header: hdr(formHeader, appBasic)})
 	}
 	r, err := attack(ctx, o.vegeta, work, "token: authorization_code", redeem, 0, true)
@@ -182,14 +219,16 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 
-	rss, err := ih.PeakRSS()
+	rss, err := ih.peakRSS()
 	if err != nil {
 		return err
 	}
-	ih.Stop()
-	ready, err := timeToReady(ctx, o.binary, dataDir)
-	if err != nil {
-		return err
+	ih.stop()
+	var ready time.Duration
+	if !o.cluster {
+		if ready, err = timeToReady(ctx, o.binary, dataDir, o.databaseURL); err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(out)
@@ -202,7 +241,11 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nDPoP-bound calls of the photos API against bearer ones: %.2f (goal: 0.7 or more)\n", dpopRun.Throughput/bearerRun.Throughput)
-	fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
+	if o.cluster {
+		fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB (the larger instance)\n", float64(rss)/(1<<20))
+	} else {
+		fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
+	}
 	for _, r := range results {
 		if r.errors() > 0 {
 			return fmt.Errorf("%s: %d errors (status codes %v; %v)", r.name, r.errors(), r.StatusCodes, r.Errors)
@@ -314,22 +357,82 @@ func attack(ctx context.Context, vegeta, dir, name string, targets []target, dur
 	return r, nil
 }
 
+// server is what the scenarios load: one ImageHost process, or a cluster
+// behind haproxy.
+type server struct {
+	URL      string // the issuer
+	appURL   string // PhotoEditorApp's, whose redirect URI the codes are for
+	describe string
+	stop     func()
+	output   func() string
+	peakRSS  func() (int64, error) // the largest of its processes'
+}
+
+// startServer starts ImageHost as the options say: one process on SQLite
+// or PostgreSQL, or two behind haproxy.
+func startServer(ctx context.Context, o options, dataDir string) (server, error) {
+	if !o.cluster {
+		ih, err := startImageHost(ctx, o.binary, dataDir, o.databaseURL)
+		if err != nil {
+			return server{}, err
+		}
+		db := "SQLite"
+		if o.databaseURL != "" {
+			db = "PostgreSQL"
+		}
+		return server{URL: ih.URL, appURL: appURL, describe: fmt.Sprintf("one instance on %s, pid %d", db, ih.Pid()), stop: ih.Stop, output: ih.Output, peakRSS: ih.PeakRSS}, nil
+	}
+	issuerPort, err1 := cluster.Port()
+	appPort, err2 := cluster.Port()
+	if err := errors.Join(err1, err2); err != nil {
+		return server{}, err
+	}
+	logs := &harness.LogBuffer{}
+	c, err := cluster.Start(ctx, cluster.Settings{Binaries: filepath.Dir(o.binary), Dir: filepath.Join(dataDir, "cluster"),
+		ImageHostDatabase: o.databaseURL, AppDatabase: o.databaseURL, // the app's tables live in a schema of their own
+		IssuerAddr: fmt.Sprintf("127.0.0.1:%d", issuerPort), AppPort: appPort,
+		Secrets: &cluster.Secrets{Passwords: map[string]string{"alice": "wonderland", "bob": "builder"},
+			AppClientSecret: harness.AppClientSecret, MachineClientSecret: harness.M2MClientSecret,
+			ExpiryClientSecret: harness.ExpiryClientSecret, InitialAccessToken: harness.InitialAccessToken,
+			SessionAuthKey: harness.AppSessionAuthKey, SessionEncryptionKey: harness.AppSessionEncryptionKey},
+		Env:    []string{"IMAGEHOST_API_TOKEN_CHECK=jwt", "IMAGEHOST_LOG_LEVEL=warn", "PHOTOEDITOR_LOG_LEVEL=warn"},
+		Output: logs})
+	if err != nil {
+		return server{}, fmt.Errorf("%w\n%s", err, logs)
+	}
+	return server{URL: c.IssuerURL, appURL: c.AppURL, describe: fmt.Sprintf("%d instances on PostgreSQL behind haproxy", len(c.ImageHost)),
+		stop: func() { c.Stop() }, output: logs.String,
+		peakRSS: func() (int64, error) {
+			var peak int64
+			for _, p := range c.ImageHost {
+				rss, err := harness.PeakRSS(p.Pid())
+				if err != nil {
+					return 0, err
+				}
+				peak = max(peak, rss)
+			}
+			return peak, nil
+		}}, nil
+}
+
 // startImageHost starts the binary with the tests' settings on a free
-// port. Its photos API checks tokens as JWTs, whatever the environment
-// says: that is the scenario measured.
-func startImageHost(ctx context.Context, binary, dataDir string) (*harness.Process, error) {
+// port, on the PostgreSQL database at databaseURL if there is one. Its
+// photos API checks tokens as JWTs, whatever the environment says: that
+// is the scenario measured.
+func startImageHost(ctx context.Context, binary, dataDir, databaseURL string) (*harness.Process, error) {
 	port, err := harness.Port()
 	if err != nil {
 		return nil, err
 	}
-	return harness.StartImageHost(ctx, binary, fmt.Sprintf("127.0.0.1:%d", port), dataDir, appURL, "IMAGEHOST_API_TOKEN_CHECK=jwt")
+	return harness.StartImageHost(ctx, binary, fmt.Sprintf("127.0.0.1:%d", port), dataDir, appURL,
+		"IMAGEHOST_API_TOKEN_CHECK=jwt", "IMAGEHOST_DATABASE_URL="+databaseURL)
 }
 
 // timeToReady starts the binary again on the now existing database and
 // measures how long until it answers.
-func timeToReady(ctx context.Context, binary, dataDir string) (time.Duration, error) {
+func timeToReady(ctx context.Context, binary, dataDir, databaseURL string) (time.Duration, error) {
 	start := time.Now()
-	ih, err := startImageHost(ctx, binary, dataDir)
+	ih, err := startImageHost(ctx, binary, dataDir, databaseURL)
 	if err != nil {
 		return 0, err
 	}
@@ -358,7 +461,7 @@ func clientCredentials(base string) (string, error) {
 
 // mintCodes signs alice in through the login and consent pages once, then
 // asks /authorize for n codes, which it now answers at once.
-func mintCodes(ctx context.Context, base string, n int) ([]string, error) {
+func mintCodes(ctx context.Context, base, appURL string, n int) ([]string, error) {
 	browser := harness.NewBrowser()
 	authURL := harness.AuthorizeURL(base, appURL+"/callback", "openid profile offline_access photos.read", "load", verifier)
 	code := func() (string, error) {

@@ -242,8 +242,11 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // PeakRSS is the most resident memory the process has used so far, in
 // bytes: VmHWM, the "high water mark" Linux keeps in /proc/<pid>/status.
-func (p *Process) PeakRSS() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *Process) PeakRSS() (int64, error) { return PeakRSS(p.cmd.Process.Pid) }
+
+// PeakRSS is the most resident memory the process pid has used so far.
+func PeakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("peak RSS: %w", err)
 	}
@@ -256,7 +259,7 @@ func (p *Process) PeakRSS() (int64, error) {
 			return kB << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("peak RSS: no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+	return 0, fmt.Errorf("peak RSS: no VmHWM in /proc/%d/status", pid)
 }
 
 // Output is what the process printed so far.

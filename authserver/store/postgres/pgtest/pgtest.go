@@ -54,6 +54,7 @@ const port = 5432
 // concurrent use.
 type Server struct {
 	dir    string // data/, postgres.log and the socket
+	keep   bool   // Stop leaves dir in place (Open)
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once the server process has ended
 
@@ -94,36 +95,47 @@ func Start(ctx context.Context) (*Server, error) {
 		}
 	}
 	s := &Server{dir: dir, exited: make(chan struct{}), templates: map[string]error{}}
-	if err := s.start(ctx, bin, cred); err != nil {
+	if err := s.start(ctx, bin, cred, testSettings); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential) error {
+// testSettings tune a throwaway server for tests: no durability.
+var testSettings = []string{"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+	"-c", "shared_buffers=32MB", "-c", "jit=off",
+	"-c", "max_connections=200"} // a pool per test database, several at once
+
+// start makes the cluster in s.dir/data unless it is there already, and
+// starts a server on it with settings.
+func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential, settings []string) error {
 	data := filepath.Join(s.dir, "data")
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--pgdata", data, "--username", "postgres",
-		"--auth", "trust", "--encoding", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
-	initdb.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
+	if !isFile(filepath.Join(data, "PG_VERSION")) {
+		initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--pgdata", data, "--username", "postgres",
+			"--auth", "trust", "--encoding", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
+		initdb.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
+		}
 	}
 
-	logFile, err := os.Create(filepath.Join(s.dir, "postgres.log"))
+	logFile, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	defer logFile.Close() // the child has its own copy
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", s.dir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=", // the socket only
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", // tests only: no durability
-		"-c", "shared_buffers=32MB", "-c", "jit=off",
-		"-c", "max_connections=200") // a pool per test database, several at once
+	args := append([]string{"-D", data, "-k", s.dir, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses="}, // the socket only
+		settings...)
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Env = []string{"LC_ALL=C"}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	// A process group of its own: a terminal's Ctrl-C goes to the process
+	// that started the server, which stops it once its clients are done,
+	// not to the server under their feet.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, after the server
@@ -262,6 +274,9 @@ func (s *Server) Stop() error {
 			<-s.exited
 			err = errors.New("pgtest: postgres ignored a fast shutdown for 30 s; killed")
 		}
+	}
+	if s.keep {
+		return err
 	}
 	return errors.Join(err, os.RemoveAll(s.dir))
 }

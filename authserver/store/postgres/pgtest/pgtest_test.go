@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,4 +144,50 @@ func running(pid int) bool {
 	// The state follows the command name in parentheses: "123 (postgres) S ...".
 	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// TestOpenKeepsItsData: a server opened on a directory keeps what was
+// written there after Stop, and the next Open finds it.
+func TestOpenKeepsItsData(t *testing.T) {
+	start(t) // skips when PostgreSQL is missing
+	ctx := context.Background()
+	base := t.TempDir()
+	// As root, the server runs as the postgres user, who must get through.
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(base, "pg")
+	write := func(sql string) string {
+		srv, err := Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop()
+		url, err := srv.Database(ctx, "kept")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		conn.QueryRow(ctx, "SELECT string_agg(text, ',') FROM greeting").Scan(&text)
+		return text
+	}
+	if got := write("CREATE TABLE greeting (text TEXT); INSERT INTO greeting VALUES ('hello')"); got != "hello" {
+		t.Fatalf("first run: %q", got)
+	}
+	if got := write("INSERT INTO greeting VALUES ('again')"); got != "hello,again" {
+		t.Fatalf("second run on the same directory: %q, want the first run's row too", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); err != nil {
+		t.Fatalf("Stop removed the cluster: %v", err)
+	}
 }
