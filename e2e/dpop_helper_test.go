@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -92,4 +93,18 @@ func (s proofSigner) do(t *testing.T, method, u, token string, form url.Values) 
 		resp = send(nonce)
 	}
 	return resp
+}
+
+// newProofSigner is a proofSigner with a new P-256 key.
+func newProofSigner(t *testing.T) proofSigner {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signerFromPEM(t, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
