@@ -7,13 +7,13 @@ package main
 //
 // An attack is one entry of a table: its name, its title, what stops it,
 // and the function its button runs. They live in one file per family
-// (attacks_callback.go, attacks_token.go, attacks_api.go), and attacks()
-// lists them for the inspector and for the button's route. A demonstration
-// that needs a code of its own sends the browser through ImageHost's
-// authorization endpoint with a login marked with its name; the code comes
-// back to its callback function (attackCallbacks), never into the app's own
-// callback, and spends a grant of its own, so that no demonstration breaks
-// the user's connection or another demonstration.
+// (attacks_callback.go, attacks_token.go, attacks_api.go, attacks_dpop.go),
+// and attacks() lists them for the inspector and for the button's route. A
+// demonstration that needs a code of its own sends the browser through
+// ImageHost's authorization endpoint with a login marked with its name; the
+// code comes back to its callback function (attackCallbacks), never into the
+// app's own callback, and spends a grant of its own, so that no
+// demonstration breaks the user's connection or another demonstration.
 
 import (
 	"context"
@@ -48,7 +48,8 @@ type attack struct {
 // attacks lists the demonstrations, in teaching order.
 func attacks() []attack {
 	return []attack{replayCode, forgedState, codeInjection, mixUp, wrongVerifier, redirectURI,
-		expiredToken, alteredSignature, readTokenWrite, reuseRefresh}
+		expiredToken, alteredSignature, readTokenWrite, reuseRefresh,
+		stolenTokenNoProof, stolenTokenOtherKey, replayedProof}
 }
 
 // attackNamed finds a demonstration by name.

@@ -114,8 +114,14 @@ func completeLogin(ctx context.Context, p *provider, chk checks, login pendingLo
 	}
 
 	// Step 6: redeem the code with the client secret and the PKCE
-	// verifier (RFC 7636 §4.5), over the back channel.
-	tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(ctx, flow.StepToken)), code, login.tokenRequestOptions()...)
+	// verifier (RFC 7636 §4.5), over the back channel; with DPoP, and a
+	// proof of the new session's own key, to which ImageHost binds the
+	// tokens (dpop.go).
+	key, err := p.keys.newKey()
+	if err != nil {
+		return none, err
+	}
+	tok, err := d.oauth.Exchange(p.withHTTP(flow.WithStep(p.keys.with(ctx, key), flow.StepToken)), code, login.tokenRequestOptions()...)
 	if err != nil {
 		return none, exchangeFailed(ctx, err, log)
 	}
@@ -152,6 +158,9 @@ func completeLogin(ctx context.Context, p *provider, chk checks, login pendingLo
 		Expiry: tok.Expiry, CreatedAt: now, UpdatedAt: now}
 	if tok.Expiry.IsZero() {
 		sess.Expiry = now.Add(time.Minute)
+	}
+	if err := p.keys.bind(&sess, key, tok); err != nil {
+		return none, err
 	}
 	return sess, nil
 }

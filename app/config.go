@@ -41,6 +41,9 @@ type Config struct {
 	// demonstration waits for a token of the browser's flow to expire.
 	ExpiryClientID     string
 	ExpiryClientSecret string
+	// DPoP binds each session's tokens to a key of its own (RFC 9449,
+	// dpop.go); on by default. Off, the tokens are bearer tokens.
+	DPoP bool
 	// Lab turns on lab mode: the app's defences can be switched off at
 	// /lab. Loopback only.
 	Lab bool
@@ -115,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		func(s string) error { delay = s; return nil })
 	lab := getenv("PHOTOEDITOR_LAB")
 	fs.BoolFunc("lab", "lab mode: defences can be switched off at /lab, loopback only (env PHOTOEDITOR_LAB)", func(s string) error { lab = s; return nil })
+	dpop := getenv("PHOTOEDITOR_DPOP")
+	fs.BoolFunc("dpop", "bind each session's tokens to a DPoP key of its own (RFC 9449); -dpop=false for bearer tokens (env PHOTOEDITOR_DPOP, default true)",
+		func(s string) error { dpop = s; return nil })
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -124,6 +130,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return c, fmt.Errorf("PHOTOEDITOR_LAB=%q: %w", lab, err)
 		}
 		c.Lab = v
+	}
+	c.DPoP = true
+	if dpop != "" {
+		v, err := strconv.ParseBool(dpop)
+		if err != nil {
+			return c, fmt.Errorf("PHOTOEDITOR_DPOP=%q: %w", dpop, err)
+		}
+		c.DPoP = v
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())

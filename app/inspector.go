@@ -46,8 +46,8 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 		}
 		exchanges := rec.Exchanges(c.Request().Context(), bs.flowID())
 		seen := map[flow.Step]string{}
-		for _, ex := range exchanges {
-			ex = show(ex)
+		for _, recorded := range exchanges {
+			ex := show(recorded)
 			info := flow.Info(ex.Step)
 			anchor := fmt.Sprintf("x%d", ex.Seq)
 			if _, ok := seen[ex.Step]; !ok {
@@ -69,6 +69,12 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			if id := ex.Response.Header("X-Request-Id"); id != "" {
 				xv.ImageHostLink = p.issuer + "/account#req-" + url.PathEscape(id)
 			}
+			// The proof decoded, from the recording, which keeps no
+			// signature: the masked view shows its header value masked.
+			if proof := recorded.Request.Header("DPoP"); proof != "" {
+				header, claims, _ := decodeJWT(proof)
+				xv.Proof = &views.ProofView{Header: header, Claims: claims}
+			}
 			vm.Exchanges = append(vm.Exchanges, xv)
 		}
 		vm.Family = refreshFamily(exchanges)
@@ -81,6 +87,9 @@ func handleInspector(p *provider, g connections, rec *flow.Recorder) echo.Handle
 			vm.Page.UserName = conn.session.Name
 			vm.Tokens = decodedTokens(c, p, conn.session, vm.Revealed)
 			vm.RefreshToken, vm.Rotations = flow.Mask(conn.session.RefreshToken), conn.session.Refreshes
+			if key, err := p.keys.keyOf(conn.session); err == nil && key != nil {
+				vm.DPoPKey = key.Thumbprint()
+			}
 			if vm.Revealed {
 				vm.RefreshToken = conn.session.RefreshToken
 			}

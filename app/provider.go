@@ -31,6 +31,8 @@ type provider struct {
 	redirectURI  string
 	http         *http.Client // for every back-channel call to ImageHost
 	now          func() time.Time
+	// keys are the sessions' DPoP keys (dpop.go); nil when DPoP is off.
+	keys *dpopKeys
 
 	mu sync.Mutex
 	d  *discovered

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"oauthdemo/app/dpop"
 	"oauthdemo/app/flow"
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/photoedit"
@@ -28,10 +29,14 @@ func newServer(cfg Config, db database, authKey, encKey []byte, httpClient *http
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	recording.Transport = &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}
+	// Above the recorder, a request made with a session's DPoP key gets a
+	// proof (dpop.go), and the recording shows it, and a nonce retry as an
+	// exchange of its own.
+	recording.Transport = &dpop.Transport{Now: now,
+		Base: &flow.Transport{Base: boundedTransport{base: metrics.countTokenRequests(base), max: maxResponseBytes}, Recorder: rec}}
 	httpClient = &recording
 	p := &provider{issuer: cfg.Issuer, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
-		redirectURI: cfg.redirectURI(), http: httpClient, now: now}
+		redirectURI: cfg.redirectURI(), http: httpClient, now: now, keys: newDPoPKeys(cfg.DPoP, encKey, log)}
 	conns := connections{cs: cs, store: db.sessions, keeper: &tokenKeeper{store: db.sessions, provider: p, now: now}}
 	g := gallery{connections: conns, api: imagehost.Client{BaseURL: cfg.PhotosAPI, HTTP: httpClient},
 		editor:    photoedit.NewEditor(photoedit.Limits{Slots: editSlots, Memory: editMemory, Wait: editWait}),

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"oauthdemo/app/dpop"
 	"oauthdemo/app/flow"
 	"oauthdemo/app/tokenstore"
 )
@@ -100,11 +101,26 @@ func (k *tokenKeeper) forSession(sessionID string) *sessionTokens {
 }
 
 // sessionTokens implements imagehost.Tokens for one request, and remembers
-// whether it refreshed, for the page's "token refreshed" indicator.
+// whether it refreshed, for the page's "token refreshed" indicator. With
+// DPoP it is imagehost.BoundTokens too: it hands out the session's key
+// with the token.
 type sessionTokens struct {
 	keeper    *tokenKeeper
 	sessionID string
 	Refreshed bool
+	// key is the DPoP key of the token get last returned; nil for a
+	// bearer token.
+	key *dpop.Key
+}
+
+// Prove returns ctx carrying the session's DPoP key, for the proof of a
+// request with the access token AccessToken or Refresh returned last, and
+// whether that token is bound to it (RFC 9449 §7.1).
+func (t *sessionTokens) Prove(ctx context.Context) (context.Context, bool) {
+	if t.key == nil {
+		return ctx, false
+	}
+	return dpop.WithKey(ctx, t.key), true
 }
 
 // AccessToken returns a valid access token, refreshing an expired one.
@@ -120,6 +136,7 @@ func (t *sessionTokens) Refresh(ctx context.Context, rejected string) (string, e
 
 func (t *sessionTokens) get(ctx context.Context, rejected string) (string, error) {
 	var token string
+	var key *dpop.Key
 	refreshed := false
 	err := t.keeper.update(ctx, t.sessionID, func(sess *tokenstore.Session) error {
 		stillGood := t.keeper.now().Add(expirySkew).Before(sess.Expiry)
@@ -127,18 +144,21 @@ func (t *sessionTokens) get(ctx context.Context, rejected string) (string, error
 		// refresh: use it.
 		if sess.AccessToken != rejected && (stillGood || rejected != "") {
 			token = sess.AccessToken
-			return nil
+		} else {
+			if err := t.keeper.refresh(ctx, sess); err != nil {
+				return err
+			}
+			refreshed, token = true, sess.AccessToken
 		}
-		if err := t.keeper.refresh(ctx, sess); err != nil {
-			return err
-		}
-		refreshed, token = true, sess.AccessToken
-		return nil
+		var err error
+		key, err = t.keeper.provider.keys.keyOf(*sess)
+		return err
 	})
 	if err != nil {
 		return "", err // never a token the store did not keep
 	}
 	t.Refreshed = t.Refreshed || refreshed
+	t.key = key
 	return token, nil
 }
 
@@ -159,7 +179,13 @@ func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) err
 	// client's timeout still bounds it, and the store's Update keeps what
 	// comes back (tokenstore.Store).
 	ctx = flow.WithStep(context.WithoutCancel(ctx), flow.StepRefresh)
-	tok, err := d.oauth.TokenSource(k.provider.withHTTP(ctx), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
+	// With DPoP, the refresh carries a proof of the session's key, and the
+	// new access token is bound to it (dpop.go).
+	key, err := k.provider.keys.keyOf(*sess)
+	if err != nil {
+		return end(sess, "The app could not read this session's key.")
+	}
+	tok, err := d.oauth.TokenSource(k.provider.withHTTP(k.provider.keys.with(ctx, key)), &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {
 		// RFC 6749 §5.2 invalid_grant: the refresh token is "invalid,
@@ -176,6 +202,7 @@ func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) err
 	if tok.RefreshToken != "" {
 		sess.RefreshToken = tok.RefreshToken // the rotated one; the old one is now spent
 	}
+	k.provider.keys.rebind(sess, tok)
 	sess.Refreshes++
 	return nil
 }
@@ -183,6 +210,6 @@ func (k *tokenKeeper) refresh(ctx context.Context, sess *tokenstore.Session) err
 // end drops the session's tokens and returns the error that sends the user
 // back to Connect.
 func end(sess *tokenstore.Session, reason string) error {
-	sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.EndedReason = "", "", "", reason
+	sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.DPoPKey, sess.EndedReason = "", "", "", "", reason
 	return &reconnectError{reason}
 }

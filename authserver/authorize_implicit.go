@@ -95,7 +95,11 @@ func (a authorizer) issueToken(w http.ResponseWriter, r *http.Request, req store
 	ctx := r.Context()
 	now := a.now()
 	grantID := oauth.NewID()
-	at, err := a.mint.accessToken(now, client, who.user.ID, req.Scope, grantID, who.session.AuthTime)
+	// A bearer token, bound to no DPoP key: a proof is a header of a
+	// request the client makes itself (RFC 9449 §4.1), and the implicit
+	// grant has none, the token coming back in a redirect of the browser.
+	// Only the token endpoint binds a token (token_dpop.go).
+	at, err := a.mint.accessToken(now, client, who.user.ID, req.Scope, grantID, who.session.AuthTime, "")
 	if err != nil {
 		internalError(w, r, a.log, "mint access token", err)
 		return

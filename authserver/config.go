@@ -74,6 +74,11 @@ type Config struct {
 	DevicePollInterval    time.Duration
 	MaxPendingDeviceCodes int
 
+	// MaxDPoPProofs bounds the DPoP proofs remembered against replay
+	// (RFC 9449 §11.1), each until it is a minute old (two at most, for a
+	// client whose clock is ahead).
+	MaxDPoPProofs int
+
 	// Upstreams are the OpenID providers users may sign in through
 	// (upstream_config.go); upstreams collects their settings.
 	Upstreams []upstream.Config
@@ -201,6 +206,7 @@ func configVars(c *Config) []configVar {
 		{"device-code-ttl", "IMAGEHOST_DEVICE_CODE_TTL", "10m", "lifetime of a device code and its user code (RFC 8628; at most 30m)", durations(&c.DeviceCodeTTL), false},
 		{"device-poll-interval", "IMAGEHOST_DEVICE_POLL_INTERVAL", "5s", "how long a device must wait between polls of the token endpoint, in whole seconds (RFC 8628 §3.2 interval)", durations(&c.DevicePollInterval), false},
 		{"max-pending-device-codes", "IMAGEHOST_MAX_PENDING_DEVICE_CODES", "10000", "how many device authorizations may await the user's answer at once", number(&c.MaxPendingDeviceCodes), false},
+		{"max-dpop-proofs", "IMAGEHOST_MAX_DPOP_PROOFS", "250000", "how many DPoP proofs may be remembered against replay at once, each for a minute or two (with SQLite in memory: about 13 MiB for 250,000); past it, DPoP requests get 503", number(&c.MaxDPoPProofs), false},
 		{"upstreams", "IMAGEHOST_UPSTREAMS", "", "OpenID providers users may sign in through, by name, comma separated; each is set by IMAGEHOST_UPSTREAM_<NAME>_ISSUER, _CLIENT_ID, _CLIENT_SECRET and _DISPLAY_NAME, or by -upstream", c.upstreams.setNames, false},
 		{"upstream", "IMAGEHOST_UPSTREAM_<NAME>_<FIELD>", "", "one setting of an upstream provider, name.field=value, field one of issuer, client_id, client_secret, display_name; once per setting", c.upstreams.setFlag, false},
 		{"demo", "IMAGEHOST_DEMO", "false", "seed demo users, clients and photos", func(s string) error {
@@ -326,6 +332,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPendingDeviceCodes < 1 || c.MaxPendingDeviceCodes > 1_000_000 {
 		return fmt.Errorf("max-pending-device-codes must be from 1 to 1000000, got %d", c.MaxPendingDeviceCodes)
+	}
+	// Counted in store.DPoPProofShards parts, each holding its share.
+	if c.MaxDPoPProofs < store.DPoPProofShards || c.MaxDPoPProofs > 10_000_000 {
+		return fmt.Errorf("max-dpop-proofs must be from %d to 10000000, got %d", store.DPoPProofShards, c.MaxDPoPProofs)
 	}
 	if c.APITokenCheck != "jwt" && c.APITokenCheck != "introspect" {
 		return fmt.Errorf(`api-token-check must be "jwt" or "introspect", got %q`, c.APITokenCheck)

@@ -36,6 +36,7 @@ func serverMetadata(cfg Config) map[string]any {
 		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":               []string{oauth.MethodS256},
+		"dpop_signing_alg_values_supported":              oauth.DPoPAlgorithms(), // RFC 9449 §5.1
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "idp", "name", "preferred_username", "email", "email_verified"},
 		"authorization_response_iss_parameter_supported": true, // RFC 9207 §3
@@ -60,6 +61,10 @@ func resourceMetadata(cfg Config) map[string]any {
 		"scopes_supported":                      []string{oauth.ScopePhotosRead, oauth.ScopePhotosWrite},
 		"bearer_methods_supported":              []string{"header"},
 		"resource_signing_alg_values_supported": []string{signing.ES256},
+		// RFC 9728 §2: the algorithms of DPoP proofs the API takes; it takes
+		// bearer tokens too, so DPoP-bound ones are not required.
+		"dpop_signing_alg_values_supported": oauth.DPoPAlgorithms(),
+		"dpop_bound_access_tokens_required": false,
 	}
 }
 

@@ -120,7 +120,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 	// The grant and its first refresh token are stored together, after
 	// every token was minted: no half-written grant survives a failure.
 	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: ac.UserID, Scope: ac.Scope,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef}
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, CreatedAt: now, FlowRef: ac.FlowRef, DPoPJKT: refreshBinding(ctx, client)}
 	err = ti.store.CreateGrant(ctx, g, rt)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):

@@ -138,7 +138,8 @@ func (ti tokenIssuer) deviceCode(r *http.Request, form url.Values, client store.
 			return tokenResponse{}, oauth.ServerError()
 		}
 	}
-	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: user.ID, Scope: d.Scope, AuthTime: d.AuthTime, CreatedAt: now, FlowRef: d.FlowRef}
+	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: user.ID, Scope: d.Scope, AuthTime: d.AuthTime, CreatedAt: now, FlowRef: d.FlowRef,
+		DPoPJKT: refreshBinding(ctx, client)}
 	if err := ti.store.CreateGrant(ctx, g, rt); err != nil {
 		ti.log.ErrorContext(ctx, "create grant", "err", err)
 		return tokenResponse{}, oauth.ServerError()

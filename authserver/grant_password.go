@@ -122,7 +122,8 @@ func (ti tokenIssuer) password(r *http.Request, form url.Values, client store.Cl
 		raw, stored := ti.newRefreshToken(grantID, scope.String())
 		resp.RefreshToken, rt = raw, &stored
 	}
-	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: user.ID, Scope: scope.String(), AuthTime: now, CreatedAt: now}
+	g := store.Grant{ID: grantID, ClientID: client.ID, UserID: user.ID, Scope: scope.String(), AuthTime: now, CreatedAt: now,
+		DPoPJKT: refreshBinding(ctx, client)}
 	if err := ti.store.CreateGrant(ctx, g, rt); err != nil {
 		ti.log.ErrorContext(ctx, "create grant", "err", err)
 		return tokenResponse{}, oauth.ServerError()

@@ -41,6 +41,11 @@ func (ti tokenIssuer) refreshToken(r *http.Request, form url.Values, client stor
 	if g.Revoked() {
 		return refuse(oauth.InvalidGrant("the refresh token was revoked"), "the grant was revoked: "+g.RevokeReason)
 	}
+	// RFC 9449 §5: a public client's refresh token is good only with a
+	// DPoP proof of the key it was bound to (token_dpop.go).
+	if e := checkRefreshBinding(ctx, g); e != nil {
+		return refuse(e, "the refresh token is bound to a DPoP key, and the request did not prove it (RFC 9449 §5)")
+	}
 	if !old.UsedAt.IsZero() && !ti.lab.on(defenceReuse) {
 		// Lab mode, reuse detection off: the spent token still buys an
 		// access token, and nothing is revoked.

@@ -25,6 +25,11 @@ type introspection struct {
 	Aud       []string `json:"aud,omitempty"`
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
+	// Cnf is the key a DPoP-bound access token is bound to (RFC 9449 §6.2:
+	// "the hash of the public key to which the token is bound is conveyed
+	// to the protected resource as metainformation in a token introspection
+	// response").
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 }
 
 // handleIntrospect serves POST /introspect.
@@ -61,7 +66,12 @@ func handleIntrospect(tc tokenChecker) http.Handler {
 		case e == nil && mayKnow(claims.ClientID):
 			resp = introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, TokenType: "Bearer",
 				Exp: claims.Expiry.Time().Unix(), Iat: claims.IssuedAt.Time().Unix(), Sub: claims.Subject,
-				Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID}
+				Aud: claims.Audience, Iss: claims.Issuer, Jti: claims.ID, Cnf: claims.Confirmation}
+			// RFC 9449 §6.2: "If the token_type member is included in the
+			// introspection response, it MUST contain the value DPoP."
+			if claims.BoundKey() != "" {
+				resp.TokenType = oauth.TokenTypeDPoP
+			}
 			if u, err := tc.store.UserByID(r.Context(), claims.Subject); err == nil {
 				resp.Username = u.Username
 			}

@@ -26,6 +26,7 @@ type labSwitches struct {
 const (
 	defencePKCE  = "pkce"
 	defenceReuse = "refresh-reuse-detection"
+	defenceDPoP  = "dpop"
 	// Refusing a legacy grant is a defence too: on, as everywhere outside
 	// lab mode, the grant is refused; off, the lab's legacy client
 	// (lab_client.go), and no other, may use it.
@@ -38,6 +39,8 @@ var labDefences = []pages.LabSwitch{
 		Explain: "When off, ImageHost neither requires PKCE of public clients nor compares code_verifier with code_challenge. The wrong-verifier attack succeeds: a stolen code works without its verifier."},
 	{Name: defenceReuse, Title: "Refresh token reuse detection",
 		Explain: "When off, a refresh token that was already exchanged still works and nothing is revoked. The reuse attack succeeds: a thief's old copy keeps getting access tokens."},
+	{Name: defenceDPoP, Title: "DPoP enforcement at the photos API and userinfo",
+		Explain: "When off, an access token bound to the app's DPoP key (cnf.jkt) is taken as a plain bearer token: no proof, a proof of another key, or a proof used before all get in. The stolen-token attacks succeed: a token read from a log or a database works without the key."},
 	{Name: defenceNoImplicit, Title: "Refusing the implicit grant (RFC 9700 §2.1.2)",
 		Explain: "When off, the lab's legacy client (" + labLegacyClientID + ", and no other) may ask for response_type=token: ImageHost puts the access token itself in the fragment of its redirect. Connect the legacy way from PhotoEditorApp's lab page, and its flow inspector shows a script of the page reading the token."},
 	{Name: defenceNoPassword, Title: "Refusing the password grant (RFC 9700 §2.4)",

@@ -38,8 +38,9 @@ func (t accessToken) expiresIn(now time.Time) int {
 }
 
 // accessToken mints an RFC 9068 JWT access token, signed with ES256.
-// subject is the user, or the client itself for client credentials.
-func (m minter) accessToken(now time.Time, client store.Client, subject, scope, grantID string, authTime time.Time) (accessToken, error) {
+// subject is the user, or the client itself for client credentials. jkt,
+// when set, binds the token to that DPoP key (RFC 9449 §6.1).
+func (m minter) accessToken(now time.Time, client store.Client, subject, scope, grantID string, authTime time.Time, jkt string) (accessToken, error) {
 	ttl := m.accessTTL
 	if client.AccessTokenTTL > 0 {
 		ttl = client.AccessTokenTTL
@@ -60,6 +61,9 @@ func (m minter) accessToken(now time.Time, client store.Client, subject, scope, 
 	}
 	if !authTime.IsZero() {
 		c.AuthTime = jwt.NewNumericDate(authTime)
+	}
+	if jkt != "" {
+		c.Confirmation = &oauth.Confirmation{JKT: jkt}
 	}
 	raw, err := m.keys.Sign(signing.ES256, oauth.TypeAccessToken, c)
 	if err != nil {

@@ -70,7 +70,7 @@ func handleRegister(st clientRegistry, initialAccessToken string, limit store.Re
 			e = oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the initial access token is invalid")
 		}
 		if e != nil {
-			oauth.WriteBearerError(w, e, "")
+			oauth.WriteBearerError(w, e, "", false)
 			return
 		}
 		var md clientMetadata

@@ -41,14 +41,15 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	polls := newDevicePolls(cfg.MaxPendingDeviceCodes)
 	throttle := newLoginThrottle(limits)
 	passwords := newPasswordChecker()
+	tokenProofs, resourceProofs := dpopCheckers(cfg, st, keys, lab, now)
 	tokens := tokenIssuer{store: st, now: now, refreshTTL: cfg.RefreshTokenTTL, activity: activity, lab: lab, demo: demo, log: log, devicePolls: polls,
-		mint: mint, signIns: signInChecks{limits: throttle, passwords: passwords}}
+		mint: mint, signIns: signInChecks{limits: throttle, passwords: passwords}, dpop: tokenProofs}
 	devices := newDeviceAuthorizer(cfg, st, polls, limits, now, log)
 	deviceUser := deviceVerifier{store: st, sessions: sessions, activity: activity, guesses: newDeviceGuessThrottle(limits), now: now, forms: forms, log: log}
 	checker := tokenChecker{issuer: cfg.Issuer, keys: keys, store: st, now: now, activity: activity, demo: demo, log: log}
 	api := photos.API{Store: st, Tokens: apiTokens, Quota: store.Quota{Photos: cfg.MaxPhotosPerOwner, Bytes: cfg.MaxBytesPerOwner},
 		Memory:           photos.NewMemory(photos.PhotoMemory, photos.PhotoMemoryShare, photos.PhotoMemoryWait),
-		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log,
+		ResourceMetadata: cfg.Issuer + "/.well-known/oauth-protected-resource", Now: now, Log: log, DPoP: resourceProofs,
 		Refused: func(ctx context.Context, subject, clientID, reason string) {
 			activity.refused(ctx, "insufficient_scope at the photos API", subject, clientID, "", "photos API refused a request", reason)
 		},
@@ -110,8 +111,8 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	// The back channel: clients' servers.
 	mux.Handle("POST /device_authorization", limitBody(formLimit, handleDeviceAuthorization(devices)))
 	mux.Handle("POST /token", limitBody(formLimit, handleToken(tokens)))
-	mux.Handle("GET /userinfo", handleUserInfo(checker))
-	mux.Handle("POST /userinfo", limitBody(formLimit, handleUserInfo(checker)))
+	mux.Handle("GET /userinfo", handleUserInfo(checker, resourceProofs))
+	mux.Handle("POST /userinfo", limitBody(formLimit, handleUserInfo(checker, resourceProofs)))
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
 	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
 	if cfg.InitialAccessToken != "" {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"oauthdemo/authserver/dpop"
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/signing"
 	"oauthdemo/authserver/store"
@@ -29,6 +30,9 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// nonce is the DPoP nonce the client should use next, sent as the
+	// DPoP-Nonce header (RFC 9449 §8.2); not part of the body.
+	nonce string
 
 	grantType string // what was granted, for the metrics (metrics.go)
 }
@@ -45,6 +49,8 @@ type tokenIssuer struct {
 	log        *slog.Logger
 	// devicePolls paces the devices that poll with a device code.
 	devicePolls *devicePolls
+	// dpop checks DPoP proofs (token_dpop.go).
+	dpop *dpop.Checker
 	// signIns checks a user's password, for the password grant (lab mode).
 	signIns signInChecks
 }
@@ -79,6 +85,9 @@ func handleToken(ti tokenIssuer) http.Handler {
 			oauth.WriteError(w, e.WithAbsoluteURI(ti.mint.issuer))
 			return
 		}
+		if resp.nonce != "" {
+			w.Header().Set(dpop.NonceHeader, resp.nonce)
+		}
 		// RFC 6749 §5.1: "The authorization server MUST include the HTTP
 		// "Cache-Control" response header field with a value of "no-store"".
 		oauth.WriteJSON(w, http.StatusOK, resp)
@@ -110,7 +119,15 @@ func (ti tokenIssuer) token(r *http.Request) (tokenResponse, *oauth.Error) {
 	if !slices.Contains(client.GrantTypes, grantType) {
 		return tokenResponse{}, oauth.Errorf(oauth.CodeUnauthorizedClient, 400, "this client may not use the %s grant", grantType)
 	}
+	// A DPoP proof binds the tokens to the client's key (token_dpop.go).
+	r, e = ti.checkDPoP(r)
+	if e != nil {
+		return tokenResponse{}, e
+	}
 	resp, e := grant(r, form, client)
+	if p, ok := proofOf(r.Context()); ok && e == nil {
+		resp.nonce = p.NextNonce
+	}
 	resp.grantType = grantType
 	return resp, e
 }
@@ -140,14 +157,16 @@ func (ti tokenIssuer) grantFor(grantType string) func(*http.Request, url.Values,
 
 // accessTokenResponse mints an access token for subject and returns what
 // every grant's response holds: RFC 6749 §5.1's access_token, token_type,
-// expires_in and scope. Each grant adds its own parts.
+// expires_in and scope. Each grant adds its own parts. The access token is
+// bound to the key of the request's DPoP proof, if it had one.
 func (ti tokenIssuer) accessTokenResponse(ctx context.Context, now time.Time, client store.Client, subject string, scope oauth.Scope, grantID string, authTime time.Time) (tokenResponse, *oauth.Error) {
-	at, err := ti.mint.accessToken(now, client, subject, scope.String(), grantID, authTime)
+	jkt := boundKey(ctx)
+	at, err := ti.mint.accessToken(now, client, subject, scope.String(), grantID, authTime, jkt)
 	if err != nil {
 		ti.log.ErrorContext(ctx, "mint access token", "err", err)
 		return tokenResponse{}, oauth.ServerError()
 	}
-	return tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: at.expiresIn(now), Scope: scope.String()}, nil
+	return tokenResponse{AccessToken: at.raw, TokenType: tokenType(jkt), ExpiresIn: at.expiresIn(now), Scope: scope.String()}, nil
 }
 
 // newRefreshToken makes a refresh token for the grant: 256 random bits, of
@@ -184,6 +203,9 @@ func requestedScope(form url.Values, allowed oauth.Scope, outside string) (oauth
 // and which keys signed it.
 func (ti tokenIssuer) describeIssue(resp tokenResponse, checks string) string {
 	s := fmt.Sprintf("%s; access token (ES256, key %s, %d s)", checks, ti.mint.keys.ActiveKeyID(signing.ES256), resp.ExpiresIn)
+	if resp.TokenType == oauth.TokenTypeDPoP {
+		s += " bound to the client's DPoP key (RFC 9449)"
+	}
 	if resp.IDToken != "" {
 		s += fmt.Sprintf(", ID token (RS256, key %s)", ti.mint.keys.ActiveKeyID(signing.RS256))
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"net/http"
 
+	"oauthdemo/authserver/dpop"
 	"oauthdemo/authserver/oauth"
 )
 
@@ -17,18 +18,32 @@ type userInfo struct {
 	EmailVerified     *bool  `json:"email_verified,omitempty"`
 }
 
-// handleUserInfo serves GET and POST /userinfo.
-func handleUserInfo(tc tokenChecker) http.Handler {
+// handleUserInfo serves GET and POST /userinfo. A token bound to a DPoP
+// key needs the DPoP scheme and a proof of that key (RFC 9449 §7), as at
+// the photos API.
+func handleUserInfo(tc tokenChecker, proofs dpop.Resource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, e := oauth.BearerToken(r)
+		raw, scheme, e := oauth.AccessToken(r)
+		fail := func(e *oauth.Error) {
+			e.DPoP = e.DPoP || scheme
+			oauth.WriteBearerError(w, e, "", true)
+		}
 		if e != nil {
-			oauth.WriteBearerError(w, e, "")
+			fail(e)
 			return
 		}
 		claims, e := tc.check(r.Context(), raw)
 		if e != nil {
-			oauth.WriteBearerError(w, e, "")
+			fail(e)
 			return
+		}
+		nonce, e := proofs.Check(r, raw, scheme, claims.BoundKey())
+		if e != nil {
+			fail(e)
+			return
+		}
+		if nonce != "" {
+			w.Header().Set(dpop.NonceHeader, nonce)
 		}
 		scope := claims.Scopes()
 		// OpenID Connect Core §5.3.1: the access token must have been
@@ -36,12 +51,12 @@ func handleUserInfo(tc tokenChecker) http.Handler {
 		if !scope.Has(oauth.ScopeOpenID) {
 			e := oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the openid scope")
 			e.Scope = oauth.ScopeOpenID
-			oauth.WriteBearerError(w, e, "")
+			fail(e)
 			return
 		}
 		u, err := tc.store.UserByID(r.Context(), claims.Subject)
 		if err != nil {
-			oauth.WriteBearerError(w, oauth.Errorf(oauth.CodeInvalidToken, 401, "the token's user no longer exists"), "")
+			fail(oauth.Errorf(oauth.CodeInvalidToken, 401, "the token's user no longer exists"))
 			return
 		}
 		info := userInfo{Subject: u.ID}

@@ -220,8 +220,10 @@ func browserFlow(t *testing.T, issuer, appURL string, ttl time.Duration) {
 		t.Fatalf("ID token verification: %q", v)
 	}
 	// ImageHost's side: the token request's entry in its activity log, and
-	// the flow reference of the authorization request.
-	link := get(b, "ImageHost link", chromedp.Evaluate[string](`document.querySelector('article[data-step="6-7"] a.imagehost-log').href`))
+	// the flow reference of the authorization request. The token request
+	// that got the tokens is the last of step 6-7: the first asked for
+	// ImageHost's DPoP nonce.
+	link := get(b, "ImageHost link", chromedp.Evaluate[string](`[...document.querySelectorAll('article[data-step="6-7"] a.imagehost-log')].pop().href`))
 	ref := get(b, "flow ref", chromedp.Evaluate[string](`document.querySelector('article[data-step="2"] p.small code').textContent`))
 	b.screenshot("inspector")
 	b.do("ImageHost's activity log", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(".activity")))
@@ -413,6 +415,10 @@ func attacksFail(t *testing.T, appURL string) {
 		{"altered-signature", "ImageHost answered 401 invalid_token"},
 		{"expired-token", "ImageHost answered 401 invalid_token (the token has expired); WWW-Authenticate: Bearer"},
 		{"read-token-write", "ImageHost answered 403 insufficient_scope"},
+		// The app's tokens are bound to its DPoP key: a stolen one is refused.
+		{"dpop-no-proof", "ImageHost answered 401 invalid_token (the access token is bound to a DPoP key"},
+		{"dpop-other-key", "ImageHost answered 401 invalid_token (the DPoP proof was made with another key"},
+		{"dpop-replayed-proof", "the same token and proof once more: ImageHost answered 401 invalid_dpop_proof"},
 	}
 	for _, tc := range tests {
 		press(tc.attack, tc.want)

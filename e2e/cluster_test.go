@@ -915,3 +915,84 @@ func (b *browserLoad) run() (stop func()) {
 	}
 	return func() { close(done); wg.Wait() }
 }
+
+// TestClusterDPoP: a token bound to a DPoP key works at both ImageHost
+// instances, each asked directly rather than through haproxy. The nonce
+// one instance gives is good at the other; a proof one instance accepted
+// is refused by the other, whose record of proofs is the same PostgreSQL
+// table (RFC 9449 §11.1); the bound token without a proof is refused at
+// both. (PhotoEditorApp's sessions are bound too, and TestClusterBrowserFlow
+// and TestClusterAttacksFail run them over both instances of each party.)
+func TestClusterDPoP(t *testing.T) {
+	c := startCluster(t)
+	s := newProofSigner(t)
+	a, b := c.ImageHost[0].URL, c.ImageHost[1].URL
+	// send sends one request to an instance, with a proof made for the
+	// issuer's public URL of path (htu), which is what each instance checks.
+	type answer struct {
+		status int
+		nonce  string
+		body   map[string]any
+	}
+	send := func(instance, method, path, authorization, proof string, form url.Values) answer {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, instance+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(harness.M2MClientID, harness.M2MClientSecret)
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		ans := answer{status: resp.StatusCode, nonce: resp.Header.Get("DPoP-Nonce")}
+		json.NewDecoder(resp.Body).Decode(&ans.body)
+		return ans
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"photos.read"}}
+	tokenURL, apiURL := c.IssuerURL+"/token", c.IssuerURL+"/api/photos"
+
+	// The token endpoint: a's nonce, used at b.
+	first := send(a, "POST", "/token", "", s.proof(t, "POST", tokenURL, "", ""), form)
+	if first.status != 400 || first.body["error"] != "use_dpop_nonce" || first.nonce == "" {
+		t.Fatalf("a token request with no nonce at %s: %d %v, nonce %q", c.ImageHost[0].Name, first.status, first.body, first.nonce)
+	}
+	tok := send(b, "POST", "/token", "", s.proof(t, "POST", tokenURL, "", first.nonce), form)
+	token, _ := tok.body["access_token"].(string)
+	if tok.status != 200 || tok.body["token_type"] != "DPoP" || token == "" {
+		t.Fatalf("at %s with %s's nonce: %d %v", c.ImageHost[1].Name, c.ImageHost[0].Name, tok.status, tok.body)
+	}
+
+	// The photos API: b's nonce, used at a; the proof a took, refused by b.
+	dpop := "DPoP " + token
+	first = send(b, "GET", "/api/photos", dpop, s.proof(t, "GET", apiURL, token, ""), nil)
+	if first.status != 401 || first.body["error"] != "use_dpop_nonce" || first.nonce == "" {
+		t.Fatalf("an API call with no nonce at %s: %d %v, nonce %q", c.ImageHost[1].Name, first.status, first.body, first.nonce)
+	}
+	proof := s.proof(t, "GET", apiURL, token, first.nonce)
+	if got := send(a, "GET", "/api/photos", dpop, proof, nil); got.status != 200 {
+		t.Fatalf("at %s with %s's nonce: %d %v", c.ImageHost[0].Name, c.ImageHost[1].Name, got.status, got.body)
+	}
+	if got := send(b, "GET", "/api/photos", dpop, proof, nil); got.status != 401 || got.body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("the proof %s took, again at %s: %d %v; want 401 invalid_dpop_proof", c.ImageHost[0].Name, c.ImageHost[1].Name, got.status, got.body)
+	}
+	for _, instance := range []string{a, b} {
+		if got := send(instance, "GET", "/api/photos", dpop, s.proof(t, "GET", apiURL, token, first.nonce), nil); got.status != 200 {
+			t.Fatalf("a new proof at %s: %d %v", instance, got.status, got.body)
+		}
+		if got := send(instance, "GET", "/api/photos", "Bearer "+token, "", nil); got.status != 401 || got.body["error"] != "invalid_token" {
+			t.Fatalf("the bound token as a bearer token at %s: %d %v; want 401 invalid_token", instance, got.status, got.body)
+		}
+	}
+}

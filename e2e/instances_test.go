@@ -80,6 +80,13 @@ func TestRefreshOnceAcrossInstances(t *testing.T) {
 			t.Errorf("the other instance's inspector lacks the step %s", step)
 		}
 	}
+	// The session's tokens are bound to its DPoP key, which the first
+	// instance made: the other opens it from the database, sealed with the
+	// session keys they share, and signs its own proofs with it (each
+	// request below is answered with the gallery by ImageHost's photos API).
+	if !strings.Contains(inspector, "DPoP proof, decoded") || !strings.Contains(inspector, `id="token-dpop-key"`) {
+		t.Error("the other instance's inspector shows no DPoP proof or key")
+	}
 
 	for round := 1; round <= 2; round++ {
 		// The workshop's button: the app treats its access token as expired

@@ -146,6 +146,7 @@ func (r *running) wait(t *testing.T) error {
 // directory.
 type storedCredentials struct {
 	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type"`
 	RefreshToken string    `json:"refresh_token"`
 	Expiry       time.Time `json:"expiry"`
 }
@@ -219,8 +220,10 @@ func TestPhotosCLI(t *testing.T) {
 	if !strings.Contains(login.stderr.String(), "Waiting for your answer at ImageHost") {
 		t.Fatalf("no progress line while polling:\n%s", login.stderr.String())
 	}
-	// The tokens are the user's alone.
-	for path, want := range map[string]os.FileMode{filepath.Dir(cli.credentialsFile()): 0o700, cli.credentialsFile(): 0o600} {
+	// The tokens are the user's alone, and bound to a key of the
+	// command's (DPoP), which is theirs alone too.
+	keyFile := filepath.Join(filepath.Dir(cli.credentialsFile()), "dpop-key.pem")
+	for path, want := range map[string]os.FileMode{filepath.Dir(cli.credentialsFile()): 0o700, cli.credentialsFile(): 0o600, keyFile: 0o600} {
 		info, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -230,16 +233,48 @@ func TestPhotosCLI(t *testing.T) {
 		}
 	}
 
-	// list, with the transcript: every secret in it is masked.
+	creds := cli.credentials()
+	if creds.TokenType != "DPoP" {
+		t.Fatalf("the tokens of photos login: token_type %q, want DPoP", creds.TokenType)
+	}
+	// A copy of the credentials without the key is worth nothing: the
+	// access token as a bearer token, the refresh token without a proof
+	// of the key (RFC 9449 §5, §7.2), the credentials file elsewhere.
+	stolen, _ := http.NewRequest("GET", ih.URL+"/api/photos", nil)
+	stolen.Header.Set("Authorization", "Bearer "+creds.AccessToken)
+	waitStatus(t, stolen, http.StatusUnauthorized)
+	resp, err := http.PostForm(ih.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {creds.RefreshToken},
+		"client_id": {"photos-cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the refresh token without a proof of its key: %s, want 400 invalid_grant", resp.Status)
+	}
+	thief := newPhotosCLI(t, ih.URL)
+	os.MkdirAll(filepath.Dir(thief.credentialsFile()), 0o700)
+	data, _ := os.ReadFile(cli.credentialsFile())
+	os.WriteFile(thief.credentialsFile(), data, 0o600)
+	if _, errOut := thief.run(false, "list"); !strings.Contains(errOut, "bound to a DPoP key") {
+		t.Fatalf("photos list with stolen credentials and no key: %q", errOut)
+	}
+
+	// list, with the transcript: every secret in it is masked, and the
+	// proofs are shown decoded, without their signature.
 	out, transcript := cli.run(true, "-v", "list")
 	for _, title := range []string{"Sunset over the sea", "Garden maze", "Tea party"} {
 		if !strings.Contains(out, title) {
 			t.Fatalf("photos list lacks %q:\n%s", title, out)
 		}
 	}
-	creds := cli.credentials()
-	if strings.Contains(transcript, creds.AccessToken) || !strings.Contains(transcript, "Authorization: Bearer "+creds.AccessToken[:6]+"…") {
+	if strings.Contains(transcript, creds.AccessToken) || !strings.Contains(transcript, "Authorization: DPoP "+creds.AccessToken[:6]+"…") {
 		t.Fatalf("the transcript shows the access token, or no masked one:\n%s", transcript)
+	}
+	for _, want := range []string{`"typ":"dpop+jwt"`, `"htm":"GET"`, "(signature not shown)", "DPoP-Nonce:", "use_dpop_nonce"} {
+		if !strings.Contains(transcript, want) {
+			t.Fatalf("the transcript lacks %q:\n%s", want, transcript)
+		}
 	}
 
 	// upload, then get it back after the access token has expired: the
@@ -265,7 +300,12 @@ func TestPhotosCLI(t *testing.T) {
 		t.Fatal("after its access token expired, the command did not refresh it and keep the rotated refresh token")
 	}
 
-	// logout revokes both tokens at ImageHost and forgets them.
+	// logout revokes both tokens at ImageHost and forgets them, with the
+	// key. Whoever kept a copy of the key and the tokens has nothing either.
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, _ = cli.run(true, "logout")
 	if !strings.Contains(out, "Signed out") {
 		t.Fatalf("photos logout said %q", out)
@@ -273,17 +313,27 @@ func TestPhotosCLI(t *testing.T) {
 	if _, err := os.Stat(cli.credentialsFile()); !os.IsNotExist(err) {
 		t.Fatalf("the credentials file is still there: %v", err)
 	}
-	req, _ := http.NewRequest("GET", ih.URL+"/api/photos", nil)
-	req.Header.Set("Authorization", "Bearer "+refreshed.AccessToken)
-	waitStatus(t, req, http.StatusUnauthorized)
-	resp, err := http.PostForm(ih.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshed.RefreshToken},
-		"client_id": {"photos-cli"}})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Fatalf("the DPoP key is still there: %v", err)
 	}
+	withKey := signerFromPEM(t, keyPEM)
+	deadline := time.Now().Add(time.Second)
+	for {
+		resp := withKey.do(t, "GET", ih.URL+"/api/photos", refreshed.AccessToken, nil)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the access token, with a proof of its key, after logout: %s, want 401", resp.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp = withKey.do(t, "POST", ih.URL+"/token", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshed.RefreshToken},
+		"client_id": {"photos-cli"}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("the refresh token after logout: %s, want 400 invalid_grant", resp.Status)
+		t.Fatalf("the refresh token, with a proof of its key, after logout: %s, want 400 invalid_grant", resp.Status)
 	}
 	if _, errOut := cli.run(false, "list"); !strings.Contains(errOut, "not signed in") {
 		t.Fatalf("photos list after logout: %q", errOut)

@@ -184,6 +184,16 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 
+	// DPoP-bound calls of the photos API next to bearer ones, the same
+	// number of each, in turns (dpop.go).
+	bearerRun, dpopRun, err := dpopScenarios(ctx, o.vegeta, work, ih.URL, m2mToken)
+	if err := add(bearerRun, err); err != nil {
+		return err
+	}
+	if err := add(dpopRun, nil); err != nil {
+		return err
+	}
+
 	// Authorization codes: one per request, minted beforehand through the
 	// real front channel (alice is signed in and has consented).
 	fmt.Fprintf(out, "  (minting %d authorization codes)\n", o.codes)
@@ -230,10 +240,11 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 			time.Duration(r.Latencies.P50).Round(10*time.Microsecond), time.Duration(r.Latencies.P99).Round(10*time.Microsecond), r.errors())
 	}
 	tw.Flush()
+	fmt.Fprintf(out, "\nDPoP-bound calls of the photos API against bearer ones: %.2f (goal: 0.7 or more)\n", dpopRun.Throughput/bearerRun.Throughput)
 	if o.cluster {
-		fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB (the larger instance)\n", float64(rss)/(1<<20))
+		fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB (the larger instance)\n", float64(rss)/(1<<20))
 	} else {
-		fmt.Fprintf(out, "\nImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
+		fmt.Fprintf(out, "ImageHost peak RSS: %.1f MiB\nready on an existing database in: %s\n", float64(rss)/(1<<20), ready.Round(time.Millisecond))
 	}
 	for _, r := range results {
 		if r.errors() > 0 {

@@ -34,6 +34,15 @@ type ExchangeView struct {
 	ImageHostLink string
 	FlowRef       string
 	FlowLink      string // ImageHost's activity log of the login FlowRef names
+	// Proof is the request's DPoP proof, decoded; nil without one.
+	Proof *ProofView
+}
+
+// ProofView is a DPoP proof (RFC 9449 §4.2), decoded: its JOSE header,
+// with the public key, and its claims. The recording keeps no signature.
+type ProofView struct {
+	Header string
+	Claims string
 }
 
 // DiagramRow is one arrow of the sequence diagram.
@@ -79,10 +88,13 @@ type FlowView struct {
 	Tokens       []TokenView
 	RefreshToken string
 	Rotations    int
-	Attacks      []Attack
-	Family       []FamilyEvent
-	Legacy       []LegacyGrant // lab mode: the legacy grants this browser ran
-	Presenter    bool
-	CanReveal    bool
-	Revealed     bool
+	// DPoPKey is the thumbprint of the key the session's tokens are bound
+	// to (cnf.jkt); "" for bearer tokens.
+	DPoPKey   string
+	Attacks   []Attack
+	Family    []FamilyEvent
+	Legacy    []LegacyGrant // lab mode: the legacy grants this browser ran
+	Presenter bool
+	CanReveal bool
+	Revealed  bool
 }

@@ -229,7 +229,11 @@ var secretParams = map[string]bool{
 	"id_token_hint": true, "_csrf": true, "csrf_token": true, "password": true,
 }
 
-// secretHeaders are headers whose values are credentials.
+// secretHeaders are headers whose values are credentials, or look like
+// them: a DPoP proof is recorded without its signature
+// (withoutClientCredentials), so that it cannot be sent again, but its
+// header and claims still read as a token on a projector; the inspector
+// shows them decoded.
 var secretHeaders = map[string]bool{"authorization": true, "cookie": true, "set-cookie": true, "dpop": true}
 
 // clientCredentialParams are a client's own credentials (RFC 6749 §2.3.1,
@@ -316,12 +320,15 @@ func (m Message) masked() Message {
 }
 
 // withoutClientCredentials replaces the client's own credentials: HTTP
-// Basic client authentication, DPoP proofs (signed with the client's key,
-// RFC 9449), and client_secret or client_assertion parameters.
+// Basic client authentication, client_secret or client_assertion
+// parameters, and the signature of a DPoP proof (RFC 9449), which only the
+// client's key can make: the proof's header and claims stay, for the
+// inspector to show decoded, but without its signature a recorded proof
+// cannot be presented again, even by someone who reads a handout.
 func (ex Exchange) withoutClientCredentials() Exchange {
 	for _, m := range []*Message{&ex.Request, &ex.Response} {
 		m.Params = maskKVs(m.Params, isClientCredential, func(string) string { return clientCredentialsMark })
-		m.Headers = maskKVs(m.Headers, func(n string) bool { return strings.EqualFold(n, "dpop") }, func(string) string { return clientCredentialsMark })
+		m.Headers = maskKVs(m.Headers, func(n string) bool { return strings.EqualFold(n, "dpop") }, WithoutSignature)
 		for i, kv := range m.Headers {
 			if scheme, _, _ := strings.Cut(kv.Value, " "); strings.EqualFold(kv.Name, "authorization") && strings.EqualFold(scheme, "Basic") {
 				m.Headers[i].Value = scheme + " " + clientCredentialsMark
@@ -332,6 +339,23 @@ func (ex Exchange) withoutClientCredentials() Exchange {
 		}
 	}
 	return ex
+}
+
+// SignatureMark stands where a recorded DPoP proof's signature was.
+const SignatureMark = "(signature not recorded)"
+
+// WithoutSignature is a DPoP proof as the recorder keeps it: its header and
+// claims, and SignatureMark instead of its signature. Anything that is not
+// a compact JWS is kept as clientCredentialsMark.
+func WithoutSignature(proof string) string {
+	parts := strings.Split(proof, ".")
+	switch {
+	case len(parts) != 3:
+		return clientCredentialsMark
+	case parts[2] == SignatureMark: // recorded before
+		return proof
+	}
+	return parts[0] + "." + parts[1] + "." + SignatureMark
 }
 
 // secrets are the values of an exchange that Masked hides, wherever they

@@ -75,6 +75,11 @@ func TestClientCredentialsAreNeverRecorded(t *testing.T) {
 	if !strings.Contains(kept, "the-users-code-123") || !strings.Contains(kept, "Basic ") {
 		t.Error("the recorder lost what Reveal may show")
 	}
+	// The DPoP proof keeps its header and claims, for the inspector to
+	// show decoded; only its signature goes.
+	if !strings.Contains(kept, "eyJ0eXAiOiJkcG9wK2p3dCJ9.proof."+SignatureMark) {
+		t.Errorf("the recorder does not keep the proof's header and claims: %s", kept)
+	}
 }
 
 // TestCopiesOfSecretsAreMasked: a code travels in a Location header and in

@@ -19,7 +19,7 @@ type Transport struct {
 }
 
 // recordedHeaders are the headers worth showing; the rest is noise.
-var recordedHeaders = []string{"Authorization", "Content-Type", "Accept", "Cache-Control", "Pragma",
+var recordedHeaders = []string{"Authorization", "DPoP", "DPoP-Nonce", "Content-Type", "Accept", "Cache-Control", "Pragma",
 	"Www-Authenticate", "Location", "Link", "X-Request-Id", "Content-Length"}
 
 // RoundTrip implements http.RoundTripper.
@@ -49,6 +49,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	ex.Response = Message{Status: resp.StatusCode, Headers: pick(resp.Header)}
+	if resp.StatusCode >= 400 && resp.Header.Get("DPoP-Nonce") != "" {
+		ex.Note = "ImageHost asks for its nonce in the DPoP proof (RFC 9449 §8, §9, use_dpop_nonce): the app sends the request again, with a new proof that carries it."
+	}
 	ct := resp.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "image/") {
 		ex.Response.Body = "(" + ct + " image)"

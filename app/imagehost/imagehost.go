@@ -1,5 +1,6 @@
 // Package imagehost is PhotoEditorApp's client for ImageHost's photos API:
-// a few typed calls over HTTP with a bearer token (RFC 6750).
+// a few typed calls over HTTP with a bearer token (RFC 6750), or a token
+// bound to a DPoP key (RFC 9449 §7).
 //
 // When the API answers 401 invalid_token, the client asks its Tokens for a
 // fresh access token (which refreshes it) and retries the call once: this is
@@ -30,6 +31,17 @@ type Tokens interface {
 	// Refresh is called when the API refused the token rejected; it returns a newer
 	// token, refreshing only if nobody replaced rejected in the meantime.
 	Refresh(ctx context.Context, rejected string) (string, error)
+}
+
+// BoundTokens are Tokens whose access tokens may be bound to a key (DPoP,
+// RFC 9449). The client sends such a token with the DPoP scheme, and the
+// request with the context Prove returns, from which the HTTP client's
+// transport signs the request's proof (app/dpop.Transport).
+type BoundTokens interface {
+	Tokens
+	// Prove returns ctx prepared for a request with the token AccessToken
+	// or Refresh returned last, and whether that token is bound.
+	Prove(ctx context.Context) (context.Context, bool)
 }
 
 // Photo is a photo as the API lists it.
@@ -277,7 +289,8 @@ func multipartFrame(filename, title string) (head, tail []byte, contentType stri
 	return buf.Bytes()[:n], buf.Bytes()[n:], mw.FormDataContentType(), nil
 }
 
-// do sends the request built by build with a bearer token. On 401
+// do sends the request built by build with the access token: as a bearer
+// token, or, bound to a key, with the DPoP scheme (RFC 9449 §7.1). On 401
 // invalid_token it gets a refreshed token and sends a new request once.
 func (c Client) do(ctx context.Context, tokens Tokens, build func() (*http.Request, error)) (*http.Response, error) {
 	token, err := tokens.AccessToken(ctx)
@@ -289,7 +302,13 @@ func (c Client) do(ctx context.Context, tokens Tokens, build func() (*http.Reque
 		if err != nil {
 			return nil, fmt.Errorf("imagehost: build request: %w", err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		scheme := "Bearer"
+		if bound, ok := tokens.(BoundTokens); ok {
+			if ctx, isBound := bound.Prove(req.Context()); isBound {
+				req, scheme = req.WithContext(ctx), "DPoP"
+			}
+		}
+		req.Header.Set("Authorization", scheme+" "+token)
 		resp, err := c.HTTP.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("imagehost: %s %s: %w", req.Method, req.URL.Path, err)
@@ -331,11 +350,13 @@ func readError(resp *http.Response) *Error {
 	return e
 }
 
-// AuthParam extracts one auth-param of a Bearer WWW-Authenticate
-// challenge (RFC 6750 §3), e.g. "error".
+// AuthParam extracts one auth-param of a Bearer or DPoP WWW-Authenticate
+// challenge (RFC 6750 §3, RFC 9449 §7.1), e.g. "error".
 func AuthParam(h, name string) string {
 	for _, part := range strings.Split(h, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "Bearer")), "=")
+		part = strings.TrimSpace(part)
+		part = strings.TrimPrefix(strings.TrimPrefix(part, "Bearer"), "DPoP")
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if ok && strings.TrimSpace(k) == name {
 			return strings.Trim(v, `"`)
 		}

@@ -17,7 +17,7 @@ type Sessions struct{ db *DB }
 
 var _ tokenstore.Store = (*Sessions)(nil)
 
-const sessionColumns = `id, subject, name, sid, access_token, refresh_token, id_token, expiry,
+const sessionColumns = `id, subject, name, sid, access_token, refresh_token, id_token, dpop_key, expiry,
 	refreshes, ended_reason, created_at, updated_at`
 
 // ms is how a time is stored: milliseconds since 1970.
@@ -26,7 +26,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 func scanSession(row pgx.Row) (tokenstore.Session, error) {
 	var sess tokenstore.Session
 	var expiry, created, updated int64
-	err := row.Scan(&sess.ID, &sess.Subject, &sess.Name, &sess.SID, &sess.AccessToken, &sess.RefreshToken, &sess.IDToken,
+	err := row.Scan(&sess.ID, &sess.Subject, &sess.Name, &sess.SID, &sess.AccessToken, &sess.RefreshToken, &sess.IDToken, &sess.DPoPKey,
 		&expiry, &sess.Refreshes, &sess.EndedReason, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sess, tokenstore.ErrNotFound
@@ -40,8 +40,8 @@ func scanSession(row pgx.Row) (tokenstore.Session, error) {
 // Create stores a new session.
 func (s *Sessions) Create(ctx context.Context, sess tokenstore.Session) error {
 	_, err := s.db.pool.Exec(ctx, `INSERT INTO photoeditor.sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		sess.ID, sess.Subject, sess.Name, sess.SID, sess.AccessToken, sess.RefreshToken, sess.IDToken,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		sess.ID, sess.Subject, sess.Name, sess.SID, sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.DPoPKey,
 		ms(sess.Expiry), sess.Refreshes, sess.EndedReason, ms(sess.CreatedAt), ms(sess.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("tokenstore: create: %w", err)
@@ -118,9 +118,10 @@ func (s *Sessions) Update(ctx context.Context, id string, change func(*tokenstor
 	defer cancel()
 	b = &pgx.Batch{}
 	if sess != before {
-		b.Queue(`UPDATE photoeditor.sessions SET access_token = $2, refresh_token = $3, id_token = $4, expiry = $5,
+		b.Queue(`UPDATE photoeditor.sessions SET access_token = $2, refresh_token = $3, id_token = $4, dpop_key = $9, expiry = $5,
 				refreshes = $6, ended_reason = $7, updated_at = $8 WHERE id = $1 AND ended_reason = ''`,
-			id, sess.AccessToken, sess.RefreshToken, sess.IDToken, ms(sess.Expiry), sess.Refreshes, sess.EndedReason, ms(sess.UpdatedAt))
+			id, sess.AccessToken, sess.RefreshToken, sess.IDToken, ms(sess.Expiry), sess.Refreshes, sess.EndedReason, ms(sess.UpdatedAt),
+			sess.DPoPKey)
 		b.Queue("SELECT count(*) FROM photoeditor.sessions WHERE id = $1", id)
 	}
 	b.Queue("COMMIT")
@@ -164,7 +165,7 @@ func (s *Sessions) End(ctx context.Context, subject, sid, reason string) (int64,
 	if reason == "" {
 		return 0, errors.New("tokenstore: end needs a reason")
 	}
-	q := `UPDATE photoeditor.sessions SET access_token = '', refresh_token = '', id_token = '', ended_reason = $1
+	q := `UPDATE photoeditor.sessions SET access_token = '', refresh_token = '', id_token = '', dpop_key = '', ended_reason = $1
 		WHERE ended_reason = '' AND `
 	args := []any{reason}
 	switch {

@@ -38,11 +38,15 @@ type Session struct {
 	AccessToken  string
 	RefreshToken string
 	IDToken      string
-	Expiry       time.Time // of the access token
-	Refreshes    int       // how many times the tokens were refreshed
-	EndedReason  string    // set when the session was ended from outside
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// DPoPKey is the private key the session's tokens are bound to (DPoP,
+	// RFC 9449), sealed by the app (app/dpop.Sealer); "" when they are
+	// bearer tokens. The store keeps it as it is given.
+	DPoPKey     string
+	Expiry      time.Time // of the access token
+	Refreshes   int       // how many times the tokens were refreshed
+	EndedReason string    // set when the session was ended from outside
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Store keeps sessions. Times come back to the millisecond, in UTC.
@@ -61,8 +65,8 @@ type Store interface {
 	// several instances share, through every Store on the database; it is
 	// what lets a refresh happen once however many requests need it.
 	//
-	// Only the tokens, Expiry, Refreshes, EndedReason and UpdatedAt are
-	// saved, and only while the session is live: an ended session stays
+	// Only the tokens, DPoPKey, Expiry, Refreshes, EndedReason and
+	// UpdatedAt are saved, and only while the session is live: an ended session stays
 	// ended. Ended before Update (EndedReason set), change still sees it and
 	// decides; ended while change ran (a back-channel logout during a
 	// refresh), the change is dropped and Update returns ErrEnded. A session
@@ -75,7 +79,7 @@ type Store interface {
 	Update(ctx context.Context, id string, change func(sess *Session) error) error
 	// Delete forgets a session; a session that is gone is no error.
 	Delete(ctx context.Context, id string) error
-	// End marks sessions dead and drops their tokens: the one with
+	// End marks sessions dead and drops their tokens and DPoP key: the one with
 	// ImageHost session id sid (of subject, if given), or, when sid is
 	// empty, every session of subject; with neither it fails. reason must
 	// not be empty. It returns how many it ended; a session ended already

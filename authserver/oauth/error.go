@@ -12,7 +12,7 @@ import (
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2,
-// RFC 7009 §2.2.1 and OpenID Connect Core §3.1.2.6.
+// RFC 7009 §2.2.1, RFC 9449 §12.2 and OpenID Connect Core §3.1.2.6.
 const (
 	CodeInvalidRequest          = "invalid_request"
 	CodeInvalidClient           = "invalid_client"
@@ -35,6 +35,8 @@ const (
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeRequestURINotSupported  = "request_uri_not_supported"
 	CodeRegistrationNotSupport  = "registration_not_supported"
+	CodeInvalidDPoPProof        = "invalid_dpop_proof"
+	CodeUseDPoPNonce            = "use_dpop_nonce"
 )
 
 // Error is an OAuth error response: a code from the RFCs, a description we
@@ -51,6 +53,12 @@ type Error struct {
 	// Basic marks an invalid_client error for a client that tried HTTP
 	// Basic authentication: RFC 6749 §5.2 requires a WWW-Authenticate header.
 	Basic bool
+	// DPoP marks an error of a request that presented its access token
+	// with the DPoP scheme (RFC 9449 §7.1): the DPoP challenge carries it.
+	DPoP bool
+	// Nonce, when set, goes out as the DPoP-Nonce header: the nonce the
+	// client's next DPoP proof must carry (RFC 9449 §8, §9).
+	Nonce string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
@@ -135,6 +143,10 @@ func ObserveRefusal(w http.ResponseWriter, code string) {
 // WriteError is the one writer for errors of the back-channel endpoints
 // (token, introspection, revocation, registration): RFC 6749 §5.2 JSON.
 func WriteError(w http.ResponseWriter, e *Error) {
+	if e.Nonce != "" {
+		// RFC 9449 §8: "there MUST NOT be more than one DPoP-Nonce header".
+		w.Header().Set("DPoP-Nonce", e.Nonce)
+	}
 	if e.Basic {
 		// RFC 6749 §5.2: "If the client attempted to authenticate via the
 		// Authorization request header field, the authorization server MUST
@@ -146,25 +158,51 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	WriteJSON(w, e.Status, errorBody{e.Code, e.Description, e.URI})
 }
 
-// WriteBearerError is the one writer for errors of endpoints protected by a
-// bearer token (userinfo, photos API): RFC 6750 §3. resourceMetadata, when
-// set, points to RFC 9728 protected resource metadata.
-func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string) {
-	params := []string{`realm="imagehost"`}
+// WriteBearerError is the one writer for errors of endpoints protected by
+// an access token (userinfo, photos API, registration): RFC 6750 §3.
+// resourceMetadata, when set, points to RFC 9728 protected resource
+// metadata. dpop says that the endpoint takes DPoP-bound tokens too
+// (RFC 9449 §7.2): a DPoP challenge with the accepted algorithms follows
+// the Bearer one, and carries the error when the request used the DPoP
+// scheme (e.DPoP), as §7.2 recommends: "the corresponding challenge SHOULD
+// be used to deliver error information".
+func WriteBearerError(w http.ResponseWriter, e *Error, resourceMetadata string, dpop bool) {
 	// RFC 6750 §3.1: a request without any token gets no error code.
-	if e.Code != "" {
-		params = append(params, fmt.Sprintf("error=%q", e.Code))
+	errorParams := func() []string {
+		if e.Code == "" {
+			return nil
+		}
+		params := []string{fmt.Sprintf("error=%q", e.Code)}
 		if e.Description != "" {
 			params = append(params, fmt.Sprintf("error_description=%q", strings.ReplaceAll(e.Description, `"`, "'")))
 		}
+		if e.Code == CodeInsufficientScope && e.Scope != "" {
+			params = append(params, fmt.Sprintf("scope=%q", e.Scope))
+		}
+		return params
 	}
-	if e.Code == CodeInsufficientScope && e.Scope != "" {
-		params = append(params, fmt.Sprintf("scope=%q", e.Scope))
+	bearer := []string{`realm="imagehost"`}
+	if !e.DPoP {
+		bearer = append(bearer, errorParams()...)
 	}
 	if resourceMetadata != "" {
-		params = append(params, fmt.Sprintf("resource_metadata=%q", resourceMetadata))
+		bearer = append(bearer, fmt.Sprintf("resource_metadata=%q", resourceMetadata))
 	}
-	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(bearer, ", "))
+	if dpop {
+		// RFC 9449 §7.1: "An algs parameter SHOULD be included to signal to
+		// the client the JWS algorithms that are acceptable for the DPoP
+		// proof JWT."
+		challenge := []string{`realm="imagehost"`}
+		if e.DPoP {
+			challenge = append(challenge, errorParams()...)
+		}
+		challenge = append(challenge, fmt.Sprintf("algs=%q", strings.Join(DPoPAlgorithms(), " ")))
+		w.Header().Add("WWW-Authenticate", "DPoP "+strings.Join(challenge, ", "))
+	}
+	if e.Nonce != "" {
+		w.Header().Set("DPoP-Nonce", e.Nonce)
+	}
 	ObserveRefusal(w, e.Code)
 	if e.Code == "" {
 		SetNoStore(w)

@@ -33,6 +33,18 @@ type AccessTokenClaims struct {
 	// it names the grant the token came from, so that introspection can
 	// report the token inactive once that grant is revoked.
 	GrantID string `json:"grant_id,omitempty"`
+	// Confirmation binds the token to the client's DPoP key (RFC 9449
+	// §6.1); nil for a bearer token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// BoundKey returns the thumbprint of the key the token is bound to, or ""
+// for a bearer token.
+func (c AccessTokenClaims) BoundKey() string {
+	if c.Confirmation == nil {
+		return ""
+	}
+	return c.Confirmation.JKT
 }
 
 // Scopes returns the token's scope claim as a set.
@@ -54,43 +66,60 @@ func invalidToken(desc string) *Error {
 // algorithm, and the signature must verify with that key. It returns the
 // payload and the kid, or an invalid_token error.
 func VerifyJWT(raw string, keys PublicKeys, algs ...jose.SignatureAlgorithm) ([]byte, string, *Error) {
+	jws, e := parseJWS(raw, algs)
+	if e != nil {
+		return nil, "", e
+	}
+	payload, e := verifyJWS(jws, keys)
+	return payload, jws.Signatures[0].Header.KeyID, e
+}
+
+// parseJWS parses a compact JWS signed with one of algs, at most 8 KiB.
+func parseJWS(raw string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignature, *Error) {
 	if len(raw) > 8192 {
-		return nil, "", invalidToken("the token is too long")
+		return nil, invalidToken("the token is too long")
 	}
 	jws, err := jose.ParseSignedCompact(raw, algs)
 	if err != nil {
-		return nil, "", invalidToken("the token is not a JWT signed with an accepted algorithm")
+		return nil, invalidToken("the token is not a JWT signed with an accepted algorithm")
 	}
+	return jws, nil
+}
+
+// verifyJWS checks a parsed JWS's signature as VerifyJWT does, and returns
+// its payload.
+func verifyJWS(jws *jose.JSONWebSignature, keys PublicKeys) ([]byte, *Error) {
 	h := jws.Signatures[0].Header
 	key, alg, ok := keys.PublicKey(h.KeyID)
 	if !ok {
-		return nil, "", invalidToken("the token is signed with an unknown key")
+		return nil, invalidToken("the token is signed with an unknown key")
 	}
 	// Refuse algorithm confusion: a key is only good for the algorithm it
 	// was published with (RFC 8725 §3.1).
 	if alg != h.Algorithm {
-		return nil, "", invalidToken("the token's algorithm does not match its key")
+		return nil, invalidToken("the token's algorithm does not match its key")
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return nil, "", invalidToken("the token's signature is invalid")
+		return nil, invalidToken("the token's signature is invalid")
 	}
-	return payload, h.KeyID, nil
+	return payload, nil
 }
 
 // ParseAccessToken validates a JWT access token the way RFC 9068 §4 tells a
 // resource server to:
 //   - "typ" is "at+jwt", so an ID token cannot pass for an access token;
-//   - it is signed by the issuer's key (VerifyJWT), with ES256;
+//   - it is signed by the issuer's key, with ES256, as VerifyJWT checks;
 //   - "iss" is exactly the issuer and "aud" contains the audience;
 //   - it has not expired.
 //
 // It does not check scopes or revocation; the caller must.
 func ParseAccessToken(raw string, keys PublicKeys, issuer, audience string, now time.Time) (AccessTokenClaims, *Error) {
 	var c AccessTokenClaims
-	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return c, invalidToken("the token is not a JWT signed with an accepted algorithm")
+	// Parsed once: its header for typ, then its signature.
+	jws, e := parseJWS(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if e != nil {
+		return c, e
 	}
 	typ, _ := jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType].(string)
 	// RFC 9068 §4: "Resource servers MUST verify that the typ header value
@@ -99,9 +128,9 @@ func ParseAccessToken(raw string, keys PublicKeys, issuer, audience string, now 
 	if t := strings.ToLower(typ); t != TypeAccessToken && t != "application/"+TypeAccessToken {
 		return c, invalidToken("the token is not an access token (typ must be at+jwt)")
 	}
-	payload, _, perr := VerifyJWT(raw, keys, jose.ES256)
-	if perr != nil {
-		return c, perr
+	payload, e := verifyJWS(jws, keys)
+	if e != nil {
+		return c, e
 	}
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return c, invalidToken("the token's claims are malformed")

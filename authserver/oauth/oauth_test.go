@@ -122,6 +122,45 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
+// TestAccessToken: a resource that takes DPoP-bound tokens reads the
+// Bearer and the DPoP scheme (RFC 9449 §7.1), and refuses two
+// Authorization headers (§7.2, Figure 19).
+func TestAccessToken(t *testing.T) {
+	tests := []struct {
+		headers []string
+		token   string
+		dpop    bool
+		code    string
+	}{
+		{[]string{"Bearer abc"}, "abc", false, ""},
+		{[]string{"DPoP abc"}, "abc", true, ""},
+		{[]string{"dpop abc"}, "abc", true, ""},
+		{[]string{"DPoP"}, "", false, CodeInvalidRequest},
+		{[]string{"Bearer abc", "DPoP abc"}, "", false, CodeInvalidRequest},
+		{[]string{"Basic abc"}, "", false, CodeInvalidRequest},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		for _, h := range tc.headers {
+			r.Header.Add("Authorization", h)
+		}
+		tok, dpop, e := AccessToken(r)
+		code := ""
+		if e != nil {
+			code = e.Code
+		}
+		if tok != tc.token || dpop != tc.dpop || code != tc.code {
+			t.Errorf("AccessToken(%q) = %q, %v, %q; want %q, %v, %q", tc.headers, tok, dpop, code, tc.token, tc.dpop, tc.code)
+		}
+	}
+	// The registration endpoint's initial access token is a bearer token.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "DPoP abc")
+	if _, e := BearerToken(r); e == nil || e.Code != CodeInvalidRequest {
+		t.Errorf("BearerToken of a DPoP header: %v", e)
+	}
+}
+
 func TestWriteErrors(t *testing.T) {
 	rec := httptest.NewRecorder()
 	WriteError(rec, InvalidClient(true))

@@ -30,6 +30,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"oauthdemo/authserver/dpop"
 	"oauthdemo/authserver/oauth"
 	"oauthdemo/authserver/store"
 )
@@ -79,6 +80,9 @@ type Token struct {
 	Subject  string // the owner: a user, or a client for client credentials
 	ClientID string
 	Scope    oauth.Scope
+	// JKT is the thumbprint of the DPoP key the token is bound to
+	// (cnf.jkt, RFC 9449 §6), or "" for a bearer token.
+	JKT string
 }
 
 // TokenVerifier decides whether an access token is valid for this API.
@@ -102,6 +106,9 @@ type API struct {
 	// Refused, if set, is told of requests refused with a valid token
 	// (for the owner's activity log).
 	Refused func(ctx context.Context, subject, clientID, reason string)
+	// DPoP checks the proofs that come with tokens bound to a key
+	// (RFC 9449 §7).
+	DPoP dpop.Resource
 	// Accepted, if set, is told of every request let through, before it
 	// is served (for the owner's activity log and the class view). It
 	// must not block.
@@ -111,13 +118,24 @@ type API struct {
 type tokenKey struct{}
 
 // Require lets a request through only with a valid access token that has
-// scope (RFC 6750 §3.1 insufficient_scope otherwise).
+// scope (RFC 6750 §3.1 insufficient_scope otherwise), and, for a token bound
+// to a DPoP key, a valid proof of that key (dpop.go).
 func (a API) Require(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, e := oauth.BearerToken(r)
+		raw, scheme, e := oauth.AccessToken(r)
 		if e == nil {
 			var tok Token
 			tok, e = a.Tokens.Verify(r.Context(), raw)
+			if e == nil {
+				var nonce string
+				nonce, e = a.DPoP.Check(r, raw, scheme, tok.JKT)
+				if nonce != "" {
+					// RFC 9449 §8.2: responses with a DPoP-Nonce "should be
+					// uncacheable".
+					w.Header().Set(dpop.NonceHeader, nonce)
+					w.Header().Set("Cache-Control", "no-store")
+				}
+			}
 			if e == nil && !tok.Scope.Has(scope) {
 				e = oauth.Errorf(oauth.CodeInsufficientScope, http.StatusForbidden, "the token lacks the %s scope", scope)
 				e.Scope = scope
@@ -136,7 +154,10 @@ func (a API) Require(scope string, next http.Handler) http.Handler {
 		if e.Status >= 500 {
 			a.Log.ErrorContext(r.Context(), "token check failed", "error", e.Code)
 		}
-		oauth.WriteBearerError(w, e, a.ResourceMetadata)
+		// RFC 9449 §7.2: the challenge of the scheme the client used
+		// carries the error.
+		e.DPoP = e.DPoP || scheme
+		oauth.WriteBearerError(w, e, a.ResourceMetadata, true)
 	})
 }
 

@@ -56,7 +56,7 @@ func (v JWTVerifier) Verify(ctx context.Context, raw string) (Token, *oauth.Erro
 	if revoked {
 		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token was revoked")
 	}
-	return Token{Subject: c.Subject, ClientID: c.ClientID, Scope: c.Scopes()}, nil
+	return Token{Subject: c.Subject, ClientID: c.ClientID, Scope: c.Scopes(), JKT: c.BoundKey()}, nil
 }
 
 // IntrospectionVerifier asks the authorization server about every token
@@ -92,18 +92,31 @@ func (v IntrospectionVerifier) Verify(ctx context.Context, raw string) (Token, *
 		Aud       []string `json:"aud"`
 		Iss       string   `json:"iss"`
 		TokenType string   `json:"token_type"`
+		// RFC 9449 §6.2: a DPoP-bound token's key, as "the same cnf
+		// content with jkt member structure" as the JWT's.
+		Cnf *oauth.Confirmation `json:"cnf"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
 		return Token{}, oauth.Errorf(oauth.CodeTemporarilyUnavailable, http.StatusServiceUnavailable,
 			"%s", fmt.Sprintf("token introspection failed (status %d)", resp.StatusCode))
 	}
 	// A refresh token may be "active" too: only access tokens open the API.
-	if !out.Active || out.TokenType != "Bearer" {
+	if !out.Active || (out.TokenType != "Bearer" && out.TokenType != oauth.TokenTypeDPoP) {
 		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token is not active")
 	}
 	if out.Iss != v.Issuer || !slices.Contains(out.Aud, v.Audience) {
 		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the token is meant for another audience")
 	}
 	scope, _ := oauth.ParseScope(out.Scope)
-	return Token{Subject: out.Sub, ClientID: out.ClientID, Scope: scope}, nil
+	tok := Token{Subject: out.Sub, ClientID: out.ClientID, Scope: scope}
+	if out.Cnf != nil {
+		tok.JKT = out.Cnf.JKT
+	}
+	// RFC 9449 §6.2: "If the token_type member is included in the
+	// introspection response, it MUST contain the value DPoP": a bound
+	// token said to be a bearer token, or the reverse, is not ImageHost's.
+	if (tok.JKT != "") != (out.TokenType == oauth.TokenTypeDPoP) {
+		return Token{}, oauth.Errorf(oauth.CodeInvalidToken, http.StatusUnauthorized, "the introspection response does not say how the token is bound")
+	}
+	return tok, nil
 }

@@ -194,6 +194,10 @@ type Grant struct {
 	RevokedAt    time.Time // zero while active
 	RevokeReason string
 	FlowRef      string // see Activity.FlowRef
+	// DPoPJKT binds the grant's refresh tokens to a DPoP key (RFC 9449
+	// §5): the thumbprint of the key a public client proved it held when
+	// the grant began; "" when they are not bound.
+	DPoPJKT string
 }
 
 // Revoked reports whether the grant was revoked.
@@ -515,12 +519,12 @@ type Store interface {
 	// logins that expired before now, ending each such session as
 	// EndSession does (its grants without offline_access are revoked),
 	// device authorizations that expired more than
-	// DeviceAuthorizationRetention before now, revocations older than
-	// RevocationRetention, activity older than ActivityRetention, refusal
-	// counts older than RefusalRetention, attempts (Attempts) that expired
-	// and then the oldest beyond MaxAttempts, and deletes the clients that
-	// expired before now as DeleteClient does, recording their revocation
-	// at now.
+	// DeviceAuthorizationRetention before now, DPoP proofs recorded until
+	// before now, revocations older than RevocationRetention, activity
+	// older than ActivityRetention, refusal counts older than
+	// RefusalRetention, attempts (Attempts) that expired and then the
+	// oldest beyond MaxAttempts, and deletes the clients that expired
+	// before now as DeleteClient does, recording their revocation at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	// Ping reports whether the database answers now: readiness (/readyz),
@@ -528,6 +532,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	DeviceAuthorizations
+	DPoPProofs
 	Attempts
 	UpstreamLogins
 }

@@ -38,6 +38,7 @@ type photo struct {
 type session struct {
 	c     *cli
 	creds credentials
+	key   *proofKey // the DPoP key the tokens are bound to; nil for bearer tokens
 }
 
 // session loads the credentials of the issuer the command was given.
@@ -50,7 +51,13 @@ func (c *cli) session() (*session, error) {
 		return nil, fmt.Errorf("signed in to %s as %s, not to %s as %s: run photos logout, then photos login", creds.Issuer, creds.ClientID,
 			c.opts.issuer, c.opts.clientID)
 	}
-	return &session{c: c, creds: creds}, nil
+	s := &session{c: c, creds: creds}
+	if creds.bound() {
+		if s.key, err = loadKey(keyFile(c.credentials)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // accessToken returns a valid access token: the stored one, or, once that
@@ -71,7 +78,9 @@ func (s *session) accessToken(ctx context.Context, force bool) (string, error) {
 		return "", err
 	}
 	tok.Expiry = time.Unix(1, 0) // expired, so that the source refreshes
-	next, err := s.c.oauthConfig(p).TokenSource(s.c.clientContext(ctx), tok).Token()
+	// With DPoP, the refresh proves the key the refresh token is bound to
+	// (RFC 9449 §5), and the new access token is bound to it too.
+	next, err := s.c.oauthConfig(p).TokenSource(withProofKey(s.c.clientContext(ctx), s.key), tok).Token()
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 		return "", fmt.Errorf("ImageHost no longer accepts this sign-in (%s): run photos login", describe(err))
@@ -85,9 +94,11 @@ func (s *session) accessToken(ctx context.Context, force bool) (string, error) {
 	return next.AccessToken, nil
 }
 
-// do sends the request that build makes, with the access token. A 401
-// gets one more try with a refreshed token: the stored one may have been
-// refused before its expiry (a clock off, a key rotated).
+// do sends the request that build makes, with the access token: as a
+// bearer token, or bound to the key, with the DPoP scheme and a proof
+// (RFC 9449 §7.1). A 401 gets one more try with a refreshed token: the
+// stored one may have been refused before its expiry (a clock off, a key
+// rotated).
 func (s *session) do(ctx context.Context, build func() (*http.Request, error)) (*http.Response, error) {
 	client := s.c.httpClient()
 	send := func(refresh bool) (*http.Response, error) {
@@ -99,8 +110,12 @@ func (s *session) do(ctx context.Context, build func() (*http.Request, error)) (
 		if err != nil {
 			return nil, err
 		}
-		req = req.WithContext(ctx)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req = req.WithContext(withProofKey(ctx, s.key))
+		scheme := "Bearer"
+		if s.key != nil {
+			scheme = "DPoP"
+		}
+		req.Header.Set("Authorization", scheme+" "+token)
 		return client.Do(req)
 	}
 	resp, err := send(false)

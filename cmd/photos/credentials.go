@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -131,6 +132,10 @@ func (creds credentials) save(path string) error {
 	}
 	return nil
 }
+
+// bound reports whether the tokens are bound to the command's DPoP key
+// (RFC 9449 §5: token_type DPoP).
+func (creds credentials) bound() bool { return strings.EqualFold(creds.TokenType, "DPoP") }
 
 // token is the credentials' tokens, as x/oauth2 holds them.
 func (creds credentials) token() *oauth2.Token {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -87,11 +88,17 @@ func (c *cli) login(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A new key for each sign-in (dpop.go): the tokens it gets are bound
+	// to it.
+	key, err := newProofKey()
+	if err != nil {
+		return err
+	}
 	var creds credentials
 	if loopback {
-		creds, err = c.loginLoopback(ctx, p, !noBrowser)
+		creds, err = c.loginLoopback(ctx, p, key, !noBrowser)
 	} else {
-		creds, err = c.loginDevice(ctx, p)
+		creds, err = c.loginDevice(ctx, p, key)
 	}
 	if err != nil {
 		return err
@@ -104,16 +111,33 @@ func (c *cli) login(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stderr, "photos: the previous sign-in could not be revoked: %v\n", err)
 		}
 	}
+	// The key first: credentials whose tokens are bound to a key must find
+	// it. Tokens ImageHost did not bind need none (RFC 9449 §5: the
+	// token_type says).
+	if creds.bound() {
+		if err := os.MkdirAll(filepath.Dir(c.credentials), 0o700); err != nil {
+			return err
+		}
+		if err := key.save(keyFile(c.credentials)); err != nil {
+			return err
+		}
+	} else {
+		os.Remove(keyFile(c.credentials))
+	}
 	if err := creds.save(c.credentials); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "Signed in to %s as %s.\nThe tokens are in %s, readable by you only; photos logout revokes them.\n",
 		creds.Issuer, or(creds.Username, creds.Subject), c.credentials)
+	if creds.bound() {
+		fmt.Fprintf(c.stdout, "They are bound to a key of this computer's (DPoP), in %s: without it they are of no use.\n", keyFile(c.credentials))
+	}
 	return nil
 }
 
-// loginDevice runs the device authorization grant.
-func (c *cli) loginDevice(ctx context.Context, p *provider) (credentials, error) {
+// loginDevice runs the device authorization grant; the polls carry proofs
+// of key, to which ImageHost binds the tokens.
+func (c *cli) loginDevice(ctx context.Context, p *provider, key *proofKey) (credentials, error) {
 	cfg := c.oauthConfig(p)
 	if cfg.Endpoint.DeviceAuthURL == "" {
 		return credentials{}, fmt.Errorf("%s has no device authorization endpoint; try photos login -loopback", c.opts.issuer)
@@ -146,7 +170,7 @@ func (c *cli) loginDevice(ctx context.Context, p *provider) (credentials, error)
 	progress.start()
 	client := *c.httpClient()
 	client.Transport = pollWatcher{next: client.Transport, seen: progress.poll}
-	pollCtx := oidc.ClientContext(context.WithValue(ctx, oauth2.HTTPClient, &client), &client)
+	pollCtx := withProofKey(oidc.ClientContext(context.WithValue(ctx, oauth2.HTTPClient, &client), &client), key)
 	tok, err := cfg.DeviceAccessToken(pollCtx, da)
 	progress.end()
 	var re *oauth2.RetrieveError

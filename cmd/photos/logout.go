@@ -56,6 +56,7 @@ func (c *cli) logout(ctx context.Context, args []string) error {
 	if err := os.Remove(c.credentials); err != nil {
 		return fmt.Errorf("the tokens are revoked, but %w", err)
 	}
+	os.Remove(keyFile(c.credentials)) // their DPoP key, if they had one
 	fmt.Fprintf(c.stdout, "Signed out: ImageHost revoked the tokens, and %s is deleted.\n", c.credentials)
 	return nil
 }

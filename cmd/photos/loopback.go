@@ -27,8 +27,10 @@ import (
 // loopbackWait is how long the command waits for the browser to come back.
 const loopbackWait = 5 * time.Minute
 
-// loginLoopback runs the flow; openBrowser is false with -no-browser.
-func (c *cli) loginLoopback(ctx context.Context, p *provider, openBrowser bool) (credentials, error) {
+// loginLoopback runs the flow; openBrowser is false with -no-browser. The
+// code exchange carries a proof of key, to which ImageHost binds the
+// tokens.
+func (c *cli) loginLoopback(ctx context.Context, p *provider, key *proofKey, openBrowser bool) (credentials, error) {
 	// RFC 8252 §7.3: "Native apps that are able to open a port on the
 	// loopback network interface without needing special permissions ...
 	// can use the loopback interface to receive the OAuth redirect."
@@ -82,7 +84,7 @@ func (c *cli) loginLoopback(ctx context.Context, p *provider, openBrowser bool) 
 	}
 	// RFC 6749 §4.1.3, with RFC 7636 §4.5's code_verifier and the same
 	// redirect_uri as the request.
-	tok, err := cfg.Exchange(c.clientContext(ctx), res.code, oauth2.VerifierOption(verifier))
+	tok, err := cfg.Exchange(withProofKey(c.clientContext(ctx), key), res.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return credentials{}, fmt.Errorf("code exchange: %w", describe(err))
 	}

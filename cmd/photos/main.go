@@ -170,13 +170,15 @@ func (c *cli) flags(name string, args []string, define func(*flag.FlagSet)) ([]s
 
 // newHTTPClient is the client of every request the command makes: bounded
 // in time, following no redirect (ImageHost's endpoints send none, and a
-// redirect must not carry a token elsewhere), and, when verbose, writing
-// the transcript to w.
+// redirect must not carry a token elsewhere), signing a DPoP proof for each
+// request made with the key in its context (dpop.go), and, when verbose,
+// writing the transcript to w, proofs and nonce retries included.
 func newHTTPClient(verbose bool, w io.Writer) *http.Client {
 	var t http.RoundTripper = http.DefaultTransport
 	if verbose {
 		t = &transcript{next: t, w: w}
 	}
+	t = &dpopTransport{next: t}
 	return &http.Client{Transport: t, Timeout: httpTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

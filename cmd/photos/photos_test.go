@@ -119,7 +119,11 @@ func TestTranscriptMasksSecrets(t *testing.T) {
 	req, _ := http.NewRequest("POST", srv.URL+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := client.Do(req)
+	key, err := newProofKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req.WithContext(withProofKey(req.Context(), key)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +133,13 @@ func TestTranscriptMasksSecrets(t *testing.T) {
 		t.Fatal("the transcript took the body from the caller")
 	}
 	transcript := out.String()
+	// The DPoP proof is shown decoded, without its signature.
+	if !strings.Contains(transcript, `"typ":"dpop+jwt"`) || !strings.Contains(transcript, `"htm":"POST"`) || !strings.Contains(transcript, "(signature not shown)") {
+		t.Errorf("the transcript does not show the DPoP proof decoded:\n%s", transcript)
+	}
+	if strings.Contains(transcript, `"d":`) {
+		t.Errorf("the transcript shows a private key:\n%s", transcript)
+	}
 	for _, secret := range []string{deviceCode, accessToken, refreshToken} {
 		if strings.Contains(transcript, secret) {
 			t.Errorf("the transcript shows a secret in full:\n%s", transcript)
@@ -292,5 +303,40 @@ func TestThirdParty(t *testing.T) {
 		if strings.HasPrefix(imp, "oauthdemo/") {
 			t.Errorf("cmd/photos imports %s", imp)
 		}
+	}
+}
+
+// TestDPoPKeyFile: the DPoP key is the user's alone, as the tokens are: a
+// 0600 file beside the credentials, refused once others may read it.
+func TestDPoPKeyFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	dir := filepath.Join(t.TempDir(), "imagehost-photos")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := keyFile(credentialsFile(dir))
+	key, err := newProofKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.save(path); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v; want 0600", path, info.Mode().Perm(), err)
+	}
+	loaded, err := loadKey(path)
+	if err != nil || !loaded.private.Equal(key.private) {
+		t.Fatalf("the key read back: %v", err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := loadKey(path); err == nil || !strings.Contains(err.Error(), "can be read by others") {
+		t.Fatalf("a key others may read: %v, want it refused", err)
+	}
+	os.Remove(path)
+	if _, err := loadKey(path); err == nil || !strings.Contains(err.Error(), "bound to a DPoP key") {
+		t.Fatalf("no key: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
@@ -49,10 +50,11 @@ func (t *transcript) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n→ #%d %s %s\n", n, req.Method, req.URL.Redacted())
-	for _, h := range []string{"Authorization", "DPoP"} {
-		if v := req.Header.Get(h); v != "" {
-			fmt.Fprintf(&out, "  %s: %s\n", h, maskCredentials(v))
-		}
+	if v := req.Header.Get("Authorization"); v != "" {
+		fmt.Fprintf(&out, "  Authorization: %s\n", maskCredentials(v))
+	}
+	if v := req.Header.Get("DPoP"); v != "" {
+		fmt.Fprintf(&out, "  DPoP: %s\n", showProof(v))
 	}
 	if v := req.Header.Get("Content-Type"); v != "" {
 		fmt.Fprintf(&out, "  Content-Type: %s\n", v)
@@ -77,8 +79,8 @@ func (t *transcript) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	fmt.Fprintf(&out, "← #%d %s (%d ms)\n", n, resp.Status, time.Since(start).Milliseconds())
-	for _, h := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate", "Location", "Link", "Retry-After"} {
-		if v := resp.Header.Get(h); v != "" {
+	for _, h := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate", "DPoP-Nonce", "Location", "Link", "Retry-After"} {
+		for _, v := range resp.Header.Values(h) {
 			fmt.Fprintf(&out, "  %s: %s\n", h, v)
 		}
 	}
@@ -167,8 +169,27 @@ func maskJSON(s string) string {
 	})
 }
 
-// maskCredentials masks the credentials of an Authorization or DPoP
-// header, keeping an Authorization header's scheme.
+// showProof is a DPoP proof as the transcript shows it: its header and
+// claims decoded, its signature not at all, so that a proof pasted into a
+// handout cannot be sent again. The key in its header is the public one.
+func showProof(proof string) string {
+	parts := strings.Split(proof, ".")
+	if len(parts) != 3 {
+		return mask(proof)
+	}
+	var shown []string
+	for _, part := range parts[:2] {
+		b, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil {
+			return mask(proof)
+		}
+		shown = append(shown, string(b))
+	}
+	return strings.Join(shown, " . ") + " . (signature not shown)"
+}
+
+// maskCredentials masks the credentials of an Authorization header,
+// keeping its scheme.
 func maskCredentials(v string) string {
 	if scheme, cred, ok := strings.Cut(v, " "); ok {
 		return scheme + " " + mask(cred)

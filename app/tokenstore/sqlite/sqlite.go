@@ -40,6 +40,7 @@ const schema = `CREATE TABLE IF NOT EXISTS sessions (
 	access_token  TEXT NOT NULL,
 	refresh_token TEXT NOT NULL,
 	id_token      TEXT NOT NULL,
+	dpop_key      TEXT NOT NULL DEFAULT '',
 	expiry        INTEGER NOT NULL,
 	refreshes     INTEGER NOT NULL,
 	ended_reason  TEXT NOT NULL,
@@ -72,7 +73,27 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("tokenstore: schema: %w", err)
 	}
+	if err := addDPoPKey(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &Store{db: db}, nil
+}
+
+// addDPoPKey adds the dpop_key column to a file made before sessions had
+// DPoP keys.
+func addDPoPKey(ctx context.Context, db *sql.DB) error {
+	var has bool
+	if err := db.QueryRowContext(ctx, "SELECT count(*) > 0 FROM pragma_table_info('sessions') WHERE name = 'dpop_key'").Scan(&has); err != nil {
+		return fmt.Errorf("tokenstore: schema: %w", err)
+	}
+	if has {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE sessions ADD COLUMN dpop_key TEXT NOT NULL DEFAULT ''"); err != nil {
+		return fmt.Errorf("tokenstore: schema: add dpop_key: %w", err)
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -96,8 +117,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Create stores a new session.
 func (s *Store) Create(ctx context.Context, sess tokenstore.Session) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, subject, name, sid, access_token, refresh_token, id_token,
-			expiry, refreshes, ended_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.Subject, sess.Name, sess.SID, sess.AccessToken, sess.RefreshToken, sess.IDToken,
+			dpop_key, expiry, refreshes, ended_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.Subject, sess.Name, sess.SID, sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.DPoPKey,
 		sess.Expiry.UnixMilli(), sess.Refreshes, sess.EndedReason, sess.CreatedAt.UnixMilli(), sess.UpdatedAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("tokenstore: create: %w", err)
@@ -109,9 +130,9 @@ func (s *Store) Create(ctx context.Context, sess tokenstore.Session) error {
 func (s *Store) Get(ctx context.Context, id string) (tokenstore.Session, error) {
 	var sess tokenstore.Session
 	var expiry, created, updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, subject, name, sid, access_token, refresh_token, id_token, expiry,
+	err := s.db.QueryRowContext(ctx, `SELECT id, subject, name, sid, access_token, refresh_token, id_token, dpop_key, expiry,
 		refreshes, ended_reason, created_at, updated_at FROM sessions WHERE id = ?`, id).Scan(
-		&sess.ID, &sess.Subject, &sess.Name, &sess.SID, &sess.AccessToken, &sess.RefreshToken, &sess.IDToken,
+		&sess.ID, &sess.Subject, &sess.Name, &sess.SID, &sess.AccessToken, &sess.RefreshToken, &sess.IDToken, &sess.DPoPKey,
 		&expiry, &sess.Refreshes, &sess.EndedReason, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sess, tokenstore.ErrNotFound
@@ -144,9 +165,9 @@ func (s *Store) Update(ctx context.Context, id string, change func(*tokenstore.S
 	// write outlives ctx (tokenstore.Store).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenstore.WriteTimeout)
 	defer cancel()
-	res, serr := s.db.ExecContext(ctx, `UPDATE sessions SET access_token = ?, refresh_token = ?, id_token = ?, expiry = ?,
-			refreshes = ?, ended_reason = ?, updated_at = ? WHERE id = ? AND ended_reason = ''`,
-		sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.Expiry.UnixMilli(), sess.Refreshes, sess.EndedReason,
+	res, serr := s.db.ExecContext(ctx, `UPDATE sessions SET access_token = ?, refresh_token = ?, id_token = ?, dpop_key = ?,
+			expiry = ?, refreshes = ?, ended_reason = ?, updated_at = ? WHERE id = ? AND ended_reason = ''`,
+		sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.DPoPKey, sess.Expiry.UnixMilli(), sess.Refreshes, sess.EndedReason,
 		sess.UpdatedAt.UnixMilli(), id)
 	if serr != nil {
 		return fmt.Errorf("tokenstore: update: %w", serr)
@@ -179,7 +200,7 @@ func (s *Store) End(ctx context.Context, subject, sid, reason string) (int64, er
 	if reason == "" {
 		return 0, errors.New("tokenstore: end needs a reason")
 	}
-	q := "UPDATE sessions SET access_token = '', refresh_token = '', id_token = '', ended_reason = ? WHERE ended_reason = '' AND "
+	q := "UPDATE sessions SET access_token = '', refresh_token = '', id_token = '', dpop_key = '', ended_reason = ? WHERE ended_reason = '' AND "
 	args := []any{reason}
 	switch {
 	case sid != "":

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,5 +59,32 @@ func TestFileIsPrivate(t *testing.T) {
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		t.Fatalf("sessions.db is %v, want no access for group and others", perm)
+	}
+}
+
+// TestFileWithoutDPoPKeys: a file made before sessions had DPoP keys gets
+// the column, and its sessions read back with none.
+func TestFileWithoutDPoPKeys(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "sessions.db")
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TABLE sessions (id TEXT PRIMARY KEY, subject TEXT NOT NULL, name TEXT NOT NULL, sid TEXT NOT NULL,
+		access_token TEXT NOT NULL, refresh_token TEXT NOT NULL, id_token TEXT NOT NULL, expiry INTEGER NOT NULL,
+		refreshes INTEGER NOT NULL, ended_reason TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+		INSERT INTO sessions VALUES ('old', 'alice', 'Alice', 'sid', 'at', 'rt', 'idt', 0, 0, '', 0, 0)`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if sess, err := s.Get(ctx, "old"); err != nil || sess.AccessToken != "at" || sess.DPoPKey != "" {
+		t.Fatalf("an old session: %+v, %v", sess, err)
 	}
 }

@@ -71,7 +71,7 @@ func must(t *testing.T, err error) {
 // session returns a live session of subject with ImageHost session sid.
 func session(id, subject, sid string) tokenstore.Session {
 	return tokenstore.Session{ID: id, Subject: subject, Name: "Name of " + subject, SID: sid,
-		AccessToken: "at-" + id, RefreshToken: "rt-" + id, IDToken: "idt-" + id,
+		AccessToken: "at-" + id, RefreshToken: "rt-" + id, IDToken: "idt-" + id, DPoPKey: "v1.sealed-key-of-" + id,
 		Expiry: t0.Add(5 * time.Minute), CreatedAt: t0, UpdatedAt: t0}
 }
 
@@ -136,13 +136,13 @@ func testUpdate(t *testing.T, s tokenstore.Store) {
 		if sess.RefreshToken != "rt-a" {
 			t.Errorf("change saw %+v", sess)
 		}
-		sess.AccessToken, sess.RefreshToken, sess.IDToken = "at-2", "rt-2", "idt-2"
+		sess.AccessToken, sess.RefreshToken, sess.IDToken, sess.DPoPKey = "at-2", "rt-2", "idt-2", ""
 		sess.Expiry, sess.Refreshes, sess.UpdatedAt = later, 1, later
 		sess.Subject, sess.Name, sess.SID, sess.CreatedAt = "mallory", "Mallory", "sid-9", later // not the tokens: not saved
 		return nil
 	}))
 	got := get(t, s, "a")
-	if got.AccessToken != "at-2" || got.RefreshToken != "rt-2" || got.IDToken != "idt-2" || got.Refreshes != 1 ||
+	if got.AccessToken != "at-2" || got.RefreshToken != "rt-2" || got.IDToken != "idt-2" || got.DPoPKey != "" || got.Refreshes != 1 ||
 		!got.Expiry.Equal(later) || !got.UpdatedAt.Equal(later) {
 		t.Fatalf("after Update: %+v", got)
 	}
@@ -189,8 +189,8 @@ func testEnd(t *testing.T, s tokenstore.Store) {
 	if n, err := s.End(ctx, "alice", "sid-1", "signed out"); err != nil || n != 1 {
 		t.Fatalf("End by sid = %d, %v", n, err)
 	}
-	if got := get(t, s, "a"); got.EndedReason != "signed out" || got.AccessToken != "" || got.RefreshToken != "" || got.IDToken != "" {
-		t.Fatalf("ended session keeps tokens: %+v", got)
+	if got := get(t, s, "a"); got.EndedReason != "signed out" || got.AccessToken != "" || got.RefreshToken != "" || got.IDToken != "" || got.DPoPKey != "" {
+		t.Fatalf("ended session keeps tokens or its DPoP key: %+v", got)
 	}
 	if get(t, s, "b").EndedReason != "" {
 		t.Fatal("another session of the same user was ended by sid")

@@ -11,12 +11,12 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason, flow_ref"
+const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason, flow_ref, dpop_jkt"
 
 func scanGrant(row pgx.Row) (store.Grant, error) {
 	var g store.Grant
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID,
-		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
+		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef, &g.DPoPJKT)
 	return g, err
 }
 
@@ -39,10 +39,10 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.Refres
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1, 0)", revocationLock)
 	b.Queue("INSERT INTO grants ("+grantColumns+`)
-		SELECT $1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8::bigint, $9, $10
+		SELECT $1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8::bigint, $9, $10, $12
 		WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE kind = $11 AND id = $1)`,
 		g.ID, g.ClientID, g.UserID, g.Scope, g.SessionID, nanos(g.AuthTime), nanos(g.CreatedAt),
-		nanos(g.RevokedAt), g.RevokeReason, g.FlowRef, string(store.RevokedGrant)).Exec(func(tag pgconn.CommandTag) error {
+		nanos(g.RevokedAt), g.RevokeReason, g.FlowRef, string(store.RevokedGrant), g.DPoPJKT).Exec(func(tag pgconn.CommandTag) error {
 		created = tag.RowsAffected() == 1
 		return nil
 	})
@@ -131,11 +131,12 @@ func (s *Store) RefreshToken(ctx context.Context, tokenHash []byte) (store.Refre
 	var rt store.RefreshToken
 	var g store.Grant
 	err := s.pool.QueryRow(ctx, `SELECT r.token_hash, r.grant_id, r.scope, r.issued_at, r.expires_at, r.used_at,
-			g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref
+			g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref,
+			g.dpop_jkt
 		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1`, tokenHash).Scan(
 		&rt.TokenHash, &rt.GrantID, &rt.Scope, timeField{&rt.IssuedAt}, timeField{&rt.ExpiresAt}, timeField{&rt.UsedAt},
 		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID, timeField{&g.AuthTime}, timeField{&g.CreatedAt},
-		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
+		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef, &g.DPoPJKT)
 	return rt, g, mapErr("postgres: refresh token", err)
 }
 

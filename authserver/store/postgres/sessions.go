@@ -94,5 +94,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	b.Queue("DELETE FROM activity WHERE at < $1", nanos(now.Add(-store.ActivityRetention)))
 	b.Queue("DELETE FROM class_refusals WHERE minute < $1", now.Add(-store.RefusalRetention).Unix()/60)
 	queueDeleteExpiredAttempts(b, now)
+	// Last: its trigger holds the proofs' shard counts (dpop.go) until the
+	// batch ends.
+	b.Queue("DELETE FROM dpop_proofs WHERE expires_at < $1", t)
 	return mapErr("postgres: delete expired", s.execBatch(ctx, b))
 }

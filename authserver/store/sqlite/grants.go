@@ -10,12 +10,12 @@ import (
 	"oauthdemo/authserver/store"
 )
 
-const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason, flow_ref"
+const grantColumns = "id, client_id, user_id, scope, session_id, auth_time, created_at, revoked_at, revoke_reason, flow_ref, dpop_jkt"
 
 func scanGrant(row interface{ Scan(...any) error }) (store.Grant, error) {
 	var g store.Grant
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID,
-		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
+		timeField{&g.AuthTime}, timeField{&g.CreatedAt}, timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef, &g.DPoPJKT)
 	return g, err
 }
 
@@ -44,9 +44,9 @@ func (s *Store) CreateGrant(ctx context.Context, g store.Grant, rt *store.Refres
 		if revoked {
 			return store.ErrAlreadyUsed
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			g.ID, g.ClientID, g.UserID, g.Scope, g.SessionID, fmtTime(g.AuthTime), fmtTime(g.CreatedAt),
-			fmtTime(g.RevokedAt), g.RevokeReason, g.FlowRef)
+			fmtTime(g.RevokedAt), g.RevokeReason, g.FlowRef, g.DPoPJKT)
 		if err != nil || rt == nil {
 			return err
 		}
@@ -150,7 +150,8 @@ func (s *Store) ActiveGrantsForUser(ctx context.Context, userID string) ([]store
 }
 
 const refreshTokenQuery = `SELECT r.token_hash, r.grant_id, r.scope, r.issued_at, r.expires_at, r.used_at,
-		g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref
+		g.id, g.client_id, g.user_id, g.scope, g.session_id, g.auth_time, g.created_at, g.revoked_at, g.revoke_reason, g.flow_ref,
+		g.dpop_jkt
 	FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = ?`
 
 // RefreshToken returns the refresh token with that hash and its grant.
@@ -160,7 +161,7 @@ func (s *Store) RefreshToken(ctx context.Context, tokenHash []byte) (store.Refre
 	err := s.hot.refreshToken.QueryRowContext(ctx, tokenHash).Scan(
 		&rt.TokenHash, &rt.GrantID, &rt.Scope, timeField{&rt.IssuedAt}, timeField{&rt.ExpiresAt}, timeField{&rt.UsedAt},
 		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.SessionID, timeField{&g.AuthTime}, timeField{&g.CreatedAt},
-		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef)
+		timeField{&g.RevokedAt}, &g.RevokeReason, &g.FlowRef, &g.DPoPJKT)
 	return rt, g, mapErr("sqlite: refresh token", err)
 }
 

@@ -119,6 +119,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM activity WHERE at < ?", fmtTime(now.Add(-store.ActivityRetention)))
 		return err
 	})
+	s.proofs.sweep(now) // in memory: no part of the transaction
 	return mapErr("sqlite: delete expired", err)
 }
 

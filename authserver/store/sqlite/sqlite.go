@@ -46,6 +46,9 @@ type Store struct {
 	// Prepared once: the reads on the hot paths of the token endpoint and
 	// the photos API skip SQLite's query compilation.
 	hot hotStatements
+	// proofs is the record of accepted DPoP proofs, in memory (dpop.go);
+	// nil until Open has read it.
+	proofs *dpopRecord
 }
 
 type hotStatements struct {
@@ -96,6 +99,11 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.proofs = newDPoPRecord()
+	if err := s.loadDPoPProofs(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -122,9 +130,13 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the prepared statements and both connection pools.
+// Close writes the record of DPoP proofs to the database, and closes the
+// prepared statements and both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.proofs != nil {
+		errs = append(errs, s.saveDPoPProofs(context.Background()))
+	}
 	for _, stmt := range []*sql.Stmt{s.hot.clientByID, s.hot.userByID, s.hot.refreshToken, s.hot.grantByID,
 		s.hot.revocationsOf, s.hot.listPhotos, s.hot.deviceByHash} {
 		if stmt != nil {
