@@ -51,9 +51,9 @@ type ConsentView struct {
 	// name, so the page asks every time, and says why.
 	AskedEveryTime bool
 	Username       string
-	NewScopes    []Scope // asked for now
-	Granted      []Scope // allowed before
-	CSRF         string
+	NewScopes      []Scope // asked for now
+	Granted        []Scope // allowed before
+	CSRF           string
 }
 
 // ConnectedApp is one client on the account page.
