@@ -80,6 +80,7 @@ func (f federation) identityToLink(w http.ResponseWriter, r *http.Request) (stor
 func (f federation) linkView(w http.ResponseWriter, r *http.Request, l store.UpstreamLogin, client store.Client) pages.UpstreamLinkView {
 	id := l.Identity
 	vm := pages.UpstreamLinkView{Provider: f.displayName(l.Upstream), Issuer: id.Issuer, Name: firstNonEmpty(id.Name, id.Username, "there"),
+		Identity:    firstNonEmpty(id.Email, id.Username),
 		NewUsername: f.freeUsername(r, usernameFrom(id.Username, id.Name)), ClientName: client.Name, CSRF: f.authz.forms.token(w, r)}
 	return vm
 }
