@@ -356,7 +356,7 @@ func hasPrompt(req store.AuthRequest, p string) bool {
 // proceed takes a stored request one step further: to login, to consent, or
 // to the code, as next says. who is the browser's login session, if signedIn.
 func (a authorizer) proceed(w http.ResponseWriter, r *http.Request, req store.AuthRequest, client store.Client, who signedIn, signedIn bool) {
-	st, err := a.next(r, req, who, signedIn)
+	st, err := a.next(r, req, client, who, signedIn)
 	if err != nil {
 		internalError(w, r, a.log, "next stage", err)
 		return

@@ -6,6 +6,7 @@ package main
 //
 //	stageLogin    the user must sign in, again if the client asks for it  → /login
 //	stageConsent  the user must allow what the client asks for            → /consent
+//	              (for a public client: every time, see next)
 //	stageCode     nothing is missing: the request ends with a code        → respond
 //
 // (respond gives a code; in lab mode, the implicit grant's token instead.)
@@ -32,11 +33,26 @@ const (
 	stageCode
 )
 
-// next returns the stage req is in for the browser's login session who
-// (signedIn is false when the browser has none, or it ended).
-func (a authorizer) next(r *http.Request, req store.AuthRequest, who signedIn, signedIn bool) (stage, error) {
+// next returns the stage req, a request of client, is in for the browser's
+// login session who (signedIn is false when the browser has none, or it
+// ended).
+func (a authorizer) next(r *http.Request, req store.AuthRequest, client store.Client, who signedIn, signedIn bool) (stage, error) {
 	if !a.loginCounts(req, who, signedIn) {
 		return stageLogin, nil
+	}
+	// A public client has no secret: anything may send the browser here with
+	// its client_id, and a loopback redirect URI on a port of its own choice
+	// (RFC 8252 §7.3, loopback.go), so a page or program on this computer
+	// could take the code. The user's answer, every time, is what tells the
+	// program the user started from one that is pretending. RFC 8252 §8.6:
+	// "the authorization server SHOULD NOT process authorization requests
+	// automatically without user consent or interaction, except when the
+	// identity of the client can be assured. This includes the case where
+	// the user has previously approved an authorization request for a
+	// given client id". So the consent page shows every time (and
+	// prompt=none ends in consent_required: proceed).
+	if client.Public() {
+		return stageConsent, nil
 	}
 	missing, err := a.missingConsent(r, who.user, req)
 	if err != nil {

@@ -87,7 +87,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 			name = username
 		}
 		u := store.User{ID: oauth.NewID(), Username: username, PasswordHash: password.Hash(pw), Name: name, Email: email, CreatedAt: time.Now(), Admin: admin}
-		if err := st.CreateUser(ctx, u); err != nil {
+		if err := st.CreateUser(ctx, u); errors.Is(err, store.ErrDuplicate) {
+			return fmt.Errorf("users add: the username %q is taken (usernames are one name in any case of A to Z)", username)
+		} else if err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
 		kind := "user"

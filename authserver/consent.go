@@ -21,7 +21,7 @@ func handleConsentPage(a authorizer) http.Handler {
 		if !ok {
 			return
 		}
-		if st, err := a.next(r, req, who, true); err != nil || st != stageConsent {
+		if st, err := a.next(r, req, client, who, true); err != nil || st != stageConsent {
 			// Nothing to ask, or something to do first: the request goes
 			// where its stage says.
 			a.proceed(w, r, req, client, who, true)
@@ -46,7 +46,14 @@ func handleConsentPage(a authorizer) http.Handler {
 		}
 		if u, err := url.Parse(req.RedirectURI); err == nil {
 			vm.RedirectHost = u.Host
+			if _, loopback := withoutLoopbackPort(req.RedirectURI); loopback && client.Public() {
+				vm.LoopbackPort = u.Port()
+				if vm.LoopbackPort == "" {
+					vm.LoopbackPort = "80"
+				}
+			}
 		}
+		vm.AskedEveryTime = client.Public()
 		render(w, r, http.StatusOK, pages.Consent(vm))
 	})
 }
@@ -67,7 +74,7 @@ func handleConsent(a authorizer) http.Handler {
 		if !ok {
 			return
 		}
-		if st, err := a.next(r, req, who, true); err != nil || st == stageLogin {
+		if st, err := a.next(r, req, client, who, true); err != nil || st == stageLogin {
 			// The login this answer rests on is missing, stale or another
 			// session's: sign in first.
 			a.proceed(w, r, req, client, who, true)

@@ -397,3 +397,21 @@ func TestPlantedSessionCookieSignsNobodyIn(t *testing.T) {
 		t.Fatalf("the consent page with a planted login cookie: %s, want a redirect to sign in", resp.Status)
 	}
 }
+
+// TestCookieNamesUnderTLS: every cookie, the upstream sign-in's included
+// (TestCookiesUnderTLS signs in with a password, which sets it not), takes
+// the __Host- prefix when ImageHost is served over TLS: no other origin of
+// the site can plant a link cookie then.
+func TestCookieNamesUnderTLS(t *testing.T) {
+	for secure, prefix := range map[bool]string{false: "", true: "__Host-"} {
+		n := newCookieNames(secure)
+		for _, got := range []string{n.session, n.csrf, n.browser, n.knownBrowser, n.upstream} {
+			if !strings.HasPrefix(got, prefix) || (prefix == "" && strings.HasPrefix(got, "__Host-")) {
+				t.Errorf("secure=%v: cookie %q, want the prefix %q", secure, got, prefix)
+			}
+		}
+		if n.upstream != prefix+upstreamCookie {
+			t.Errorf("secure=%v: the upstream cookie is %q", secure, n.upstream)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func publishedSecretsOf(cfg Config) publishedSecrets {
 		initialAccessToken: cfg.InitialAccessToken}
 	for _, entry := range strings.Split(cfg.DemoUsers, ",") {
 		if name, pw, ok := strings.Cut(strings.TrimSpace(entry), ":"); ok {
-			p.passwords[strings.ToLower(name)] = pw
+			p.passwords[store.FoldUsername(name)] = pw
 		}
 	}
 	return p
@@ -155,7 +155,7 @@ func publishedSecretsOf(cfg Config) publishedSecrets {
 // refusesPassword reports whether pw is username's published password and
 // r is not local.
 func (p publishedSecrets) refusesPassword(r *http.Request, username, pw string) bool {
-	return published(p.passwords[strings.ToLower(username)], pw) && !isLocal(r)
+	return published(p.passwords[store.FoldUsername(username)], pw) && !isLocal(r)
 }
 
 // refusesClientSecret reports whether secret is clientID's published

@@ -102,6 +102,13 @@ func (ti tokenIssuer) password(r *http.Request, form url.Values, client store.Cl
 		return tokenResponse{}, wrong
 	}
 	takeBack(attempt.succeeded(ctx))
+	if user.Disabled() {
+		// As at /login: a disabled account gets no token by any way in.
+		// RFC 6749 §5.2, invalid_grant: "The provided authorization grant
+		// (e.g., ... resource owner credentials) is invalid".
+		ti.log.InfoContext(ctx, "password grant refused: the account is disabled", "client_id", client.ID, "user_id", user.ID)
+		return tokenResponse{}, wrong
+	}
 
 	allowed, _ := oauth.ParseScope(client.Scope)
 	scope, e := requestedScope(form, allowed, "this client may not ask for")

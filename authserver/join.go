@@ -313,7 +313,7 @@ func handleJoin(j joiner) http.Handler {
 		j.takeBack(r, attempt.release(r.Context()))
 		// The attendee's name is on the projector: whoever reads it can
 		// lock the account by guessing, but not for this browser.
-		j.browsers.remember(w, u.Username)
+		j.browsers.remember(w, u.ID)
 		j.log.InfoContext(r.Context(), "joined", "user_id", u.ID, "ip", clientIP(r))
 		j.activity.record(r.Context(), u.ID, req.ClientID, flowRef(req.State), "account created", "with the join code, from "+clientIP(r))
 		if err := j.samples.give(r.Context(), j.store, u.ID, now); err != nil {

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"oauthdemo/authserver/password"
+	"oauthdemo/authserver/store"
 )
 
 // TestKnownBrowserSignsInDuringLockout: anyone can send five wrong
@@ -82,5 +88,54 @@ func TestKnownBrowserCookieIsNoMasterKey(t *testing.T) {
 	// The cookie is bob's: for alice it is any browser's.
 	if resp := loginForm(t, bobs, "alice", "wonderland"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("alice from bob's browser: %s", resp.Status)
+	}
+}
+
+// TestCaseTwinGetsNoExtraGuesses: an attendee cannot join as "teacher"
+// when the admin is "Teacher" (one name in any case), and the known-browser
+// cookie of the attendee's own account gives no extra guesses at the
+// admin's: of 80 wrong passwords, each four followed by a sign-in to the
+// attendee's own account (which clears that browser's count for that
+// account alone), the account limit's worth is checked.
+func TestCaseTwinGetsNoExtraGuesses(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.JoinCode = testJoinCode })
+	ctx := context.Background()
+	if err := setUpJoining(ctx, ts.cfg, ts.store, ts.clock.now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.store.CreateUser(ctx, store.User{ID: "sub-teacher", Username: "Teacher", PasswordHash: password.Hash("Correct-Horse-77"),
+		Name: "Teacher", Admin: true, CreatedAt: ts.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	attacker, own := ts.browser(), "teacher"
+	if status, msg := joinError(t, joinAt(t, attacker, "/join", testJoinCode, "teacher", "attendee-pass-1")); status != http.StatusBadRequest ||
+		!strings.Contains(msg, "that username is taken") {
+		t.Errorf("joining as teacher, with Teacher taken: %d %q, want the usual refusal", status, msg)
+		own = "teacher" // joined: the twin signs in below
+	} else {
+		own = "mallory"
+		location(t, joinAt(t, attacker, "/join", testJoinCode, own, "attendee-pass-1"))
+	}
+
+	// The attendee is signed in, so /login sends the browser on: the form
+	// is posted with the CSRF token of another page, as a script would.
+	signIn := func(user, pw string) *http.Response {
+		form := url.Values{csrfField: {formValues(t, body(t, attacker.get("/device"))).Get(csrfField)}, "username": {user}, "password": {pw}}
+		return attacker.post("/login", form)
+	}
+	counts := map[int]int{}
+	for i := range 80 {
+		resp := signIn("Teacher", fmt.Sprintf("guess-%d", i))
+		resp.Body.Close()
+		counts[resp.StatusCode]++
+		if i%4 == 3 {
+			if resp := signIn(own, "attendee-pass-1"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("the attendee's own sign-in: %s", resp.Status)
+			}
+		}
+	}
+	if counts[http.StatusUnauthorized] != accountAttempts || counts[http.StatusTooManyRequests] != 80-accountAttempts {
+		t.Fatalf("80 guesses at Teacher with the attendee's known-browser cookie: %v; want %d checked and 429 for the rest", counts, accountAttempts)
 	}
 }

@@ -239,6 +239,13 @@ func TestPasswordGrantInLabMode(t *testing.T) {
 			}
 		})
 	}
+	// A disabled user's right password gets no token either, as at /login.
+	if err := ts.store.SetUserDisabled(context.Background(), "sub-bob", true, ts.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	if status, code, _ := tokenError(t, passwordGrant(t, ts, labLegacyClientID, "", "bob", "builder")); status != 400 || code != "invalid_grant" {
+		t.Fatalf("a disabled user's password: %d %s, want 400 invalid_grant", status, code)
+	}
 }
 
 // TestPasswordGrantUnderABurst: a guesser who sends passwords to the token

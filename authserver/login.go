@@ -81,7 +81,10 @@ type signInAttempt struct {
 // when the store does; nothing is counted then.
 func (t loginThrottle) reserve(r *http.Request, username, browser string) (signInAttempt, time.Duration, error) {
 	ctx := r.Context()
-	a := signInAttempt{limits: t, accountKey: "account:" + strings.ToLower(username)}
+	// The account's key is its name folded as the store folds it
+	// (store.FoldUsername): every name that finds the account counts
+	// against it, and no other account.
+	a := signInAttempt{limits: t, accountKey: "account:" + store.FoldUsername(username)}
 	if browser != "" {
 		a.accountKey = "browser:" + browser
 	}
@@ -188,7 +191,12 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			return
 		}
 
-		attempt, wait, err := limits.reserve(r, vm.Username, browsers.browserFor(r, vm.Username))
+		browser, err := browsers.browserOf(r, a.store, vm.Username)
+		if err != nil {
+			internalError(w, r, a.log, "read known browser", err)
+			return
+		}
+		attempt, wait, err := limits.reserve(r, vm.Username, browser)
 		if err != nil {
 			internalError(w, r, a.log, "count sign-in attempt", err)
 			return
@@ -243,7 +251,7 @@ func handleLogin(a authorizer, limits loginThrottle, passwords passwordChecker, 
 			render(w, r, http.StatusForbidden, pages.Login(vm))
 			return
 		}
-		browsers.remember(w, user.Username)
+		browsers.remember(w, user.ID)
 
 		who, ended, err := a.sessions.start(r.Context(), w, r, user)
 		if err != nil {

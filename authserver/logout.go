@@ -130,6 +130,20 @@ func handleLogout(a logoutEndpoint) http.Handler {
 				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", len(ended)))
 			a.logouts.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
 		}
+		// RP-Initiated Logout §3: without an id_token_hint, "the OP MUST NOT
+		// perform post-logout redirection unless the OP has other means of
+		// confirming the legitimacy of the post-logout redirection target".
+		// A client_id alone proves nothing: anyone who registered a client
+		// at /register could send the browser anywhere through this page.
+		// The hint, checked above, is an ID token ImageHost issued to that
+		// client; an expired one still names it (§2: the OP "SHOULD accept
+		// ID Tokens when the RP identified by the ID Token's aud claim ...
+		// had a recent session at the OP, even when the exp time has
+		// passed").
+		if postLogout != "" && hint == "" {
+			a.log.InfoContext(r.Context(), "logout: no post-logout redirection without an id_token_hint", "client_id", clientID)
+			postLogout = ""
+		}
 		if postLogout != "" {
 			u, _ := url.Parse(postLogout) // registered URIs parse
 			if state != "" {

@@ -191,3 +191,36 @@ func TestActivityLog(t *testing.T) {
 		t.Fatal("bob sees alice's activity")
 	}
 }
+
+// TestLogoutRedirectsOnlyWithAHint: RP-Initiated Logout §3 forbids
+// post-logout redirection unless the OP can confirm the target. A client_id
+// with one of its registered post_logout_redirect_uris is no confirmation
+// (anyone may register a client at /register, and so an open redirect
+// through ImageHost): the visitor, signed in or not, gets ImageHost's
+// signed-out page and no redirect. With the client's ID token as hint,
+// expired or not, the app gets its user back.
+func TestLogoutRedirectsOnlyWithAHint(t *testing.T) {
+	ts := newTestServer(t)
+	q := url.Values{"client_id": {appID}, "post_logout_redirect_uri": {appLoggedOut}, "state": {"x"}}
+
+	resp := ts.browser().get("/logout?" + q.Encode())
+	if page := body(t, resp); resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
+		t.Fatalf("no hint, signed out: %s Location %q, want 200 and the signed-out page", resp.Status, resp.Header.Get("Location"))
+	}
+
+	b := ts.browser()
+	loginForm(t, b, "alice", "wonderland").Body.Close()
+	form := formValues(t, body(t, b.get("/logout?"+q.Encode())))
+	resp = b.post("/logout", form)
+	if page := body(t, resp); resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
+		t.Fatalf("no hint, confirmed: %s Location %q, want 200 and the signed-out page", resp.Status, resp.Header.Get("Location"))
+	}
+
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid")
+	tok, _ := c.login(t, b, "alice", "wonderland")
+	ts.clock.advance(2 * time.Hour) // the ID token has expired: it still names the app
+	q.Set("id_token_hint", tok.Extra("id_token").(string))
+	if loc := location(t, b.get("/logout?"+q.Encode())); loc.String() != appLoggedOut+"?state=x" {
+		t.Fatalf("with the app's expired ID token as hint: sent to %s", loc)
+	}
+}

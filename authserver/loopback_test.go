@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -77,4 +78,46 @@ func cloneValues(v url.Values, kv ...string) url.Values {
 		c.Set(kv[i], kv[i+1])
 	}
 	return c
+}
+
+// TestPublicClientAsksEveryTime: a page or program on this computer sends
+// the signed-in user's browser to /authorize for the public command-line
+// client, which the user allowed before, with its own loopback port and its
+// own PKCE challenge (RFC 8252 §8.6's impersonation). It gets the consent
+// page, which names the port, and no code; with prompt=none,
+// consent_required. A confidential client the user allowed still gets its
+// code without a page.
+func TestPublicClientAsksEveryTime(t *testing.T) {
+	ts := newDeviceServer(t)
+	b := ts.browser()
+	// The user's own sign-in with the command: allowed once.
+	own := b.authorize(ts.authURL(cliID, "http://127.0.0.1:50123/callback", cliScope, "s", oauth.S256Challenge(oauth2.GenerateVerifier())), "alice", "wonderland")
+	if own.Query().Get("code") == "" {
+		t.Fatalf("the user's own sign-in: sent to %s", own)
+	}
+
+	attacker := "http://127.0.0.1:59298/callback"
+	challenge := oauth.S256Challenge(oauth2.GenerateVerifier())
+	loc := location(t, b.get(ts.authURL(cliID, attacker, cliScope, "s", challenge)))
+	if loc.Path != "/consent" || loc.Query().Get("code") != "" {
+		t.Fatalf("another port, consent given before: sent to %s, want the consent page", loc)
+	}
+	page := body(t, b.get(loc.String()))
+	if !strings.Contains(page, "a program on this computer, at port 59298") || !strings.Contains(page, "Allow only if you started this yourself") {
+		t.Fatalf("the consent page does not say where the answer goes:\n%s", page)
+	}
+
+	loc = location(t, b.get(ts.authURL(cliID, attacker, cliScope, "s", challenge, "prompt", "none")))
+	if loc.Host != "127.0.0.1:59298" || loc.Query().Get("error") != "consent_required" || loc.Query().Get("code") != "" {
+		t.Fatalf("prompt=none for a public client: sent to %s, want consent_required", loc)
+	}
+
+	// A confidential client authenticates at the token endpoint: what the
+	// user allowed it before still stands.
+	c := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid", "photos.read")
+	c.login(t, b, "alice", "wonderland")
+	loc = location(t, b.get(ts.authURL(appID, appRedirect, "openid photos.read", "s", challenge)))
+	if loc.Query().Get("code") == "" {
+		t.Fatalf("a confidential client allowed before: sent to %s, want a code", loc)
+	}
 }

@@ -39,7 +39,8 @@ func TestCommands(t *testing.T) {
 		wantErr bool
 	}{
 		{[]string{"users", "add", "-username", "carol", "-name", "Carol", "-email", "carol@example.org"}, "correct horse\n", "added user carol", false},
-		{[]string{"users", "add", "-username", "carol"}, "correct horse\n", "duplicate", true},
+		{[]string{"users", "add", "-username", "carol"}, "correct horse\n", "is taken", true},
+		{[]string{"users", "add", "-username", "Carol"}, "correct horse\n", "is taken", true},
 		{[]string{"users", "add", "-username", "dave"}, "short\n", "at least 8", true},
 		{[]string{"users", "list"}, "", "carol", false},
 		{[]string{"users", "add", "-username", "teacher", "-admin"}, "blackboard\n", "added admin teacher", false},

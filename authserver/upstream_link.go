@@ -80,6 +80,7 @@ func (f federation) identityToLink(w http.ResponseWriter, r *http.Request) (stor
 func (f federation) linkView(w http.ResponseWriter, r *http.Request, l store.UpstreamLogin, client store.Client) pages.UpstreamLinkView {
 	id := l.Identity
 	vm := pages.UpstreamLinkView{Provider: f.displayName(l.Upstream), Issuer: id.Issuer, Name: firstNonEmpty(id.Name, id.Username, "there"),
+		Identity:    firstNonEmpty(id.Email, id.Username),
 		NewUsername: f.freeUsername(r, usernameFrom(id.Username, id.Name)), ClientName: client.Name, CSRF: f.authz.forms.token(w, r)}
 	return vm
 }
@@ -198,7 +199,12 @@ func (f federation) linkAccount(w http.ResponseWriter, r *http.Request, l store.
 		again(http.StatusUnauthorized, "Wrong username or password.")
 		return
 	}
-	attempt, wait, err := f.signIns.reserve(r, username, f.browsers.browserFor(r, username))
+	browser, err := f.browsers.browserOf(r, f.store, username)
+	if err != nil {
+		internalError(w, r, f.authz.log, "read known browser", err)
+		return
+	}
+	attempt, wait, err := f.signIns.reserve(r, username, browser)
 	if err != nil {
 		internalError(w, r, f.authz.log, "count sign-in attempt", err)
 		return
@@ -241,7 +247,7 @@ func (f federation) linkAccount(w http.ResponseWriter, r *http.Request, l store.
 		again(http.StatusForbidden, "This account is disabled. Ask your teacher.")
 		return
 	}
-	f.browsers.remember(w, user.Username)
+	f.browsers.remember(w, user.ID)
 	if !f.take(w, r, value) {
 		return
 	}

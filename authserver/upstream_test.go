@@ -128,6 +128,11 @@ func TestUpstreamSignInThroughImageHost(t *testing.T) {
 	if !strings.Contains(page, "Welcome, Carol") || !strings.Contains(page, "<strong>carol</strong>") || !strings.Contains(page, "Test App") {
 		t.Fatalf("the link page:\n%s", page)
 	}
+	// Whoever is asked for a password sees which identity gets the
+	// account: over plain HTTP a same-site page can plant another's cookie.
+	if !strings.Contains(page, "identity to link: <strong>Carol</strong> (<strong>carol</strong>) at <code>"+sso.URL+"</code>") {
+		t.Fatalf("the link page does not say which identity it links:\n%s", page)
+	}
 	next := location(t, b.chooseNewAccount())
 	if next.Path != "/consent" {
 		t.Fatalf("after making the account: %s, want the consent page", next)

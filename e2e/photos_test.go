@@ -402,12 +402,20 @@ func TestPhotosCLILoopback(t *testing.T) {
 	}
 
 	// Signing in again, in a browser that is signed in and has allowed
-	// before, goes straight back to the command; the sign-in it replaces
-	// is revoked at ImageHost.
+	// before, asks again: the command is a public client, which any
+	// program could pretend to be (RFC 8252 §8.6), and the page names the
+	// port the answer goes to. Allowed, it goes back to the command; the
+	// sign-in it replaces is revoked at ImageHost.
 	first := cli.credentials()
 	again := cli.start("login", "-loopback", "-no-browser")
 	link = again.expect(t, regexp.MustCompile(`^\s+(http://\S+/authorize\?\S+)$`))[1]
-	b.do("open the link again", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("h1")))
+	u, _ = url.Parse(link)
+	redirect, _ = url.Parse(u.Query().Get("redirect_uri"))
+	b.do("open the link again", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("button[value=allow]")))
+	if p := b.text("p.muted"); !strings.Contains(p, "a program on this computer, at port "+redirect.Port()) {
+		t.Fatalf("the consent page says %q, want the command's port %s", p, redirect.Port())
+	}
+	b.do("allow again", chromedp.Click(chromedp.CSS("button[value=allow]")), chromedp.WaitNotPresent(chromedp.CSS("button[value=allow]")))
 	if err := again.wait(t); err != nil {
 		t.Fatalf("the second photos login -loopback: %v\n%s\n%s", err, again.output(), again.stderr.String())
 	}

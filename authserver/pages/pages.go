@@ -43,10 +43,17 @@ type ConsentView struct {
 	RequestID    string
 	ClientName   string
 	RedirectHost string
-	Username     string
-	NewScopes    []Scope // asked for now
-	Granted      []Scope // allowed before
-	CSRF         string
+	// LoopbackPort is set when the answer goes to a program on this
+	// computer (a public client's loopback redirect URI, RFC 8252 §7.3):
+	// the port it listens on.
+	LoopbackPort string
+	// AskedEveryTime says the client is public: anything can ask in its
+	// name, so the page asks every time, and says why.
+	AskedEveryTime bool
+	Username       string
+	NewScopes      []Scope // asked for now
+	Granted        []Scope // allowed before
+	CSRF           string
 }
 
 // ConnectedApp is one client on the account page.

@@ -57,6 +57,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -350,6 +351,8 @@ const RevocationRetention = 24 * time.Hour
 type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	UserByID(ctx context.Context, id string) (User, error)
+	// UserByUsername finds the user by login name in any case
+	// (FoldUsername): a name is taken in every case, so there is one.
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserPassword replaces the user's password hash.
@@ -549,4 +552,38 @@ type DemoBookkeeping interface {
 	// MarkDemoSeeded records that the demo's users were seeded at t. Only
 	// the first mark counts.
 	MarkDemoSeeded(ctx context.Context, t time.Time) error
+}
+
+// FoldUsername is the case folding under which two usernames are one:
+// ASCII's, A to Z into a to z, and nothing else. Both stores fold the same
+// way (SQLite's NOCASE, PostgreSQL's lower() under the "C" collation), so a
+// name taken in one case is taken in all, UserByUsername finds it in any,
+// and the sign-in limits, keyed by the folded name, count one account's
+// attempts in one place.
+func FoldUsername(username string) string {
+	b := []byte(username)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// CaseTwinsError is the error a store opens with when it holds usernames
+// that differ only in case, from before they were one name: it cannot
+// make them one without deciding whose account goes. Twins lists them.
+type CaseTwinsError struct {
+	Twins [][]string // each group: usernames equal under FoldUsername
+}
+
+func (e *CaseTwinsError) Error() string {
+	var groups []string
+	for _, g := range e.Twins {
+		groups = append(groups, strings.Join(g, " and "))
+	}
+	return "usernames that differ only in case are now one name, and these are taken by more than one account: " +
+		strings.Join(groups, "; ") +
+		". Keep one account of each: remove or rename the others with the ImageHost version that made them " +
+		"(authserver users remove -username NAME), then start this one again"
 }

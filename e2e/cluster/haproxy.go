@@ -71,8 +71,13 @@ defaults
 	# A request an instance received and then died under, without an
 	# answer, is retried on another only if it is a GET (the backends say
 	# so): a POST may have done its work (a code redeemed, a refresh token
-	# rotated), and doing it twice would trip the single-use checks.
-	retry-on conn-failure empty-response response-timeout
+	# rotated), and doing it twice would trip the single-use checks. A GET
+	# can act once too (an upstream's callback, /authorize giving a code):
+	# its first answer was lost with the instance, so the browser sees one
+	# outcome. A slow answer is not retried (no response-timeout): that
+	# instance is alive and still acting, and a copy at another would act
+	# a second time, at once.
+	retry-on conn-failure empty-response
 	# Round-robin over the instances that answer /readyz, with no
 	# stickiness: every instance serves every browser.
 	balance roundrobin

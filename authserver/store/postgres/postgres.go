@@ -50,6 +50,7 @@ import (
 	"math"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,6 +156,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if strings.HasSuffix(names[i], usernameCaseMigration) {
+				if err := caseTwins(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.Exec(ctx, string(body)); err != nil { // no arguments: several statements may run
 				return fmt.Errorf("apply %s: %w", path.Base(names[i]), err)
 			}
@@ -167,6 +173,30 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// usernameCaseMigration ends the name of the migration that makes usernames
+// one name in any case; caseTwins runs before it.
+const usernameCaseMigration = "_username_case.sql"
+
+// caseTwins returns a *store.CaseTwinsError naming the usernames that
+// differ only in case, if there are any: the migration's unique index
+// would fail on them with a bare constraint error, and which account
+// stays is the operator's choice, not the store's.
+func caseTwins(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT array_agg(username ORDER BY username COLLATE "C") FROM users
+		GROUP BY lower(username COLLATE "C") HAVING count(*) > 1 ORDER BY lower(username COLLATE "C")`)
+	if err != nil {
+		return fmt.Errorf("find usernames that differ only in case: %w", err)
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[[]string])
+	if err != nil {
+		return fmt.Errorf("find usernames that differ only in case: %w", err)
+	}
+	if len(groups) > 0 {
+		return &store.CaseTwinsError{Twins: groups}
 	}
 	return nil
 }

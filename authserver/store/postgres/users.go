@@ -39,9 +39,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return u, mapErr("postgres: user by id", err)
 }
 
-// UserByUsername returns the user with that login name.
+// UserByUsername returns the user with that login name, in any case
+// (the index of migration 0013 makes it one user, and serves this query).
 func (s *Store) UserByUsername(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE username = $1", username))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username COLLATE "C") = lower($1 COLLATE "C")`, username))
 	return u, mapErr("postgres: user by username", err)
 }
 

@@ -3,10 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +80,62 @@ func TestRevocationsMigration(t *testing.T) {
 	}
 	if c, err := s.ClientByID(ctx, "console-app"); err != nil || c.Registrant != "user:u1" {
 		t.Fatalf("a console client after the migration: %+v, %v; want registrant user:u1", c, err)
+	}
+}
+
+// TestUsernameCaseMigrationNamesTwins: a database from before usernames
+// were one name in any case, holding two that differ only in case, is not
+// opened: the error names them, so the operator chooses which account
+// stays, and nothing is changed. Without twins, the migration takes.
+func TestUsernameCaseMigrationNamesTwins(t *testing.T) {
+	ctx := context.Background()
+	before := func(t *testing.T, users ...string) string {
+		file := filepath.Join(t.TempDir(), "imagehost.db")
+		db, err := sql.Open("sqlite", "file:"+file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		names, _ := fs.Glob(migrations, "migrations/*.sql")
+		sort.Strings(names)
+		version := 0
+		for _, name := range names {
+			if strings.HasSuffix(name, usernameCaseMigration) {
+				break
+			}
+			body, _ := migrations.ReadFile(name)
+			if _, err := db.ExecContext(ctx, string(body)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			version++
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range users {
+			if _, err := db.ExecContext(ctx, "INSERT INTO users (id, username, password_hash, name, email, created_at) VALUES (?, ?, '', ?, '', '')", "id-"+u, u, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return file
+	}
+
+	file := before(t, "Teacher", "teacher", "alice", "BOB", "bob", "carol")
+	_, err := Open(ctx, file)
+	var twins *store.CaseTwinsError
+	if !errors.As(err, &twins) || fmt.Sprint(twins.Twins) != "[[BOB bob] [Teacher teacher]]" {
+		t.Fatalf("opening a database with case twins: %v; want a CaseTwinsError naming BOB and bob, Teacher and teacher", err)
+	}
+	if !strings.Contains(err.Error(), "BOB and bob; Teacher and teacher") {
+		t.Fatalf("the error does not name the twins: %v", err)
+	}
+
+	s, err := Open(ctx, before(t, "Teacher", "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if u, err := s.UserByUsername(ctx, "teacher"); err != nil || u.Username != "Teacher" {
+		t.Fatalf("after the migration, teacher finds %+v, %v", u, err)
 	}
 }

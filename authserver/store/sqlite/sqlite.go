@@ -28,6 +28,7 @@ import (
 	"path"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -180,6 +181,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: read %s: %w", names[i], err)
 		}
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if strings.HasSuffix(names[i], usernameCaseMigration) {
+				if err := caseTwins(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
@@ -189,6 +195,39 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sqlite: apply %s: %w", path.Base(names[i]), err)
 		}
+	}
+	return nil
+}
+
+// usernameCaseMigration ends the name of the migration that makes usernames
+// one name in any case; caseTwins runs before it.
+const usernameCaseMigration = "_username_case.sql"
+
+// caseTwins returns a *store.CaseTwinsError naming the usernames that
+// differ only in case, if there are any: the migration's unique index
+// would fail on them with a bare constraint error, and which account
+// stays is the operator's choice, not the store's.
+func caseTwins(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT group_concat(username, char(10)) FROM
+		(SELECT username, lower(username) AS folded FROM users ORDER BY username)
+		GROUP BY folded HAVING count(*) > 1 ORDER BY folded`)
+	if err != nil {
+		return fmt.Errorf("find usernames that differ only in case: %w", err)
+	}
+	defer rows.Close()
+	var twins store.CaseTwinsError
+	for rows.Next() {
+		var group string
+		if err := rows.Scan(&group); err != nil {
+			return fmt.Errorf("find usernames that differ only in case: %w", err)
+		}
+		twins.Twins = append(twins.Twins, strings.Split(group, "\n"))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find usernames that differ only in case: %w", err)
+	}
+	if len(twins.Twins) > 0 {
+		return &twins
 	}
 	return nil
 }

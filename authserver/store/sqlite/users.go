@@ -38,9 +38,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return u, mapErr("sqlite: user by id", err)
 }
 
-// UserByUsername returns the user with that login name.
+// UserByUsername returns the user with that login name, in any case
+// (the index of migration 0013 makes it one user).
 func (s *Store) UserByUsername(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE username = ?", username))
+	u, err := scanUser(s.read.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE username = ? COLLATE NOCASE", username))
 	return u, mapErr("sqlite: user by username", err)
 }
 

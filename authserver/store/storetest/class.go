@@ -122,6 +122,8 @@ func testJoin(t *testing.T, s store.Store) {
 	ann2 := joiner("ann")
 	ann2.ID = "u-ann-2"
 	wantErr(t, s.JoinUser(ctx, ann2, code, 2), store.ErrDuplicate)
+	ann2.Username = "ANN"
+	wantErr(t, s.JoinUser(ctx, ann2, code, 2), store.ErrDuplicate)
 	// Users the operator made do not count against the class.
 	must(t, s.CreateUser(ctx, store.User{ID: "u-op", Username: "op", CreatedAt: t0}))
 	must(t, s.JoinUser(ctx, joiner("ben"), code, 2))

@@ -125,6 +125,23 @@ func testUsers(t *testing.T, s store.Store) {
 	_, err = s.UserByID(ctx, "nobody")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.CreateUser(ctx, store.User{ID: "u-other", Username: "alice", CreatedAt: t0}), store.ErrDuplicate)
+	// A name is one name in every case (store.FoldUsername): its twin in
+	// another case is taken, and the name finds its account in any case.
+	wantErr(t, s.CreateUser(ctx, store.User{ID: "u-other", Username: "Alice", CreatedAt: t0}), store.ErrDuplicate)
+	for _, name := range []string{"ALICE", "aLiCe"} {
+		if got, err := s.UserByUsername(ctx, name); err != nil || got.ID != u.ID {
+			t.Fatalf("UserByUsername(%q) = %+v, %v; want alice's account", name, got, err)
+		}
+	}
+	// Only ASCII letters fold, the same in every store: no other letter
+	// stands for another.
+	must(t, s.CreateUser(ctx, store.User{ID: "u-eacute", Username: "\u00e9mile", CreatedAt: t0}))
+	must(t, s.CreateUser(ctx, store.User{ID: "u-Eacute", Username: "\u00c9mile", CreatedAt: t0}))
+	if got, err := s.UserByUsername(ctx, "\u00c9MILE"); err != nil || got.ID != "u-Eacute" {
+		t.Fatalf("UserByUsername(ÉMILE) = %+v, %v; want Émile's account", got, err)
+	}
+	must(t, s.DeleteUser(ctx, "u-eacute", t0))
+	must(t, s.DeleteUser(ctx, "u-Eacute", t0))
 	must(t, s.SetUserPassword(ctx, u.ID, "$argon2id$new"))
 	if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "$argon2id$new" {
 		t.Fatalf("after SetUserPassword the hash is %q", got.PasswordHash)

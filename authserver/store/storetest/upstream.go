@@ -151,6 +151,7 @@ func testUpstreamLinks(t *testing.T, s store.Store) {
 	_, err = s.UserByID(ctx, "u-carol-2")
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.CreateUpstreamUser(ctx, store.User{ID: "u-dave", Username: "alice", CreatedAt: t0}, link("dave-sub", "")), store.ErrDuplicate)
+	wantErr(t, s.CreateUpstreamUser(ctx, store.User{ID: "u-dave", Username: "ALICE", CreatedAt: t0}, link("dave-sub", "")), store.ErrDuplicate)
 	_, err = s.UserByUpstream(ctx, "https://sso.example", "dave-sub")
 	wantErr(t, err, store.ErrNotFound)
 	// The subject is unique per issuer only.

@@ -1,0 +1,12 @@
+-- ImageHost schema, version 13: usernames are one name in any case.
+--
+-- "Teacher" and "teacher" were two accounts, while sign-in limits and the
+-- known-browser cookie took them for one. Now a name taken in one case is
+-- taken in every case, and sign-in finds an account by its name in any
+-- case. The case folded is ASCII's (NOCASE), the same as the PostgreSQL
+-- store's lower(... COLLATE "C") and store.FoldUsername.
+--
+-- A database that holds two such names cannot take this index: the store
+-- refuses to open it and names them (sqlite.go, caseTwins), so that the
+-- operator decides which account stays.
+CREATE UNIQUE INDEX users_username_nocase ON users (username COLLATE NOCASE);
