@@ -150,8 +150,13 @@ func parseJWK(raw json.RawMessage, alg string) (crypto.PublicKey, string, error)
 		json.Unmarshal(members[name], &s) // "" when absent or not a string
 		return s
 	}
+	// octets is a member's value decoded, or nil when it is not base64url:
+	// the part of a bad value decoded before its fault stands for no key.
 	octets := func(name string) []byte {
-		b, _ := decodeBase64URL(text(name))
+		b, ok := decodeBase64URL(text(name))
+		if !ok {
+			return nil
+		}
 		return b
 	}
 	kty, crv := text("kty"), text("crv")
@@ -175,7 +180,11 @@ func parseJWK(raw json.RawMessage, alg string) (crypto.PublicKey, string, error)
 		}
 		return ed25519.PublicKey(x), thumbprint(`{"crv":"Ed25519","kty":"OKP","x":"` + b64(x) + `"}`), nil
 	case (alg == "RS256" || alg == "PS256") && kty == "RSA":
-		n, e := new(big.Int).SetBytes(octets("n")), new(big.Int).SetBytes(octets("e"))
+		nb, eb := octets("n"), octets("e")
+		if nb == nil || eb == nil {
+			return nil, "", errNoKey
+		}
+		n, e := new(big.Int).SetBytes(nb), new(big.Int).SetBytes(eb)
 		// An RSA public exponent is odd and greater than 1 (RFC 8017
 		// §3.1); 65537 in practice, and ImageHost takes no more than 31
 		// bits, what the standard library's verification takes.

@@ -205,7 +205,13 @@ func TestParseProofRefuses(t *testing.T) {
 		"an RSA key of 1,024 bits":   {rsaProof(small.N, 65537), errRSASize},
 		"an even RSA exponent":       {rsaProof(rsaKey.N, 65536), errNoKey},
 		"the RSA exponent 1":         {rsaProof(rsaKey.N, 1), errNoKey},
-		"an x with a padded value":   {withRawHeader(func(h string) string { return strings.Replace(h, `","y"`, `=","y"`, 1) }), errNoKey},
+		// 345 characters, one more than whole groups of four: base64url
+		// has no such length, and the 2,064-bit number decoded before the
+		// last character is no key.
+		"an RSA n of a length base64url has not": {withRawHeader(func(string) string {
+			return `{"alg":"RS256","typ":"dpop+jwt","jwk":{"kty":"RSA","n":"` + b64(rsaKey.N.Bytes()) + `AAA","e":"AQAB"}}`
+		}), errNoKey},
+		"an x with a padded value": {withRawHeader(func(h string) string { return strings.Replace(h, `","y"`, `=","y"`, 1) }), errNoKey},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := parseProof(tc.compact); err != tc.want {
