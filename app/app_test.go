@@ -41,6 +41,9 @@ type testApp struct {
 	imageHost *harness.Process
 	store     tokenstore.Store
 	cfg       Config
+	// skew is how far the app's clock is from the machine's, which a
+	// test may change: the app is the server whose clock drifted.
+	skew *atomic.Int64
 }
 
 func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
@@ -79,7 +82,9 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewUnstartedServer(newServer(cfg, db, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, time.Now, log))
+	skew := new(atomic.Int64)
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	srv := httptest.NewUnstartedServer(newServer(cfg, db, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, now, log))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +93,7 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, URL: appURL, imageHost: ih, store: db.sessions, cfg: cfg}
+	return &testApp{t: t, URL: appURL, imageHost: ih, store: db.sessions, cfg: cfg, skew: skew}
 }
 
 // user is a person's browser: a cookie jar that follows redirects across

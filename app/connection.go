@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"oauthdemo/app/imagehost"
 	"oauthdemo/app/tokenstore"
@@ -75,6 +76,7 @@ func (g connections) forget(c echo.Context) browserSession {
 func (g connections) fail(c echo.Context, err error) error {
 	var rc *reconnectError
 	var api *imagehost.Error
+	var refused *oauth2.RetrieveError
 	switch {
 	case errors.Is(err, errNotConnected):
 		return redirectWithFlash(c, g.cs, "/", "Connect with ImageHost to see your photos.")
@@ -82,11 +84,23 @@ func (g connections) fail(c echo.Context, err error) error {
 		g.forget(c)
 		return redirectWithFlash(c, g.cs, "/", rc.reason+" Connect again to continue.")
 	case errors.Is(err, imagehost.ErrNotFound):
-		return &pageError{status: http.StatusNotFound, title: "Photo not found",
-			message: "That photo is not in your ImageHost library (any more).", retry: "/photos"}
-	case errors.As(err, &api) && api.Status == http.StatusUnauthorized:
-		// Still refused after a refresh: the grant is gone at ImageHost.
+		return photoNotFound()
+	case errors.As(err, &api) && api.Status == http.StatusUnauthorized && api.Code == "invalid_token":
+		// RFC 6750 §3.1 invalid_token, still, after the refresh that
+		// imagehost.Client tried: the grant is gone at ImageHost. (A
+		// refresh ImageHost refused with invalid_grant is a
+		// reconnectError already, tokens.go.)
 		return g.fail(c, &reconnectError{"ImageHost no longer accepts this app's access token (" + api.Description + ")."})
+	case errors.As(err, &api) && api.Status == http.StatusUnauthorized, errors.As(err, &refused):
+		// Refused for this request, not for the grant: a DPoP proof
+		// ImageHost did not take (invalid_dpop_proof, or use_dpop_nonce
+		// asked again; RFC 9449 §7.1, §9), at the photos API or at the
+		// token endpoint. The tokens are still good, so the session
+		// stays: were it ended here, whatever makes the app send a proof
+		// ImageHost refuses (a clock that drifted, a request crafted from
+		// outside) would sign the user out.
+		return &pageError{status: http.StatusBadGateway, title: "ImageHost refused the request", retry: "/photos", cause: err,
+			message: "ImageHost did not accept PhotoEditorApp's request. You are still connected; please try again in a moment."}
 	case errors.As(err, &api) && api.Status == http.StatusForbidden:
 		return &pageError{status: http.StatusForbidden, title: "ImageHost said no",
 			message: "ImageHost did not allow this: " + api.Description + ".", retry: "/photos"}
@@ -96,6 +110,7 @@ func (g connections) fail(c echo.Context, err error) error {
 		return &pageError{status: http.StatusServiceUnavailable, title: "ImageHost is busy",
 			message: "ImageHost has many photos on their way just now. Please try again in a moment.", retry: "/photos", cause: err}
 	case errors.As(err, &api):
+		// Any other answer (a 5xx, a 429) leaves the session as it is too.
 		return imageHostDown(err)
 	}
 	return err

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"oauthdemo/app/dpop"
 	"oauthdemo/app/flow"
@@ -226,4 +227,37 @@ func apiCallWith(t *testing.T, u, authorization string) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// TestRefusedProofKeepsTheSession: when ImageHost refuses the app's DPoP
+// proof (invalid_dpop_proof) the user sees an error and stays signed in;
+// only a grant that is gone ends the session. Here the proofs are refused
+// for the app's clock, minutes off ImageHost's (RFC 9449 §4.3 check 11):
+// behind, so the access token still looks good and the photos API refuses
+// the proof; ahead, so the token looks expired and the token endpoint
+// refuses the refresh's proof. Back on time, the same session goes on.
+func TestRefusedProofKeepsTheSession(t *testing.T) {
+	a := newTestApp(t, "IMAGEHOST_LOG_LEVEL=info") // info: ImageHost logs each refusal
+	u := newUser(t)
+	a.connect(u, "alice", "wonderland")
+	before := a.session(u)
+	for _, skew := range []time.Duration{-3 * time.Minute, time.Hour} {
+		a.skew.Store(int64(skew))
+		resp, page := u.get(a.URL + "/photos")
+		if resp.Request.URL.String() != a.URL+"/photos" || resp.StatusCode != http.StatusBadGateway ||
+			!strings.Contains(page, "ImageHost refused the request") || !strings.Contains(page, "still connected") {
+			t.Fatalf("the app's clock %v off: /photos ended at %s with %d, want 502 \"ImageHost refused the request\":\n%s",
+				skew, resp.Request.URL, resp.StatusCode, page)
+		}
+		if s := a.session(u); s.RefreshToken != before.RefreshToken || s.AccessToken != before.AccessToken {
+			t.Fatalf("the app's clock %v off: the session's tokens changed or are gone", skew)
+		}
+	}
+	if out := a.imageHost.Output(); !strings.Contains(out, `"token request refused" error=invalid_dpop_proof`) {
+		t.Fatalf("ImageHost did not refuse the refresh's proof:\n%s", out)
+	}
+	a.skew.Store(0)
+	if resp, page := u.get(a.URL + "/photos"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sunset over the sea") {
+		t.Fatalf("the clock back on time: /photos %d at %s", resp.StatusCode, resp.Request.URL)
+	}
 }

@@ -140,6 +140,29 @@ func spoolUploads(t *transfers) echo.MiddlewareFunc {
 	}
 }
 
+// photoIDs answers a photo's page whose id is not of the form ImageHost
+// gives (imagehost.IsPhotoID) with "Photo not found", before the handler
+// runs: such an id is no photo of anyone's, and the app sends ImageHost
+// nothing for it. The id comes from the address, which any site can send
+// a signed-in browser to, cookie and all (SameSite=Lax lets a top-level
+// navigation carry it): an id of 3,500 characters once made the app's DPoP
+// proof too long for ImageHost, and the refusal signed the user out.
+func photoIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !imagehost.IsPhotoID(c.Param("id")) {
+			return photoNotFound()
+		}
+		return next(c)
+	}
+}
+
+// photoNotFound is the page for a photo that is not the user's, or no
+// photo at all.
+func photoNotFound() error {
+	return &pageError{status: http.StatusNotFound, title: "Photo not found",
+		message: "That photo is not in your ImageHost library (any more).", retry: "/photos"}
+}
+
 // handlePhotos serves GET /photos: the gallery.
 func handlePhotos(g gallery) echo.HandlerFunc {
 	return func(c echo.Context) error {

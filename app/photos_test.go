@@ -137,3 +137,40 @@ func TestUploadsAreSpooledUnderACap(t *testing.T) {
 		t.Fatalf("%d temporary files left after the request, such as %s", len(files), files[0].Name())
 	}
 }
+
+// TestOddPhotoIDsAreNotFound: a page of a photo whose id ImageHost never
+// gives is "Photo not found", and the user stays signed in. Any site can
+// send a signed-in browser to such an address with its cookie (SameSite=Lax
+// lets a top-level navigation carry it): an id of 3,500 characters made
+// the app's DPoP proof longer than ImageHost takes, and the refusal ended
+// the session; a control character was a 500; "x?a=b" and ".." reached
+// other paths of ImageHost's API.
+func TestOddPhotoIDsAreNotFound(t *testing.T) {
+	a := newTestApp(t)
+	u := newUser(t)
+	page := a.connect(u, "alice", "wonderland")
+	csrf := hidden(page).Get("_csrf")
+	for _, id := range []string{strings.Repeat("A", 3500), "%00", "x%3Fa=b", "%2e%2e", "AAAAAAAAAAAAAAAAAAAAAA%0a"} {
+		for _, try := range []struct {
+			method, path string
+		}{{"GET", "/image"}, {"GET", "/edit"}, {"POST", "/edit"}, {"POST", "/delete"}} {
+			var resp *http.Response
+			var body string
+			if try.method == "GET" {
+				resp, body = u.get(a.URL + "/photos/" + id + try.path)
+			} else {
+				resp, body = u.post(a.URL+"/photos/"+id+try.path, url.Values{"_csrf": {csrf}, "op": {"grayscale"}})
+			}
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Photo not found") {
+				t.Errorf("%s /photos/%.20s…%s: %d at %.60s, want 404 Photo not found", try.method, id, try.path, resp.StatusCode, resp.Request.URL)
+			}
+		}
+	}
+	resp, page := u.get(a.URL + "/photos")
+	if resp.Request.URL.String() != a.URL+"/photos" || resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sunset over the sea") {
+		t.Fatalf("after the odd ids, /photos ended at %s with %d: the session is gone", resp.Request.URL, resp.StatusCode)
+	}
+	if a.session(u).AccessToken == "" {
+		t.Fatal("after the odd ids, the session has no tokens")
+	}
+}

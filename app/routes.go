@@ -25,13 +25,14 @@ func addRoutes(e *echo.Echo, cfg Config, p *provider, store tokenstore.Store, re
 	e.POST("/logout", handleLogout(p, conns.cs, store, rec, cfg.BaseURL, log))
 	e.POST("/backchannel-logout", handleBackchannelLogout(p, store, log))
 
-	// The photos, through ImageHost's API.
+	// The photos, through ImageHost's API; an id ImageHost never gives is
+	// a 404 before anything else (photoIDs).
 	e.GET("/photos", handlePhotos(g))
 	e.POST("/photos", handleUpload(g))
-	e.GET("/photos/:id/image", handleImage(g))
-	e.GET("/photos/:id/edit", handleEditPage(g))
-	e.POST("/photos/:id/edit", handleEdit(g))
-	e.POST("/photos/:id/delete", handleDelete(g))
+	e.GET("/photos/:id/image", handleImage(g), photoIDs)
+	e.GET("/photos/:id/edit", handleEditPage(g), photoIDs)
+	e.POST("/photos/:id/edit", handleEdit(g), photoIDs)
+	e.POST("/photos/:id/delete", handleDelete(g), photoIDs)
 
 	// Workshop mode: the flow inspector. Its buttons that act at ImageHost
 	// are for connected browsers (or lab mode) only.

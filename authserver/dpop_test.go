@@ -148,27 +148,29 @@ func dpopRequest(t testing.TB, method, u, proof, scheme, token string, form url.
 
 // oauthAnswer is a response's status and RFC 6749 §5.2 or RFC 6750 §3 error.
 type oauthAnswer struct {
-	status      int
-	err, desc   string
-	nonce       string // DPoP-Nonce
-	challenges  []string
-	accessToken string
-	tokenType   string
+	status       int
+	err, desc    string
+	nonce        string // DPoP-Nonce
+	challenges   []string
+	accessToken  string
+	refreshToken string
+	tokenType    string
 }
 
 func answerOf(t testing.TB, resp *http.Response) oauthAnswer {
 	t.Helper()
 	defer resp.Body.Close()
 	var b struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		TokenType    string `json:"token_type"`
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(raw, &b)
 	return oauthAnswer{status: resp.StatusCode, err: b.Error, desc: b.Description, nonce: resp.Header.Get("DPoP-Nonce"),
-		challenges: resp.Header.Values("WWW-Authenticate"), accessToken: b.AccessToken, tokenType: b.TokenType}
+		challenges: resp.Header.Values("WWW-Authenticate"), accessToken: b.AccessToken, refreshToken: b.RefreshToken, tokenType: b.TokenType}
 }
 
 // robotTokenRequest is a client-credentials request of the robot with
@@ -608,25 +610,8 @@ func TestDPoPRefreshTokenBinding(t *testing.T) {
 	tokenURL := ts.URL + "/token"
 	nonce := tokenNonce(t, ts, k)
 	redeemWith := func(clientID, secret, redirect string, scope string) (refresh string) {
-		verifier := oauth2.GenerateVerifier()
-		back := ts.browser().authorize(ts.authURL(clientID, redirect, scope, "st", oauth.S256Challenge(verifier)), "alice", "wonderland")
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
-			"code_verifier": {verifier}, "client_id": {clientID}}
-		var basic []string
-		if secret != "" {
-			basic = []string{clientID, secret}
-		}
-		resp := dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, nonce, ""), "", "", form, basic...)
-		defer resp.Body.Close()
-		var out struct {
-			TokenType    string `json:"token_type"`
-			RefreshToken string `json:"refresh_token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&out)
-		if out.TokenType != "DPoP" || out.RefreshToken == "" {
-			t.Fatalf("%s's redemption: %d %+v", clientID, resp.StatusCode, out)
-		}
-		return out.RefreshToken
+		_, refresh = redeemBound(t, ts, k, nonce, clientID, secret, redirect, scope)
+		return refresh
 	}
 	refresh := func(clientID, secret, rt string, key *dpopKey) oauthAnswer {
 		proof := ""
@@ -665,6 +650,150 @@ func TestDPoPRefreshTokenBinding(t *testing.T) {
 		}
 		if c, _ := parseTestAccessToken(ts, a.accessToken); c.BoundKey() != thief.jkt {
 			t.Fatalf("the new access token is bound to %q, want the new key %q", c.BoundKey(), thief.jkt)
+		}
+	})
+}
+
+// redeemBound runs the code flow for clientID as alice, and redeems the
+// code with a proof of k (and the client's secret, unless it is public):
+// it returns the access token and refresh token, bound to k.
+func redeemBound(t *testing.T, ts *testServer, k *dpopKey, nonce, clientID, secret, redirect, scope string) (access, refresh string) {
+	t.Helper()
+	tokenURL := ts.URL + "/token"
+	verifier := oauth2.GenerateVerifier()
+	back := ts.browser().authorize(ts.authURL(clientID, redirect, scope, "st", oauth.S256Challenge(verifier)), "alice", "wonderland")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
+		"code_verifier": {verifier}, "client_id": {clientID}}
+	var basic []string
+	if secret != "" {
+		basic = []string{clientID, secret}
+	}
+	resp := dpopRequest(t, "POST", tokenURL, k.proof(t, "POST", tokenURL, nonce, ""), "", "", form, basic...)
+	defer resp.Body.Close()
+	var out struct {
+		TokenType    string `json:"token_type"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if out.TokenType != "DPoP" || out.RefreshToken == "" {
+		t.Fatalf("%s's redemption: %d %+v", clientID, resp.StatusCode, out)
+	}
+	return out.AccessToken, out.RefreshToken
+}
+
+// TestDPoPRevocationNeedsTheKey: a public client's tokens bound to its key
+// are revoked only with a proof of that key, made for /revoke with
+// ImageHost's nonce. Whoever copied the refresh token, or the access token,
+// cannot revoke them to sign the user out: without a proof, or with a
+// proof of their own key, the answer is invalid_dpop_proof and the grant
+// stays. The owner's proof revokes them. A confidential client's bound
+// tokens are revoked with its credentials alone, as before.
+func TestDPoPRevocationNeedsTheKey(t *testing.T) {
+	ts := newTestServer(t)
+	k, thief := newDPoPKey(t), newDPoPKey(t)
+	tokenURL, revokeURL, apiURL := ts.URL+"/token", ts.URL+"/revoke", ts.URL+"/api/photos"
+	nonce := tokenNonce(t, ts, k)
+	revoke := func(clientID, secret, token string, proof string) oauthAnswer {
+		var basic []string
+		if secret != "" {
+			basic = []string{clientID, secret}
+		}
+		return answerOf(t, dpopRequest(t, "POST", revokeURL, proof, "", "", url.Values{"token": {token}, "client_id": {clientID}}, basic...))
+	}
+	refresh := func(clientID, secret, rt string, key *dpopKey) oauthAnswer {
+		var basic []string
+		if secret != "" {
+			basic = []string{clientID, secret}
+		}
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}}
+		return answerOf(t, dpopRequest(t, "POST", tokenURL, key.proof(t, "POST", tokenURL, nonce, ""), "", "", form, basic...))
+	}
+	// api calls the photos API with the access token and a proof of k.
+	api := func(access, apiNonce string) int {
+		resp := dpopRequest(t, "GET", apiURL, k.proof(t, "GET", apiURL, apiNonce, access), "DPoP", access, nil)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// refusedSoon fails the test unless the photos API refuses access
+	// within a second of its revocation.
+	refusedSoon := func(access, apiNonce string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Second); api(access, apiNonce) != http.StatusUnauthorized; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the photos API still takes the access token a second after its revocation")
+			}
+		}
+	}
+
+	t.Run("public client", func(t *testing.T) {
+		access, rt := redeemBound(t, ts, k, nonce, spaID, "", spaRedirect, "openid offline_access photos.read")
+		apiNonce := apiNonce(t, ts, k, access)
+		dayOld := func() string {
+			c := k.claims("POST", revokeURL, nonce, "")
+			c["iat"] = time.Now().Add(-24 * time.Hour).Unix()
+			return sign(t, k.header(), c, k.priv)
+		}
+		for _, try := range []struct {
+			name  string
+			proof func() string
+			want  string
+		}{
+			{"no proof", func() string { return "" }, "invalid_dpop_proof"},
+			{"a proof of the thief's key", func() string { return thief.proof(t, "POST", revokeURL, nonce, "") }, "invalid_dpop_proof"},
+			{"the owner's proof for /token", func() string { return k.proof(t, "POST", tokenURL, nonce, "") }, "invalid_dpop_proof"},
+			{"the owner's proof for GET", func() string { return k.proof(t, "GET", revokeURL, nonce, "") }, "invalid_dpop_proof"},
+			{"the owner's proof of a day ago", dayOld, "invalid_dpop_proof"},
+			{"the owner's proof without a nonce", func() string { return k.proof(t, "POST", revokeURL, "", "") }, "use_dpop_nonce"},
+		} {
+			for kind, token := range map[string]string{"refresh token": rt, "access token": access} {
+				a := revoke(spaID, "", token, try.proof())
+				if a.status != http.StatusBadRequest || a.err != try.want {
+					t.Fatalf("revoking the %s with %s: %+v, want 400 %s", kind, try.name, a, try.want)
+				}
+				if a.err == "use_dpop_nonce" && a.nonce != nonce {
+					t.Fatalf("/revoke's nonce %q is not the token endpoint's %q", a.nonce, nonce)
+				}
+			}
+		}
+		if status := api(access, apiNonce); status != http.StatusOK {
+			t.Fatalf("the access token after the thief's revocations: %d, want 200", status)
+		}
+		a := refresh(spaID, "", rt, k)
+		if a.status != 200 {
+			t.Fatalf("the owner's refresh after the thief's revocations: %+v, want 200 (the grant is intact)", a)
+		}
+
+		// The owner revokes with proofs of its key, each used once.
+		access, rt = a.accessToken, a.refreshToken
+		proof := k.proof(t, "POST", revokeURL, nonce, "")
+		if a := revoke(spaID, "", access, proof); a.status != 200 {
+			t.Fatalf("the owner revoking its access token with a proof: %+v, want 200", a)
+		}
+		refusedSoon(access, apiNonce)
+		if a := revoke(spaID, "", rt, proof); a.status != 400 || a.err != "invalid_dpop_proof" {
+			t.Fatalf("the same proof again: %+v, want 400 invalid_dpop_proof", a)
+		}
+		if a := revoke(spaID, "", rt, k.proof(t, "POST", revokeURL, nonce, "")); a.status != 200 {
+			t.Fatalf("the owner revoking its refresh token with a proof: %+v, want 200", a)
+		}
+		if a := refresh(spaID, "", rt, k); a.status != 400 || a.err != "invalid_grant" {
+			t.Fatalf("the owner's refresh after its revocation: %+v, want 400 invalid_grant", a)
+		}
+	})
+
+	t.Run("confidential client", func(t *testing.T) {
+		access, rt := redeemBound(t, ts, k, nonce, appID, appSecret, appRedirect, "openid offline_access photos.read")
+		apiNonce := apiNonce(t, ts, k, access)
+		if a := revoke(appID, appSecret, access, ""); a.status != 200 {
+			t.Fatalf("a confidential client revoking its bound access token: %+v, want 200", a)
+		}
+		refusedSoon(access, apiNonce)
+		if a := revoke(appID, appSecret, rt, ""); a.status != 200 {
+			t.Fatalf("a confidential client revoking its refresh token: %+v, want 200", a)
+		}
+		if a := refresh(appID, appSecret, rt, k); a.status != 400 || a.err != "invalid_grant" {
+			t.Fatalf("a refresh after the revocation: %+v, want 400 invalid_grant", a)
 		}
 	})
 }

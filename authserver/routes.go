@@ -114,7 +114,7 @@ func addRoutes(mux *http.ServeMux, cfg Config, st store.Store, keys *signing.Key
 	mux.Handle("GET /userinfo", handleUserInfo(checker, resourceProofs))
 	mux.Handle("POST /userinfo", limitBody(formLimit, handleUserInfo(checker, resourceProofs)))
 	mux.Handle("POST /introspect", limitBody(formLimit, handleIntrospect(checker)))
-	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker)))
+	mux.Handle("POST /revoke", limitBody(formLimit, handleRevoke(checker, tokenProofs)))
 	if cfg.InitialAccessToken != "" {
 		mux.Handle("POST /register", limitBody(jsonLimit, handleRegister(st, cfg.InitialAccessToken,
 			store.RegistrationLimit{PerRegistrant: cfg.MaxRegisteredClients, Total: cfg.MaxClients}, cfg.RegisteredClientTTL, demo, outboundPolicy(cfg), now, log)))

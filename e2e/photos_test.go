@@ -252,6 +252,18 @@ func TestPhotosCLI(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("the refresh token without a proof of its key: %s, want 400 invalid_grant", resp.Status)
 	}
+	// Nor can the copy sign the user out: revoking a bound token takes a
+	// proof of its key too (the commands below still work).
+	for _, token := range []string{creds.RefreshToken, creds.AccessToken} {
+		resp, err = http.PostForm(ih.URL+"/revoke", url.Values{"token": {token}, "client_id": {"photos-cli"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("revoking a bound token without a proof of its key: %s, want 400 invalid_dpop_proof", resp.Status)
+		}
+	}
 	thief := newPhotosCLI(t, ih.URL)
 	os.MkdirAll(filepath.Dir(thief.credentialsFile()), 0o700)
 	data, _ := os.ReadFile(cli.credentialsFile())
@@ -300,8 +312,9 @@ func TestPhotosCLI(t *testing.T) {
 		t.Fatal("after its access token expired, the command did not refresh it and keep the rotated refresh token")
 	}
 
-	// logout revokes both tokens at ImageHost and forgets them, with the
-	// key. Whoever kept a copy of the key and the tokens has nothing either.
+	// logout revokes both tokens at ImageHost, with proofs of the key, and
+	// forgets them, with the key. Whoever kept a copy of the key and the
+	// tokens has nothing either.
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("imagehost: %d %s: %s", e.Status, e.Code, e.Description)
 }
 
-// ErrNotFound is returned for a photo that does not exist (or is not the user's).
+// ErrNotFound is returned for a photo that does not exist (or is not the
+// user's), and for an id that cannot be one (IsPhotoID).
 var ErrNotFound = errors.New("imagehost: no such photo")
 
 // Client calls the photos API at BaseURL (e.g. http://127.0.0.1:9090/api/photos).
@@ -151,8 +152,12 @@ var ErrTooLarge = errors.New("imagehost: photo larger than expected")
 // caller closes it. A photo that says it is larger than MaxImageBytes is
 // ErrTooLarge, and a stream that runs past it ends with ErrTooLarge.
 func (c Client) OpenImage(ctx context.Context, tokens Tokens, id string) (io.ReadCloser, string, error) {
+	u, err := c.photoURL(id)
+	if err != nil {
+		return nil, "", err
+	}
 	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, c.photoURL(id), nil)
+		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	})
 	if err != nil {
 		return nil, "", err
@@ -217,13 +222,21 @@ func (c Client) Upload(ctx context.Context, tokens Tokens, filename string, data
 // Replace stores new bytes for a photo, keeping its title; data is read as
 // Upload reads it.
 func (c Client) Replace(ctx context.Context, tokens Tokens, id, filename string, data io.ReaderAt, size int64) (Photo, error) {
-	return c.send(ctx, tokens, http.MethodPut, c.photoURL(id), filename, data, size, "")
+	u, err := c.photoURL(id)
+	if err != nil {
+		return Photo{}, err
+	}
+	return c.send(ctx, tokens, http.MethodPut, u, filename, data, size, "")
 }
 
 // Delete deletes a photo.
 func (c Client) Delete(ctx context.Context, tokens Tokens, id string) error {
+	u, err := c.photoURL(id)
+	if err != nil {
+		return err
+	}
 	resp, err := c.do(ctx, tokens, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodDelete, c.photoURL(id), nil)
+		return http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
 	})
 	if err != nil {
 		return err
@@ -232,8 +245,36 @@ func (c Client) Delete(ctx context.Context, tokens Tokens, id string) error {
 	return nil
 }
 
-func (c Client) photoURL(id string) string {
-	return c.BaseURL + "/" + strings.ReplaceAll(id, "/", "")
+// IsPhotoID reports whether id has the form of the ids ImageHost gives its
+// photos: 128 random bits in base64url without padding, 22 characters of
+// A-Z, a-z, 0-9, "-" and "_". The client builds a URL of no other: an id
+// comes from a page's address, which anyone can write, and a URL built
+// from "x?a=b", "..", a control character or 3,500 characters would reach
+// another path of the API, fail to build, or carry a DPoP proof too long
+// for ImageHost.
+func IsPhotoID(id string) bool {
+	if len(id) != photoIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// photoIDLength is the length of a photo id: 16 bytes in base64url.
+const photoIDLength = 22
+
+// photoURL is the API's URL of the photo id, or ErrNotFound for an id that
+// ImageHost never gives (IsPhotoID): no request is made for it.
+func (c Client) photoURL(id string) (string, error) {
+	if !IsPhotoID(id) {
+		return "", ErrNotFound
+	}
+	return c.BaseURL + "/" + id, nil
 }
 
 func (c Client) send(ctx context.Context, tokens Tokens, method, u, filename string, data io.ReaderAt, size int64, title string) (Photo, error) {

@@ -28,16 +28,57 @@ func (endless) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Photo ids of ImageHost's form (IsPhotoID), for the photos the fake APIs
+// serve.
+const (
+	declared  = "declared-AAAAAAAAAAAAA"
+	exact     = "exact-AAAAAAAAAAAAAAAA"
+	endlessID = "endless-AAAAAAAAAAAAAA"
+)
+
+// TestOddPhotoIDsAreNotSent: an id ImageHost never gives is ErrNotFound,
+// and no request goes out for it, whatever the call: neither one that
+// would reach another path of the API, nor one that could not be sent, nor
+// one whose URL would make a DPoP proof longer than ImageHost takes.
+func TestOddPhotoIDsAreNotSent(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		io.WriteString(w, "\x89PNG")
+	}))
+	defer srv.Close()
+	c := Client{BaseURL: srv.URL + "/api/photos", HTTP: srv.Client()}
+	ctx := context.Background()
+	for _, id := range []string{"", "x?a=b", "..", "%2e%2e", "a/b", "\x00", "A\nB", strings.Repeat("A", 3500),
+		"AAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAA+/", "AAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAA\u00e9"} {
+		_, _, errImage := c.Image(ctx, fixedTokens("t"), id)
+		_, errReplace := c.Replace(ctx, fixedTokens("t"), id, "a.png", strings.NewReader("x"), 1)
+		errDelete := c.Delete(ctx, fixedTokens("t"), id)
+		for call, err := range map[string]error{"Image": errImage, "Replace": errReplace, "Delete": errDelete} {
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s(%q): %v, want ErrNotFound", call, id, err)
+			}
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("%d requests reached the API for ids it never gives", n)
+	}
+	if _, _, err := c.Image(ctx, fixedTokens("t"), "-Az09_-Az09_-Az09_-Az0"); err != nil || requests.Load() != 1 {
+		t.Fatalf("an id of ImageHost's form: %v after %d requests", err, requests.Load())
+	}
+}
+
 // TestImagesAreBounded: an API that serves more than a photo can be is cut
 // off, whether it says so up front or not.
 func TestImagesAreBounded(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		switch r.URL.Path {
-		case "/api/photos/declared":
+		case "/api/photos/" + declared:
 			w.Header().Set("Content-Length", strconv.Itoa(MaxImageBytes+1))
 			io.CopyN(w, endless{}, MaxImageBytes+1)
-		case "/api/photos/exact":
+		case "/api/photos/" + exact:
 			io.CopyN(w, endless{}, MaxImageBytes)
 		default: // chunked, and endless
 			io.Copy(w, endless{})
@@ -46,13 +87,13 @@ func TestImagesAreBounded(t *testing.T) {
 	defer srv.Close()
 	c := Client{BaseURL: srv.URL + "/api/photos", HTTP: srv.Client()}
 	ctx := context.Background()
-	for _, id := range []string{"declared", "endless"} {
+	for _, id := range []string{declared, endlessID} {
 		data, _, err := c.Image(ctx, fixedTokens("t"), id)
 		if !errors.Is(err, ErrTooLarge) || len(data) > MaxImageBytes {
 			t.Errorf("%s: %d bytes, %v; want ErrTooLarge", id, len(data), err)
 		}
 	}
-	body, _, err := c.OpenImage(ctx, fixedTokens("t"), "endless")
+	body, _, err := c.OpenImage(ctx, fixedTokens("t"), endlessID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +102,7 @@ func TestImagesAreBounded(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) || n > MaxImageBytes {
 		t.Errorf("streaming an endless photo: %d bytes, %v", n, err)
 	}
-	if data, _, err := c.Image(ctx, fixedTokens("t"), "exact"); err != nil || len(data) != MaxImageBytes {
+	if data, _, err := c.Image(ctx, fixedTokens("t"), exact); err != nil || len(data) != MaxImageBytes {
 		t.Errorf("a photo of exactly MaxImageBytes: %d bytes, %v", len(data), err)
 	}
 }

@@ -11,10 +11,11 @@ package dpop
 // only, in the base64url alphabet without padding or line breaks; JSON
 // objects whose members have distinct names, compared exactly; no crit;
 // only the algorithms of oauth.DPoPAlgorithms, each with a public key of
-// its own type, a point of the curve, an RSA key of bounded size. Members
-// a proof has no use for (kid, x5c and the like) are ignored, as RFC 7515
-// §4 lets a recipient do; the key is the jwk's required members and nothing
-// else, which is also all its thumbprint hashes.
+// its own type, a point of the curve (for Ed25519, in its one encoding and
+// of large order), an RSA key of bounded size. Members a proof has no use
+// for (kid, x5c and the like) are ignored, as RFC 7515 §4 lets a recipient
+// do; the key is the jwk's required members and nothing else, which is
+// also all its thumbprint hashes.
 
 import (
 	"crypto"
@@ -27,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 
 	"oauthdemo/authserver/oauth"
@@ -54,6 +56,7 @@ var (
 	errNoKey      = errors.New("the DPoP proof has no usable jwk header")
 	errPrivateKey = errors.New("the DPoP proof's jwk holds a private key: send the public key only, and make a new key pair")
 	errRSASize    = errors.New("the DPoP proof's RSA key must have 2,048 to 4,096 bits")
+	errWeakKey    = errors.New("the DPoP proof's Ed25519 key is a point of small order, or not in its one encoding: make a new key pair")
 )
 
 // base64URL is RFC 7515 §2's base64url: no padding, and (Strict) no
@@ -178,6 +181,9 @@ func parseJWK(raw json.RawMessage, alg string) (crypto.PublicKey, string, error)
 		if len(x) != ed25519.PublicKeySize {
 			return nil, "", errNoKey
 		}
+		if weakEd25519(x) {
+			return nil, "", errWeakKey
+		}
 		return ed25519.PublicKey(x), thumbprint(`{"crv":"Ed25519","kty":"OKP","x":"` + b64(x) + `"}`), nil
 	case (alg == "RS256" || alg == "PS256") && kty == "RSA":
 		nb, eb := octets("n"), octets("e")
@@ -200,6 +206,57 @@ func parseJWK(raw json.RawMessage, alg string) (crypto.PublicKey, string, error)
 			thumbprint(`{"e":"` + b64(e.Bytes()) + `","kty":"RSA","n":"` + b64(n.Bytes()) + `"}`), nil
 	}
 	return nil, "", errNoKey
+}
+
+// ed25519SmallOrder are the encodings of the Ed25519 points of small order
+// (their order divides the cofactor, 8), with the sign bit of x clear:
+// libsodium's list (ge25519_has_small_order). In order: y = 0 (order 4),
+// 1 (the identity), the two y of the points of order 8, p-1 (order 2), and
+// p and p+1, encodings of 0 and 1 that are not canonical.
+var ed25519SmallOrder = [][32]byte{
+	{},
+	{0x01},
+	{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+		0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+	{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+		0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	ed25519Field(-1),
+	ed25519Field(0),
+	ed25519Field(1),
+}
+
+// ed25519Field is the little-endian encoding of p+delta, p = 2^255-19,
+// for a small delta: 0xed+delta, then 0xff thirty times, then 0x7f.
+func ed25519Field(delta int) [32]byte {
+	var b [32]byte
+	b[0] = byte(0xed + delta)
+	for i := 1; i < 31; i++ {
+		b[i] = 0xff
+	}
+	b[31] = 0x7f
+	return b
+}
+
+// weakEd25519 reports whether x, a 32-byte Ed25519 public key, is one no
+// proof should be taken from: a point of small order, or an encoding of y
+// that is not canonical. RFC 8032's verification (§5.1.7) does not
+// exclude points of small order, and the standard library's takes them:
+// under such a key a signature nobody made verifies (with the identity,
+// R = identity and S = 0, for every message). Whoever sent one holds no
+// private key, and a token bound to its thumbprint is anyone's. The
+// standard library also takes an encoding of y of p or more, which RFC
+// 8032 §5.1.3 refuses ("If the resulting value is >= p, decoding fails"):
+// a second encoding of a point, so one key with two thumbprints.
+func weakEd25519(x []byte) bool {
+	y := [32]byte(x)
+	y[31] &= 0x7f // the sign of x: a point of the list is refused with either
+	// y >= p: the top byte 0x7f, the thirty below it 0xff, the lowest at
+	// least 0xed.
+	nonCanonical := y[31] == 0x7f && y[0] >= 0xed
+	for _, b := range y[1:31] {
+		nonCanonical = nonCanonical && b == 0xff
+	}
+	return nonCanonical || slices.Contains(ed25519SmallOrder, y)
 }
 
 // jsonObject decodes a JSON object into its members, unless a name is

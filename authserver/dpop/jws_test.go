@@ -10,7 +10,9 @@ import (
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -253,6 +255,48 @@ func TestParseProofRefuses(t *testing.T) {
 				t.Fatal("verifies")
 			}
 		})
+	}
+
+	// Ed25519 keys nobody holds a private key of: the points of small
+	// order (libsodium's list), each with the sign bit clear and set, and
+	// encodings of y that are not canonical, such as p+3, the other
+	// encoding of y = 3, a point of large order. Each comes with the
+	// signature R = identity, S = 0.
+	identity := "0100000000000000000000000000000000000000000000000000000000000000"
+	forge := func(x []byte) (compact, input string, sig []byte) {
+		header := `{"alg":"EdDSA","typ":"dpop+jwt","jwk":{"kty":"OKP","crv":"Ed25519","x":"` + b64(x) + `"}}`
+		input = b64([]byte(header)) + "." + b64([]byte(`{}`))
+		sig, _ = hex.DecodeString(identity + strings.Repeat("00", 32))
+		return input + "." + b64(sig), input, sig
+	}
+	// The threat: the standard library verifies that signature for any
+	// message under the identity, so a proof "signed" with it needs no
+	// private key, and a token bound to it is anyone's.
+	id, _ := hex.DecodeString(identity)
+	if _, input, sig := forge(id); !ed25519.Verify(id, []byte(input), sig) {
+		t.Fatal("the forged signature does not verify under the identity: the test shows nothing")
+	}
+	for name, x := range map[string]string{
+		"y = 0, order 4":                   "0000000000000000000000000000000000000000000000000000000000000000",
+		"y = 1, the identity":              identity,
+		"order 8":                          "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+		"order 8, the other y":             "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+		"y = p-1, order 2":                 "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"y = p, 0 not canonical":           "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"y = p+1, 1 not canonical":         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"y = p+3, 3 not canonical":         "f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"y = 2^255-1, the largest encoded": "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	} {
+		for _, sign := range []byte{0, 0x80} {
+			t.Run(fmt.Sprintf("an Ed25519 key of %s, sign %d", name, sign>>7), func(t *testing.T) {
+				key, _ := hex.DecodeString(x)
+				key[31] |= sign
+				compact, _, _ := forge(key)
+				if _, err := parseProof(compact); err != errWeakKey {
+					t.Fatalf("%v, want %v", err, errWeakKey)
+				}
+			})
+		}
 	}
 }
 

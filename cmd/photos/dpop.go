@@ -115,7 +115,11 @@ func (k *proofKey) save(path string) error {
 
 // loadKey reads the key. One that others may read is refused: it must be
 // taken as leaked, and the tokens bound to it with it.
-func loadKey(path string) (*proofKey, error) {
+func loadKey(path string) (*proofKey, error) { return readKey(path, true) }
+
+// readKey reads the key, refusing one that others may read if private is
+// set.
+func readKey(path string, private bool) (*proofKey, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("the tokens are bound to a DPoP key, and %s is gone: run photos login", path)
@@ -125,7 +129,7 @@ func loadKey(path string) (*proofKey, error) {
 	defer f.Close()
 	if info, err := f.Stat(); err != nil {
 		return nil, fmt.Errorf("read the DPoP key: %w", err)
-	} else if mode := info.Mode().Perm(); runtime.GOOS != "windows" && mode&0o077 != 0 {
+	} else if mode := info.Mode().Perm(); private && runtime.GOOS != "windows" && mode&0o077 != 0 {
 		return nil, fmt.Errorf("%s can be read by others (mode %04o): the key may have leaked; run photos logout, then photos login", path, mode)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, 16<<10))

@@ -105,9 +105,18 @@ func (c *cli) login(ctx context.Context, args []string) error {
 	}
 	// A sign-in replaces the one before it, which would otherwise stay
 	// valid at ImageHost, unused, for as long as its refresh token lives.
+	// Its refresh token, if bound, is revoked with a proof of its key,
+	// still in place until the new one is saved below.
 	if old, err := readCredentials(c.credentials, false); err == nil && old.Issuer == c.opts.issuer && old.RefreshToken != "" &&
 		p.metadata.RevocationEndpoint != "" {
-		if err := c.revoke(ctx, p.metadata.RevocationEndpoint, old.RefreshToken, "refresh_token"); err != nil {
+		var oldKey *proofKey
+		if old.bound() {
+			oldKey, err = readKey(keyFile(c.credentials), false)
+		}
+		if err == nil {
+			err = c.revoke(ctx, p.metadata.RevocationEndpoint, old.RefreshToken, "refresh_token", oldKey)
+		}
+		if err != nil {
 			fmt.Fprintf(c.stderr, "photos: the previous sign-in could not be revoked: %v\n", err)
 		}
 	}

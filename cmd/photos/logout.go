@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,16 @@ func (c *cli) logout(ctx context.Context, args []string) error {
 	if p.metadata.RevocationEndpoint == "" {
 		return fmt.Errorf("%s has no revocation endpoint: the tokens cannot be revoked; delete %s to forget them", c.opts.issuer, c.credentials)
 	}
+	// Tokens bound to the command's DPoP key are revoked with a proof of
+	// it: ImageHost takes the revocation of a public client's bound tokens
+	// from no one else, so that whoever copied them cannot sign the user
+	// out. A key others could read is used all the same, as the file is.
+	var key *proofKey
+	if creds.bound() {
+		if key, err = readKey(keyFile(c.credentials), false); err != nil {
+			return err
+		}
+	}
 	// RFC 7009 §2.1: the refresh token first. ImageHost revokes the whole
 	// grant with it, access tokens included (RFC 7009 §2.1 lets a server
 	// do so); the access token is revoked as well, for servers that do
@@ -49,7 +60,7 @@ func (c *cli) logout(ctx context.Context, args []string) error {
 		if t.token == "" {
 			continue
 		}
-		if err := c.revoke(ctx, p.metadata.RevocationEndpoint, t.token, t.hint); err != nil {
+		if err := c.revoke(ctx, p.metadata.RevocationEndpoint, t.token, t.hint, key); err != nil {
 			return fmt.Errorf("revoke the %s (the credentials are kept, so you can try again): %w", strings.ReplaceAll(t.hint, "_", " "), err)
 		}
 	}
@@ -61,10 +72,11 @@ func (c *cli) logout(ctx context.Context, args []string) error {
 	return nil
 }
 
-// revoke sends one RFC 7009 revocation request, as the public client it is.
-func (c *cli) revoke(ctx context.Context, endpoint, token, hint string) error {
+// revoke sends one RFC 7009 revocation request, as the public client it
+// is, with a DPoP proof of key if the token is bound to it (nil if not).
+func (c *cli) revoke(ctx context.Context, endpoint, token, hint string, key *proofKey) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}, "client_id": {c.opts.clientID}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(withProofKey(ctx, key), http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
@@ -74,11 +86,17 @@ func (c *cli) revoke(ctx context.Context, endpoint, token, hint string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSONBytes))
+	var refused struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, maxJSONBytes)).Decode(&refused)
 	// RFC 7009 §2.2: "The authorization server responds with HTTP status
 	// code 200 if the token has been revoked successfully or if the client
 	// submitted an invalid token."
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && refused.Error != "" {
+		return fmt.Errorf("ImageHost answered %s: %s: %s", resp.Status, refused.Error, oneLine(refused.Description))
+	} else if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("ImageHost answered %s", resp.Status)
 	}
 	return nil
