@@ -54,7 +54,15 @@ func newTestApp(t *testing.T, imageHostEnv ...string) *testApp {
 // newTestAppWith lets configure change the app's configuration first.
 func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...string) *testApp {
 	t.Helper()
-	port := harness.FreePort(t)
+	// The app's port is taken, and held, before ImageHost picks one: a
+	// port found free and let go could be the very one ImageHost's
+	// harness picks next, and the app's listen then fails.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
 	appURL := fmt.Sprintf("http://localhost:%d", port)
 	ih := harness.ImageHost(t, appURL, imageHostEnv...)
 
@@ -85,10 +93,6 @@ func newTestAppWith(t *testing.T, configure func(*Config), imageHostEnv ...strin
 	skew := new(atomic.Int64)
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	srv := httptest.NewUnstartedServer(newServer(cfg, db, authKey, encKey, &http.Client{Timeout: 10 * time.Second}, now, log))
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"oauthdemo/e2e/cluster"
 )
 
 // Demo values the harness starts ImageHost with, and PhotoEditorApp with
@@ -285,14 +286,13 @@ func (s *LogBuffer) String() string {
 	return s.b.String()
 }
 
-// Port returns a TCP port that was free a moment ago on 127.0.0.1.
+// Port returns a TCP port that was free a moment ago on 127.0.0.1, picked
+// as the cluster's are (cluster.Port): at random below the kernel's range of
+// ephemeral ports. A port the kernel gave for 127.0.0.1:0 and took back was
+// soon given again, to the next test asking, or to the local end of an
+// outgoing connection, before the process it was meant for listened on it.
 func Port() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("harness: free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return cluster.Port()
 }
 
 var (
