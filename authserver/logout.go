@@ -110,6 +110,12 @@ func handleLogout(a logoutEndpoint) http.Handler {
 			}))
 			return
 		}
+		// Whether signing out may end at the app is decided now, while the
+		// session a hint must name still exists.
+		if postLogout != "" && !mayRedirectAfterLogout(client, hint, hinted, who, signedIn) {
+			a.log.InfoContext(r.Context(), "logout: no post-logout redirection", "client_id", clientID)
+			postLogout = ""
+		}
 		if signedIn {
 			// The apps to tell: each that holds a grant of the user.
 			grants, err := a.store.ActiveGrantsForUser(r.Context(), who.user.ID)
@@ -130,20 +136,6 @@ func handleLogout(a logoutEndpoint) http.Handler {
 				fmt.Sprintf("session ended; %d grant(s) without offline_access ended with it; apps that asked were told by back-channel logout", len(ended)))
 			a.logouts.notifyGrants(r.Context(), grants, who.user.ID, who.session.ID)
 		}
-		// RP-Initiated Logout §3: without an id_token_hint, "the OP MUST NOT
-		// perform post-logout redirection unless the OP has other means of
-		// confirming the legitimacy of the post-logout redirection target".
-		// A client_id alone proves nothing: anyone who registered a client
-		// at /register could send the browser anywhere through this page.
-		// The hint, checked above, is an ID token ImageHost issued to that
-		// client; an expired one still names it (§2: the OP "SHOULD accept
-		// ID Tokens when the RP identified by the ID Token's aud claim ...
-		// had a recent session at the OP, even when the exp time has
-		// passed").
-		if postLogout != "" && hint == "" {
-			a.log.InfoContext(r.Context(), "logout: no post-logout redirection without an id_token_hint", "client_id", clientID)
-			postLogout = ""
-		}
 		if postLogout != "" {
 			u, _ := url.Parse(postLogout) // registered URIs parse
 			if state != "" {
@@ -156,4 +148,42 @@ func handleLogout(a logoutEndpoint) http.Handler {
 		}
 		render(w, r, http.StatusOK, pages.SignedOut())
 	})
+}
+
+// mayRedirectAfterLogout reports whether signing out may send the browser
+// on to the client's post_logout_redirect_uri, which the caller has found
+// registered for it, and whose id_token_hint, if any, it has found to be
+// an ID token ImageHost issued to that client. who and isSignedIn are the
+// browser's session before it ends.
+func mayRedirectAfterLogout(client store.Client, hint string, hinted idTokenClaims, who signedIn, isSignedIn bool) bool {
+	// RP-Initiated Logout §3: without an id_token_hint, "the OP MUST NOT
+	// perform post-logout redirection unless the OP has other means of
+	// confirming the legitimacy of the post-logout redirection target".
+	// A client_id alone proves nothing: anyone who registered a client at
+	// /register could send the browser anywhere through this page.
+	if hint == "" {
+		return false
+	}
+	// The operator's clients: their URIs are the operator's, and the hint
+	// shows the client asked. An expired one still names it (§2: the OP
+	// "SHOULD accept ID Tokens when the RP identified by the ID Token's aud
+	// claim ... had a recent session at the OP, even when the exp time has
+	// passed").
+	if !client.UserRegistered() {
+		return true
+	}
+	// A client a user registered has URIs that user chose, and that user
+	// can get an ID token for it whenever they like, by signing in to it
+	// themselves: the hint proves only that someone did. So it must be the
+	// hint of the session being ended, the app signing out its own user.
+	// §2: the id_token_hint is "an indication of the identity of the
+	// End-User that the RP is requesting be logged out by the OP", and "If
+	// the ID Token's sid claim does not correspond to the RP's current
+	// session or a recent session at the OP, the OP SHOULD treat the logout
+	// request as suspect". Anyone else's browser, signed in or not, gets
+	// ImageHost's signed-out page (RFC 9700 §4.11.2: the server "SHOULD
+	// only automatically redirect the user agent if it trusts the redirect
+	// URI").
+	return isSignedIn && hinted.Subject == who.user.ID &&
+		(hinted.SessionID == "" || hinted.SessionID == who.session.ID)
 }

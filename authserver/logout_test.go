@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -223,4 +225,91 @@ func TestLogoutRedirectsOnlyWithAHint(t *testing.T) {
 	if loc := location(t, b.get("/logout?"+q.Encode())); loc.String() != appLoggedOut+"?state=x" {
 		t.Fatalf("with the app's expired ID token as hint: sent to %s", loc)
 	}
+}
+
+// TestLogoutRedirectsUserRegisteredClientOnlyForItsOwnSession: whoever
+// registers a client at /register with a post_logout_redirect_uri of theirs
+// can sign in to it with their own account and keep its ID token as a hint
+// for ever (an expired hint still names the client). A link to /logout
+// with that hint must not send anyone else's browser on to the registrant's
+// page: not one with no session, not another user's after they confirm. The
+// hint of the session being ended, the app signing out its own user, still
+// goes back to the app; so does the operator's app, as before.
+func TestLogoutRedirectsUserRegisteredClientOnlyForItsOwnSession(t *testing.T) {
+	ts := newTestServer(t)
+	const (
+		rpRedirect = "https://rp.example/cb"
+		evil       = "https://evil.example/phish"
+	)
+	status, reg, _ := register(t, ts, iat, `{"client_name":"Totally ImageHost","redirect_uris":["`+rpRedirect+`"],`+
+		`"post_logout_redirect_uris":["`+evil+`"],"scope":"openid"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	rp := newStandardClient(t, ts, reg["client_id"].(string), reg["client_secret"].(string), rpRedirect, "openid")
+	attacker := ts.browser()
+	tok, _ := rp.login(t, attacker, "bob", "builder")
+	hint := tok.Extra("id_token").(string)
+	ts.clock.advance(2 * time.Hour) // expired, the hint still names the client
+	link := "/logout?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {evil}, "state": {"x"}}.Encode()
+
+	signedOutPage := func(t *testing.T, resp *http.Response) {
+		t.Helper()
+		page := body(t, resp)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !strings.Contains(page, "You are signed out") {
+			t.Fatalf("%s Location %q: want ImageHost's signed-out page and no redirect", resp.Status, resp.Header.Get("Location"))
+		}
+	}
+	t.Run("a browser with no session", func(t *testing.T) {
+		signedOutPage(t, ts.browser().get(link))
+	})
+	t.Run("another user, signed in, who confirms", func(t *testing.T) {
+		alice := ts.browser()
+		loginForm(t, alice, "alice", "wonderland").Body.Close()
+		page := body(t, alice.get(link))
+		if !strings.Contains(page, "Sign out of ImageHost?") {
+			t.Fatal("another user's hint signed alice out without asking")
+		}
+		form := hiddenFields(page)
+		if form.Get("id_token_hint") != hint || form.Get("post_logout_redirect_uri") != evil {
+			t.Fatalf("the confirmation does not carry the request on: %v", form)
+		}
+		signedOutPage(t, alice.post("/logout", form))
+		if loc := location(t, alice.get("/account")); loc.Path != "/login" {
+			t.Fatal("alice confirmed, and is still signed in")
+		}
+	})
+	t.Run("the same user, in another session", func(t *testing.T) {
+		bob := ts.browser()
+		loginForm(t, bob, "bob", "builder").Body.Close()
+		signedOutPage(t, bob.get(link)) // the hint's sub is bob, its sid another session's
+	})
+	t.Run("the app signing out its own user's session", func(t *testing.T) {
+		if loc := location(t, attacker.get(link)); loc.String() != evil+"?state=x" {
+			t.Fatalf("the hint of the session being ended: sent to %s, want the app's post-logout URI", loc)
+		}
+		if loc := location(t, attacker.get("/account")); loc.Path != "/login" {
+			t.Fatal("still signed in after logout")
+		}
+	})
+	t.Run("the operator's app, its hint with no session", func(t *testing.T) {
+		app := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid")
+		tok, _ := app.login(t, ts.browser(), "alice", "wonderland")
+		q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {appLoggedOut}, "state": {"y"}}
+		if loc := location(t, ts.browser().get("/logout?"+q.Encode())); loc.String() != appLoggedOut+"?state=y" {
+			t.Fatalf("the operator's app: sent to %s", loc)
+		}
+	})
+}
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`)
+
+// hiddenFields reads every hidden field of a page, as the browser posts
+// them back with its form.
+func hiddenFields(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
 }
