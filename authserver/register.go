@@ -205,6 +205,9 @@ func newClientFromMetadata(md *clientMetadata, policy outbound.Policy) (store.Cl
 	if len(md.ClientName) > 100 {
 		return store.Client{}, bad("client_name is longer than 100 characters")
 	}
+	if !store.Text(md.ClientName) { // a NUL, which JSON may carry as \u0000, or bytes from a form that are not UTF-8
+		return store.Client{}, bad("client_name must be UTF-8 text without NUL")
+	}
 	return store.Client{
 		Name: md.ClientName, RedirectURIs: md.RedirectURIs, PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 		GrantTypes: md.GrantTypes, Scope: md.Scope, BackchannelLogoutURI: md.BackchannelLogoutURI,

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -31,7 +32,7 @@ func ParseForm(r *http.Request) (url.Values, *Error) {
 
 // ParseParams parses a URL-encoded parameter string and enforces RFC 6749
 // §3.1 and §3.2: "Request and response parameters MUST NOT be included more
-// than once." Values must be valid UTF-8.
+// than once." Values must be valid UTF-8 without NUL (CheckParams).
 func ParseParams(raw string) (url.Values, *Error) {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
@@ -43,8 +44,14 @@ func ParseParams(raw string) (url.Values, *Error) {
 	return v, nil
 }
 
-// CheckParams refuses repeated parameters and invalid UTF-8 in already
-// parsed parameters.
+// CheckParams refuses repeated parameters, and parameters that are not
+// UTF-8 text, in already parsed parameters.
+//
+// RFC 6749 §3.1 and Appendix A: parameters are UTF-8, and no parameter's
+// syntax admits %x00 (client_id, state and code are VSCHARs, %x20-7E;
+// username and password UNICODECHARNOCRLF; redirect_uri a URI). Refused
+// here, once for every OAuth endpoint, such a value never reaches the
+// store, where PostgreSQL's text could not hold it and SQLite would.
 func CheckParams(v url.Values) *Error {
 	for k, vs := range v {
 		if len(vs) > 1 {
@@ -52,6 +59,9 @@ func CheckParams(v url.Values) *Error {
 		}
 		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
 			return InvalidRequest("parameters must be valid UTF-8")
+		}
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(vs[0], 0) {
+			return InvalidRequest("parameters must not contain NUL")
 		}
 	}
 	return nil

@@ -84,6 +84,8 @@ func TestParseParams(t *testing.T) {
 		{"a=1&a=1", false},
 		{"a=%zz", false},
 		{"a=%ff", false},
+		{"state=a%00b", false}, // RFC 6749 Appendix A: no parameter admits %x00
+		{"a%00=1", false},
 		{"", true},
 	}
 	for _, tc := range tests {

@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"oauthdemo/authserver/dpop"
 	"oauthdemo/authserver/oauth"
@@ -474,8 +473,8 @@ func readUpload(r *http.Request) (data []byte, contentType, title string, e *oau
 	if title == "" {
 		title = strings.TrimSuffix(hdr.Filename, "."+format)
 	}
-	if !utf8.ValidString(title) || len(title) > maxTitle {
-		return nil, "", "", oauth.InvalidRequest("the title must be valid UTF-8 of at most 200 bytes")
+	if !store.Text(title) || len(title) > maxTitle {
+		return nil, "", "", oauth.InvalidRequest("the title must be UTF-8 text without NUL, of at most 200 bytes")
 	}
 	if title == "" {
 		title = "Untitled"

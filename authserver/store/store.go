@@ -59,6 +59,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned by every Store implementation. Callers compare with errors.Is.
@@ -553,6 +554,23 @@ type DemoBookkeeping interface {
 	// the first mark counts.
 	MarkDemoSeeded(ctx context.Context, t time.Time) error
 }
+
+// Text reports whether s is what a string field of a record may hold:
+// valid UTF-8 without a NUL byte, the strings PostgreSQL's text type
+// accepts (SQLite would take any bytes). Outside strings reach the store
+// as keys and as data:
+//   - a lookup by a key that is not Text finds nothing, ErrNotFound, in
+//     every store, since nothing can have been stored under it (on
+//     PostgreSQL the query fails with "invalid byte sequence", which the
+//     store maps);
+//   - an attempt key (Attempts) may be any string, and counts like any;
+//   - data to write must be Text: the handler that takes it from outside
+//     refuses the rest, as it refuses a value too long. Written anyway,
+//     PostgreSQL would refuse it and SQLite store it.
+//
+// OAuth parameters are Text already: oauth.CheckParams refuses others
+// (RFC 6749 Appendix A).
+func Text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // FoldUsername is the case folding under which two usernames are one:
 // ASCII's, A to Z into a to z, and nothing else. Both stores fold the same

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) flow.Storage) {
 		{"bounds", testBounds},
 		{"bounds under a burst of appends to one flow", testBurstOneFlow},
 		{"bounds under a burst of new flows", testBurstNewFlows},
+		{"text that is not UTF-8, and NUL", testOddText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStorage(t)) })
@@ -291,4 +292,52 @@ func testBurstNewFlows(t *testing.T, s flow.Storage) {
 			}
 		}
 	}
+}
+
+// testOddText: a callback's query, a response's body, are whatever the
+// other side sent, NUL and bytes that are not UTF-8 among them (PostgreSQL's
+// text holds neither). The exchange is kept all the same: its NULs as
+// they were, bytes that are not UTF-8 as they were or as U+FFFD.
+func testOddText(t *testing.T, s flow.Storage) {
+	odd := "a\x00b\xffc\xed\xa0\x80d"
+	ex := flow.Exchange{Step: flow.StepCallback, Channel: "front channel (browser)", Time: t0,
+		Request:  flow.Message{Method: "GET", URL: "http://localhost:8080/callback" + odd, Params: []flow.KV{{Name: "state" + odd, Value: odd}}},
+		Response: flow.Message{Status: 400, Headers: []flow.KV{{Name: "X-Odd", Value: odd}}, Body: odd},
+		Note:     odd}
+	appendEx(t, s, "f", ex) // flow ids are the app's own, from its sealed session
+	got := exchanges(t, s, "f")
+	ex.Seq = 1
+	if len(got) != 1 || !same(replaced(got[0]), replaced(ex)) {
+		t.Fatalf("Exchanges =\n%+v\nwant\n%+v", got, []flow.Exchange{ex})
+	}
+	ex.Note = "replaced " + odd
+	must(t, s.Replace(context.Background(), "f", ex))
+	if got := exchanges(t, s, "f"); len(got) != 1 || !same(replaced(got[0]), replaced(ex)) {
+		t.Fatalf("after Replace, Exchanges =\n%+v\nwant\n%+v", got, []flow.Exchange{ex})
+	}
+}
+
+// replaced is ex with each byte of its strings that is not UTF-8 as
+// U+FFFD, as encoding/json writes them.
+func replaced(ex flow.Exchange) flow.Exchange {
+	r := func(s string) string {
+		var b strings.Builder
+		for _, c := range s { // a byte that is not UTF-8 ranges as one utf8.RuneError
+			b.WriteRune(c)
+		}
+		return b.String()
+	}
+	kvs := func(l []flow.KV) []flow.KV {
+		out := make([]flow.KV, len(l))
+		for i, kv := range l {
+			out[i] = flow.KV{Name: r(kv.Name), Value: r(kv.Value)}
+		}
+		return out
+	}
+	msg := func(m flow.Message) flow.Message {
+		m.Method, m.URL, m.Body, m.Params, m.Headers = r(m.Method), r(m.URL), r(m.Body), kvs(m.Params), kvs(m.Headers)
+		return m
+	}
+	ex.Channel, ex.Note, ex.Request, ex.Response = r(ex.Channel), r(ex.Note), msg(ex.Request), msg(ex.Response)
+	return ex
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, max int, window 
 	if max < 1 {
 		return 0, 0, errors.New("postgres: reserve attempt: max must be positive")
 	}
+	key = attemptKey(key)
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1, hashtext($2))", attemptsLock, key)
 	var id, until *int64
@@ -62,14 +64,26 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, max int, window 
 
 // ReleaseAttempt deletes the attempt.
 func (s *Store) ReleaseAttempt(ctx context.Context, key string, id int64) error {
-	_, err := s.pool.Exec(ctx, "DELETE FROM attempts WHERE id = $1 AND key = $2", id, key)
+	_, err := s.pool.Exec(ctx, "DELETE FROM attempts WHERE id = $1 AND key = $2", id, attemptKey(key))
 	return mapErr("postgres: release attempt", err)
 }
 
 // ResetAttempts deletes every attempt of key.
 func (s *Store) ResetAttempts(ctx context.Context, key string) error {
-	_, err := s.pool.Exec(ctx, "DELETE FROM attempts WHERE key = $1", key)
+	_, err := s.pool.Exec(ctx, "DELETE FROM attempts WHERE key = $1", attemptKey(key))
 	return mapErr("postgres: reset attempts", err)
+}
+
+// attemptKey is how key is kept in the text column: as it is when it is
+// store.Text, else with each NUL and each byte that is not UTF-8 written as
+// U+FFFD. Keys carry outside strings (the username typed at /login), and
+// an attempt must count whatever was typed. Keys that share a count this
+// way differ only where their sender typed what no text can hold.
+func attemptKey(key string) string {
+	if store.Text(key) {
+		return key
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(key, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // queueDeleteExpiredAttempts queues the sweep of the attempts that expired

@@ -261,6 +261,10 @@ func list(l []string) []string {
 const (
 	uniqueViolation     = "23505"
 	foreignKeyViolation = "23503"
+	// characterNotInRepertoire: an argument is not text PostgreSQL can
+	// hold, bytes that are not UTF-8 or a NUL ("invalid byte sequence for
+	// encoding UTF8"). See store.Text.
+	characterNotInRepertoire = "22021"
 )
 
 // mapErr turns driver errors into the store's errors.
@@ -277,6 +281,15 @@ func mapErr(op string, err error) error {
 		case uniqueViolation:
 			return fmt.Errorf("%s: %w", op, store.ErrDuplicate)
 		case foreignKeyViolation: // it names a user or client that does not exist
+			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		case characterNotInRepertoire:
+			// A key from outside that no text column can hold, a client_id
+			// of "\xff" or a request id with a NUL: no row can have it, so
+			// a lookup by it finds nothing, as on SQLite. Mapped here, once,
+			// rather than checked before each query, so that no lookup can
+			// forget it. Writes of such text are refused before they get
+			// here (store.Text); one that slips through fails as not found,
+			// with nothing stored.
 			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 		}
 	}

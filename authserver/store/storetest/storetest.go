@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ping", func(t *testing.T, s store.Store) { must(t, s.Ping(context.Background())) }},
 		{"attempts", testAttempts},
 		{"attempts under a concurrent burst", testAttemptsConcurrent},
+		{"keys PostgreSQL's text cannot hold", testKeysNotText},
 		{"admins and disabled users", testUserFlags},
 		{"join with a code", testJoin},
 		{"join under a concurrent burst", testJoinConcurrent},
