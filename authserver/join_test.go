@@ -230,8 +230,12 @@ func TestJoinThrottleUnderABurst(t *testing.T) {
 	for s := range statuses {
 		count[s]++
 	}
-	if count[http.StatusBadRequest] != joinAddressAttempts || count[http.StatusTooManyRequests] != n-joinAddressAttempts {
-		t.Fatalf("%d guesses at once from one address: %v; want %d checked (400) and %d refused (429)",
+	// A guess past the throttle is checked (400), or, on a machine too
+	// busy to hash its password within the budget's wait, shed (503)
+	// and its attempt given back; either way no more than the limit get
+	// past it.
+	if count[http.StatusBadRequest]+count[http.StatusServiceUnavailable] != joinAddressAttempts || count[http.StatusTooManyRequests] != n-joinAddressAttempts {
+		t.Fatalf("%d guesses at once from one address: %v; want %d past the throttle (400, or 503 when busy) and %d refused (429)",
 			n, count, joinAddressAttempts, n-joinAddressAttempts)
 	}
 	// The right code is throttled too, until the window has passed.
