@@ -55,7 +55,7 @@ const (
 
 // Photo bytes in memory: what the API holds of photos at once (Memory),
 // each owner's share of it, and the longest a request waits for its bytes.
-// ImageHost's heap has a soft limit of 48 MiB (serve.go): this leaves room
+// ImageHost's heap has a soft limit of 44 MiB (serve.go): this leaves room
 // for everything else it does. The budget holds two of the largest uploads,
 // or two of the largest photos, at once; an owner, one of them.
 const (

@@ -47,7 +47,7 @@ type Source interface {
 }
 
 // DefaultLimit bounds a Set: 32,768 entries take under 4 MiB of heap
-// (measured), against ImageHost's soft limit of 48 MiB. Normal use stays far
+// (measured), against ImageHost's soft limit of 44 MiB. Normal use stays far
 // below: it is the revocations of one access-token lifetime.
 const DefaultLimit = 1 << 15
 
