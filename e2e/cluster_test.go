@@ -211,7 +211,7 @@ func servedByInstance(t *testing.T, c *testCluster) map[string]float64 {
 // load through haproxy (code grants, refreshes, API reads, uploads, client
 // credentials and revocations). The load goes on through the other: the
 // only requests that fail are those the killed instance had taken and
-// never answered (at most one per client), all sent before the kill;
+// never answered, all sent before the kill or within moments of it;
 // haproxy sends the rest, and retries the GETs among those, to the other.
 // Afterwards everything the clients were told happened is there: each
 // grant's latest refresh token rotates, each upload reads back, each
@@ -236,8 +236,10 @@ func TestClusterKillImageHost(t *testing.T) {
 	// The load went on through the other instance. A request that failed
 	// was in flight at the kill: sent before it, or just after, onto a
 	// kept-alive connection to the killed instance that the kernel had
-	// closed and haproxy had not yet heard of (it hears within
-	// milliseconds, and takes no other request there).
+	// closed and haproxy had not yet heard of. It hears within
+	// milliseconds, but not before each such connection has broken: a
+	// client whose request failed may see its next one, sent at once, fail
+	// on another, so failures are not counted per client, only timed.
 	const raceWindow = 100 * time.Millisecond
 	failed, after := 0, 0
 	for _, o := range load.outcomes() {
@@ -252,9 +254,6 @@ func TestClusterKillImageHost(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests, %d failed (in flight at the kill), %d succeeded after the kill", len(load.outcomes()), failed, after)
-	if failed > workers {
-		t.Errorf("%d requests failed; at most %d (one per client) were in flight at the kill", failed, workers)
-	}
 	if after < 50 {
 		t.Errorf("only %d requests succeeded after the kill: the load did not go on", after)
 	}
