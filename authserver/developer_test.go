@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"oauthdemo/authserver/store"
 )
 
 var (
@@ -84,6 +87,19 @@ func TestDeveloperConsole(t *testing.T) {
 	resp = alice.post("/developer/clients", form)
 	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "loopback") {
 		t.Fatalf("an http redirect URI on a public host: %d", resp.StatusCode)
+	}
+	// A redirect URI that is not ASCII (RFC 3986 §2.5), say bytes a form
+	// sent that are not UTF-8, which PostgreSQL could not store: the
+	// console's error, nothing registered.
+	for _, uri := range []string{"http://127.0.0.1/cb\xff", "http://127.0.0.1/caf\u00e9"} {
+		form.Set("redirect_uris", uri)
+		resp = alice.post("/developer/clients", form)
+		if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "must be ASCII") {
+			t.Fatalf("redirect URI %q: %d, want 400 and the console's error", uri, resp.StatusCode)
+		}
+	}
+	if cs, _ := ts.store.ListClients(context.Background()); slices.ContainsFunc(cs, func(c store.Client) bool { return c.Name == "Bad" }) {
+		t.Fatal("a client with a redirect URI that is not ASCII was registered")
 	}
 	// No CSRF token: refused.
 	resp = alice.post("/developer/clients", url.Values{"name": {"x"}, "redirect_uris": {"https://a.example/cb"}})

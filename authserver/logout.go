@@ -100,9 +100,12 @@ func handleLogout(a logoutEndpoint) http.Handler {
 		}
 
 		who, signedIn := a.sessions.current(r)
-		// Without a confirmation or a hint naming the signed-in user, a
-		// stranger's link could sign the user out: ask first (§2).
-		confirmed := r.Method == http.MethodPost || (hint != "" && signedIn && hinted.Subject == who.user.ID)
+		// Without a confirmation or a hint naming this very session, a
+		// stranger's link could sign the user out: ask first (§2). An old ID
+		// token of the user's is not enough: whoever once got one, from an
+		// app the user signed in to, could sign them out of every later
+		// session.
+		confirmed := r.Method == http.MethodPost || hintNamesSession(hint, hinted, who, signedIn)
 		if signedIn && !confirmed {
 			render(w, r, http.StatusOK, pages.LogoutConfirm(pages.LogoutView{
 				ClientName: client.Name, IDTokenHint: hint, ClientID: clientID,
@@ -175,15 +178,24 @@ func mayRedirectAfterLogout(client store.Client, hint string, hinted idTokenClai
 	// A client a user registered has URIs that user chose, and that user
 	// can get an ID token for it whenever they like, by signing in to it
 	// themselves: the hint proves only that someone did. So it must be the
-	// hint of the session being ended, the app signing out its own user.
-	// §2: the id_token_hint is "an indication of the identity of the
-	// End-User that the RP is requesting be logged out by the OP", and "If
-	// the ID Token's sid claim does not correspond to the RP's current
-	// session or a recent session at the OP, the OP SHOULD treat the logout
-	// request as suspect". Anyone else's browser, signed in or not, gets
+	// hint of the session being ended, the app signing out its own user
+	// (§2: the id_token_hint is "an indication of the identity of the
+	// End-User that the RP is requesting be logged out by the OP"; see
+	// hintNamesSession). Anyone else's browser, signed in or not, gets
 	// ImageHost's signed-out page (RFC 9700 §4.11.2: the server "SHOULD
 	// only automatically redirect the user agent if it trusts the redirect
 	// URI").
-	return isSignedIn && hinted.Subject == who.user.ID &&
-		(hinted.SessionID == "" || hinted.SessionID == who.session.ID)
+	return hintNamesSession(hint, hinted, who, isSignedIn)
+}
+
+// hintNamesSession reports whether the id_token_hint, which the caller has
+// found to be an ID token ImageHost issued, was issued in the browser's
+// current session to its user: the app is signing out its own user. §2:
+// "If the ID Token's sid claim does not correspond to the RP's current
+// session or a recent session at the OP, the OP SHOULD treat the logout
+// request as suspect". An ID token with no sid (the device grant's: no
+// browser session) names no session, so it is suspect too.
+func hintNamesSession(hint string, hinted idTokenClaims, who signedIn, isSignedIn bool) bool {
+	return hint != "" && isSignedIn && hinted.Subject == who.user.ID &&
+		hinted.SessionID != "" && hinted.SessionID == who.session.ID
 }

@@ -279,10 +279,14 @@ func TestLogoutRedirectsUserRegisteredClientOnlyForItsOwnSession(t *testing.T) {
 			t.Fatal("alice confirmed, and is still signed in")
 		}
 	})
-	t.Run("the same user, in another session", func(t *testing.T) {
+	t.Run("the same user, in another session, who confirms", func(t *testing.T) {
 		bob := ts.browser()
 		loginForm(t, bob, "bob", "builder").Body.Close()
-		signedOutPage(t, bob.get(link)) // the hint's sub is bob, its sid another session's
+		page := body(t, bob.get(link)) // the hint's sub is bob, its sid another session's
+		if !strings.Contains(page, "Sign out of ImageHost?") {
+			t.Fatal("the hint of another session signed bob out without asking")
+		}
+		signedOutPage(t, bob.post("/logout", hiddenFields(page)))
 	})
 	t.Run("the app signing out its own user's session", func(t *testing.T) {
 		if loc := location(t, attacker.get(link)); loc.String() != evil+"?state=x" {
@@ -298,6 +302,64 @@ func TestLogoutRedirectsUserRegisteredClientOnlyForItsOwnSession(t *testing.T) {
 		q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {appLoggedOut}, "state": {"y"}}
 		if loc := location(t, ts.browser().get("/logout?"+q.Encode())); loc.String() != appLoggedOut+"?state=y" {
 			t.Fatalf("the operator's app: sent to %s", loc)
+		}
+	})
+}
+
+// TestLogoutAsksUnlessTheHintNamesThisSession: an app the user once signed
+// in to keeps their ID token, and an expired one still verifies. Were a
+// hint naming the user enough, a link with it, from any site, would sign
+// them out without asking in every later session, and end, by back-channel
+// logout, their sessions at every app. Only the hint of the session being
+// ended skips the question; one of an earlier session, or one naming no
+// session (as the device grant's does), is asked about.
+func TestLogoutAsksUnlessTheHintNamesThisSession(t *testing.T) {
+	ts := newTestServer(t)
+	app := newStandardClient(t, ts, appID, appSecret, appRedirect, "openid")
+	alice := ts.browser()
+	tok, _ := app.login(t, alice, "alice", "wonderland")
+	oldHint := tok.Extra("id_token").(string)
+	confirm := func(t *testing.T, b *browser, hint string) {
+		t.Helper()
+		q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {appLoggedOut}}
+		resp := b.get("/logout?" + q.Encode())
+		if page := body(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign out of ImageHost?") {
+			t.Fatalf("%s Location %q: want the confirmation page", resp.Status, resp.Header.Get("Location"))
+		}
+		if !strings.Contains(body(t, b.get("/account")), "Hello, Alice") {
+			t.Fatal("signed out without confirming")
+		}
+	}
+
+	// Alice signs out and in again: a new session, with a new sid.
+	form := formValues(t, body(t, alice.get("/logout")))
+	alice.post("/logout", form).Body.Close()
+	loginForm(t, alice, "alice", "wonderland").Body.Close()
+	ts.clock.advance(2 * time.Hour) // expired, the hint still verifies
+	t.Run("a hint of an earlier session", func(t *testing.T) {
+		confirm(t, alice, oldHint)
+	})
+	t.Run("a hint naming no session", func(t *testing.T) {
+		m := minter{issuer: ts.URL, keys: ts.keys, idTTL: time.Hour}
+		user, err := ts.store.UserByUsername(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, _ := ts.store.ClientByID(context.Background(), appID)
+		noSID, err := m.idToken(ts.clock.now(), client, user, oauth.Scope{"openid"}, "", "", signInMethod{authTime: ts.clock.now()}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		confirm(t, alice, noSID)
+	})
+	t.Run("the hint of this session", func(t *testing.T) {
+		tok, _ := app.login(t, alice, "alice", "wonderland") // the app's own sign-in, in this session
+		q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {appLoggedOut}}
+		if loc := location(t, alice.get("/logout?"+q.Encode())); loc.String() != appLoggedOut {
+			t.Fatalf("the app signing out its own session: sent to %s", loc)
+		}
+		if loc := location(t, alice.get("/account")); loc.Path != "/login" {
+			t.Fatal("still signed in after logout")
 		}
 	})
 }

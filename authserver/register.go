@@ -186,6 +186,9 @@ func newClientFromMetadata(md *clientMetadata, policy outbound.Policy) (store.Cl
 		}
 	}
 	if md.BackchannelLogoutURI != "" {
+		if !uriChars(md.BackchannelLogoutURI) {
+			return store.Client{}, bad("backchannel_logout_uri %q: %s", oauth.Truncate(md.BackchannelLogoutURI), notURIChars)
+		}
 		if err := policy.CheckURL(md.BackchannelLogoutURI); err != nil {
 			return store.Client{}, bad("backchannel_logout_uri %q: %v", oauth.Truncate(md.BackchannelLogoutURI), err)
 		}
@@ -219,6 +222,9 @@ func newClientFromMetadata(md *clientMetadata, policy outbound.Policy) (store.Cl
 // http on a loopback host (RFC 8252 §7.3), or a private-use scheme
 // containing a dot (RFC 8252 §7.1).
 func validateRedirectURI(s string) error {
+	if !uriChars(s) {
+		return errors.New(notURIChars)
+	}
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || !u.IsAbs():
@@ -241,6 +247,25 @@ func validateRedirectURI(s string) error {
 		return errors.New("a private-use scheme must be a reverse domain name (RFC 8252 §7.1)")
 	}
 	return nil
+}
+
+// notURIChars says why a URI that uriChars refuses is refused.
+const notURIChars = "must be ASCII, with no space or control character (RFC 3986 §2.5: others are percent-encoded)"
+
+// uriChars reports whether s holds only the characters a URI is written
+// with: visible ASCII. RFC 3986 §1.2.1: "A URI is a sequence of characters
+// from a very limited set: the letters of the basic Latin alphabet,
+// digits, and a few special characters"; any other character, a space, a
+// control character or one beyond ASCII, is percent-encoded (§2.5).
+// url.Parse is more lenient: it lets through a NUL and bytes that are not
+// UTF-8, which PostgreSQL's text cannot hold.
+func uriChars(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // knownScopeSet is every scope ImageHost supports, as a set.

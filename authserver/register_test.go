@@ -49,6 +49,13 @@ func TestRegistrationErrors(t *testing.T) {
 		{"token response type", iat, `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, 400, "invalid_client_metadata"},
 		{"unknown scope", iat, `{"redirect_uris":["https://app.example/cb"],"scope":"admin"}`, 400, "invalid_client_metadata"},
 		{"public client credentials", iat, `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, 400, "invalid_client_metadata"},
+		// A URI is visible ASCII (RFC 3986 §2.5); url.Parse would take
+		// these, and PostgreSQL's text cannot hold a NUL.
+		{"redirect URI beyond ASCII", iat, `{"redirect_uris":["https://app.example/caf\u00e9"]}`, 400, "invalid_redirect_uri"},
+		{"redirect URI with a space", iat, `{"redirect_uris":["https://app.example/a b"]}`, 400, "invalid_redirect_uri"},
+		{"post-logout URI beyond ASCII", iat, `{"redirect_uris":["https://app.example/cb"],"post_logout_redirect_uris":["https://app.example/\ufffd"]}`, 400, "invalid_client_metadata"},
+		{"back-channel URI with a NUL", iat, bcMetadata(`https://app.example/bc?\u0000`), 400, "invalid_client_metadata"},
+		{"back-channel URI beyond ASCII", iat, bcMetadata(`https://app.example/b\u00e9`), 400, "invalid_client_metadata"},
 		{"redirect URIs of the wrong type", iat, `{"redirect_uris":"https://app.example/cb"}`, 400, "invalid_client_metadata"},
 		// ImageHost itself posts to the back-channel logout URI: no
 		// private, link-local or metadata address, however written.

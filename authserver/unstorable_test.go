@@ -196,6 +196,23 @@ var unstorableCases = []unstorableCase{
 		doc := []byte(`{"client_name":"` + bad + `","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`)
 		return postJSON(t, ts, "/register", doc)
 	}},
+	{"register redirect_uris", func(t *testing.T, ts *testServer, bad string) *http.Response {
+		doc, _ := json.Marshal(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb" + bad}, "token_endpoint_auth_method": "none"})
+		return postJSON(t, ts, "/register", doc)
+	}},
+	{"register redirect_uris (raw bytes)", func(t *testing.T, ts *testServer, bad string) *http.Response {
+		return postJSON(t, ts, "/register", []byte(`{"redirect_uris":["http://127.0.0.1/cb`+bad+`"],"token_endpoint_auth_method":"none"}`))
+	}},
+	{"register post_logout_redirect_uris", func(t *testing.T, ts *testServer, bad string) *http.Response {
+		doc, _ := json.Marshal(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"},
+			"post_logout_redirect_uris": []string{"http://127.0.0.1/bye" + bad}, "token_endpoint_auth_method": "none"})
+		return postJSON(t, ts, "/register", doc)
+	}},
+	{"register backchannel_logout_uri", func(t *testing.T, ts *testServer, bad string) *http.Response {
+		doc, _ := json.Marshal(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"},
+			"backchannel_logout_uri": "http://127.0.0.1:8080/bc" + bad, "token_endpoint_auth_method": "none"})
+		return postJSON(t, ts, "/register", doc)
+	}},
 	{"photo id (GET)", func(t *testing.T, ts *testServer, bad string) *http.Response {
 		return bearer(t, ts, "GET", "/api/photos/"+url.PathEscape(bad))
 	}},
@@ -239,6 +256,12 @@ var unstorableCases = []unstorableCase{
 		b, form := signedInForm(t, ts, "/developer")
 		form.Set("name", bad)
 		form.Set("redirect_uris", "http://127.0.0.1/cb")
+		return b.post("/developer/clients", form)
+	}},
+	{"developer redirect URI", func(t *testing.T, ts *testServer, bad string) *http.Response {
+		b, form := signedInForm(t, ts, "/developer")
+		form.Set("name", "My app")
+		form.Set("redirect_uris", "http://127.0.0.1/cb"+bad)
 		return b.post("/developer/clients", form)
 	}},
 	{"attendee id", func(t *testing.T, ts *testServer, bad string) *http.Response {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -1123,5 +1124,57 @@ func TestUpstreamSignInForADevice(t *testing.T) {
 	must(t, json.Unmarshal(payload, &claims))
 	if claims.Sub != "sub-bob" || claims.IDP != fake.URL || !slices.Equal(claims.AMR, []string{"fed", "pwd", "otp"}) {
 		t.Fatalf("the device's ID token: %+v", claims)
+	}
+}
+
+// TestUpstreamClaimsThatAreNotTextOnPostgres: an upstream's ID token may
+// carry, in the claims ImageHost keeps, anything a JSON string can: a NUL
+// (\u0000), which PostgreSQL's text cannot hold, or other control
+// characters. Kept as they came, every sign-in of that user would fail
+// with a 500 at the callback. Cleaned, the user makes an account, signs in
+// again, and the names keep their text; a verified address that is not
+// text is no address, and is not kept.
+func TestUpstreamClaimsThatAreNotTextOnPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		claims          map[string]any
+		wantName, email string
+	}{
+		{"a NUL in name", map[string]any{"name": "Carol\x00Fake"}, "CarolFake", ""},
+		{"a NUL in preferred_username", map[string]any{"preferred_username": "ca\x00rol", "name": ""}, "carol", ""},
+		{"control characters in name", map[string]any{"name": "Carol\x1b[31m\u0085 Fake"}, "Carol[31m Fake", ""},
+		{"a NUL in a verified email", map[string]any{"email": "c\x00@x.org", "email_verified": true}, "Carol", ""},
+		{"a verified email that is text", map[string]any{"email": "carol@x.org", "email_verified": true}, "Carol", "carol@x.org"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newFakeUpstream(t, time.Now)
+			dbURL := newPostgresDatabase(t)
+			ts := newTestServerOn(t, openPostgres(t, dbURL, nil), fakeConfig(fake), func(c *Config) { c.DatabaseURL = dbURL })
+			claims := map[string]any{"sub": "carol-at-fake", "preferred_username": "carol", "name": "Carol"}
+			maps.Copy(claims, tc.claims)
+			fake.set(func(f *fakeUpstream) { f.now = ts.clock.now; f.claims = claims })
+
+			b := ts.browser()
+			resp := b.throughFake("/login")
+			if resp.StatusCode != http.StatusSeeOther || location(t, resp).Path != "/upstream/link" {
+				t.Fatalf("callback: %s, want 303 to /upstream/link", resp.Status)
+			}
+			if resp := b.chooseNewAccount(); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("new account: %s", resp.Status)
+			}
+			u, err := ts.store.UserByUpstream(context.Background(), fake.URL, "carol-at-fake")
+			must(t, err)
+			if u.Name != tc.wantName || u.Email != tc.email || !store.Text(u.Username) || strings.ContainsRune(u.Username, 0) {
+				t.Fatalf("the account: name %q email %q username %q, want name %q email %q", u.Name, u.Email, u.Username, tc.wantName, tc.email)
+			}
+			// The next sign-in goes straight through.
+			b = ts.browser()
+			if resp := b.throughFake("/login"); resp.StatusCode != http.StatusSeeOther || location(t, resp).Path == "/upstream/link" {
+				t.Fatalf("the next sign-in: %s to %s", resp.Status, resp.Header.Get("Location"))
+			}
+			if logs := ts.logs.String(); strings.Contains(logs, "level=ERROR") {
+				t.Errorf("errors in the log:\n%s", logs)
+			}
+		})
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -418,14 +419,17 @@ func (p *Provider) Redeem(ctx context.Context, code, verifier, nonce string) (Id
 	if idt.Subject == "" || len(idt.Subject) > MaxSubjectLength || !printableASCII(idt.Subject) {
 		return Identity{}, refused("%s's ID token has no usable sub (OpenID Connect Core §2: at most 255 ASCII characters)", p.DisplayName)
 	}
-	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, PreferredUsername: truncate(c.PreferredUsername, 64),
-		Name: truncate(c.Name, 100), AMR: amrValues(c.AMR), SignedWith: signedWith(rawID, d.algs)}
+	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, PreferredUsername: claimText(c.PreferredUsername, 64),
+		Name: claimText(c.Name, 100), AMR: amrValues(c.AMR), SignedWith: signedWith(rawID, d.algs)}
 	if len(c.Email) <= 254 {
-		id.EmailClaimed = c.Email
+		id.EmailClaimed = claimText(c.Email, 254)
 		// An address the upstream did not verify is anyone's to claim: it
 		// is kept nowhere. (A verified one is not a key to an account
-		// either: ImageHost links by iss and sub only.)
-		if verified, _ := c.EmailVerified.(bool); verified {
+		// either: ImageHost links by iss and sub only.) One that is not
+		// text is no address (RFC 5321 §4.1.2 allows no control character
+		// in a mailbox); cleaned, it would be another address, which the
+		// upstream did not verify: it is not kept either.
+		if verified, _ := c.EmailVerified.(bool); verified && id.EmailClaimed == c.Email {
 			id.Email = c.Email
 		}
 	}
@@ -514,6 +518,22 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// claimText is a claim's value as text ImageHost can keep and show: valid
+// UTF-8 with no control character, cut to at most n bytes. An upstream's
+// name or preferred_username may hold anything a JSON string can, a NUL
+// (\u0000) among them, which PostgreSQL's text cannot hold: kept as it
+// was, it would fail every sign-in of that user with a 500. The sub is
+// not cleaned but checked (it is a key), and refused if it is not ASCII.
+func claimText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	return truncate(s, n)
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary.

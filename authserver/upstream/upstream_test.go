@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestAMRValues: the upstream's amr values passed on are short words, at
@@ -59,5 +60,31 @@ func TestTruncate(t *testing.T) {
 	}
 	if got := truncate("abc", 5); got != "abc" {
 		t.Fatalf("truncate = %q", got)
+	}
+}
+
+// TestClaimText: a claim's value keeps its text and loses what is not text
+// (bytes that are not UTF-8, a NUL, other control characters, C1 among
+// them), then is cut on a rune boundary.
+func TestClaimText(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"text", "Carol Smith", 100, "Carol Smith"},
+		{"beyond ASCII", "Zoë 山田", 100, "Zoë 山田"},
+		{"a NUL", "Carol\x00Fake", 100, "CarolFake"},
+		{"not UTF-8", "Ca\xffrol\xc3", 100, "Carol"},
+		{"C0 and DEL", "a\tb\nc\x1b[0m\x7fd", 100, "abc[0md"},
+		{"C1", "a\u0085b\u009bc", 100, "abc"},
+		{"cut after cleaning", "\x00\x00\x00abcdef", 3, "abc"},
+		{"cut on a rune boundary", "héllo", 2, "h"},
+		{"nothing left", "\x00\xff", 100, ""},
+	} {
+		got := claimText(tc.in, tc.n)
+		if got != tc.want || !utf8.ValidString(got) || len(got) > tc.n {
+			t.Errorf("%s: claimText(%q, %d) = %q, want %q", tc.name, tc.in, tc.n, got, tc.want)
+		}
 	}
 }
