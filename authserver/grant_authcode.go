@@ -40,7 +40,7 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 			fmt.Sprintf("%s presented a used code issued to %s; nothing revoked", client.ID, ac.ClientID))
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code was issued to another client")
 	case errors.Is(err, store.ErrAlreadyUsed):
-		return tokenResponse{}, ti.codeReplayed(ctx, client, ac)
+		return tokenResponse{}, ti.codeReplayed(ctx, client, ac, verifier)
 	case errors.Is(err, store.ErrNotFound):
 		return tokenResponse{}, oauth.InvalidGrant("the authorization code is invalid or expired")
 	case err != nil:
@@ -144,9 +144,29 @@ func (ti tokenIssuer) authorizationCode(r *http.Request, form url.Values, client
 // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
 // authorization server MUST deny the request and SHOULD revoke (when
 // possible) all tokens previously issued based on that authorization code."
-// The first redemption may still be minting its tokens: the store records
-// the revocation of its grant all the same, and will not create it after.
-func (ti tokenIssuer) codeReplayed(ctx context.Context, client store.Client, ac store.AuthCode) *oauth.Error {
+// The revocation is for a code an attacker redeemed, so only the code's
+// rightful redeemer may cause it: a confidential client proved who it is by
+// authenticating, but a public client sends nothing but its client_id, which
+// anyone can, and must prove it the way its first redemption did
+// (replayUnproven). The first redemption may still be minting its tokens:
+// the store records the revocation of its grant all the same, and will not
+// create it after.
+func (ti tokenIssuer) codeReplayed(ctx context.Context, client store.Client, ac store.AuthCode, verifier string) *oauth.Error {
+	if client.Public() {
+		why, err := ti.replayUnproven(ctx, ac, verifier)
+		if err != nil {
+			ti.log.ErrorContext(ctx, "check replayed code", "err", err)
+			return oauth.ServerError()
+		}
+		if why != "" {
+			// Whoever saw the used code (in the browser's history, at a
+			// loopback redirect URI, in a log) could otherwise sign the
+			// user out: refused, and nothing revoked.
+			ti.activity.refused(ctx, "a used code presented without proof", ac.UserID, client.ID, ac.FlowRef, "authorization code refused",
+				why+"; nothing revoked")
+			return oauth.InvalidGrant("the authorization code was already used")
+		}
+	}
 	if err := ti.store.RevokeGrant(ctx, ac.GrantID, "authorization code replayed", ti.now()); err != nil {
 		ti.log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
 	}
@@ -154,4 +174,35 @@ func (ti tokenIssuer) codeReplayed(ctx context.Context, client store.Client, ac 
 	ti.activity.refused(ctx, "authorization code replayed", ac.UserID, client.ID, ac.FlowRef, "authorization code replayed",
 		"the code was redeemed before; refused, and every token issued for it revoked (RFC 6749 §4.1.2)")
 	return oauth.InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
+}
+
+// replayUnproven says why a public client's replay of its used code does
+// not prove it comes from whoever redeemed the code first, or "" if it
+// does. The proof is what the first redemption had to show: the
+// code_verifier of the code's challenge (RFC 7636 §4.6), and, when its
+// grant is bound to a DPoP key, a proof of that key (RFC 9449 §5), which
+// the request's DPoP proof, checked already (token_dpop.go), gives.
+func (ti tokenIssuer) replayUnproven(ctx context.Context, ac store.AuthCode, verifier string) (string, error) {
+	switch {
+	case ac.CodeChallenge == "":
+		return "the used code had no PKCE challenge, so no replay can prove it comes from its redeemer", nil
+	case verifier == "":
+		return "a used code presented without its code_verifier", nil
+	case !oauth.VerifyPKCE(ac.CodeChallenge, verifier):
+		return "a used code presented with a code_verifier that does not match its code_challenge", nil
+	}
+	g, err := ti.store.GrantByID(ctx, ac.GrantID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Not stored: the first redemption is still minting its tokens,
+		// or was refused. The verifier is the proof then; the revocation
+		// keeps a grant in flight from being created.
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("grant of a replayed code: %w", err)
+	}
+	if key := boundKey(ctx); g.DPoPJKT != "" && key != g.DPoPJKT {
+		return "a used code presented without a DPoP proof of the key its grant is bound to", nil
+	}
+	return "", nil
 }

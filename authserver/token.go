@@ -58,7 +58,8 @@ type tokenIssuer struct {
 // tokenStore is what the token endpoint does with storage: find the client,
 // redeem a code or a device code into a grant, rotate a grant's refresh
 // tokens, revoke a grant whose code, device code or refresh token was used
-// twice, and look up the user (by name for the password grant, lab mode).
+// twice (after a look at the grant's key, for a public client's code), and
+// look up the user (by name for the password grant, lab mode).
 type tokenStore interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
@@ -67,6 +68,7 @@ type tokenStore interface {
 	DeviceAuthorization(ctx context.Context, deviceCodeHash []byte) (store.DeviceAuthorization, error)
 	ConsumeDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, grantID string, now time.Time) (store.DeviceAuthorization, error)
 	CreateGrant(ctx context.Context, g store.Grant, rt *store.RefreshToken) error
+	GrantByID(ctx context.Context, id string) (store.Grant, error)
 	RevokeGrant(ctx context.Context, id, reason string, now time.Time) error
 	RefreshToken(ctx context.Context, tokenHash []byte) (store.RefreshToken, store.Grant, error)
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) error

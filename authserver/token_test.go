@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -185,6 +186,141 @@ func TestCodeReplayedByAnotherClient(t *testing.T) {
 			refreshToken(t, refreshWith(t, ts, tok.refresh))
 		})
 	}
+}
+
+// TestCodeReplayedByAPublicClient: a public client authenticates with
+// nothing but its client_id, so whoever holds one of its used codes (from
+// the browser's history at a loopback redirect URI, or a log) can send
+// both. Such a replay revokes the grant only if it also proves what the
+// first redemption proved: the code_verifier of the code's challenge and,
+// for a grant bound to a DPoP key, a proof of that key. Without them it is
+// refused and the user's grant stays, also after the code's lifetime.
+func TestCodeReplayedByAPublicClient(t *testing.T) {
+	ts := newTestServer(t)
+	owner, thief := newDPoPKey(t), newDPoPKey(t)
+	tokenURL := ts.URL + "/token"
+	const (
+		noVerifier = iota
+		wrongVerifier
+		rightVerifier
+	)
+	tests := []struct {
+		name     string
+		bound    bool     // the grant is bound to the owner's key
+		late     bool     // the replay comes after the code's lifetime
+		verifier int      // what the replay sends as code_verifier
+		key      *dpopKey // whose DPoP proof the replay sends; nil for none
+		revokes  bool
+	}{
+		{"no verifier, no proof", true, false, noVerifier, nil, false},
+		{"no verifier, no proof, after the code's lifetime", true, true, noVerifier, nil, false},
+		{"a wrong verifier", true, false, wrongVerifier, nil, false},
+		{"the verifier, without a proof of the grant's key", true, false, rightVerifier, nil, false},
+		{"the verifier, with a proof of another key", true, false, rightVerifier, thief, false},
+		{"the verifier and a proof of the grant's key", true, false, rightVerifier, owner, true},
+		{"the verifier and a proof of the grant's key, after the code's lifetime", true, true, rightVerifier, owner, true},
+		{"a grant bound to no key: no verifier", false, false, noVerifier, nil, false},
+		{"a grant bound to no key: the verifier", false, false, rightVerifier, nil, true},
+	}
+	// The proofs' iat follows the server's clock, as a client's would, and
+	// their nonce is the server's current one.
+	var nonce string
+	proof := func(k *dpopKey) string {
+		if k == nil {
+			return ""
+		}
+		c := k.claims("POST", tokenURL, nonce, "")
+		c["iat"] = ts.clock.now().Unix()
+		return sign(t, k.header(), c, k.priv)
+	}
+	newNonce := func() {
+		nonce = ""
+		a := robotTokenRequest(t, ts, proof(owner))
+		if a.err != "use_dpop_nonce" || a.nonce == "" {
+			t.Fatalf("a proof without a nonce: %+v, want use_dpop_nonce", a)
+		}
+		nonce = a.nonce
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := owner
+			if !tc.bound {
+				key = nil
+			}
+			newNonce()
+			verifier := oauth2.GenerateVerifier()
+			back := ts.browser().authorize(ts.authURL(spaID, spaRedirect, "openid offline_access photos.read", "st", oauth.S256Challenge(verifier)), "alice", "wonderland")
+			code := back.Query().Get("code")
+			tok := answerOf(t, dpopRequest(t, "POST", tokenURL, proof(key), "", "", url.Values{"grant_type": {"authorization_code"},
+				"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}, "client_id": {spaID}}))
+			if tok.status != 200 || tok.refreshToken == "" || (tok.tokenType == "DPoP") != tc.bound {
+				t.Fatalf("the SPA's redemption: %+v", tok)
+			}
+			if tc.late {
+				ts.clock.advance(ts.cfg.CodeTTL + time.Minute)
+				newNonce()
+			}
+
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {spaID}}
+			switch tc.verifier {
+			case wrongVerifier:
+				form.Set("code_verifier", oauth2.GenerateVerifier())
+			case rightVerifier:
+				form.Set("code_verifier", verifier)
+			}
+			if a := answerOf(t, dpopRequest(t, "POST", tokenURL, proof(tc.key), "", "", form)); a.status != 400 || a.err != "invalid_grant" {
+				t.Fatalf("the replay: %+v, want 400 invalid_grant", a)
+			}
+
+			_, e := (tokenChecker{issuer: ts.URL, keys: ts.keys, store: ts.store, now: ts.clock.now}).check(context.Background(), tok.accessToken)
+			refresh := answerOf(t, dpopRequest(t, "POST", tokenURL, proof(key), "", "", url.Values{"grant_type": {"refresh_token"},
+				"refresh_token": {tok.refreshToken}, "client_id": {spaID}}))
+			switch {
+			case tc.revokes && (e == nil || refresh.status != 400 || refresh.err != "invalid_grant"):
+				t.Fatalf("after the rightful client's replay, the access token's check says %v and the refresh %+v; want both refused (RFC 6749 §4.1.2)", e, refresh)
+			case !tc.revokes && (e != nil || refresh.status != 200):
+				t.Fatalf("a replay without proof ended the grant: the access token's check says %v, the owner's refresh %+v; want both to work", e, refresh)
+			}
+		})
+	}
+
+	// While the first redemption is minting its tokens, its grant is not
+	// stored yet and has no key to prove: the verifier decides whether the
+	// replay keeps the grant from being created (TestCodeReplayedDuringRedemption
+	// races a confidential client's).
+	t.Run("while the first redemption is in flight", func(t *testing.T) {
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name     string
+			verifier bool
+			want     error // what creating the first redemption's grant gets after the replay
+		}{
+			{"no verifier", false, nil},
+			{"the verifier", true, store.ErrAlreadyUsed},
+		} {
+			code, verifier, grantID := oauth.NewToken(), oauth2.GenerateVerifier(), oauth.NewID()
+			now := ts.clock.now()
+			if err := ts.store.SaveAuthCode(ctx, store.AuthCode{CodeHash: oauth.HashToken(code), ClientID: spaID, UserID: "sub-alice",
+				RedirectURI: spaRedirect, Scope: "openid", CodeChallenge: oauth.S256Challenge(verifier), CodeChallengeMethod: oauth.MethodS256,
+				AuthTime: now, ExpiresAt: now.Add(ts.cfg.CodeTTL)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ts.store.ConsumeAuthCode(ctx, oauth.HashToken(code), grantID, now); err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {spaID}}
+			if tc.verifier {
+				form.Set("code_verifier", verifier)
+			}
+			if a := answerOf(t, dpopRequest(t, "POST", tokenURL, "", "", "", form)); a.status != 400 || a.err != "invalid_grant" {
+				t.Fatalf("%s: the replay: %+v, want 400 invalid_grant", tc.name, a)
+			}
+			err := ts.store.CreateGrant(ctx, store.Grant{ID: grantID, ClientID: spaID, UserID: "sub-alice", Scope: "openid", AuthTime: now, CreatedAt: now}, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("%s: creating the first redemption's grant after the replay: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+	})
 }
 
 func TestCodeExpires(t *testing.T) {

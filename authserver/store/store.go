@@ -417,7 +417,9 @@ type Store interface {
 	SaveAuthCode(ctx context.Context, c AuthCode) error
 	// ConsumeAuthCode marks the code used, atomically, and records grantID
 	// as what it is redeemed for. A code used before comes back with
-	// ErrAlreadyUsed and the GrantID of its first redemption.
+	// ErrAlreadyUsed and the code as stored, with the GrantID of its first
+	// redemption: its client and its PKCE challenge tell who may have that
+	// grant revoked.
 	ConsumeAuthCode(ctx context.Context, codeHash []byte, grantID string, now time.Time) (AuthCode, error)
 
 	// CreateGrant stores a grant and, when rt is not nil, its first refresh

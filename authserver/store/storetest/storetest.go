@@ -439,6 +439,11 @@ func testAuthCodeSingleUse(t *testing.T, s store.Store) {
 	if got.GrantID != "grant-1" {
 		t.Fatalf("replay reports grant %q, want the first redemption's grant-1", got.GrantID)
 	}
+	// The token endpoint tells a replay of the code's own client, with the
+	// code's verifier, from anyone else's by these.
+	if got.ClientID != c.ID || got.CodeChallenge != "ch" || got.UserID != u.ID || got.FlowRef != "ref-code1" {
+		t.Fatalf("replay reports the code as %+v, want it as stored", got)
+	}
 	_, err = s.ConsumeAuthCode(ctx, []byte("unknown"), "grant-3", t0)
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.SaveAuthCode(ctx, newCode(u, c, "code1")), store.ErrDuplicate)
