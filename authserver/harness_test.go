@@ -297,3 +297,39 @@ func mintRobotToken(tb testing.TB, ts *testServer) string {
 	}
 	return out.AccessToken
 }
+
+// burst sends n requests at once, as an attacker would: each goroutine
+// makes its request ready with prepare(i), then all wait, are released
+// together and send. It returns how many answers had each status.
+func burst(t testing.TB, n int, prepare func(i int) (send func() (*http.Response, error))) map[int]int {
+	t.Helper()
+	statuses := make(chan int, n)
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			send := prepare(i)
+			ready.Done()
+			<-start
+			resp, err := send()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	return counts
+}

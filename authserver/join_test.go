@@ -210,26 +210,11 @@ func TestJoinThrottleUnderABurst(t *testing.T) {
 	form.Set("username", "guesser")
 	form.Set("password", "guesser-password")
 	const n = 4 * joinAddressAttempts
-	statuses := make(chan int, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
+	count := burst(t, n, func(i int) func() (*http.Response, error) {
 		f := cloneValues(form)
 		f.Set("join_code", fmt.Sprintf("guess-%04d", i))
-		wg.Go(func() {
-			<-start
-			resp := b.post("/join", f)
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
-	}
+		return func() (*http.Response, error) { return b.post("/join", f), nil }
+	})
 	// A guess past the throttle is checked (400), or, on a machine too
 	// busy to hash its password within the budget's wait, shed (503)
 	// and its attempt given back; either way no more than the limit get
@@ -317,28 +302,13 @@ func TestJoinClassIsCapped(t *testing.T) {
 		forms[i] = ts.fromAddress(fmt.Sprintf("127.0.3.%d", i+1))
 		pages[i] = body(t, forms[i].get("/join"))
 	}
-	statuses := make(chan int, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
+	count := burst(t, n, func(i int) func() (*http.Response, error) {
 		f := formValues(t, pages[i])
 		f.Set("join_code", testJoinCode)
 		f.Set("username", fmt.Sprintf("attendee%d", i))
 		f.Set("password", "a-good-password")
-		wg.Go(func() {
-			<-start
-			resp := forms[i].post("/join", f)
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
-	}
+		return func() (*http.Response, error) { return forms[i].post("/join", f), nil }
+	})
 	class, err := ts.store.ClassProgress(context.Background(), 100, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)

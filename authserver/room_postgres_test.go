@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,30 +86,11 @@ func TestJoinThrottleAcrossInstancesOnPostgres(t *testing.T) {
 	form.Set("username", "guesser")
 	form.Set("password", "guesser-password")
 	const n = 4 * joinAddressAttempts
-	statuses := make(chan int, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
+	count := burst(t, n, func(i int) func() (*http.Response, error) {
 		f := cloneValues(form, "join_code", fmt.Sprintf("guess-%04d", i))
 		target := []*testServer{first, second}[i%2]
-		wg.Go(func() {
-			<-start
-			resp, err := b.client.PostForm(target.URL+"/join", f)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
-	}
+		return func() (*http.Response, error) { return b.client.PostForm(target.URL+"/join", f) }
+	})
 	// A guess past the throttle is checked (400), or, on a machine too
 	// busy to hash its password within the budget's wait, shed (503)
 	// and its attempt given back; either way no more than the limit get

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,35 +37,11 @@ func TestLoginThrottleAcrossInstancesOnPostgres(t *testing.T) {
 	b := first.browser()
 	form := formValues(t, body(t, b.get("/login")))
 	const n = 40
-	statuses := make(chan int, n)
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			f := url.Values{"csrf_token": form["csrf_token"], "username": {"alice"}, "password": {fmt.Sprintf("guess-%d", i)}}
-			target := []*testServer{first, second}[i%2]
-			ready.Done()
-			<-start
-			resp, err := b.client.PostForm(target.URL+"/login", f)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
-	close(statuses)
-	counts := map[int]int{}
-	for s := range statuses {
-		counts[s]++
-	}
+	counts := burst(t, n, func(i int) func() (*http.Response, error) {
+		f := url.Values{"csrf_token": form["csrf_token"], "username": {"alice"}, "password": {fmt.Sprintf("guess-%d", i)}}
+		target := []*testServer{first, second}[i%2]
+		return func() (*http.Response, error) { return b.client.PostForm(target.URL+"/login", f) }
+	})
 	if counts[http.StatusUnauthorized] != accountAttempts || counts[http.StatusTooManyRequests] != n-accountAttempts {
 		t.Fatalf("answers %v over two instances: want %d wrong-password answers in all and 429 for the rest", counts, accountAttempts)
 	}
