@@ -117,10 +117,8 @@ func handleDeviceCode(v deviceVerifier) http.Handler {
 		if !ok {
 			return
 		}
-		who, ok := v.sessions.current(r)
+		who, ok := v.userOrSignIn(w, r, code)
 		if !ok {
-			next := "/device?" + url.Values{"user_code": {oauth.FormatUserCode(code)}}.Encode()
-			http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusSeeOther)
 			return
 		}
 		d, client, ok := v.lookup(w, r, who, code)
@@ -143,10 +141,8 @@ func handleDeviceDecision(v deviceVerifier) http.Handler {
 		if !ok {
 			return
 		}
-		who, ok := v.sessions.current(r)
+		who, ok := v.userOrSignIn(w, r, code)
 		if !ok {
-			next := "/device?" + url.Values{"user_code": {oauth.FormatUserCode(code)}}.Encode()
-			http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusSeeOther)
 			return
 		}
 		var approved bool
@@ -203,6 +199,17 @@ func handleDeviceDecision(v deviceVerifier) http.Handler {
 			fmt.Sprintf("you entered code %s and allowed %s; the device gets its tokens at its next poll, once", oauth.FormatUserCode(code), d.Scope))
 		render(w, r, http.StatusOK, pages.DeviceDone(pages.DeviceDoneView{ClientName: client.Name, Allowed: true}))
 	})
+}
+
+// userOrSignIn returns the browser's signed-in user, or sends a signed-out
+// browser to sign in first and come back to the form, the code filled in.
+func (v deviceVerifier) userOrSignIn(w http.ResponseWriter, r *http.Request, code string) (signedIn, bool) {
+	who, ok := v.sessions.current(r)
+	if !ok {
+		next := "/device?" + url.Values{"user_code": {oauth.FormatUserCode(code)}}.Encode()
+		http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusSeeOther)
+	}
+	return who, ok
 }
 
 // readForm reads a device form: its CSRF token and the user code. It
