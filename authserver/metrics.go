@@ -85,7 +85,7 @@ func newServerMetrics(db any) *serverMetrics {
 func (m *serverMetrics) instrument(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &metricsRecorder{ResponseWriter: w, m: m}
+		rec := &metricsRecorder{statusRecorder: statusRecorder{ResponseWriter: w}, m: m}
 		mux.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" || route == "/" {
@@ -100,26 +100,12 @@ func (m *serverMetrics) instrument(mux http.Handler) http.Handler {
 }
 
 // metricsRecorder is the ResponseWriter the handlers write to: it keeps the
-// status, and hears what the response says (a refusal's code, the grant
-// type of issued tokens, a throttle) from the writers that know.
+// status (statusRecorder, middleware.go), and hears what the response says
+// (a refusal's code, the grant type of issued tokens, a throttle) from the
+// writers that know.
 type metricsRecorder struct {
-	http.ResponseWriter
-	m      *serverMetrics
-	status int
-}
-
-func (rec *metricsRecorder) WriteHeader(code int) {
-	if rec.status == 0 {
-		rec.status = code
-	}
-	rec.ResponseWriter.WriteHeader(code)
-}
-
-func (rec *metricsRecorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.ResponseWriter.Write(b)
+	statusRecorder
+	m *serverMetrics
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
