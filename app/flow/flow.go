@@ -298,16 +298,7 @@ func (ex Exchange) chosenSecrets() []string {
 func (ex Exchange) hiddenWhole(chosen []string) Exchange {
 	for _, v := range chosen {
 		whole := "•••• (" + strconv.Itoa(len(v)) + " chars)"
-		hide := func(s string) string { return strings.ReplaceAll(s, Mask(v), whole) }
-		ex.Note = hide(ex.Note)
-		for _, m := range []*Message{&ex.Request, &ex.Response} {
-			m.URL, m.Body = hide(m.URL), hide(m.Body)
-			for _, kvs := range [][]KV{m.Params, m.Headers} {
-				for i := range kvs {
-					kvs[i].Value = hide(kvs[i].Value)
-				}
-			}
-		}
+		ex.eachText(func(s string) string { return strings.ReplaceAll(s, Mask(v), whole) })
 	}
 	return ex
 }
@@ -417,16 +408,22 @@ func (ex Exchange) replaced(secrets []string) Exchange {
 		}
 		return s
 	}
-	ex.Note = hide(ex.Note)
+	ex.eachText(hide)
+	return ex
+}
+
+// eachText replaces each text of ex that may carry a value with f of it: the
+// note, and each message's URL, body, parameters and headers.
+func (ex *Exchange) eachText(f func(string) string) {
+	ex.Note = f(ex.Note)
 	for _, m := range []*Message{&ex.Request, &ex.Response} {
-		m.URL, m.Body = hide(m.URL), hide(m.Body)
+		m.URL, m.Body = f(m.URL), f(m.Body)
 		for _, kvs := range [][]KV{m.Params, m.Headers} {
 			for i := range kvs {
-				kvs[i].Value = hide(kvs[i].Value)
+				kvs[i].Value = f(kvs[i].Value)
 			}
 		}
 	}
-	return ex
 }
 
 // maskKVs returns a copy of in with mask applied to the values whose name
